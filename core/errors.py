@@ -1,0 +1,56 @@
+"""The core's exceptions.
+
+Everything the core raises on purpose derives from `AssistantError`. `UserFacingError`s carry a message
+written for the person who asked (see `core.messages`); adapters show it as-is. Anything else is a bug or
+an outage: adapters log it with a traceback and show a short generic message instead.
+"""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Root of every exception the core raises deliberately."""
+
+
+class UserFacingError(AssistantError):
+    """An error whose message is safe and useful to show to the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+class InvalidSpecError(UserFacingError):
+    """The uploaded file is not a spec we can read (malformed, empty, binary, unsupported)."""
+
+
+class FileTooLargeError(UserFacingError):
+    """The uploaded file is over `MAX_FILE_SIZE_MB`."""
+
+
+class FileTypeNotAllowedError(UserFacingError):
+    """The uploaded file's type is not in `ALLOWED_FILE_TYPES`."""
+
+
+class SpecNotFoundError(UserFacingError):
+    """A named spec is not indexed in this workspace."""
+
+
+class NothingIndexedError(UserFacingError):
+    """The workspace has no specs yet, so there is nothing to answer from."""
+
+
+class RateLimitedError(UserFacingError):
+    """The user asked too often; `retry_after` says when to try again (seconds)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BusyError(UserFacingError):
+    """The assistant is at capacity and could not queue the request."""
+
+
+class ConfigError(AssistantError):
+    """Configuration is invalid; the message names the variable."""
