@@ -27,3 +27,36 @@ def specs_dir() -> Path:
     """The real public specs in ../shared/specs (never copied into the repo)."""
     assert SPECS_DIR.is_dir(), f"shared specs not found at {SPECS_DIR}; set SHARED_DIR"
     return SPECS_DIR
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The packaged embedding model, loaded once for the whole session."""
+    from core.embedding import SentenceTransformerEmbedder
+
+    model = SentenceTransformerEmbedder()
+    model.load()
+    return model
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings on a fresh data dir, with no external services configured."""
+    from core.config import Settings
+
+    return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def assistant(settings, embedder):  # type: ignore[no-untyped-def]
+    """A real Assistant (embedded Chroma, real model) on a fresh data dir."""
+    from core.bootstrap import build_assistant
+
+    async with build_assistant(settings, embedder=embedder) as built:
+        yield built
+
+
+@pytest.fixture(scope="session")
+def example_spec() -> Path:
+    """The bundled example spec."""
+    return REPO_ROOT / "core" / "examples" / "bookshop_openapi.yaml"

@@ -1,0 +1,136 @@
+"""`api-assistant`: the command line.
+
+    api-assistant ingest PATH [--name NAME]   index a spec file
+    api-assistant specs                       list indexed specs
+    api-assistant forget NAME                 remove one
+    api-assistant ask "QUESTION" [--spec N]   print an answer
+    api-assistant console                     terminal chat
+    api-assistant demo                        index the bundled example, then open the chat
+    api-assistant eval --questions F --specs DIR --out OUT   retrieval evaluation
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+
+import structlog
+
+from bot.console import ConsoleChat, guarded, progress_printer, render_answer, render_ingest, render_specs
+from core.bootstrap import build_assistant
+from core.config import Settings, load_settings
+from core import messages
+from core.errors import ConfigError, UserFacingError
+from core.logs import configure_logging
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.service import Assistant
+
+CLI_ORIGIN = Origin(platform="cli", workspace="local", user="cli")
+EXAMPLE_SPEC = "bookshop_openapi.yaml"
+
+
+def example_spec_path() -> Path:
+    """The small example API bundled with the package."""
+    return Path(str(resources.files("core") / "examples" / EXAMPLE_SPEC))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="api-assistant", description="Answers questions about your API specs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser("ingest", help="index a spec file")
+    ingest.add_argument("path", type=Path)
+    ingest.add_argument("--name", help="the name to index it under (default: from the file name)")
+    commands.add_parser("specs", help="list indexed specs")
+    forget = commands.add_parser("forget", help="remove an indexed spec")
+    forget.add_argument("name")
+    ask = commands.add_parser("ask", help="ask a question")
+    ask.add_argument("question")
+    ask.add_argument("--spec", help="only search this spec")
+    commands.add_parser("console", help="chat in the terminal")
+    commands.add_parser("demo", help="index the bundled example spec, then chat in the terminal")
+    evaluate = commands.add_parser("eval", help="measure retrieval on a question file")
+    evaluate.add_argument("--questions", type=Path, required=True)
+    evaluate.add_argument("--specs", type=Path, required=True)
+    evaluate.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+async def _ingest(assistant: Assistant, path: Path, name: str | None) -> str:
+    if not path.is_file():
+        return f"There's no file at `{path}`."
+    report = await assistant.ingest(UploadSpec(CLI_ORIGIN, PathAttachment(path), name), progress_printer(sys.stderr))
+    return render_ingest(report)
+
+
+async def _specs(assistant: Assistant) -> str:
+    return render_specs(await assistant.list_specs(ListSpecs(CLI_ORIGIN)))
+
+
+async def _forget(assistant: Assistant, name: str) -> str:
+    record = await assistant.forget(ForgetSpec(CLI_ORIGIN, name))
+    return f"Forgot `{record.name}`."
+
+
+async def _ask(assistant: Assistant, question: str, spec: str | None) -> str:
+    return render_answer(await assistant.ask(AskQuestion(CLI_ORIGIN, question, spec)))
+
+
+async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path) -> str:
+    from core.evaluation import load_questions, metrics, run_evaluation, write_results
+
+    result = await run_evaluation(assistant, load_questions(questions), specs, log=lambda m: print(m, file=sys.stderr))
+    write_results(result, out)
+    overall = metrics(result.hybrid_ranks)
+    return result.table() + "\n\nhybrid overall: " + ", ".join(f"{k} {v:.3f}" for k, v in overall.items())
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    async with build_assistant(settings) as assistant:
+        action: Callable[[], Awaitable[str]]
+        if args.command == "console":
+            await ConsoleChat(assistant).run()
+            return 0
+        if args.command == "demo":
+            print(await guarded(_ingest(assistant, example_spec_path(), "bookshop")))
+            await ConsoleChat(assistant).run()
+            return 0
+        if args.command == "ingest":
+            action = lambda: _ingest(assistant, args.path, args.name)  # noqa: E731
+        elif args.command == "specs":
+            action = lambda: _specs(assistant)  # noqa: E731
+        elif args.command == "forget":
+            action = lambda: _forget(assistant, args.name)  # noqa: E731
+        elif args.command == "ask":
+            action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
+        else:
+            action = lambda: _eval(assistant, args.questions, args.specs, args.out)  # noqa: E731
+        try:
+            print(await action())
+        except UserFacingError as exc:
+            print(exc.user_message, file=sys.stderr)
+            return 1
+        except Exception:
+            structlog.get_logger(__name__).exception("unexpected_error", command=args.command)
+            print(messages.unexpected_error(), file=sys.stderr)
+            return 1
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `api-assistant` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, json=settings.environment == "production")
+    return asyncio.run(_main(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The answer type every adapter renders, and the retrieval-only answer built without an LLM.
+
+An answer is a sequence of blocks (Markdown text or code) plus citations. Adapters turn blocks into
+Block Kit, Discord markdown or terminal text, and can split between blocks without breaking code.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core import messages
+from core.documents import describe_scheme
+from core.models import ApiSpec, ItemKind, Operation, SecurityScheme
+from core.parsing.text import truncate
+from core.snippets import build_snippet, normalise_language
+
+MAX_FIELDS_SHOWN = 12
+OTHER_MATCHES_SHOWN = 4
+
+
+class AnswerKind(StrEnum):
+    """How an answer was produced."""
+
+    RETRIEVAL = "retrieval"  # best-matching operations, no LLM
+    GENERATED = "generated"  # written by the LLM from retrieved operations
+    NOTHING_FOUND = "nothing_found"
+    SMALLTALK = "smalltalk"  # greetings, help, spec list: answered without retrieval
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """Markdown text (the common subset: **bold**, `code`, bullet lists)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """A code snippet."""
+
+    language: str
+    code: str
+
+
+Block = TextBlock | CodeBlock
+
+
+@dataclass(frozen=True)
+class Citation:
+    """An operation / request / field / scheme the answer is based on."""
+
+    spec: str
+    label: str
+    item: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A complete answer."""
+
+    kind: AnswerKind
+    blocks: tuple[Block, ...]
+    citations: tuple[Citation, ...] = ()
+    notice: str = ""  # e.g. "generation is off"; shown small, before or after the answer
+    answer_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])  # for feedback buttons
+
+    def as_markdown(self) -> str:
+        """The whole answer as one Markdown string (terminal, tests, logs of length)."""
+        parts = [f"_{self.notice}_"] if self.notice else []
+        for block in self.blocks:
+            if isinstance(block, CodeBlock):
+                parts.append(f"```{block.language}\n{block.code}\n```")
+            else:
+                parts.append(block.text)
+        if self.citations:
+            parts.append("Sources: " + "; ".join(f"{c.spec}: {c.label}" for c in self.citations))
+        return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """Progress to show while an answer is being prepared ("Searching the specs…", "Queued…")."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """The next part of a streamed answer's text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    """The complete answer; always the last event of a stream."""
+
+    answer: Answer
+
+
+AnswerEvent = StatusUpdate | TextDelta | FinalAnswer
+AnswerStream = AsyncIterator[AnswerEvent]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A retrieved document with what is needed to explain it: its spec's header and name."""
+
+    spec_name: str
+    spec: ApiSpec
+    title: str
+    operation: Operation | None = None
+    scheme: SecurityScheme | None = None
+    item: dict[str, str] = field(default_factory=dict)
+
+    def citation(self) -> Citation:
+        """How this evidence is cited."""
+        return Citation(spec=self.spec_name, label=self.title, item=self.item)
+
+
+_LANGUAGE_WORDS = re.compile(
+    r"\b(python3?|py|requests|httpx|javascript|js|node(?:js)?|typescript|ts|fetch|curl|shell|bash)\b", re.I
+)
+
+
+def requested_language(question: str) -> str | None:
+    """The snippet language a question asks for, if it names one."""
+    match = _LANGUAGE_WORDS.search(question)
+    return normalise_language(match.group(1)) if match else None
+
+
+def describe_operation(evidence: Evidence) -> str:
+    """Markdown detail of an operation: summary, parameters, body fields and auth."""
+    op = evidence.operation
+    assert op is not None
+    lines = [f"**{op.label}**" + (f" — {op.summary}" if op.summary else "") + (" _(deprecated)_" if op.deprecated else "")]
+    if op.kind is ItemKind.GRAPHQL and op.graphql_signature:
+        lines.append(f"`{op.graphql_signature}`")
+    if op.description and op.description != op.summary:
+        lines.append(truncate(op.description, 600))
+    if op.parameters:
+        lines.append("Parameters:")
+        for p in op.parameters[:MAX_FIELDS_SHOWN]:
+            lines.append(f"• `{p.name}` ({p.location}, {p.type}{', required' if p.required else ''})"
+                         + (f": {truncate(p.description, 120)}" if p.description else ""))
+        if len(op.parameters) > MAX_FIELDS_SHOWN:
+            lines.append(f"• …and {len(op.parameters) - MAX_FIELDS_SHOWN} more")
+    body = op.request_body
+    if body and body.fields:
+        lines.append(f"Request body ({body.content_type}):")
+        for f in body.fields[:MAX_FIELDS_SHOWN]:
+            lines.append(f"• `{f.name}` ({f.type or 'value'}{', required' if f.required else ''})"
+                         + (f": {truncate(f.description, 120)}" if f.description else ""))
+        if len(body.fields) > MAX_FIELDS_SHOWN:
+            lines.append(f"• …and {len(body.fields) - MAX_FIELDS_SHOWN} more fields")
+    lines.append("Auth: " + describe_auth(evidence.spec, op))
+    return "\n".join(lines)
+
+
+def describe_auth(spec: ApiSpec, operation: Operation) -> str:
+    """Which security applies to an operation, in words."""
+    alternatives = spec.effective_security(operation)
+    if not alternatives:
+        return "none required" if spec.security_schemes or operation.security == () else "not described in the spec"
+    described = []
+    for names in alternatives[:3]:
+        parts = []
+        for name in names:
+            scheme = spec.scheme(name)
+            parts.append(f"{describe_scheme(scheme)} (`{name}`)" if scheme else f"`{name}`")
+        described.append(" + ".join(parts) or "none")
+    return " or ".join(described)
+
+
+def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") -> Answer:
+    """An honest answer from retrieval alone: the best match in detail, a snippet, and other matches."""
+    if not evidence:
+        return Answer(AnswerKind.NOTHING_FOUND, (TextBlock(messages.nothing_relevant(question)),))
+    best = evidence[0]
+    blocks: list[Block] = []
+    if best.operation is not None:
+        blocks.append(TextBlock(f"Best match in `{best.spec_name}`:\n" + describe_operation(best)))
+        language = requested_language(question) or "curl"
+        blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language)))
+    elif best.scheme is not None:
+        scheme = best.scheme
+        text = f"`{best.spec_name}` authenticates with **{scheme.name}**: {describe_scheme(scheme)}."
+        if scheme.description:
+            text += "\n" + truncate(scheme.description, 600)
+        if scheme.scopes:
+            text += "\nScopes include: " + ", ".join(f"`{s}`" for s in scheme.scopes[:10])
+        blocks.append(TextBlock(text))
+    others = [e for e in evidence[1 : 1 + OTHER_MATCHES_SHOWN]]
+    if others:
+        blocks.append(TextBlock("Other matches:\n" + "\n".join(f"• `{e.spec_name}`: {e.title}" for e in others)))
+    citations = tuple(e.citation() for e in evidence[: 1 + OTHER_MATCHES_SHOWN])
+    return Answer(AnswerKind.RETRIEVAL, tuple(blocks), citations, notice)

@@ -1,0 +1,37 @@
+"""The composition root: build the real services once from settings, and close them once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from core.config import Settings
+from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
+from core.registry import SpecRegistry
+from core.service import Assistant
+from core.store import ChromaVectorStore, VectorStore
+
+
+def build_store(settings: Settings) -> VectorStore:
+    """Chroma server mode when CHROMA_HOST/CHROMA_PORT are set, else embedded under DATA_DIR."""
+    if settings.chroma_host:
+        return ChromaVectorStore.server(settings.chroma_host, settings.chroma_port or 8000)
+    return ChromaVectorStore.embedded(settings.data_dir / "chroma")
+
+
+@asynccontextmanager
+async def build_assistant(settings: Settings, embedder: Embedder | None = None) -> AsyncIterator[Assistant]:
+    """Wire an `Assistant`; pass `embedder` to share one already-loaded model (tests, benchmarks)."""
+    model = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+    disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
+    assistant = Assistant(
+        settings=settings,
+        registry=SpecRegistry(settings.data_dir),
+        store=build_store(settings),
+        embedder=CachedEmbedder(model, disk_cache),
+    )
+    try:
+        yield assistant
+    finally:
+        await assistant.aclose()
+        disk_cache.close()

