@@ -1,12 +1,12 @@
 """`api-assistant`: the command line.
 
-    api-assistant ingest PATH [--name NAME]   index a spec file
-    api-assistant specs                       list indexed specs
-    api-assistant forget NAME                 remove one
-    api-assistant ask "QUESTION" [--spec N]   print an answer
-    api-assistant console                     terminal chat
-    api-assistant demo                        index the bundled example, then open the chat
-    api-assistant eval --questions F --specs DIR --out OUT   retrieval evaluation
+api-assistant ingest PATH [--name NAME]   index a spec file
+api-assistant specs                       list indexed specs
+api-assistant forget NAME                 remove one
+api-assistant ask "QUESTION" [--spec N]   print an answer
+api-assistant console                     terminal chat
+api-assistant demo                        index the bundled example, then open the chat
+api-assistant eval --questions F --specs DIR --out OUT   retrieval evaluation
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import structlog
 
 from bot.console import ConsoleChat, guarded, progress_printer, render_answer, render_ingest, render_specs
+from core import messages
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
-from core import messages
 from core.errors import ConfigError, UserFacingError
 from core.logs import configure_logging
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec

@@ -137,7 +137,9 @@ def describe_operation(evidence: Evidence) -> str:
     """Markdown detail of an operation: summary, parameters, body fields and auth."""
     op = evidence.operation
     assert op is not None
-    lines = [f"**{op.label}**" + (f" — {op.summary}" if op.summary else "") + (" _(deprecated)_" if op.deprecated else "")]
+    lines = [
+        f"**{op.label}**" + (f" — {op.summary}" if op.summary else "") + (" _(deprecated)_" if op.deprecated else "")
+    ]
     if op.kind is ItemKind.GRAPHQL and op.graphql_signature:
         lines.append(f"`{op.graphql_signature}`")
     if op.description and op.description != op.summary:
@@ -145,16 +147,20 @@ def describe_operation(evidence: Evidence) -> str:
     if op.parameters:
         lines.append("Parameters:")
         for p in op.parameters[:MAX_FIELDS_SHOWN]:
-            lines.append(f"• `{p.name}` ({p.location}, {p.type}{', required' if p.required else ''})"
-                         + (f": {truncate(p.description, 120)}" if p.description else ""))
+            lines.append(
+                f"• `{p.name}` ({p.location}, {p.type}{', required' if p.required else ''})"
+                + (f": {truncate(p.description, 120)}" if p.description else "")
+            )
         if len(op.parameters) > MAX_FIELDS_SHOWN:
             lines.append(f"• …and {len(op.parameters) - MAX_FIELDS_SHOWN} more")
     body = op.request_body
     if body and body.fields:
         lines.append(f"Request body ({body.content_type}):")
         for f in body.fields[:MAX_FIELDS_SHOWN]:
-            lines.append(f"• `{f.name}` ({f.type or 'value'}{', required' if f.required else ''})"
-                         + (f": {truncate(f.description, 120)}" if f.description else ""))
+            lines.append(
+                f"• `{f.name}` ({f.type or 'value'}{', required' if f.required else ''})"
+                + (f": {truncate(f.description, 120)}" if f.description else "")
+            )
         if len(body.fields) > MAX_FIELDS_SHOWN:
             lines.append(f"• …and {len(body.fields) - MAX_FIELDS_SHOWN} more fields")
     lines.append("Auth: " + describe_auth(evidence.spec, op))

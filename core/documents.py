@@ -90,8 +90,10 @@ def _path_words(path: str) -> str:
 
 def _operation_document(op: Operation) -> Document:
     description = op.description
-    headline = op.summary or first_sentence(description, EMBED_DESCRIPTION_CHARS) or identifier_words(
-        op.operation_id or op.name
+    headline = (
+        op.summary
+        or first_sentence(description, EMBED_DESCRIPTION_CHARS)
+        or identifier_words(op.operation_id or op.name)
     )
     names = " ".join(filter(None, [identifier_words(op.operation_id), identifier_words(op.name)]))
     deprecated = " (deprecated)" if op.deprecated else ""
@@ -141,10 +143,10 @@ def _operation_document(op: Operation) -> Document:
 def describe_scheme(scheme: SecurityScheme) -> str:
     """A one-line, human description of how a scheme is used."""
     kind = scheme.type.lower()
-    if kind == "http" and scheme.scheme.lower() == "bearer" or kind == "bearer":
+    if (kind == "http" and scheme.scheme.lower() == "bearer") or kind == "bearer":
         fmt = f" ({scheme.bearer_format})" if scheme.bearer_format else ""
         return f"Bearer token{fmt} in the `Authorization: Bearer <token>` header"
-    if kind == "http" and scheme.scheme.lower() == "basic" or kind == "basic":
+    if (kind == "http" and scheme.scheme.lower() == "basic") or kind == "basic":
         return "HTTP Basic auth (username and password in the `Authorization` header)"
     if kind == "apikey":
         return f"API key in the `{scheme.param_name}` {scheme.location or 'header'}"
@@ -192,9 +194,8 @@ def _scheme_document(spec: ApiSpec, scheme: SecurityScheme) -> Document:
 
 def _overview_document(spec: ApiSpec) -> Document:
     servers = ", ".join(spec.servers[:3])
-    summary = (
-        f"{spec.title} {spec.version}: {spec.format.label} with {len(spec.operations)} operations"
-        + (f", servers {servers}" if servers else "")
+    summary = f"{spec.title} {spec.version}: {spec.format.label} with {len(spec.operations)} operations" + (
+        f", servers {servers}" if servers else ""
     )
     embed_text = f"Overview of the {spec.title} API. {truncate(spec.description, EMBED_DESCRIPTION_CHARS)}"
     return Document(

@@ -59,8 +59,11 @@ def matches(item: dict[str, str], gold: dict[str, str]) -> bool:
     """Whether a retrieved item matches a gold item, by the rules in shared/eval/README.md."""
     kind = gold["kind"]
     if kind == "operation":
-        return item.get("kind") == "operation" and item.get("method", "").upper() == gold["method"].upper() \
+        return (
+            item.get("kind") == "operation"
+            and item.get("method", "").upper() == gold["method"].upper()
             and item.get("path") == gold["path"]
+        )
     if kind == "graphql":
         return item.get("kind") == "graphql" and item.get("type") == gold["type"] and item.get("field") == gold["field"]
     if kind == "postman":
@@ -92,6 +95,11 @@ def metrics(ranks: Sequence[int | None]) -> dict[str, float]:
     return result
 
 
+def _plain_tokens(text: str) -> list[str]:
+    """Lower-case alphanumeric runs (so `ban_user_from_guild` is four words), no stemming or stopwords."""
+    return re.findall(r"[a-z0-9]+", text.lower()) or ["_empty_"]
+
+
 class BaselineBM25:
     """The reference plain BM25 retriever described in shared/eval/README.md."""
 
@@ -99,7 +107,7 @@ class BaselineBM25:
         self._documents = [d for d in documents if d.kind is not ItemKind.OVERVIEW]
         corpus = [self._text(d) for d in self._documents]
         self._bm25 = bm25s.BM25()
-        self._bm25.index(bm25s.tokenize(corpus, show_progress=False), show_progress=False)
+        self._bm25.index([_plain_tokens(text) for text in corpus], show_progress=False)
 
     @staticmethod
     def _text(document: Document) -> str:
@@ -112,9 +120,12 @@ class BaselineBM25:
 
     def search(self, question: str, limit: int = 10) -> list[dict[str, str]]:
         """Top items for a question."""
-        tokens = bm25s.tokenize([question], show_progress=False)
-        results, _scores = self._bm25.retrieve(tokens, k=min(limit, len(self._documents)), show_progress=False)
-        return [self._documents[int(i)].item for i in np.asarray(results)[0]]
+        tokens = [t for t in _plain_tokens(question) if t in self._bm25.vocab_dict]
+        if not tokens:
+            return []
+        scores = self._bm25.get_scores(tokens)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [self._documents[int(i)].item for i in order if scores[i] > 0]
 
 
 @dataclass
@@ -148,7 +159,9 @@ class EvalResult:
 
 
 async def run_evaluation(
-    assistant: Assistant, questions: list[Question], specs_dir: Path,
+    assistant: Assistant,
+    questions: list[Question],
+    specs_dir: Path,
     log: Callable[[str], Any] = print,
 ) -> EvalResult:
     """Ingest each named spec into a throwaway workspace, retrieve for every question, and score."""
@@ -183,4 +196,3 @@ def write_results(result: EvalResult, out: Path) -> None:
     with out.open("w", encoding="utf-8") as handle:
         for q, retrieved in zip(result.questions, result.retrieved, strict=True):
             handle.write(json.dumps({"id": q.id, "retrieved": retrieved[:10]}) + "\n")
-

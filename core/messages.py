@@ -103,22 +103,20 @@ def nothing_indexed() -> str:
 
 def invalid_spec_name(name: str) -> str:
     """A user-chosen spec name we cannot use."""
-    return (
-        f"`{name}` can't be used as a spec name: use 1-64 letters, digits, dots, dashes or underscores."
-    )
+    return f"`{name}` can't be used as a spec name: use 1-64 letters, digits, dots, dashes or underscores."
 
 
 def nothing_relevant(question: str) -> str:
     """Retrieval found nothing that matches."""
     return (
         "I couldn't find anything in the uploaded specs that matches that question. "
-        "Try naming the resource or action (e.g. \"create a customer\"), or check `specs` for what's indexed."
+        'Try naming the resource or action (e.g. "create a customer"), or check `specs` for what\'s indexed.'
     )
 
 
 def empty_question() -> str:
     """The user sent nothing to answer."""
-    return "Ask me something about your APIs, e.g. \"how do I refund a charge?\""
+    return 'Ask me something about your APIs, e.g. "how do I refund a charge?"'
 
 
 def question_too_long(limit: int) -> str:

@@ -84,9 +84,7 @@ class SpecRegistry:
     def get(self, workspace: str, name: str) -> SpecRecord | None:
         """The record for one spec, if indexed."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM specs WHERE workspace = ? AND name = ?", (workspace, name)
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM specs WHERE workspace = ? AND name = ?", (workspace, name)).fetchone()
         return _record(row) if row else None
 
     def list(self, workspace: str) -> list[SpecRecord]:
@@ -98,9 +96,20 @@ class SpecRegistry:
     def put(self, record: SpecRecord) -> None:
         """Insert or replace a spec record atomically: the moment a new index version goes live."""
         values = (
-            record.workspace, record.name, record.format.value, record.title, record.version,
-            record.content_hash, record.index_version, record.operation_count, record.scheme_count,
-            record.uploaded_by, record.platform, record.indexed_at, record.original_path, record.filename,
+            record.workspace,
+            record.name,
+            record.format.value,
+            record.title,
+            record.version,
+            record.content_hash,
+            record.index_version,
+            record.operation_count,
+            record.scheme_count,
+            record.uploaded_by,
+            record.platform,
+            record.indexed_at,
+            record.original_path,
+            record.filename,
             json.dumps(to_dict(record.header)),
         )
         with self._lock:
@@ -124,13 +133,39 @@ class SpecRegistry:
 
 
 def _record(row: tuple[Any, ...]) -> SpecRecord:
-    (workspace, name, fmt, title, version, content_hash, index_version, ops, schemes, uploaded_by, platform,
-     indexed_at, original_path, filename, header) = row
+    (
+        workspace,
+        name,
+        fmt,
+        title,
+        version,
+        content_hash,
+        index_version,
+        ops,
+        schemes,
+        uploaded_by,
+        platform,
+        indexed_at,
+        original_path,
+        filename,
+        header,
+    ) = row
     return SpecRecord(
-        workspace=workspace, name=name, format=SpecFormat(fmt), title=title, version=version,
-        content_hash=content_hash, index_version=index_version, operation_count=ops, scheme_count=schemes,
-        uploaded_by=uploaded_by, platform=platform, indexed_at=indexed_at, original_path=original_path,
-        filename=filename, header=from_dict(ApiSpec, json.loads(header)),
+        workspace=workspace,
+        name=name,
+        format=SpecFormat(fmt),
+        title=title,
+        version=version,
+        content_hash=content_hash,
+        index_version=index_version,
+        operation_count=ops,
+        scheme_count=schemes,
+        uploaded_by=uploaded_by,
+        platform=platform,
+        indexed_at=indexed_at,
+        original_path=original_path,
+        filename=filename,
+        header=from_dict(ApiSpec, json.loads(header)),
     )
 
 

@@ -8,7 +8,7 @@ calibrate their scores against each other.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +31,7 @@ LEXICAL_WEIGHT = 1.0
 IDENTIFIER_WEIGHT = 3.0
 CANDIDATES = 50
 BM25_CACHE_SIZE = 32
+MAX_IDENTIFIER_SHARING = 2
 
 _STEMMER = Stemmer.Stemmer("english")
 _STOPWORDS = frozenset(
@@ -39,7 +40,10 @@ _STOPWORDS = frozenset(
     api endpoint""".split()
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
-_IDENTIFIER_CANDIDATE = re.compile(r"`([^`]+)`|([A-Za-z0-9_{}:<>./-]*[./_{}][A-Za-z0-9_{}:<>./-]*|[a-z]+[A-Z]\w*)")
+_IDENTIFIER_CANDIDATE = re.compile(
+    r"`([^`]+)`|'([^']{3,80})'|\"([^\"]{3,80})\""
+    r"|([A-Za-z0-9_{}:<>./-]*[./_{}][A-Za-z0-9_{}:<>./-]*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)"
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -78,7 +82,12 @@ class _LexicalIndex:
         self._bm25 = bm25s.BM25()
         corpus = [tokenize(d.lexical_text) or ["_empty_"] for _, d in entries]
         self._bm25.index(corpus, show_progress=False)
-        self._patterns = [[_identifier_pattern(i) for i in d.identifiers] for _, d in entries]
+        # An identifier many documents share (every GraphQL field's `/graphql` path) identifies nothing.
+        counts = Counter(i.lower() for _, d in entries for i in d.identifiers)
+        self._patterns = [
+            [_identifier_pattern(i) for i in d.identifiers if counts[i.lower()] <= MAX_IDENTIFIER_SHARING]
+            for _, d in entries
+        ]
 
     def bm25_ranking(self, query: str, limit: int) -> list[int]:
         tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
@@ -109,16 +118,14 @@ class _LexicalIndex:
 def _identifier_pattern(identifier: str) -> re.Pattern[str]:
     """Match an identifier case-insensitively; path placeholders match any concrete segment."""
     parts = re.split(r"(\{[^}]+\}|:[A-Za-z_]\w*|<[^>]+>)", identifier.strip().strip("/"))
-    regex = "".join(
-        "[^/]+" if part.startswith(("{", ":", "<")) else re.escape(part) for part in parts if part
-    )
+    regex = "".join("[^/]+" if part.startswith(("{", ":", "<")) else re.escape(part) for part in parts if part)
     return re.compile(r"/?" + regex + r"/?", re.IGNORECASE)
 
 
 def _identifier_candidates(query: str) -> list[str]:
     found = []
-    for quoted, bare in _IDENTIFIER_CANDIDATE.findall(query):
-        text = (quoted or bare).strip().strip(".,;:?!'\"()")
+    for groups in _IDENTIFIER_CANDIDATE.findall(query):
+        text = next(g for g in groups if g).strip().strip(".,;:?!'\"()")
         if "://" in text:
             text = "/" + text.split("://", 1)[1].split("/", 1)[-1]
         text = text.split("?", 1)[0]

@@ -76,9 +76,7 @@ def slugify_spec_name(filename: str) -> str:
 class Assistant:
     """The shared async core behind every platform."""
 
-    def __init__(
-        self, settings: Settings, registry: SpecRegistry, store: VectorStore, embedder: Embedder
-    ) -> None:
+    def __init__(self, settings: Settings, registry: SpecRegistry, store: VectorStore, embedder: Embedder) -> None:
         self.settings = settings
         self.registry = registry
         self.store = store
@@ -99,8 +97,10 @@ class Assistant:
         name = self._spec_name(request.name, attachment.filename)
         bound = log.bind(workspace=origin.scope, user=origin.user, spec=name, event_id=origin.event_id)
         check_upload(
-            attachment.filename, attachment.size,
-            max_bytes=self.settings.max_file_bytes, allowed_extensions=self.settings.allowed_extensions,
+            attachment.filename,
+            attachment.size,
+            max_bytes=self.settings.max_file_bytes,
+            allowed_extensions=self.settings.allowed_extensions,
         )
         data = await attachment.read(self.settings.max_file_bytes)
         content_hash = hashlib.sha256(data).hexdigest()
@@ -109,24 +109,44 @@ class Assistant:
             previous = self.registry.get(origin.scope, name)
             if previous and previous.content_hash == content_hash:
                 bound.info("ingest_unchanged")
-                return IngestReport(previous, True, False, time.perf_counter() - started,
-                                    tuple(s.name for s in previous.header.security_schemes))
+                return IngestReport(
+                    previous,
+                    True,
+                    False,
+                    time.perf_counter() - started,
+                    tuple(s.name for s in previous.header.security_schemes),
+                )
             report(IngestProgress("parsing"))
             spec = await asyncio.to_thread(
-                load_spec, attachment.filename, data,
-                max_bytes=self.settings.max_file_bytes, allowed_extensions=self.settings.allowed_extensions,
+                load_spec,
+                attachment.filename,
+                data,
+                max_bytes=self.settings.max_file_bytes,
+                allowed_extensions=self.settings.allowed_extensions,
             )
             record = await self._index(origin, name, attachment.filename, data, content_hash, spec, report)
             if previous:
                 await self._delete_quietly(origin.scope, previous.index_version)
         elapsed = time.perf_counter() - started
-        bound.info("ingest_done", operations=record.operation_count, seconds=round(elapsed, 2),
-                   format=spec.format.value, replaced=previous is not None)
-        return IngestReport(record, False, previous is not None, elapsed,
-                            tuple(s.name for s in spec.security_schemes), spec.warnings)
+        bound.info(
+            "ingest_done",
+            operations=record.operation_count,
+            seconds=round(elapsed, 2),
+            format=spec.format.value,
+            replaced=previous is not None,
+        )
+        return IngestReport(
+            record, False, previous is not None, elapsed, tuple(s.name for s in spec.security_schemes), spec.warnings
+        )
 
     async def _index(
-        self, origin: Origin, name: str, filename: str, data: bytes, content_hash: str, spec: ApiSpec,
+        self,
+        origin: Origin,
+        name: str,
+        filename: str,
+        data: bytes,
+        content_hash: str,
+        spec: ApiSpec,
         report: ProgressReporter,
     ) -> SpecRecord:
         documents = build_documents(spec)
@@ -141,11 +161,21 @@ class Assistant:
             await self.store.add(origin.scope, name, index_version, documents, embeddings)
             original = await asyncio.to_thread(self.registry.save_original, origin.scope, content_hash, filename, data)
             record = SpecRecord(
-                workspace=origin.scope, name=name, format=spec.format, title=spec.title, version=spec.version,
-                content_hash=content_hash, index_version=index_version,
-                operation_count=len(spec.operations), scheme_count=len(spec.security_schemes),
-                uploaded_by=origin.user, platform=origin.platform, indexed_at=now(),
-                original_path=str(original), filename=filename, header=spec_header(spec),
+                workspace=origin.scope,
+                name=name,
+                format=spec.format,
+                title=spec.title,
+                version=spec.version,
+                content_hash=content_hash,
+                index_version=index_version,
+                operation_count=len(spec.operations),
+                scheme_count=len(spec.security_schemes),
+                uploaded_by=origin.user,
+                platform=origin.platform,
+                indexed_at=now(),
+                original_path=str(original),
+                filename=filename,
+                header=spec_header(spec),
             )
             # The swap: from here on, searches see the new version.
             self.registry.put(record)
@@ -198,7 +228,9 @@ class Assistant:
             raise NothingIndexedError(messages.nothing_indexed())
         return SearchScope(scope, {r.name: r.index_version for r in records})
 
-    async def search(self, origin: Origin, question: str, spec: str | None = None, limit: int = 10) -> list[RetrievedItem]:
+    async def search(
+        self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
+    ) -> list[RetrievedItem]:
         """Hybrid retrieval over the workspace (or one spec)."""
         return await self.retriever.search(self.search_scope(origin.scope, spec), question, limit)
 
@@ -213,8 +245,11 @@ class Assistant:
                     continue
                 headers[item.spec] = record.header
             document = item.document
-            result.append(Evidence(item.spec, headers[item.spec], document.title, document.operation,
-                                   document.scheme, document.item))
+            result.append(
+                Evidence(
+                    item.spec, headers[item.spec], document.title, document.operation, document.scheme, document.item
+                )
+            )
         return result
 
     async def ask(self, request: AskQuestion) -> Answer:
@@ -226,8 +261,14 @@ class Assistant:
             raise UserFacingError(messages.question_too_long(MAX_QUESTION_CHARS))
         scope = request.origin.scope
         items = await self.search(request.origin, question, request.spec, limit=8)
-        log.info("question_answered", workspace=scope, user=request.origin.user, event_id=request.origin.event_id,
-                 hits=len(items), mode="retrieval")
+        log.info(
+            "question_answered",
+            workspace=scope,
+            user=request.origin.user,
+            event_id=request.origin.event_id,
+            hits=len(items),
+            mode="retrieval",
+        )
         return retrieval_answer(question, self.evidence(scope, items), messages.generation_off())
 
     async def stream_answer(self, request: AskQuestion) -> AnswerStream:

@@ -40,7 +40,11 @@ class VectorStore(Protocol):
     """What the core needs from a vector store."""
 
     async def add(
-        self, workspace: str, spec: str, index_version: str, documents: Sequence[Document],
+        self,
+        workspace: str,
+        spec: str,
+        index_version: str,
+        documents: Sequence[Document],
         embeddings: Sequence[Sequence[float]],
     ) -> None:
         """Store documents of one spec version."""
@@ -103,7 +107,11 @@ class ChromaVectorStore:
         return self._collections[name]
 
     async def add(
-        self, workspace: str, spec: str, index_version: str, documents: Sequence[Document],
+        self,
+        workspace: str,
+        spec: str,
+        index_version: str,
+        documents: Sequence[Document],
         embeddings: Sequence[Sequence[float]],
     ) -> None:
         """Store documents of one spec version, in batches."""
@@ -116,9 +124,7 @@ class ChromaVectorStore:
                     ids=[_document_id(index_version, d.key) for d in chunk],
                     embeddings=[list(e) for e in embeddings[start : start + ADD_BATCH]],
                     documents=[d.to_payload() for d in chunk],
-                    metadatas=[
-                        {"spec": spec, "index_version": index_version, "kind": d.kind.value} for d in chunk
-                    ],
+                    metadatas=[{"spec": spec, "index_version": index_version, "kind": d.kind.value} for d in chunk],
                 )
 
         await asyncio.to_thread(run)

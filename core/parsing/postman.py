@@ -1,0 +1,650 @@
+"""Parse a Postman Collection (v2.0 / v2.1) into the normalised model.
+
+One `Operation` per request (leaf item), with folder paths, effective auth (inherited down folders),
+parameters, bodies and saved example responses. Secret values (tokens, passwords, API keys) are never
+copied into the model: only the names of the `{{variables}}` that hold them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.errors import InvalidSpecError
+from core.models import (
+    ApiSpec,
+    ItemKind,
+    Operation,
+    Parameter,
+    RequestBody,
+    Response,
+    SchemaField,
+    SecurityScheme,
+    SpecFormat,
+)
+from core.parsing.text import first_sentence, identifier_words, truncate
+
+DESCRIPTION_LIMIT = 4000
+BODY_EXAMPLE_LIMIT = 2000
+FIELD_EXAMPLE_LIMIT = 200
+MAX_RESPONSES = 10
+MAX_FIELDS = 200
+JSON_FIELD_DEPTH = 2
+
+_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_SCHEMA_VERSION = re.compile(r"/v(\d+\.\d+\.\d+)/")
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# Words that mark a name as holding a credential (matched on whole words, so `author_id` is fine).
+_SECRET_WORDS = frozenset(
+    {"key", "apikey", "token", "secret", "auth", "authorization", "password", "passwd", "signature"}
+    | {"cookie", "session", "credential", "credentials"}
+)
+_LINE_COMMENT = re.compile(r"^\s*//.*$", re.M)
+_JSON_STRING_PAIR = re.compile(r'"([^"\\]+)"(\s*:\s*)"([^"\\]*)"')
+_UNQUOTED_VARIABLE = re.compile(r'(?<!")\{\{[^{}]+\}\}(?!")')
+
+# Postman's raw-body `language` option -> media type.
+_RAW_LANGUAGES = {
+    "json": "application/json",
+    "xml": "application/xml",
+    "html": "text/html",
+    "javascript": "application/javascript",
+    "text": "text/plain",
+    "graphql": "application/json",
+}
+
+# Auth attributes whose values are configuration, not credentials, so they may be shown to users.
+_SAFE_AUTH_ATTRIBUTES = frozenset(
+    {
+        "signatureMethod",
+        "version",
+        "addParamsToHeader",
+        "in",
+        "headerPrefix",
+        "addTokenTo",
+        "grant_type",
+        "authUrl",
+        "accessTokenUrl",
+        "scope",
+        "algorithm",
+        "service",
+        "region",
+    }
+)
+
+
+@dataclass
+class _AuthUse:
+    """What the collection says about one auth type, gathered across every place it is set."""
+
+    first_attributes: dict[str, Any]
+    variables: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Walk:
+    """State shared while walking the item tree."""
+
+    variables: dict[str, str]
+    auth_uses: dict[str, _AuthUse] = field(default_factory=dict)
+    operations: list[Operation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_postman(document: dict[str, Any]) -> ApiSpec:
+    """Parse a loaded Postman collection (v2.0 or v2.1 JSON) into an `ApiSpec`.
+
+    Raises `InvalidSpecError` when the document is not a Postman collection.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("info"), dict):
+        raise InvalidSpecError("This doesn't look like a Postman collection: it has no `info` section.")
+    items = document.get("item")
+    if not isinstance(items, list):
+        raise InvalidSpecError("This doesn't look like a Postman collection: it has no `item` list.")
+    info: dict[str, Any] = document["info"]
+
+    walk = _Walk(variables=_collection_variables(document.get("variable")))
+    collection_auth = _auth_type(document.get("auth"))
+    _record_auth(walk, document.get("auth"))
+    _walk_items(walk, items, folders=[], folder_descriptions=[], inherited_auth=collection_auth)
+
+    operations = _unique_keys(walk.operations, walk.warnings)
+    server_counts = Counter(server for op in operations for server in op.servers)
+    return ApiSpec(
+        format=SpecFormat.POSTMAN,
+        title=str(info.get("name") or "Postman collection"),
+        version=_info_version(info.get("version")),
+        description=truncate(_description_text(info.get("description")), DESCRIPTION_LIMIT),
+        format_version=_format_version(info.get("schema")),
+        servers=tuple(server for server, _ in server_counts.most_common()),
+        operations=tuple(operations),
+        security_schemes=tuple(_security_scheme(name, use) for name, use in walk.auth_uses.items()),
+        security=((collection_auth,),) if collection_auth else (),
+        warnings=tuple(walk.warnings),
+    )
+
+
+def _walk_items(
+    walk: _Walk,
+    items: list[Any],
+    folders: list[str],
+    folder_descriptions: list[str],
+    inherited_auth: str,
+) -> None:
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("name") or "")
+        # Folder auth overrides what it inherits, exactly like request auth does.
+        auth = _auth_type(item.get("auth"), inherited=inherited_auth)
+        _record_auth(walk, item.get("auth"))
+        if isinstance(item.get("item"), list):
+            _walk_items(
+                walk,
+                item["item"],
+                [*folders, name or "(unnamed folder)"],
+                [*folder_descriptions, _description_text(item.get("description"))],
+                auth,
+            )
+        elif "request" in item:
+            walk.operations.append(_request_operation(walk, item, folders, folder_descriptions, auth))
+
+
+def _request_operation(
+    walk: _Walk,
+    item: dict[str, Any],
+    folders: list[str],
+    folder_descriptions: list[str],
+    item_auth: str,
+) -> Operation:
+    request = item["request"]
+    if isinstance(request, str):  # v2 shorthand: the request is just its URL
+        request = {"url": request, "method": "GET"}
+    if not isinstance(request, dict):
+        request = {}
+
+    auth = _auth_type(request.get("auth"), inherited=item_auth)
+    _record_auth(walk, request.get("auth"))
+
+    raw_url, url = _url_parts(request.get("url"))
+    path = _url_path(raw_url)
+    server = _url_server(raw_url, url, walk.variables)
+    headers = _headers(request.get("header"))
+    body = _request_body(request.get("body"), headers)
+    description = _operation_description(item, request, folders, folder_descriptions)
+
+    return Operation(
+        kind=ItemKind.POSTMAN,
+        method=str(request.get("method") or "GET").upper(),
+        path=path,
+        summary=first_sentence(_description_text(request.get("description"))),
+        description=description,
+        tags=tuple(folders[:1]),
+        parameters=_path_parameters(url, path) + _query_parameters(url) + _header_parameters(headers),
+        request_body=body,
+        responses=_responses(item.get("response")),
+        security=((auth,),) if auth else (),
+        servers=(server,) if server else (),
+        name=str(item.get("name") or ""),
+        folder="/".join(folders),
+        url=raw_url,
+    )
+
+
+# --- auth ---------------------------------------------------------------------------------------------
+
+
+def _auth_type(auth: Any, inherited: str = "") -> str:
+    """The effective auth type: "" means none; a missing block (or `inherit`) keeps the parent's."""
+    if not isinstance(auth, dict) or not auth.get("type") or auth.get("type") == "inherit":
+        return inherited
+    auth_type = str(auth["type"])
+    return "" if auth_type == "noauth" else auth_type
+
+
+def _auth_attributes(auth: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of an auth block: a list of {key, value} in v2.1, a plain mapping in v2.0."""
+    attributes = auth.get(str(auth.get("type")))
+    if isinstance(attributes, dict):
+        return dict(attributes)
+    result: dict[str, Any] = {}
+    if isinstance(attributes, list):
+        for entry in attributes:
+            if isinstance(entry, dict) and "key" in entry:
+                result[str(entry["key"])] = entry.get("value")
+    return result
+
+
+def _record_auth(walk: _Walk, auth: Any) -> None:
+    """Note an auth block's type and the variables it reads; blocks that set no auth are ignored."""
+    auth_type = _auth_type(auth)
+    if not auth_type:
+        return
+    attributes = _auth_attributes(auth)
+    use = walk.auth_uses.setdefault(auth_type, _AuthUse(first_attributes=attributes))
+    for value in attributes.values():
+        if isinstance(value, str):
+            for variable in _VARIABLE.findall(value):
+                if variable not in use.variables:
+                    use.variables.append(variable)
+
+
+def _security_scheme(auth_type: str, use: _AuthUse) -> SecurityScheme:
+    attributes = use.first_attributes
+    safe = {k: v for k, v in attributes.items() if k in _SAFE_AUTH_ATTRIBUTES and v not in (None, "")}
+    notes = [f"Postman `{auth_type}` auth."]
+    if use.variables:
+        notes.append("Credentials come from the variables " + ", ".join(f"`{{{{{v}}}}}`" for v in use.variables) + ".")
+    if safe:
+        notes.append("Settings: " + ", ".join(f"{k}={v}" for k, v in safe.items()) + ".")
+
+    scheme = {"bearer": "bearer", "basic": "basic", "digest": "digest"}.get(auth_type, "")
+    location = param_name = ""
+    if auth_type == "apikey":
+        location = str(attributes.get("in") or "header")
+        # For apikey, `key` is the header / query parameter name, not the secret (that is `value`).
+        param_name = str(attributes.get("key") or "")
+    flows: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    if auth_type == "oauth2":
+        flows = tuple(
+            f"{attributes.get('grant_type') or 'oauth2'}: {attributes[k]}"
+            for k in ("authUrl", "accessTokenUrl")
+            if attributes.get(k)
+        )
+        scopes = tuple(str(attributes.get("scope") or "").split())
+    return SecurityScheme(
+        name=auth_type,
+        type=auth_type,
+        scheme=scheme,
+        location=location,
+        param_name=param_name,
+        description=" ".join(notes),
+        flows=flows,
+        scopes=scopes,
+    )
+
+
+# --- URL ----------------------------------------------------------------------------------------------
+
+
+def _url_parts(url: Any) -> tuple[str, dict[str, Any]]:
+    """`url.raw` as written, plus the structured URL (empty for v2.0's plain-string URLs)."""
+    if isinstance(url, str):
+        return url, {}
+    if not isinstance(url, dict):
+        return "", {}
+    raw = url.get("raw")
+    if isinstance(raw, str):
+        return raw, url
+    return _rebuild_raw(url), url
+
+
+def _rebuild_raw(url: dict[str, Any]) -> str:
+    """A raw URL from the structured parts, for the rare exports that omit `raw`."""
+    host = url.get("host")
+    host_text = ".".join(map(str, host)) if isinstance(host, list) else str(host or "")
+    path = url.get("path")
+    path_text = "/".join(_segment_text(s) for s in path) if isinstance(path, list) else str(path or "")
+    raw = host_text + ("/" + path_text.lstrip("/") if path_text else "")
+    if url.get("protocol"):
+        raw = f"{url['protocol']}://{raw}"
+    query = [q for q in url.get("query") or [] if isinstance(q, dict) and not q.get("disabled")]
+    if query:
+        raw += "?" + "&".join(f"{q.get('key', '')}={q.get('value') or ''}" for q in query)
+    return raw
+
+
+def _segment_text(segment: Any) -> str:
+    if isinstance(segment, dict):  # v2.0 allows {"type": "string", "value": "users"}
+        return str(segment.get("value") or "")
+    return str(segment)
+
+
+def _url_path(raw: str) -> str:
+    """The path part of a raw URL, placeholders (`:id`, `{{var}}`) kept as written."""
+    rest = _SCHEME_PREFIX.sub("", raw.strip())
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+def _url_server(raw: str, url: dict[str, Any], variables: dict[str, str]) -> str:
+    """Scheme + host of the request, with collection variables resolved where they have a value."""
+    rest = _SCHEME_PREFIX.sub("", raw.strip())
+    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+    slash = rest.find("/")
+    host = rest[:slash] if slash >= 0 else rest
+    if not host:
+        return ""
+    scheme_match = _SCHEME_PREFIX.match(raw.strip())
+    server = raw.strip()[: scheme_match.end()] + host if scheme_match else host
+    server = _resolve(server, variables)
+    if not _SCHEME_PREFIX.match(server) and "{{" not in server:
+        server = f"{url.get('protocol') or 'https'}://{server}"
+    return server.rstrip("/")
+
+
+def _resolve(text: str, variables: dict[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        return variables.get(match.group(1)) or match.group(0)
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def _collection_variables(variables: Any) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for entry in variables or []:
+        if not isinstance(entry, dict):
+            continue
+        key = entry.get("key") or entry.get("id")  # v2.0 exports use `id`
+        value = entry.get("value")
+        if key and isinstance(value, str) and value and not _is_secret_name(str(key)):
+            result[str(key)] = value
+    return result
+
+
+# --- parameters ---------------------------------------------------------------------------------------
+
+
+def _path_parameters(url: dict[str, Any], path: str) -> tuple[Parameter, ...]:
+    declared: dict[str, dict[str, Any]] = {}
+    for entry in url.get("variable") or []:
+        if isinstance(entry, dict) and (entry.get("key") or entry.get("id")):
+            declared[str(entry.get("key") or entry.get("id"))] = entry
+    names = re.findall(r"(?<=/):([A-Za-z_][\w.-]*)", path)
+    names += [name for name in declared if name not in names]
+    params = []
+    for name in names:
+        entry = declared.get(name, {})
+        value = entry.get("value")
+        params.append(
+            Parameter(
+                name=name,
+                location="path",
+                required=True,
+                type=str(entry.get("type") or "string"),
+                description=_description_text(entry.get("description")),
+                example=str(value) if value not in (None, "") else None,
+            )
+        )
+    return tuple(params)
+
+
+def _query_parameters(url: dict[str, Any]) -> tuple[Parameter, ...]:
+    # Disabled entries are kept: in real collections they are how optional parameters are documented
+    # (Twitter's `tweet.fields`, `expansions`, ... are all disabled).
+    params = []
+    for entry in url.get("query") or []:
+        if not isinstance(entry, dict) or not entry.get("key"):
+            continue
+        description = _description_text(entry.get("description"))
+        params.append(
+            Parameter(
+                name=str(entry["key"]),
+                location="query",
+                required=_says_required(description),
+                description=description,
+                example=_safe_example(str(entry["key"]), entry.get("value")),
+            )
+        )
+    return tuple(params)
+
+
+def _headers(headers: Any) -> list[dict[str, Any]]:
+    """Request headers as {key, value, description, disabled} dicts; v2.0 may give one `k: v` string."""
+    if isinstance(headers, str):
+        pairs = [line.split(":", 1) for line in headers.splitlines() if ":" in line]
+        return [{"key": k.strip(), "value": v.strip()} for k, v in pairs]
+    return [h for h in headers or [] if isinstance(h, dict) and h.get("key")]
+
+
+def _header_parameters(headers: list[dict[str, Any]]) -> tuple[Parameter, ...]:
+    params = []
+    for header in headers:
+        name = str(header["key"])
+        if name.lower() == "authorization":
+            continue
+        value = header.get("value")
+        description = _description_text(header.get("description"))
+        params.append(
+            Parameter(
+                name=name,
+                location="header",
+                required=_says_required(description),
+                description=description,
+                example=_safe_example(name, value),
+            )
+        )
+    return tuple(params)
+
+
+def _says_required(description: str) -> bool:
+    # Postman has no `required` flag; Twitter (and many others) start the description with "Required."
+    return description.lstrip().lower().startswith("required")
+
+
+def _safe_example(name: str, value: Any) -> str | None:
+    """An example value, unless the name suggests a credential and the value is not a `{{variable}}`."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if _is_secret_name(name) and not _VARIABLE.fullmatch(text.strip()):
+        return None
+    return truncate(text, FIELD_EXAMPLE_LIMIT)
+
+
+def _is_secret_name(name: str) -> bool:
+    return not _SECRET_WORDS.isdisjoint(identifier_words(name).split())
+
+
+# --- bodies -------------------------------------------------------------------------------------------
+
+
+def _request_body(body: Any, headers: list[dict[str, Any]]) -> RequestBody | None:
+    if not isinstance(body, dict) or body.get("disabled"):
+        return None
+    mode = body.get("mode")
+    header_type = next(
+        (str(h.get("value")) for h in headers if str(h["key"]).lower() == "content-type" and h.get("value")),
+        "",
+    )
+    if mode == "raw":
+        return _raw_body(body, header_type)
+    if mode in ("urlencoded", "formdata"):
+        entries = [e for e in body.get(mode) or [] if isinstance(e, dict) and e.get("key")]
+        if not entries:
+            return None
+        default_type = "application/x-www-form-urlencoded" if mode == "urlencoded" else "multipart/form-data"
+        return RequestBody(
+            content_type=header_type or default_type,
+            fields=tuple(_form_field(e) for e in entries),
+        )
+    if mode == "graphql" and isinstance(body.get("graphql"), dict):
+        query = str(body["graphql"].get("query") or "")
+        return RequestBody(
+            content_type="application/json",
+            fields=(SchemaField("query", "string", True), SchemaField("variables", "object")),
+            example=truncate(query, BODY_EXAMPLE_LIMIT) or None,
+        )
+    if mode == "file":
+        return RequestBody(content_type=header_type or "application/octet-stream")
+    return None
+
+
+def _raw_body(body: dict[str, Any], header_type: str) -> RequestBody | None:
+    raw = body.get("raw")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    options = body.get("options")
+    language = ""
+    if isinstance(options, dict) and isinstance(options.get("raw"), dict):
+        language = str(options["raw"].get("language") or "")
+    parsed = _loads_postman_json(raw)
+    content_type = header_type or _RAW_LANGUAGES.get(language, "")
+    if not content_type:
+        content_type = "application/json" if parsed is not None else "text/plain"
+    fields = _json_fields(parsed) if isinstance(parsed, dict | list) else ()
+    return RequestBody(content_type=content_type, fields=fields, example=truncate(_redact(raw), BODY_EXAMPLE_LIMIT))
+
+
+def _redact(raw: str) -> str:
+    """The raw body with literal values of credential-named JSON keys (`"password": "..."`) blanked."""
+
+    def blank(match: re.Match[str]) -> str:
+        key, value = match.group(1), match.group(3)
+        if _is_secret_name(key) and value and not _VARIABLE.fullmatch(value):
+            return f'"{key}"{match.group(2)}"…"'
+        return match.group(0)
+
+    return _JSON_STRING_PAIR.sub(blank, raw)
+
+
+def _loads_postman_json(raw: str) -> Any:
+    """Parse a raw body as JSON the way Postman writes it; None when it is not JSON.
+
+    Postman accepts `//` comment lines and unquoted `{{variables}}` in JSON bodies, so both are
+    neutralised first.
+    """
+    text = _LINE_COMMENT.sub("", raw)
+    for candidate in (text, _UNQUOTED_VARIABLE.sub("null", text)):
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def _form_field(entry: dict[str, Any]) -> SchemaField:
+    name = str(entry["key"])
+    is_file = entry.get("type") == "file"
+    return SchemaField(
+        name=name,
+        type="file" if is_file else "string",
+        required=_says_required(_description_text(entry.get("description"))),
+        description=_description_text(entry.get("description")),
+        example=None if is_file else _safe_example(name, entry.get("value")),
+    )
+
+
+def _json_fields(value: Any, prefix: str = "", depth: int = 0) -> tuple[SchemaField, ...]:
+    """Flatten example JSON into dotted fields (`reply.in_reply_to_tweet_id`, `rules[].value`)."""
+    fields: list[SchemaField] = []
+    if isinstance(value, list):
+        # Arrays are described by their first element, as `items[].id`.
+        first = value[0] if value else None
+        if isinstance(first, dict):
+            fields.extend(_json_fields(first, f"{prefix}[]", depth))
+        return tuple(fields)
+    if not isinstance(value, dict):
+        return ()
+    for key, child in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        fields.append(
+            SchemaField(
+                name=name,
+                type=_json_type(child),
+                example=None if isinstance(child, dict) else _safe_example(str(key), _json_text(child)),
+            )
+        )
+        if isinstance(child, dict | list) and depth + 1 < JSON_FIELD_DEPTH:
+            fields.extend(_json_fields(child, name, depth + 1))
+        if len(fields) >= MAX_FIELDS:
+            break
+    return tuple(fields[:MAX_FIELDS])
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return ""  # null (or a bare variable) says nothing about the type
+
+
+def _responses(responses: Any) -> tuple[Response, ...]:
+    """Saved example responses: status, example name, and the top-level shape of a JSON body."""
+    result = []
+    for saved in (responses or [])[:MAX_RESPONSES]:
+        if not isinstance(saved, dict):
+            continue
+        status = str(saved.get("code") or saved.get("status") or "")
+        try:
+            parsed = json.loads(saved.get("body") or "")
+        except (TypeError, ValueError):
+            parsed = None
+        result.append(
+            Response(
+                status=status,
+                description=str(saved.get("name") or saved.get("status") or ""),
+                fields=_json_fields(parsed) if isinstance(parsed, dict | list) else (),
+            )
+        )
+    return tuple(result)
+
+
+# --- text and bookkeeping -----------------------------------------------------------------------------
+
+
+def _description_text(description: Any) -> str:
+    """A description as Markdown text; v2.0 may wrap it as {"content": ..., "type": "text/markdown"}."""
+    if isinstance(description, dict):
+        description = description.get("content")
+    return description.strip() if isinstance(description, str) else ""
+
+
+def _operation_description(
+    item: dict[str, Any], request: dict[str, Any], folders: list[str], folder_descriptions: list[str]
+) -> str:
+    parts = [_description_text(request.get("description"))]
+    item_description = _description_text(item.get("description"))
+    if item_description and item_description not in parts:
+        parts.append(item_description)
+    # The nearest folder's description often carries the context (e.g. "Stream (see description)").
+    nearest = next(
+        ((name, text) for name, text in zip(reversed(folders), reversed(folder_descriptions), strict=True) if text),
+        None,
+    )
+    if nearest:
+        parts.append(f"Folder {nearest[0]}: {nearest[1]}")
+    return truncate("\n\n".join(p for p in parts if p), DESCRIPTION_LIMIT)
+
+
+def _format_version(schema: Any) -> str:
+    match = _SCHEMA_VERSION.search(str(schema or ""))
+    return f"v{match.group(1)}" if match else ""
+
+
+def _info_version(version: Any) -> str:
+    if isinstance(version, dict):  # v2.0/v2.1 allow {"major": 1, "minor": 0, "patch": 0}
+        return ".".join(str(version.get(part, 0)) for part in ("major", "minor", "patch"))
+    return str(version or "")
+
+
+def _unique_keys(operations: list[Operation], warnings: list[str]) -> list[Operation]:
+    """Exact duplicates (same folder, name, method and URL) get a stable " (2)", " (3)" name suffix."""
+    seen: Counter[str] = Counter()
+    result = []
+    for op in operations:
+        seen[op.key] += 1
+        if seen[op.key] > 1:
+            renamed = replace(op, name=f"{op.name} ({seen[op.key]})")
+            warnings.append(f"Duplicate request {op.label!r} in folder {op.folder!r} renamed to {renamed.name!r}.")
+            op = renamed
+        result.append(op)
+    return result

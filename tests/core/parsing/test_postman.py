@@ -1,0 +1,361 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import InvalidSpecError
+from core.models import ApiSpec, ItemKind, Operation, SpecFormat, to_dict
+from core.parsing.postman import parse_postman
+
+TWITTER = "twitter_api_v2.postman_collection.json"
+SECRET = "s3cr3t-value-never-stored"
+
+
+def _bearer(variable: str = "bearer_token") -> dict[str, Any]:
+    return {"type": "bearer", "bearer": [{"key": "token", "value": "{{" + variable + "}}", "type": "string"}]}
+
+
+def _oauth1() -> dict[str, Any]:
+    return {
+        "type": "oauth1",
+        "oauth1": [
+            {"key": "consumerKey", "value": "{{consumer_key}}"},
+            {"key": "consumerSecret", "value": SECRET},
+            {"key": "signatureMethod", "value": "HMAC-SHA1"},
+        ],
+    }
+
+
+def _request(name: str, method: str, raw: str, **request: Any) -> dict[str, Any]:
+    return {"name": name, "request": {"method": method, "url": {"raw": raw, **request.pop("url", {})}, **request}}
+
+
+COLLECTION: dict[str, Any] = {
+    "info": {
+        "_postman_id": "abc",
+        "name": "Example API",
+        "description": "The **example** collection.",
+        "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
+    },
+    "auth": _bearer(),
+    "variable": [
+        {"key": "baseUrl", "value": "https://api.example.com/v1"},
+        {"key": "bearer_token", "value": SECRET},
+    ],
+    "item": [
+        {
+            "name": "Users",
+            "description": "Everything about users.",
+            "item": [
+                _request(
+                    "Get user",
+                    "GET",
+                    "{{baseUrl}}/users/:id?fields=name",
+                    url={
+                        "query": [
+                            {"key": "fields", "value": "name", "description": "Required. Fields to return."},
+                            {"key": "expand", "value": "", "description": "Optional expansions.", "disabled": True},
+                        ],
+                        "variable": [{"key": "id", "value": "", "description": "The user's id."}],
+                    },
+                    header=[
+                        {"key": "Authorization", "value": "Bearer " + SECRET},
+                        {"key": "X-Trace", "value": "on", "description": "Trace the call."},
+                        {"key": "X-Api-Key", "value": SECRET},
+                    ],
+                    description="Returns one user.\n\nSee *the docs*.",
+                ),
+                _request(
+                    "Create user",
+                    "POST",
+                    "{{baseUrl}}/users",
+                    body={
+                        "mode": "raw",
+                        "raw": '// Replace the name\n{\n  "name": "Ada",\n  "age": {{age}},\n'
+                        '  "address": {"city": "London"},\n  "tags": [{"label": "x"}]\n}',
+                        "options": {"raw": {"language": "json"}},
+                    },
+                ),
+                {
+                    "name": "Admin",
+                    "auth": _oauth1(),
+                    "item": [
+                        _request("Delete user", "DELETE", "https://admin.example.com/users/:id"),
+                        _request("Ping", "GET", "https://admin.example.com/ping", auth={"type": "noauth"}),
+                        _request(
+                            "Login",
+                            "POST",
+                            "https://admin.example.com/login",
+                            auth={"type": "bearer", "bearer": [{"key": "token", "value": SECRET}]},
+                            body={
+                                "mode": "urlencoded",
+                                "urlencoded": [
+                                    {"key": "username", "value": "ada"},
+                                    {"key": "password", "value": SECRET},
+                                ],
+                            },
+                        ),
+                        _request(
+                            "Rotate key",
+                            "POST",
+                            "https://admin.example.com/keys?api_key=" + SECRET,
+                            url={"query": [{"key": "api_key", "value": SECRET}]},
+                            body={"mode": "raw", "raw": '{"client_secret": "' + SECRET + '", "note": "hi"}'},
+                        ),
+                    ],
+                },
+            ],
+        },
+        {
+            "name": "Files",
+            "item": [
+                _request(
+                    "Upload",
+                    "POST",
+                    "{{baseUrl}}/files",
+                    auth={
+                        "type": "apikey",
+                        "apikey": [{"key": "key", "value": "X-API-Key"}, {"key": "value", "value": SECRET}],
+                    },
+                    body={"mode": "formdata", "formdata": [{"key": "file", "type": "file", "src": "/tmp/a.png"}]},
+                ),
+                _request("Hide", "PUT", "{{baseUrl}}/replies/:id/hidden"),
+                _request("Unhide", "PUT", "{{baseUrl}}/replies/:id/hidden"),
+            ],
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def example() -> ApiSpec:
+    return parse_postman(json.loads(json.dumps(COLLECTION)))
+
+
+def _op(spec: ApiSpec, name: str) -> Operation:
+    return next(op for op in spec.operations if op.name == name)
+
+
+def test_collection_metadata(example: ApiSpec) -> None:
+    assert example.format is SpecFormat.POSTMAN
+    assert example.format_version == "v2.1.0"
+    assert example.title == "Example API"
+    assert example.description == "The **example** collection."
+    assert example.security == (("bearer",),)
+    assert all(op.kind is ItemKind.POSTMAN for op in example.operations)
+    assert len({op.key for op in example.operations}) == len(example.operations) == 9
+
+
+def test_nested_folders_and_urls(example: ApiSpec) -> None:
+    get_user = _op(example, "Get user")
+    assert get_user.folder == "Users"
+    assert get_user.method == "GET"
+    assert get_user.url == "{{baseUrl}}/users/:id?fields=name"
+    assert get_user.path == "/users/:id"
+    # {{baseUrl}} resolves from the collection variables.
+    assert get_user.servers == ("https://api.example.com/v1",)
+    assert _op(example, "Delete user").folder == "Users/Admin"
+    assert _op(example, "Delete user").servers == ("https://admin.example.com",)
+    assert example.servers[0] == "https://api.example.com/v1"
+    assert get_user.item() == {
+        "kind": "postman",
+        "method": "GET",
+        "url": "{{baseUrl}}/users/:id?fields=name",
+        "name": "Get user",
+    }
+
+
+def test_parameters(example: ApiSpec) -> None:
+    params = {(p.location, p.name): p for p in _op(example, "Get user").parameters}
+    assert params["path", "id"].required and params["path", "id"].description == "The user's id."
+    assert params["query", "fields"].required and params["query", "fields"].example == "name"
+    # Disabled query entries are how Postman documents optional parameters: kept, not required.
+    assert not params["query", "expand"].required
+    assert params["header", "X-Trace"].description == "Trace the call."
+    assert ("header", "Authorization") not in params
+    assert params["header", "X-Api-Key"].example is None
+    assert [p.name for p in _op(example, "Delete user").parameters] == ["id"]
+
+
+def test_raw_json_body_with_comments_and_variables(example: ApiSpec) -> None:
+    body = _op(example, "Create user").request_body
+    assert body is not None
+    assert body.content_type == "application/json"
+    fields = {f.name: f for f in body.fields}
+    assert set(fields) == {"name", "age", "address", "address.city", "tags", "tags[].label"}
+    assert fields["name"].type == "string" and fields["name"].example == "Ada"
+    assert fields["address"].type == "object"
+    assert body.example is not None and body.example.startswith("// Replace the name")
+
+
+def test_form_bodies(example: ApiSpec) -> None:
+    login = _op(example, "Login").request_body
+    assert login is not None and login.content_type == "application/x-www-form-urlencoded"
+    assert [(f.name, f.example) for f in login.fields] == [("username", "ada"), ("password", None)]
+    upload = _op(example, "Upload").request_body
+    assert upload is not None and upload.content_type == "multipart/form-data"
+    assert upload.fields[0].type == "file"
+
+
+def test_auth_inheritance(example: ApiSpec) -> None:
+    assert _op(example, "Get user").security == (("bearer",),)  # collection level
+    assert _op(example, "Delete user").security == (("oauth1",),)  # folder level
+    assert _op(example, "Ping").security == ()  # noauth
+    assert _op(example, "Login").security == (("bearer",),)  # request overrides its folder
+    assert _op(example, "Upload").security == (("apikey",),)
+
+
+def test_security_schemes_hold_no_secrets(example: ApiSpec) -> None:
+    schemes = {s.name: s for s in example.security_schemes}
+    assert set(schemes) == {"bearer", "oauth1", "apikey"}
+    assert schemes["bearer"].scheme == "bearer"
+    assert "bearer_token" in schemes["bearer"].description
+    assert "HMAC-SHA1" in schemes["oauth1"].description
+    assert (schemes["apikey"].location, schemes["apikey"].param_name) == ("header", "X-API-Key")
+    # url.raw must stay exactly as in the file (the eval matches on it): the only place a secret survives.
+    leaked = [op.name for op in example.operations if SECRET in json.dumps(to_dict(op))]
+    assert leaked == ["Rotate key"]
+    rotate = _op(example, "Rotate key")
+    assert SECRET not in json.dumps(to_dict(rotate)).replace(rotate.url, "")
+    assert rotate.request_body is not None and rotate.request_body.example == '{"client_secret": "…", "note": "hi"}'
+    assert SECRET not in json.dumps(to_dict(example.security_schemes))
+
+
+def test_same_method_and_url_keep_distinct_keys(example: ApiSpec) -> None:
+    hide, unhide = _op(example, "Hide"), _op(example, "Unhide")
+    assert (hide.method, hide.url) == (unhide.method, unhide.url)
+    assert hide.key != unhide.key
+
+
+def test_exact_duplicates_are_renamed_stably() -> None:
+    item = _request("Ping", "GET", "https://x.example.com/ping")
+    spec = parse_postman({"info": {"name": "Dup"}, "item": [item, item, item]})
+    assert [op.name for op in spec.operations] == ["Ping", "Ping (2)", "Ping (3)"]
+    assert len(spec.warnings) == 2
+
+
+def test_postman_v2_0_shapes() -> None:
+    spec = parse_postman(
+        {
+            "info": {
+                "name": "Old",
+                "description": {"content": "Old *style*.", "type": "text/markdown"},
+                "schema": "https://schema.getpostman.com/json/collection/v2.0.0/collection.json",
+            },
+            "auth": {"type": "basic", "basic": {"username": "ada", "password": SECRET}},
+            "variable": [{"id": "host", "value": "old.example.com"}],
+            "item": [
+                {
+                    "name": "List",
+                    "request": {
+                        "url": "https://{{host}}/things?limit=10",
+                        "method": "get",
+                        "header": "Accept: application/json\nX-Debug: 1",
+                        "description": {"content": "Lists things.", "type": "text/markdown"},
+                    },
+                },
+                {"name": "Shorthand", "request": "https://old.example.com/short"},
+            ],
+        }
+    )
+    assert spec.format_version == "v2.0.0"
+    assert spec.description == "Old *style*."
+    listing = _op(spec, "List")
+    assert (listing.method, listing.url, listing.path) == ("GET", "https://{{host}}/things?limit=10", "/things")
+    assert listing.servers == ("https://old.example.com",)
+    assert listing.description.startswith("Lists things.")
+    assert [p.name for p in listing.parameters] == ["Accept", "X-Debug"]
+    assert listing.security == (("basic",),)
+    assert _op(spec, "Shorthand").path == "/short"
+    assert SECRET not in json.dumps(to_dict(spec))
+
+
+@pytest.mark.parametrize("document", [[], {"item": []}, {"info": {"name": "x"}}, {"info": {}, "item": {}}])
+def test_not_a_collection(document: Any) -> None:
+    with pytest.raises(InvalidSpecError):
+        parse_postman(document)
+
+
+# --- the real Twitter collection ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def twitter_document(specs_dir: Path) -> dict[str, Any]:
+    return json.loads((specs_dir / TWITTER).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def twitter(twitter_document: dict[str, Any]) -> ApiSpec:
+    return parse_postman(twitter_document)
+
+
+def _leaves(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    leaves = []
+    for item in items:
+        leaves.extend(_leaves(item["item"]) if "item" in item else [item])
+    return leaves
+
+
+def test_twitter_counts(twitter: ApiSpec) -> None:
+    assert twitter.format_version == "v2.1.0"
+    assert twitter.title == "Twitter API v2"
+    assert len(twitter.operations) == 56
+    assert len({op.folder.split("/")[0] for op in twitter.operations}) == 17
+    assert len({op.key for op in twitter.operations}) == 56
+    assert twitter.servers == ("https://api.twitter.com",)
+    assert "Spaces/Spaces lookup" in {op.folder for op in twitter.operations}
+    assert not twitter.warnings
+
+
+def test_twitter_auth(twitter_document: dict[str, Any], twitter: ApiSpec) -> None:
+    # SOURCES.md counts auth set on the request itself: 11 oauth1, 10 bearer, 35 with none (inherit).
+    explicit = Counter(
+        leaf["request"].get("auth", {}).get("type", "inherit") for leaf in _leaves(twitter_document["item"])
+    )
+    assert explicit == {"oauth1": 11, "bearer": 10, "inherit": 35}
+    # Of the 35, 12 sit in folders that set oauth1 (Blocks 1, Mutes 2, Lists 9); the rest get the
+    # collection's bearer.
+    effective = Counter(op.security for op in twitter.operations)
+    assert effective == {(("oauth1",),): 23, (("bearer",),): 33}
+    assert _op(twitter, "Block a user ID").security == (("oauth1",),)
+    assert _op(twitter, "User Tweet timeline by ID").security == (("bearer",),)
+    assert twitter.security == (("bearer",),)
+    assert {s.name for s in twitter.security_schemes} == {"bearer", "oauth1"}
+    assert "bearer_token" in (twitter.scheme("bearer") or pytest.fail()).description
+
+
+def test_twitter_traps(twitter: ApiSpec) -> None:
+    streams = [op for op in twitter.operations if op.name == "Stream (see description)"]
+    assert {op.folder for op in streams} == {"Filtered Stream", "Sampled Stream"}
+    hide, unhide = _op(twitter, "Hide a reply"), _op(twitter, "Unhide a reply")
+    assert (
+        (hide.method, hide.url) == (unhide.method, unhide.url) == ("PUT", "https://api.twitter.com/2/tweets/:id/hidden")
+    )
+    rules = [op for op in twitter.operations if op.url == "https://api.twitter.com/2/tweets/search/stream/rules"]
+    assert len({op.key for op in rules}) == len(rules) == 4
+    search = _op(twitter, "Recent search")
+    assert search.path == "/2/tweets/search/recent"
+    assert search.url == "https://api.twitter.com/2/tweets/search/recent?query="
+    assert any(p.name == "query" and p.required for p in search.parameters)
+    create = _op(twitter, "Create a Tweet")
+    assert create.request_body is not None and [f.name for f in create.request_body.fields] == ["text"]
+
+
+def test_twitter_gold_items_are_matchable(twitter: ApiSpec, specs_dir: Path) -> None:
+    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+    items = [op.item() for op in twitter.operations]
+    for question in (q for q in questions if q["spec"] == TWITTER):
+        for gold in question["gold"]:
+            if gold["kind"] == "auth":
+                assert twitter.scheme(gold["scheme"]) is not None
+                continue
+            matches = [
+                i for i in items if (i["name"], i["url"], i["method"]) == (gold["name"], gold["url"], gold["method"])
+            ]
+            assert len(matches) == 1, gold
+            op = next(op for op in twitter.operations if op.item() == matches[0])
+            assert op.folder == gold["folder"]

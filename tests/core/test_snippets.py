@@ -1,0 +1,863 @@
+"""Snippets are checked for syntax and, where the tool is installed, executed against a local HTTP server."""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from core.models import (
+    ApiSpec,
+    ItemKind,
+    Operation,
+    Parameter,
+    RequestBody,
+    SchemaField,
+    SecurityScheme,
+    SpecFormat,
+)
+from core.snippets import LANGUAGES, build_snippet, can_build_snippet, normalise_language
+
+NODE = shutil.which("node") or ("/usr/bin/node" if Path("/usr/bin/node").exists() else None)
+CURL = shutil.which("curl")
+BASH = shutil.which("bash")
+
+ENV = {
+    "API_TOKEN": "test-token-123",
+    "API_KEY": "test-key-456",
+    "API_USER": "alice",
+    "API_PASSWORD": "s3cret pass",
+    "API_CONSUMER_KEY": "consumer-key-1",
+    "API_CONSUMER_SECRET": "consumer-secret-2",
+    "API_ACCESS_TOKEN": "access-token-3",
+    "API_ACCESS_TOKEN_SECRET": "access-secret-4",
+}
+FILE_CONTENT = b"hello file\n"
+
+BEARER = SecurityScheme(name="bearerAuth", type="http", scheme="bearer")
+BASIC = SecurityScheme(name="basicAuth", type="http", scheme="basic")
+KEY_HEADER = SecurityScheme(name="apiKeyHeader", type="apiKey", location="header", param_name="X-API-Key")
+KEY_QUERY = SecurityScheme(name="apiKeyQuery", type="apiKey", location="query", param_name="api_key")
+SLACK = SecurityScheme(name="slackAuth", type="oauth2", flows=("authorizationCode: https://slack.com/oauth",))
+POSTMAN_BEARER = SecurityScheme(name="bearer", type="bearer")
+POSTMAN_OAUTH1 = SecurityScheme(name="oauth1", type="oauth1")
+ALL_SCHEMES = (BEARER, BASIC, KEY_HEADER, KEY_QUERY, SLACK, POSTMAN_BEARER, POSTMAN_OAUTH1)
+
+
+# --------------------------------------------------------------------------------------------------------
+# A local HTTP server recording what it receives
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.target).query, keep_blank_values=True)
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body.decode(), keep_blank_values=True)
+
+    def multipart(self) -> dict[str, bytes]:
+        raw = b"Content-Type: " + self.headers["content-type"].encode() + b"\r\n\r\n" + self.body
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+        parts: dict[str, bytes] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            parts[str(name)] = payload if isinstance(payload, bytes) else b""
+        return parts
+
+
+@dataclass
+class Recorder:
+    base_url: str
+    requests: list[Received] = field(default_factory=list)
+
+    def last(self) -> Received:
+        assert self.requests, "the snippet sent no request"
+        return self.requests[-1]
+
+
+def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks: list[bytes] = []
+                while True:
+                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _handle(self) -> None:
+            body = self._read_body()
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            recorder.requests.append(Received(self.command, self.path, headers, body))
+            payload = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[Recorder]:
+    recorder = Recorder(base_url="")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    recorder.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield recorder
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running snippets
+# --------------------------------------------------------------------------------------------------------
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(ENV)
+    env["NO_PROXY"] = "*"
+    return env
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{command[0]} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _workdir(tmp_path: Path, snippet: str, name: str) -> Path:
+    (tmp_path / "file.bin").write_bytes(FILE_CONTENT)
+    (tmp_path / name).write_text(snippet)
+    return tmp_path / name
+
+
+def check_syntax(snippet: str, language: str, tmp_path: Path) -> None:
+    if language == "python":
+        compile(snippet, "<snippet>", "exec")
+    elif language == "javascript":
+        if NODE:
+            _run([NODE, "--check", str(_workdir(tmp_path, snippet, "check.mjs"))], tmp_path)
+    else:
+        assert BASH
+        _run([BASH, "-n", str(_workdir(tmp_path, snippet, "check.sh"))], tmp_path)
+
+
+def execute(snippet: str, language: str, tmp_path: Path) -> bool:
+    """Run a snippet; False when the tool it needs is not installed."""
+    if language == "python":
+        _run([sys.executable, str(_workdir(tmp_path, snippet, "snippet.py"))], tmp_path)
+        return True
+    if language == "javascript":
+        if not NODE:
+            return False
+        _run([NODE, str(_workdir(tmp_path, snippet, "snippet.mjs"))], tmp_path)
+        return True
+    if not CURL or not BASH:
+        return False
+    _run([BASH, str(_workdir(tmp_path, snippet, "snippet.sh"))], tmp_path)
+    return True
+
+
+def spec_for(
+    base_url: str,
+    security: tuple[tuple[str, ...], ...] = (),
+    schemes: tuple[SecurityScheme, ...] = ALL_SCHEMES,
+    fmt: SpecFormat = SpecFormat.OPENAPI3,
+) -> ApiSpec:
+    return ApiSpec(format=fmt, title="Test API", servers=(base_url,), security_schemes=schemes, security=security)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Cases executed against the server
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    spec: Callable[[str], ApiSpec]
+    operation: Callable[[str], Operation]
+    check: Callable[[Received, str], None]  # (request, language)
+
+
+def _bearer_json() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.OPERATION,
+            method="POST",
+            path="/v1/pets/{petId}/tags",
+            summary="Tag a pet",
+            parameters=(
+                Parameter("petId", "path", required=True, type="integer", example="42"),
+                Parameter("dry_run", "query", required=True, type="boolean", example="true"),
+                Parameter("verbose", "query", type="boolean"),
+                Parameter("X-Request-Id", "header", required=True, example="req-1"),
+            ),
+            request_body=RequestBody(
+                "application/json",
+                fields=(
+                    SchemaField("name", "string", required=True),
+                    SchemaField("count", "integer", required=True),
+                    SchemaField("active", "boolean", required=True),
+                    SchemaField("kind", "string", required=True, enum=("dog", "cat")),
+                    SchemaField("owner", "object", required=True),
+                    SchemaField("owner.email", "string", required=True, example="o'neil@example.com"),
+                    SchemaField("owner.phone", "string"),
+                    SchemaField("labels", "array", required=True),
+                    SchemaField("labels[].name", "string", required=True),
+                    SchemaField("note", "string", example="keep it"),
+                    SchemaField("colour", "string"),
+                ),
+                required=True,
+            ),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "POST"
+        assert request.path == "/v1/pets/42/tags"
+        assert request.query == {"dry_run": ["true"]}
+        assert request.headers["authorization"] == "Bearer test-token-123"
+        assert request.headers["x-request-id"] == "req-1"
+        assert request.headers["content-type"].startswith("application/json")
+        assert request.json() == {
+            "name": "<name>",
+            "count": 0,
+            "active": True,
+            "kind": "dog",
+            "owner": {"email": "o'neil@example.com"},
+            "labels": [{"name": "<name>"}],
+            "note": "keep it",
+        }
+
+    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+
+
+def _basic_form_nested() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.OPERATION,
+            method="POST",
+            path="/v1/charges",
+            parameters=(Parameter("expand", "query", type="array"),),
+            request_body=RequestBody(
+                "application/x-www-form-urlencoded",
+                fields=(
+                    SchemaField("amount", "integer", required=True, example="2000"),
+                    SchemaField("currency", "string", required=True, enum=("usd", "eur")),
+                    SchemaField("metadata", "object", required=True),
+                    SchemaField("metadata.order_id", "string", required=True, example="6735"),
+                    SchemaField("items", "array", required=True),
+                    SchemaField("items[].price", "string", required=True, example="price_1"),
+                    SchemaField("items[].quantity", "integer", required=True),
+                    SchemaField("description", "string", example="It's a 'quoted' value & more"),
+                    SchemaField("capture", "boolean"),
+                ),
+            ),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "POST"
+        assert request.path == "/v1/charges"
+        assert request.query == {}
+        expected = "Basic " + base64.b64encode(b"alice:s3cret pass").decode()
+        assert request.headers["authorization"] == expected
+        assert request.headers["content-type"].startswith("application/x-www-form-urlencoded")
+        assert request.form() == {
+            "amount": ["2000"],
+            "currency": ["usd"],
+            "metadata[order_id]": ["6735"],
+            "items[0][price]": ["price_1"],
+            "items[0][quantity]": ["0"],
+            "description": ["It's a 'quoted' value & more"],
+        }
+
+    return Case(lambda base: spec_for(base, security=(("basicAuth",), ("bearerAuth",))), operation, check)
+
+
+def _api_key_header() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.OPERATION,
+            method="GET",
+            path="/search",
+            parameters=(
+                Parameter("q", "query", required=True, example="rock & roll 'live' ?x=1"),
+                Parameter("page", "query", type="integer", example="2"),
+                Parameter("X-API-Key", "header", required=True),  # the scheme's own header: not sent twice
+            ),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "GET"
+        assert request.path == "/search"
+        assert request.query == {"q": ["rock & roll 'live' ?x=1"], "page": ["2"]}
+        assert request.headers["x-api-key"] == "test-key-456"
+        assert "authorization" not in request.headers
+        assert request.body == b""
+
+    return Case(lambda base: spec_for(base, security=(("apiKeyHeader",),)), operation, check)
+
+
+def _api_key_query() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.OPERATION, method="DELETE", path="/things/{thing_id}", security=(("apiKeyQuery",),)
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "DELETE"
+        assert request.path == "/things/THING_ID"
+        assert request.query == {"api_key": ["test-key-456"]}
+        assert "authorization" not in request.headers
+
+    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+
+
+def _no_auth() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(kind=ItemKind.OPERATION, method="GET", path="/health", security=())
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "GET"
+        assert request.path == "/health"
+        assert "authorization" not in request.headers
+        assert "x-api-key" not in request.headers
+
+    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+
+
+def _slack_token() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.OPERATION,
+            method="POST",
+            path="/chat.postMessage",
+            operation_id="chat_postMessage",
+            parameters=(Parameter("token", "header", required=True, description="Authentication token."),),
+            request_body=RequestBody(
+                "application/x-www-form-urlencoded",
+                fields=(
+                    SchemaField("token", "string", required=True),
+                    SchemaField("channel", "string", required=True, example="C1234567890"),
+                    SchemaField("text", "string", example="Hello, world"),
+                    SchemaField("as_user", "string"),
+                ),
+            ),
+            security=(("slackAuth",),),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.path == "/api/chat.postMessage"
+        assert request.headers["authorization"] == "Bearer test-token-123"
+        assert "token" not in request.headers
+        assert request.form() == {"channel": ["C1234567890"], "text": ["Hello, world"]}
+
+    return Case(lambda base: spec_for(base + "/api", fmt=SpecFormat.SWAGGER2), operation, check)
+
+
+def _postman_colon_path() -> Case:
+    def operation(base: str) -> Operation:
+        url = (
+            base
+            + "/2/users/:id/tweets?max_results=5&tweet.fields=created_at,author_id&query=has:media puppies&tag=a&tag=b"
+        )
+        return Operation(
+            kind=ItemKind.POSTMAN,
+            method="GET",
+            path="/2/users/:id/tweets",
+            name="User Tweets timeline",
+            folder="Timelines",
+            url=url,
+            parameters=(
+                Parameter("id", "path", required=True, example="2244994945"),
+                Parameter("max_results", "query", example="5"),
+                Parameter("expansions", "query"),
+            ),
+            security=(("bearer",),),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "GET"
+        assert request.path == "/2/users/2244994945/tweets"
+        assert request.query == {
+            "max_results": ["5"],
+            "tweet.fields": ["created_at,author_id"],
+            "query": ["has:media puppies"],
+            "tag": ["a", "b"],
+        }
+        assert request.headers["authorization"] == "Bearer test-token-123"
+
+    return Case(lambda base: spec_for("", fmt=SpecFormat.POSTMAN), operation, check)
+
+
+def _postman_raw_oauth1() -> Case:
+    raw = '// Replace id-you-want-to-block with the ID you wish to block\n{\n    "target_user_id": "{{target_id}}"\n}'
+
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.POSTMAN,
+            method="POST",
+            path="/2/users/:id/blocking",
+            name="Block a user ID",
+            folder="Blocks",
+            url="{{baseUrl}}/2/users/:id/blocking",
+            parameters=(Parameter("id", "path", required=True, example="2244994945"),),
+            request_body=RequestBody("application/json", example=raw),
+            security=(("oauth1",),),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "POST"
+        assert request.path == "/2/users/2244994945/blocking"
+        assert request.json() == {"target_user_id": "<target_id>"}
+        if language == "python":  # requests_oauthlib signs it
+            authorization = request.headers["authorization"]
+            assert authorization.startswith("OAuth ")
+            assert 'oauth_consumer_key="consumer-key-1"' in authorization
+            assert "oauth_signature=" in authorization
+
+    return Case(lambda base: spec_for(base, fmt=SpecFormat.POSTMAN), operation, check)
+
+
+RAW_TEXT = "line one: it's 'quoted'\nline two: $HOME `id` \\ done"
+
+
+def _postman_raw_text() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.POSTMAN,
+            method="PUT",
+            name="Replace note",
+            url="{{baseUrl}}/notes/{{noteId}}",
+            request_body=RequestBody("text/plain", example=RAW_TEXT),
+            security=(),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "PUT"
+        assert request.path == "/notes/NOTE_ID"
+        assert request.headers["content-type"].startswith("text/plain")
+        assert request.body.decode() == RAW_TEXT
+
+    return Case(lambda base: spec_for(base, fmt=SpecFormat.POSTMAN), operation, check)
+
+
+def _multipart() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.OPERATION,
+            method="POST",
+            path="/v1/files",
+            request_body=RequestBody(
+                "multipart/form-data",
+                fields=(
+                    SchemaField("purpose", "string", required=True, enum=("dispute_evidence", "identity_document")),
+                    SchemaField("file", "string(binary)", required=True),
+                    SchemaField("note", "string", example="@not-a-file"),
+                ),
+            ),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "POST"
+        assert request.headers["content-type"].startswith("multipart/form-data")
+        assert request.headers["authorization"] == "Bearer test-token-123"
+        assert request.multipart() == {"purpose": b"dispute_evidence", "note": b"@not-a-file", "file": FILE_CONTENT}
+
+    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+
+
+GRAPHQL_DOCUMENT = """mutation CreateIssue($input: CreateIssueInput!, $dryRun: Boolean) {
+  createIssue(input: $input, dryRun: $dryRun) {
+    issue {
+      id
+      title
+    }
+  }
+}"""
+
+
+def _graphql_operation(_: str) -> Operation:
+    return Operation(
+        kind=ItemKind.GRAPHQL,
+        method="POST",
+        name="createIssue",
+        graphql_type="mutation",
+        graphql_signature="createIssue(input: CreateIssueInput!, dryRun: Boolean): CreateIssuePayload",
+        graphql_document=GRAPHQL_DOCUMENT,
+        parameters=(
+            Parameter("input", "argument", required=True, type="CreateIssueInput!"),
+            Parameter("dryRun", "argument", type="Boolean"),
+        ),
+        request_body=RequestBody(
+            "application/json",
+            fields=(
+                SchemaField("input.repositoryId", "ID!", required=True),
+                SchemaField("input.title", "String!", required=True),
+                SchemaField("input.labelIds", "[ID!]"),
+            ),
+        ),
+    )
+
+
+def _graphql_check(authorised: bool) -> Callable[[Received, str], None]:
+    def check(request: Received, language: str) -> None:
+        assert request.method == "POST"
+        assert request.path == "/graphql"
+        assert request.headers["content-type"].startswith("application/json")
+        body = request.json()
+        assert isinstance(body, dict)
+        assert " ".join(body["query"].split()) == " ".join(GRAPHQL_DOCUMENT.split())
+        assert body["variables"] == {"input": {"repositoryId": "<repositoryId>", "title": "<title>"}}
+        if authorised:
+            assert request.headers["authorization"] == "Bearer test-token-123"
+        else:
+            assert "authorization" not in request.headers
+
+    return check
+
+
+def _graphql_with_auth() -> Case:
+    return Case(
+        lambda base: spec_for(base, security=(("bearerAuth",),), schemes=(BEARER,), fmt=SpecFormat.GRAPHQL),
+        _graphql_operation,
+        _graphql_check(authorised=True),
+    )
+
+
+def _graphql_without_auth() -> Case:
+    return Case(
+        lambda base: spec_for(base, schemes=(), fmt=SpecFormat.GRAPHQL),
+        _graphql_operation,
+        _graphql_check(authorised=False),
+    )
+
+
+def _doc_section() -> Case:
+    def operation(_: str) -> Operation:
+        return Operation(kind=ItemKind.DOC_SECTION, path="/v0/item/<id>.json", name="Items")
+
+    def check(request: Received, language: str) -> None:
+        assert request.method == "GET"
+        assert request.path == "/v0/item/ID.json"
+
+    return Case(lambda base: spec_for(base, schemes=(), fmt=SpecFormat.MARKDOWN), operation, check)
+
+
+CASES = {
+    "bearer_json": _bearer_json(),
+    "basic_form_nested": _basic_form_nested(),
+    "api_key_header": _api_key_header(),
+    "api_key_query": _api_key_query(),
+    "no_auth": _no_auth(),
+    "slack_token": _slack_token(),
+    "postman_colon_path": _postman_colon_path(),
+    "postman_raw_oauth1": _postman_raw_oauth1(),
+    "postman_raw_text": _postman_raw_text(),
+    "multipart": _multipart(),
+    "graphql_with_auth": _graphql_with_auth(),
+    "graphql_without_auth": _graphql_without_auth(),
+    "doc_section": _doc_section(),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_snippet_is_valid_and_sends_the_right_request(
+    case_name: str, language: str, server: Recorder, tmp_path: Path
+) -> None:
+    case = CASES[case_name]
+    snippet = build_snippet(case.spec(server.base_url), case.operation(server.base_url), language)
+    for secret in ENV.values():
+        assert secret not in snippet
+    check_syntax(snippet, language, tmp_path)
+    if not execute(snippet, language, tmp_path):
+        pytest.skip(f"no interpreter for {language} snippets")
+    assert len(server.requests) == 1
+    case.check(server.last(), language)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Unit tests on the text of snippets
+# --------------------------------------------------------------------------------------------------------
+
+
+BASE = "https://api.test"
+
+
+def _snippets(spec: ApiSpec, operation: Operation) -> dict[str, str]:
+    return {language: build_snippet(spec, operation, language) for language in LANGUAGES}
+
+
+def test_secrets_come_from_the_environment() -> None:
+    operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/me")
+    snippets = _snippets(spec_for(BASE, security=(("bearerAuth",),)), operation)
+    assert 'os.environ["API_TOKEN"]' in snippets["python"]
+    assert "process.env.API_TOKEN" in snippets["javascript"]
+    assert '"Authorization: Bearer $API_TOKEN"' in snippets["curl"]
+
+
+def test_basic_auth_forms() -> None:
+    operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/me")
+    snippets = _snippets(spec_for(BASE, security=(("basicAuth",),)), operation)
+    assert '-u "$API_USER:$API_PASSWORD"' in snippets["curl"]
+    assert 'auth=(os.environ["API_USER"], os.environ["API_PASSWORD"])' in snippets["python"]
+    assert "btoa(process.env.API_USER" in snippets["javascript"]
+
+
+def test_discord_style_bot_token_header() -> None:
+    bot = SecurityScheme(
+        name="BotToken", type="apiKey", location="header", param_name="Authorization", description="Discord bot token"
+    )
+    spec = spec_for(BASE, security=(("BotToken",),), schemes=(bot,))
+    snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/users/@me"), "curl")
+    assert '"Authorization: Bot $API_TOKEN"' in snippet
+
+
+def test_cookie_api_key() -> None:
+    cookie = SecurityScheme(name="session", type="apiKey", location="cookie", param_name="sid")
+    spec = spec_for(BASE, security=(("session",),), schemes=(cookie,))
+    snippets = _snippets(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/me"))
+    assert '"Cookie: sid=$API_KEY"' in snippets["curl"]
+    assert '"Cookie": "sid=" + os.environ["API_KEY"]' in snippets["python"]
+
+
+def test_first_security_alternative_is_used() -> None:
+    spec = spec_for(BASE, security=(("apiKeyHeader",), ("bearerAuth",)))
+    snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/x"), "python")
+    assert '"X-API-Key": os.environ["API_KEY"]' in snippet
+    assert "Bearer" not in snippet
+
+
+def test_unknown_scheme_gets_a_comment() -> None:
+    spec = spec_for(BASE, security=(("mystery",),), schemes=())
+    snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/x"), "curl")
+    assert "# Authenticate with 'mystery'" in snippet
+    assert "Authorization" not in snippet
+
+
+def test_oauth1_comments_and_python_signing() -> None:
+    spec = spec_for(BASE, fmt=SpecFormat.POSTMAN)
+    operation = Operation(
+        kind=ItemKind.POSTMAN,
+        method="GET",
+        url="https://api.twitter.com/2/users/me",
+        name="Me",
+        security=(("oauth1",),),
+    )
+    snippets = _snippets(spec, operation)
+    assert "from requests_oauthlib import OAuth1" in snippets["python"]
+    assert "auth=auth" in snippets["python"]
+    assert "OAuth 1.0a" in snippets["curl"]
+    assert "OAuth 1.0a" in snippets["javascript"]
+    assert "Authorization" not in snippets["curl"].split("\n\n", 1)[1]
+
+
+def test_optional_query_parameters_are_mentioned_not_sent() -> None:
+    params = (
+        *(Parameter(f"opt{i}", "query") for i in range(8)),
+        Parameter("limit", "query", example="10"),
+        Parameter("cursor", "query", example="abc"),
+        Parameter("order", "query", example="desc"),
+        Parameter("id", "query", required=True),
+    )
+    operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/list", parameters=params, security=())
+    snippet = build_snippet(spec_for(BASE), operation, "python")
+    assert 'params={"id": "<id>", "limit": "10", "cursor": "abc"}' in snippet
+    assert "# Optional query parameters: opt0, opt1, opt2, opt3, opt4, opt5 (+3 more)." in snippet
+
+
+def test_many_optional_body_fields_are_summarised() -> None:
+    fields = tuple(SchemaField(f"field{i}", "string") for i in range(20))
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="POST",
+        path="/customers",
+        request_body=RequestBody("application/json", fields=fields),
+    )
+    snippet = build_snippet(spec_for(BASE), operation, "javascript")
+    assert "field2" in snippet and "field3:" not in snippet
+    assert "// Other optional body fields: field3" in snippet
+
+
+def test_path_placeholders_and_quoting() -> None:
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="GET",
+        path="/users/{userId}/files/{name}",
+        parameters=(Parameter("name", "path", required=True, example="it's mine.txt"),),
+    )
+    snippets = _snippets(spec_for(BASE), operation)
+    assert "https://api.test/users/USER_ID/files/it%27s%20mine.txt" in snippets["curl"]
+
+
+def test_curl_quotes_embedded_single_quotes(tmp_path: Path) -> None:
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="POST",
+        path="/notes",
+        parameters=(Parameter("X-Note", "header", required=True, example="it's $HOME `id`"),),
+        request_body=RequestBody(
+            "application/json", fields=(SchemaField("text", "string", True, example="'; rm -rf ~ '"),)
+        ),
+    )
+    snippet = build_snippet(spec_for(BASE), operation, "curl")
+    assert "-H 'X-Note: it'\\''s $HOME `id`'" in snippet
+    check_syntax(snippet, "curl", tmp_path)
+
+
+def test_postman_template_variables() -> None:
+    spec = spec_for("https://api.example.org/v1", fmt=SpecFormat.POSTMAN)
+    operation = Operation(
+        kind=ItemKind.POSTMAN,
+        method="GET",
+        name="Get thing",
+        url="{{baseUrl}}/things/{{thingId}}?apiKey={{api_key}}&lang={{lang}}",
+        parameters=(Parameter("Accept-Language", "header", example="en"),),
+    )
+    snippet = build_snippet(spec, operation, "python")
+    assert '"https://api.example.org/v1/things/THING_ID"' in snippet
+    assert '"apiKey": os.environ["API_KEY"]' in snippet
+    assert '"lang": "<lang>"' in snippet
+    assert '"Accept-Language": "en"' in snippet
+
+
+def test_graphql_without_auth_says_so() -> None:
+    spec = spec_for(BASE, schemes=(), fmt=SpecFormat.GRAPHQL)
+    snippets = _snippets(spec, _graphql_operation(BASE))
+    for language, snippet in snippets.items():
+        assert "does not describe the API's authentication" in snippet, language
+        assert "API_TOKEN" not in snippet
+    assert '"https://api.test/graphql"' in snippets["python"]
+
+
+def test_graphql_keeps_a_base_url_that_already_ends_in_graphql() -> None:
+    spec = spec_for("https://api.github.com/graphql", schemes=(), fmt=SpecFormat.GRAPHQL)
+    snippet = build_snippet(spec, _graphql_operation(BASE), "curl")
+    assert "'https://api.github.com/graphql'" in snippet
+
+
+def test_doc_section_without_path_does_not_fail() -> None:
+    operation = Operation(kind=ItemKind.DOC_SECTION, name="Design")
+    assert not can_build_snippet(operation)
+    snippet = build_snippet(spec_for(BASE, schemes=(), fmt=SpecFormat.MARKDOWN), operation, "curl")
+    assert "names no endpoint" in snippet
+
+
+def test_deprecated_operations_are_flagged() -> None:
+    operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/old", deprecated=True)
+    assert "deprecated" in build_snippet(spec_for(BASE), operation, "python")
+
+
+def test_unknown_language_raises() -> None:
+    operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/x")
+    with pytest.raises(ValueError, match="unknown snippet language"):
+        build_snippet(spec_for(BASE), operation, "cobol")
+    assert build_snippet(spec_for(BASE), operation, "py") == build_snippet(spec_for(BASE), operation, "python")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("py", "python"),
+        ("Python3", "python"),
+        ("requests", "python"),
+        ("httpx", "python"),
+        ("js", "javascript"),
+        ("node", "javascript"),
+        ("Node.js", "javascript"),
+        ("TypeScript", "javascript"),
+        ("fetch", "javascript"),
+        ("shell", "curl"),
+        ("bash", "curl"),
+        ("cURL", "curl"),
+        ("`curl`", "curl"),
+        ("in python please", "python"),
+        ("cobol", None),
+        ("", None),
+    ],
+)
+def test_normalise_language(text: str, expected: str | None) -> None:
+    assert normalise_language(text) == expected
+
+
+def test_type_notations_give_sensible_placeholders() -> None:
+    fields = (
+        SchemaField("metadata", "anyOf(map<string, string> | string)", required=True),
+        SchemaField("tags", "array<string>", required=True),
+        SchemaField("ids", "[ID!]!", required=True),
+        SchemaField("count", "Int!", required=True),
+        SchemaField("ratio", "number | null", required=True),
+        SchemaField("flag", "Boolean", required=True),
+        SchemaField("when", "string", required=True, example="2024-01-01"),
+        SchemaField("size", "integer", required=True, example="3"),
+    )
+    operation = Operation(
+        kind=ItemKind.OPERATION, method="POST", path="/x", request_body=RequestBody("application/json", fields=fields)
+    )
+    snippet = build_snippet(spec_for(BASE), operation, "python")
+    expected = (
+        '"metadata": {}',
+        '"tags": ["<tags>"]',
+        '"ids": ["<ids>"]',
+        '"count": 0',
+        '"ratio": 0',
+        '"flag": True',
+        '"when": "2024-01-01"',
+        '"size": 3',
+    )
+    for text in expected:
+        assert text in snippet
+
+
+def test_missing_server_is_pointed_out() -> None:
+    spec = ApiSpec(format=SpecFormat.OPENAPI3, title="No servers")
+    snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/x"), "curl")
+    assert "'https://api.example.com/x'" in snippet
+    assert "names no server" in snippet
