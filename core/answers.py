@@ -16,7 +16,7 @@ from core import messages
 from core.documents import describe_scheme
 from core.models import ApiSpec, ItemKind, Operation, SecurityScheme
 from core.parsing.text import truncate
-from core.snippets import build_snippet, normalise_language
+from core.snippets import build_snippet, can_build_snippet, normalise_language
 
 MAX_FIELDS_SHOWN = 12
 OTHER_MATCHES_SHOWN = 4
@@ -190,8 +190,9 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
     blocks: list[Block] = []
     if best.operation is not None:
         blocks.append(TextBlock(f"Best match in `{best.spec_name}`:\n" + describe_operation(best)))
-        language = requested_language(question) or "curl"
-        blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language)))
+        if can_build_snippet(best.operation):
+            language = requested_language(question) or "curl"
+            blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
     elif best.scheme is not None:
         scheme = best.scheme
         text = f"`{best.spec_name}` authenticates with **{scheme.name}**: {describe_scheme(scheme)}."

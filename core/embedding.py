@@ -56,31 +56,40 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
+_LOADED_MODELS: dict[str, SentenceTransformer] = {}
+_LOADED_MODELS_LOCK = threading.Lock()
+# One model, two cores: encoding one batch at a time keeps query latency predictable during indexing.
+_ENCODE_LOCK = threading.Lock()
+
+
+def _load_shared_model(model: str) -> SentenceTransformer:
+    """One loaded copy of each model per process: it is ~440 MB and read-only once loaded."""
+    with _LOADED_MODELS_LOCK:
+        if model not in _LOADED_MODELS:
+            path = resolve_model_path(model)
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # a progress bar per load is noise in a chat bot's logs
+            _LOADED_MODELS[model] = SentenceTransformer(path, device="cpu")
+            log.info("embedding_model_loaded", model=model)
+        return _LOADED_MODELS[model]
+
+
 class SentenceTransformerEmbedder:
     """Embeds with a sentence-transformers model on the CPU, in worker threads, in batches."""
 
     def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 64) -> None:
         self.model_id = model
         self._batch_size = batch_size
-        self._model: SentenceTransformer | None = None
-        self._load_lock = threading.Lock()
-        # One model, two cores: running encodes one at a time keeps latency predictable.
-        self._encode_lock = threading.Lock()
 
     def load(self) -> SentenceTransformer:
-        """Load the model once (blocking); later calls return the same instance."""
-        with self._load_lock:
-            if self._model is None:
-                path = resolve_model_path(self.model_id)
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(path, device="cpu")
-                log.info("embedding_model_loaded", model=self.model_id)
-            return self._model
+        """Load the model (blocking) the first time it is needed in this process."""
+        return _load_shared_model(self.model_id)
 
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         model = self.load()
-        with self._encode_lock:
+        with _ENCODE_LOCK:
             vectors = model.encode(
                 list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
             )

@@ -176,6 +176,7 @@ class _Request:
     oauth1: bool = False
     body: Body | None = None
     notes: list[str] = field(default_factory=list)
+    returns_body: bool = True  # False for HEAD and operations whose success responses are all 204
 
     def env_vars(self, signs_oauth1: bool = False) -> list[str]:
         """Every environment variable the request reads, in order of first use."""
@@ -237,7 +238,7 @@ class _Auth:
 def _build_request(spec: ApiSpec, operation: Operation) -> _Request:
     method = (operation.method or ("POST" if operation.kind is ItemKind.GRAPHQL else "GET")).upper()
     auth = _build_auth(spec, operation)
-    request = _Request(method=method, url="", title=_title(operation))
+    request = _Request(method=method, url="", title=_title(operation), returns_body=_returns_body(operation, method))
     if operation.deprecated:
         request.notes.append("Note: this operation is deprecated.")
     if not can_build_snippet(operation):
@@ -277,6 +278,15 @@ def _build_request(spec: ApiSpec, operation: Operation) -> _Request:
     request.oauth1 = auth.oauth1
     request.notes.extend(auth.notes)
     return request
+
+
+def _returns_body(operation: Operation, method: str) -> bool:
+    if method == "HEAD":
+        return False
+    success = [r.status for r in operation.responses if r.status.startswith("2")]
+    if success:
+        return any(status != "204" for status in success)
+    return method != "DELETE"
 
 
 def _title(operation: Operation) -> str:
@@ -1026,7 +1036,7 @@ def _render_python(request: _Request) -> str:
         lines.extend(f"    {arg}," for arg in args)
         lines.append(")")
     lines.append("response.raise_for_status()")
-    if method in ("HEAD", "DELETE"):
+    if not request.returns_body:
         lines.append("print(response.status_code)")
     else:
         lines.append("print(response.json())")
@@ -1127,7 +1137,7 @@ def _render_javascript(request: _Request) -> str:
     lines.append("if (!response.ok) {")
     lines.append("  throw new Error(`Request failed: ${response.status} ${await response.text()}`);")
     lines.append("}")
-    if request.method in ("HEAD", "DELETE"):
+    if not request.returns_body:
         lines.append("console.log(response.status);")
     else:
         lines.append("console.log(await response.json());")

@@ -16,7 +16,7 @@ import yaml
 
 from core import messages
 from core.errors import FileTooLargeError, FileTypeNotAllowedError, InvalidSpecError
-from core.models import ApiSpec
+from core.models import ApiSpec, SpecFormat
 from core.parsing.graphql import parse_graphql
 from core.parsing.markdown import parse_markdown
 from core.parsing.openapi import parse_openapi
@@ -54,7 +54,9 @@ def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions:
     check_upload(filename, len(data), max_bytes=max_bytes, allowed_extensions=allowed_extensions)
     text = _decode(filename, data)
     spec = _parse_text(filename, text)
-    if not spec.operations:
+    # Any Markdown file has sections; only one that names endpoints is an API doc.
+    has_endpoints = spec.format is not SpecFormat.MARKDOWN or any(op.path for op in spec.operations)
+    if not spec.operations or not has_endpoints:
         raise InvalidSpecError(messages.spec_without_operations(filename))
     if not spec.title:
         spec = _with_title(spec, PurePath(filename).stem)

@@ -25,6 +25,7 @@ from core.models import (
     Operation,
     Parameter,
     RequestBody,
+    Response,
     SchemaField,
     SecurityScheme,
     SpecFormat,
@@ -861,3 +862,17 @@ def test_missing_server_is_pointed_out() -> None:
     snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/x"), "curl")
     assert "'https://api.example.com/x'" in snippet
     assert "names no server" in snippet
+
+
+def test_no_content_responses_print_the_status() -> None:
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="PUT",
+        path="/bans/{user_id}",
+        responses=(Response("204", "No Content"), Response("default", "Error")),
+    )
+    snippets = _snippets(spec_for(BASE), operation)
+    assert "print(response.status_code)" in snippets["python"]
+    assert "console.log(response.status);" in snippets["javascript"]
+    with_body = Operation(kind=ItemKind.OPERATION, method="DELETE", path="/x", responses=(Response("200", "OK"),))
+    assert "print(response.json())" in build_snippet(spec_for(BASE), with_body, "python")
