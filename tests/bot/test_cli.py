@@ -1,0 +1,85 @@
+"""The command line end to end, in-process (the model is loaded once per process)."""
+
+import io
+
+import pytest
+
+from bot.cli import main
+from bot.console import ConsoleChat
+from core.config import load_settings
+from core.errors import ConfigError
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, embedder):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    return tmp_path
+
+
+def test_ingest_specs_ask_forget(cli_env, example_spec, capsys):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    out = capsys.readouterr()
+    assert "Indexed `shop`: Bookshop API 1.2.0 (OpenAPI 3), 7 operations, 1 auth scheme" in out.out
+    assert "Indexing: embedding" in out.err  # progress is shown while indexing
+
+    assert main(["specs"]) == 0
+    table = capsys.readouterr().out
+    assert "shop" in table and "OpenAPI 3" in table and "1.2.0" in table and "7" in table
+
+    assert main(["ask", "how do I delete a customer?", "--spec", "shop"]) == 0
+    answer = capsys.readouterr().out
+    assert "DELETE /customers/{customerId}" in answer and "```curl" in answer and "Sources:" in answer
+
+    assert main(["forget", "shop"]) == 0
+    assert "Forgot `shop`" in capsys.readouterr().out
+    assert main(["ask", "anything?"]) == 1
+    assert "No API specs have been uploaded" in capsys.readouterr().err
+
+
+def test_user_errors_exit_non_zero_with_friendly_text(cli_env, capsys):
+    bad = cli_env / "bad.json"
+    bad.write_text('{"openapi": "3.0.0", "info": ')
+    assert main(["ingest", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "isn't valid JSON" in err and "Traceback" not in err
+    assert main(["ingest", str(cli_env / "missing.yaml")]) == 0
+    assert "There's no file" in capsys.readouterr().out
+    assert main(["forget", "nope"]) == 1
+    assert "no spec called `nope`" in capsys.readouterr().err
+
+
+def test_invalid_config_names_the_variable(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RATE_LIMIT_REQUESTS_PER_MINUTE", "lots")
+    with pytest.raises(ConfigError, match="RATE_LIMIT_REQUESTS_PER_MINUTE"):
+        load_settings()
+    assert main(["specs"]) == 2
+    assert "RATE_LIMIT_REQUESTS_PER_MINUTE" in capsys.readouterr().err
+
+
+def test_secret_not_echoed_in_config_errors(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_supersecret")
+    monkeypatch.setenv("ENVIRONMENT", "staging-ish")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "ENVIRONMENT" in str(error.value) and "gsk_supersecret" not in str(error.value)
+
+
+async def test_console_chat_session(assistant, example_spec):
+    stdin = io.StringIO(
+        f"/upload {example_spec} shop\n/specs\n/use shop\nhow do I place an order in javascript?\n"
+        "/use nope\n/forget shop\n/bogus\n/quit\n"
+    )
+    stdout = io.StringIO()
+    await ConsoleChat(assistant, stdin=stdin, stdout=stdout).run()
+    out = stdout.getvalue()
+    assert "Indexed `shop`" in out
+    assert "Questions now search only `shop`" in out
+    assert "POST /orders" in out and "```javascript" in out and "fetch(" in out
+    assert "no spec called `nope`" in out
+    assert "Forgot `shop`" in out
+    assert "Unknown command `/bogus`" in out
+    assert out.rstrip().endswith("Bye!")
