@@ -35,9 +35,15 @@ async def test_real_specs_ingest_with_documented_counts_and_retrieve_well(assist
             assert record.operation_count == count, filename
     records = await assistant.list_specs(ListSpecs(origin))
     assert {r.name for r in records} == {
-        "petstore_openapi3", "stripe_openapi3_2023-09", "twilio_api_v2010_openapi3", "discord_api_v10_openapi3.1",
-        "spotify_web_api_openapi3", "slack_web_api_swagger2", "twitter_api_v2.postman_collection",
-        "github_graphql_schema", "hackernews_api",
+        "petstore_openapi3",
+        "stripe_openapi3_2023-09",
+        "twilio_api_v2010_openapi3",
+        "discord_api_v10_openapi3.1",
+        "spotify_web_api_openapi3",
+        "slack_web_api_swagger2",
+        "twitter_api_v2.postman_collection",
+        "github_graphql_schema",
+        "hackernews_api",
     }
     stripe = next(r for r in records if r.name.startswith("stripe"))
     assert (stripe.title, stripe.version) == ("Stripe API", "2023-08-16")

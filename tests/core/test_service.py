@@ -65,8 +65,11 @@ async def test_reupload_unchanged_is_a_no_op_and_new_version_replaces(assistant,
     assert again.unchanged and again.record.index_version == first.record.index_version
 
     changed = tmp_path / "bookshop.yaml"
-    changed.write_text(example_spec.read_text().replace("version: 1.2.0", "version: 1.3.0").replace(
-        "summary: Refund an order", "summary: Refund an order to the original card"))
+    changed.write_text(
+        example_spec.read_text()
+        .replace("version: 1.2.0", "version: 1.3.0")
+        .replace("summary: Refund an order", "summary: Refund an order to the original card")
+    )
     second = await upload(assistant, TEAM_A, changed, "bookshop")
     assert second.replaced and second.record.version == "1.3.0"
     assert await assistant.store.versions(TEAM_A.scope) == {second.record.index_version}

@@ -25,8 +25,18 @@ def chroma_server(tmp_path_factory):
     port = free_port()
     chroma = Path(sys.executable).parent / "chroma"
     process = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma")), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(chroma),
+            "run",
+            "--path",
+            str(tmp_path_factory.mktemp("chroma")),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -36,14 +46,16 @@ def chroma_server(tmp_path_factory):
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("chroma server did not start")
+                raise RuntimeError("chroma server did not start") from None
             time.sleep(0.2)
     yield port
     process.terminate()
     process.wait(timeout=10)
 
 
-async def test_server_mode_ingest_search_and_survives_restart_of_client(chroma_server, embedder, tmp_path, example_spec):
+async def test_server_mode_ingest_search_and_survives_restart_of_client(
+    chroma_server, embedder, tmp_path, example_spec
+):
     settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=chroma_server, _env_file=None)
     origin = Origin("discord", "G1")
     async with build_assistant(settings, embedder=embedder) as assistant:
