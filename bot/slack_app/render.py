@@ -1,0 +1,371 @@
+"""Core answers and replies -> Slack messages (Block Kit plus a mrkdwn `text` fallback).
+
+Everything the bot writes goes through `escape`: `&`, `<` and `>` become entities, so `<!channel>`,
+`<!here>`, `<@U123>` or `<https://x|y>` written by a spec author or a user can never turn into a ping or a
+link, and a zero-width joiner after `@` defuses bare `@channel`/`@here`/`@everyone`. Every mrkdwn text object
+is `verbatim`, so Slack does not auto-parse mentions either; links we mean to make are built here.
+
+Markdown from the core (`**bold**`, `*emphasis*`, `code`, `[label](url)`, bullets, headings, fenced code)
+is converted to Slack mrkdwn. Long answers are split between lines (never inside a code fence's formatting:
+a long snippet becomes several complete fences), within Slack's limits: 3,000 characters per section,
+50 blocks per message, a 40,000-character `text` fallback; what does not fit one message goes into more
+messages posted in the same thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.slack_app import messages as slack_messages
+from core.answers import Answer, CodeBlock
+from core.registry import SpecRecord
+from core.service import IngestReport
+
+MAX_SECTION_CHARS = 3000  # Slack: a section's text
+MAX_BLOCKS_PER_MESSAGE = 50  # Slack: blocks in one message
+MAX_TEXT_CHARS = 40_000  # Slack: a message's `text`
+MAX_CONTEXT_CHARS = 2000  # kept well under the text-object limit
+CONTENT_BLOCKS_PER_MESSAGE = 40  # leaves room for the notice, sources and feedback buttons
+MAX_MESSAGE_CHARS = 12_000  # content per message, so one message stays readable and far from size limits
+MAX_MESSAGES_PER_ANSWER = 4  # more than this is not an answer any more; the rest is cut with a note
+MAX_ECHO_CHARS = 1500
+
+FEEDBACK_UP = "feedback_up"
+FEEDBACK_DOWN = "feedback_down"
+FEEDBACK_BLOCK_ID = "feedback"
+WORKING_EMOJI = "hourglass_flowing_sand"
+
+_ZWJ = "\u200d"
+_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
+_QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
+_RULE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
+_INLINE = re.compile(
+    r"(?P<code>`+)(?P<code_text>.+?)(?P=code)"
+    r"|\[(?P<label>[^\]\n]+)\]\((?P<url>https?://[^\s()<>|]+)\)"
+    r"|<(?P<auto>https?://[^\s<>|]+)>"
+    r"|(?P<bare>https?://[^\s<>|`]+[^\s<>|`.,;:!?)\]'\"])"
+)
+_ITALIC = re.compile(r"(?<![*\w])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![*\w])")
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_BOLD_MARK = "\x00"
+_TOKEN_START, _TOKEN_END = "\x01", "\x02"
+_TOKEN = re.compile("\x01(\\d+)\x02")
+_CONTROL = re.compile("[\x00-\x02]")
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One message to post: the mrkdwn `text` (notification fallback) and its Block Kit blocks."""
+
+    text: str
+    blocks: tuple[dict[str, Any], ...] = field(default=())
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Arguments for `chat.postMessage` / `chat.update` / `respond()`."""
+        kwargs: dict[str, Any] = {"text": self.text}
+        if self.blocks:
+            kwargs["blocks"] = list(self.blocks)
+        return kwargs
+
+    def plain(self, limit: int = MAX_SECTION_CHARS) -> SlackMessage:
+        """The same message as text only, cut to `limit` (a fallback when Slack refuses the blocks)."""
+        return SlackMessage(truncate(self.text, limit))
+
+
+# ---- escaping and Markdown -> mrkdwn ---------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape text for Slack: `&<>` as entities, and no `@channel`/`@here`/`@everyone` that could notify."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub("@" + _ZWJ, text)
+
+
+def _escape_url(url: str) -> str:
+    return url.replace("&", "&amp;")
+
+
+def _emphasis(escaped: str) -> str:
+    escaped = _ITALIC.sub(lambda m: f"_{m.group(1)}_", escaped)
+    escaped = _BOLD.sub(lambda m: f"{_BOLD_MARK}{m.group(1) or m.group(2)}{_BOLD_MARK}", escaped)
+    escaped = _STRIKE.sub(lambda m: f"~{m.group(1)}~", escaped)
+    return escaped.replace(_BOLD_MARK, "*")
+
+
+def inline_mrkdwn(text: str) -> str:
+    """Convert one line of Markdown to escaped mrkdwn (code spans, links, emphasis)."""
+    tokens: list[str] = []
+
+    def stash(match: re.Match[str]) -> str:
+        if match.group("code"):
+            content = match.group("code_text")
+            rendered = f"`{escape(content)}`" if "`" not in content else escape(content)
+        elif match.group("url"):
+            label = escape(match.group("label").replace("**", ""))
+            rendered = f"<{_escape_url(match.group('url'))}|{label}>"
+        else:
+            rendered = f"<{_escape_url(match.group('auto') or match.group('bare'))}>"
+        tokens.append(rendered)
+        return f"{_TOKEN_START}{len(tokens) - 1}{_TOKEN_END}"
+
+    text = _CONTROL.sub("", text)
+    converted = _emphasis(escape(_INLINE.sub(stash, text)))
+    return _TOKEN.sub(lambda m: tokens[int(m.group(1))], converted)
+
+
+def _line_mrkdwn(line: str) -> str:
+    if heading := _HEADING.match(line):
+        title = heading.group(1).replace("**", "").replace("__", "")
+        return f"*{inline_mrkdwn(title)}*" if title else ""
+    if _RULE.match(line):
+        return "──────────"
+    if quote := _QUOTE.match(line):
+        return "> " + _line_mrkdwn(quote.group(1))  # a literal `>` at line start is Slack's quote marker
+    if bullet := _BULLET.match(line):
+        return f"{bullet.group(1)}• {inline_mrkdwn(bullet.group(2))}"
+    return inline_mrkdwn(line)
+
+
+def markdown_segments(markdown: str) -> list[tuple[str, str]]:
+    """Split Markdown into ("text", ...) and ("code", ...) segments; an unclosed fence runs to the end."""
+    segments: list[tuple[str, str]] = []
+    buffer: list[str] = []
+    in_code = False
+
+    def flush() -> None:
+        if buffer:
+            segments.append(("code" if in_code else "text", "\n".join(buffer)))
+            buffer.clear()
+
+    for line in markdown.split("\n"):
+        stripped = line.strip()
+        if not in_code and len(stripped) > 6 and stripped.startswith("```") and stripped.endswith("```"):
+            flush()
+            segments.append(("code", stripped[3:-3]))
+            continue
+        if stripped.startswith("```"):
+            flush()
+            in_code = not in_code
+            continue
+        buffer.append(line)
+    flush()
+    return [(kind, body) for kind, body in segments if kind == "code" or body.strip()]
+
+
+def text_mrkdwn(markdown: str) -> str:
+    """A Markdown text (no fences) as escaped mrkdwn."""
+    return "\n".join(_line_mrkdwn(line) for line in markdown.strip("\n").split("\n"))
+
+
+# ---- splitting within Slack's limits -------------------------------------------------------------
+
+
+def _safe_cut(text: str, position: int) -> bool:
+    """Whether cutting before `position` keeps entities (`&amp;`) and our links (`<url|label>`) whole."""
+    head = text[max(0, position - 8) : position]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        return False
+    prefix = text[:position]
+    return prefix.rfind("<") <= prefix.rfind(">")
+
+
+def _cut_position(text: str, limit: int) -> int:
+    floor = max(1, limit // 3)
+    for separator in ("\n\n", "\n", " "):
+        index = text.rfind(separator, 0, limit + 1)
+        while index >= floor:
+            if _safe_cut(text, index):
+                return index
+            index = text.rfind(separator, 0, index)
+    for index in range(limit, floor - 1, -1):
+        if _safe_cut(text, index):
+            return index
+    return limit
+
+
+def split_text(text: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
+    """Split mrkdwn into pieces of at most `limit` characters, preferring paragraph, line, then word breaks."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = _cut_position(text, limit)
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n ")
+    pieces.append(text)
+    return [piece for piece in pieces if piece.strip()]
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut escaped text to `limit` characters with an ellipsis, never inside an entity or a link."""
+    if len(text) <= limit:
+        return text
+    marker = slack_messages.TEXT_TRUNCATED
+    return split_text(text, limit - len(marker))[0] + marker
+
+
+def code_sections(code: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
+    """A code snippet as one or more complete ``` fences, each within `limit`."""
+    body = escape(code.strip("\n").replace("```", "`" + "\u200b" + "``"))
+    room = limit - len("```\n\n```")
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in body.split("\n"):
+        for piece in split_text(line, room) if len(line) > room else [line]:
+            if current and size + len(piece) + 1 > room:
+                chunks.append("\n".join(current))
+                current, size = [], 0
+            current.append(piece)
+            size += len(piece) + 1
+    if current:
+        chunks.append("\n".join(current))
+    return [f"```\n{chunk}\n```" for chunk in chunks]
+
+
+def markdown_sections(markdown: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
+    """Markdown (possibly with fenced code) as mrkdwn section texts, each within `limit`."""
+    sections: list[str] = []
+    for kind, body in markdown_segments(markdown):
+        if kind == "code":
+            sections.extend(code_sections(body, limit))
+        else:
+            sections.extend(split_text(text_mrkdwn(body), limit))
+    return sections
+
+
+# ---- blocks ------------------------------------------------------------------------------------
+
+
+def section(mrkdwn: str) -> dict[str, Any]:
+    """A section block of already-escaped mrkdwn."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn, "verbatim": True}}
+
+
+def context(mrkdwn: str) -> dict[str, Any]:
+    """A context block (small grey text) of already-escaped mrkdwn."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(mrkdwn, MAX_CONTEXT_CHARS),
+                                             "verbatim": True}]}
+
+
+def feedback_buttons(answer_id: str) -> dict[str, Any]:
+    """👍/👎 buttons whose value is the answer id."""
+    def button(action_id: str, label: str) -> dict[str, Any]:
+        return {"type": "button", "action_id": action_id, "value": answer_id,
+                "text": {"type": "plain_text", "text": label, "emoji": True}}
+
+    return {"type": "actions", "block_id": FEEDBACK_BLOCK_ID, "elements": [
+        button(FEEDBACK_UP, slack_messages.FEEDBACK_BUTTON_UP),
+        button(FEEDBACK_DOWN, slack_messages.FEEDBACK_BUTTON_DOWN),
+    ]}
+
+
+def _fallback(parts: Iterable[str]) -> str:
+    text = "\n\n".join(part for part in parts if part)
+    return truncate(text, MAX_TEXT_CHARS) or slack_messages.TEXT_TRUNCATED
+
+
+def _group(sections: Sequence[str]) -> list[list[str]]:
+    groups: list[list[str]] = [[]]
+    size = 0
+    for text in sections:
+        if groups[-1] and (len(groups[-1]) >= CONTENT_BLOCKS_PER_MESSAGE or size + len(text) > MAX_MESSAGE_CHARS):
+            groups.append([])
+            size = 0
+        groups[-1].append(text)
+        size += len(text)
+    return groups
+
+
+def citations_mrkdwn(answer: Answer) -> str:
+    """The sources line of an answer."""
+    cited = [f"`{escape(c.spec)}` {escape(c.label)}" for c in answer.citations]
+    return f"*{slack_messages.SOURCES_LABEL}* " + " · ".join(cited)
+
+
+def render_answer(answer: Answer, *, echo: str | None = None, buttons: bool = True) -> list[SlackMessage]:
+    """An answer as one or more messages: notice first, content, then sources and 👍/👎 on the last one."""
+    sections: list[str] = []
+    for block in answer.blocks:
+        if isinstance(block, CodeBlock):
+            sections.extend(code_sections(block.code))
+        else:
+            sections.extend(markdown_sections(block.text))
+    groups = _group(sections)
+    if len(groups) > MAX_MESSAGES_PER_ANSWER:
+        groups = groups[:MAX_MESSAGES_PER_ANSWER]
+        groups[-1].append(text_mrkdwn(slack_messages.ANSWER_TRUNCATED))
+    rendered: list[SlackMessage] = []
+    for index, group in enumerate(groups):
+        first, last = index == 0, index == len(groups) - 1
+        head: list[dict[str, Any]] = []
+        tail: list[dict[str, Any]] = []
+        if first and echo is not None:
+            head.append(context(f"*You asked:* {escape(echo[:MAX_ECHO_CHARS])}"))
+        if first and answer.notice:
+            head.append(context(text_mrkdwn(answer.notice)))
+        if last and answer.citations:
+            tail.append(context(citations_mrkdwn(answer)))
+        if last and buttons and answer.answer_id:
+            tail.append(feedback_buttons(answer.answer_id))
+        blocks = [*head, *(section(text) for text in group), *tail]
+        assert len(blocks) <= MAX_BLOCKS_PER_MESSAGE
+        fallback_parts = list(group) + ([citations_mrkdwn(answer)] if last and answer.citations else [])
+        rendered.append(SlackMessage(_fallback(fallback_parts), tuple(blocks)))
+    return rendered
+
+
+def render_markdown(markdown: str) -> SlackMessage:
+    """A reply written in Markdown (core and Slack messages, errors) as one message."""
+    sections = markdown_sections(markdown)[:CONTENT_BLOCKS_PER_MESSAGE] or [escape(markdown)]
+    return SlackMessage(_fallback(sections), tuple(section(text) for text in sections))
+
+
+def render_partial(markdown: str) -> SlackMessage:
+    """The text of an answer still being written, in one message (cut if it is already very long)."""
+    sections = markdown_sections(markdown)
+    kept = _group(sections)[0] if sections else []
+    blocks = [section(text) for text in kept]
+    blocks.append(context(f":{WORKING_EMOJI}: {escape(slack_messages.WORKING)}"))
+    return SlackMessage(_fallback(kept) if kept else escape(slack_messages.WORKING), tuple(blocks))
+
+
+def render_status(status: str) -> SlackMessage:
+    """A progress line ("Working on it…", "Indexing: embedding 40/120…")."""
+    text = text_mrkdwn(status)
+    return SlackMessage(text, (context(f":{WORKING_EMOJI}: {text}"),))
+
+
+def ingest_summary(report: IngestReport) -> str:
+    """What an upload found, in Markdown: `Indexed `stripe`: Stripe API 2023-08-16 (OpenAPI 3), 468 operations…`."""
+    record = report.record
+    if report.unchanged:
+        return f"`{record.name}` is already indexed with exactly this content ({record.operation_count} operations)."
+    schemes = len(report.scheme_names)
+    verb = "Updated" if report.replaced else "Indexed"
+    text = (f"{verb} `{record.name}`: {record.label} ({record.format.label}), "
+            f"{record.operation_count} operation{'s' * (record.operation_count != 1)}"
+            + (f", {schemes} auth scheme{'s' * (schemes != 1)}" if schemes else "") + ".")
+    if report.warnings:
+        text += "\n" + "\n".join(f"• {warning}" for warning in report.warnings[:5])
+        if len(report.warnings) > 5:
+            text += f"\n• …and {len(report.warnings) - 5} more warnings"
+    return text
+
+
+def render_specs(records: Sequence[SpecRecord]) -> SlackMessage:
+    """The workspace's specs."""
+    if not records:
+        return render_markdown(slack_messages.no_specs())
+    lines = [slack_messages.specs_heading(len(records))]
+    for record in records:
+        when = time.strftime("%Y-%m-%d", time.gmtime(record.indexed_at))
+        lines.append(f"• `{record.name}` — {record.label} ({record.format.label}), "
+                     f"{record.operation_count} operations, indexed {when}")
+    return render_markdown("\n".join(lines))

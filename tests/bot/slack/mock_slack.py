@@ -1,0 +1,236 @@
+"""A local mock of the Slack Web API (plus file hosting, response_url and the Socket Mode WebSocket).
+
+It records every call (method, params from JSON or form bodies, headers) so tests can assert on what the
+real `AsyncWebClient` sent, and can be told to fail the next call(s) of a method (429 + Retry-After,
+`not_in_channel`, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_TOKEN = "xoxb-test-bot-token"
+APP_TOKEN = "xapp-test-app-token"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T1"
+
+
+@dataclass
+class Call:
+    """One request the mock received."""
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+    def blob(self) -> str:
+        """Everything the caller sent, as one string (for "never contains" assertions)."""
+        return json.dumps(self.params, ensure_ascii=False)
+
+
+@dataclass
+class Failure:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class HostedFile:
+    data: bytes
+    payload: dict[str, Any]
+    chunked: bool = False
+
+
+class MockSlack:
+    """Start with `await start()`; `api_url` is what `SLACK_API_URL` should point at."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.file_requests: list[Call] = []
+        self.responses: list[Call] = []
+        self.socket_received: list[dict[str, Any]] = []
+        self.files: dict[str, HostedFile] = {}
+        self._failures: dict[str, list[Failure]] = defaultdict(list)
+        self._sockets: list[web.WebSocketResponse] = []
+        self._ts = 0
+        self._runner: web.AppRunner | None = None
+        self.base = ""
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_get("/files-pri/{key}/{name}", self._file)
+        app.router.add_get("/redirect/{name}", self._redirect)
+        app.router.add_post("/respond/{key}", self._respond)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return self.base + "/api/"
+
+    def response_url(self, key: str = "r1") -> str:
+        return f"{self.base}/respond/{key}"
+
+    # ---- scripting ---------------------------------------------------------------------------------
+
+    def fail(self, method: str, *, error: str = "internal_error", status: int = 200,
+             retry_after: int | None = None, times: int = 1) -> None:
+        """Make the next `times` calls of `method` fail."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        for _ in range(times):
+            self._failures[method].append(Failure(status, {"ok": False, "error": error}, headers))
+
+    def add_file(self, name: str, data: bytes, *, file_id: str = "F1", size: int | None = None,
+                 chunked: bool = False, url: str | None = None) -> dict[str, Any]:
+        """Host a file; returns its Slack file object (as events carry it)."""
+        key = f"{TEAM_ID}-{file_id}"
+        default_url = f"{self.base}/files-pri/{key}/{name}"
+        payload = {
+            "id": file_id, "name": name, "title": name, "mimetype": "application/octet-stream",
+            "filetype": name.rsplit(".", 1)[-1], "size": len(data) if size is None else size,
+            "url_private": url or default_url, "url_private_download": (url or default_url) + "?download=1",
+        }
+        self.files[key] = HostedFile(data, payload, chunked)
+        return payload
+
+    # ---- queries -----------------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, predicate: Callable[[Call], bool] = lambda _: True, *,
+                       count: int = 1, timeout: float = 15.0) -> list[Call]:
+        """Wait until `count` calls of `method` match `predicate`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pool = self.responses if method == "respond" else self.calls_to(method)
+            matching = [c for c in pool if predicate(c)]
+            if len(matching) >= count:
+                return matching
+            if time.monotonic() > deadline:
+                seen = [(c.method, c.blob()[:300]) for c in self.calls[-10:]]
+                raise AssertionError(f"timed out waiting for {count}x {method}; last calls: {seen}")
+            await asyncio.sleep(0.02)
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out")
+            await asyncio.sleep(0.02)
+
+    # ---- Socket Mode -------------------------------------------------------------------------------
+
+    @property
+    def socket_connected(self) -> bool:
+        return any(not ws.closed for ws in self._sockets)
+
+    async def push(self, envelope: dict[str, Any]) -> None:
+        for ws in self._sockets:
+            if not ws.closed:
+                await ws.send_str(json.dumps(envelope))
+
+    # ---- handlers ----------------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "GET":
+            pass
+        elif request.content_type == "application/json":
+            params.update(await request.json())
+        else:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        self.calls.append(Call(method, params, dict(request.headers)))
+        if self._failures[method]:
+            failure = self._failures[method].pop(0)
+            return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+        expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if request.headers.get("Authorization") != f"Bearer {expected}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response(self._answer(method, params))
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "apibot",
+                    "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+        if method == "chat.postMessage":
+            self._ts += 1
+            ts = f"1700000000.{self._ts:06d}"
+            return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                    "message": {"text": params.get("text"), "ts": ts, "bot_id": BOT_ID}}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": "1700000000.999999"}
+        if method == "files.info":
+            for hosted in self.files.values():
+                if hosted.payload["id"] == params.get("file"):
+                    return {"ok": True, "file": hosted.payload}
+            return {"ok": False, "error": "file_not_found"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
+        return {"ok": True}
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        self.file_requests.append(Call("file", dict(request.query), dict(request.headers)))
+        hosted = self.files.get(request.match_info["key"])
+        if hosted is None:
+            return web.Response(status=404)
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        if not hosted.chunked:
+            return web.Response(body=hosted.data, content_type="application/octet-stream")
+        response = web.StreamResponse()
+        response.content_type = "application/octet-stream"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(hosted.data), 1024):
+            await response.write(hosted.data[start : start + 1024])
+        await response.write_eof()
+        return response
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        self.file_requests.append(Call("redirect", {}, dict(request.headers)))
+        raise web.HTTPFound("https://evil.example.com/" + request.match_info["name"])
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        self.responses.append(Call("respond", await request.json(), dict(request.headers)))
+        return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                      "connection_info": {"app_id": "A1"}, "debug_info": {"host": "mock"}}))
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.socket_received.append(json.loads(message.data))
+        return ws
