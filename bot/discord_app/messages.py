@@ -1,0 +1,50 @@
+"""Sentences only the Discord adapter says; everything shared with other platforms is in `core.messages`."""
+
+from __future__ import annotations
+
+HELP = """**API assistant** answers questions about the API specs uploaded to this server.
+
+**Ask**
+• Mention me with a question: `@API Assistant how do I refund an order?`
+• Reply to one of my answers (or keep talking in a thread I answered in) for a follow-up, no mention needed.
+• In DMs, just write.
+• `/api ask question:<text> [spec:<name>]` asks about all specs, or only one.
+
+**Upload a spec** (OpenAPI/Swagger JSON or YAML, Postman collection, GraphQL SDL, Markdown docs)
+• Attach the file to a message that mentions me (add a word to choose its name: `@API Assistant stripe`).
+• Or `/api upload file:<attachment> [name:<name>]`.
+
+**Manage**
+• `/api specs` lists the specs indexed here. `/api forget name:<name>` removes one.
+
+Specs uploaded in a server are shared by everyone in that server; DMs have their own private set."""
+
+
+def too_many_attachments(handled: int, total: int) -> str:
+    """More files in one message than we index at once."""
+    return f"I index at most {handled} files per message, so I skipped the other {total - handled}."
+
+
+def not_a_discord_file(filename: str) -> str:
+    """An attachment whose URL is not on Discord's CDN."""
+    return f"I can only read files uploaded to Discord itself, so I didn't fetch `{filename}`."
+
+
+def download_failed(filename: str) -> str:
+    """The CDN did not give us the file."""
+    return f"I couldn't download `{filename}` from Discord just now. Please try uploading it again."
+
+
+def indexing_started(filename: str) -> str:
+    """Shown when indexing takes more than a moment."""
+    return f"Indexing `{filename}`…"
+
+
+def forgot(name: str) -> str:
+    """A spec was removed."""
+    return f"Forgot `{name}`. Questions here no longer search it."
+
+
+def command_failed() -> str:
+    """A slash command could not run at all (for example, commands out of sync with the bot)."""
+    return "That command couldn't run. If I was just updated, wait a minute and try again."

@@ -1,0 +1,188 @@
+"""Core results -> Discord markdown: answers, upload reports and spec lists, split into sendable messages.
+
+Pure functions with no I/O and no discord.py objects, so they are easy to test. Every message produced here is
+at most `MESSAGE_LIMIT` characters, never leaves a code fence open, and has literal @everyone / @here defused
+(the transport also sends `AllowedMentions.none()`; defusing keeps the text from even looking like a ping).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from core import messages
+from core.answers import Answer, Citation, CodeBlock
+from core.registry import SpecRecord
+from core.service import IngestReport
+
+MESSAGE_LIMIT = 2000
+MAX_SOURCES = 8
+MAX_WARNINGS_SHOWN = 3
+ZERO_WIDTH_SPACE = "\u200b"
+STREAMING_CURSOR = " ▌"
+
+_FENCE = "```"
+_MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
+_MARKDOWN_SPECIAL = re.compile(r"([\\*_~|`])")
+_LANGUAGE_SAFE = re.compile(r"[^A-Za-z0-9_+#-]")
+# Discord's highlighter knows `bash` but not `curl`.
+_FENCE_LANGUAGE = {"curl": "bash", "shell": "bash", "sh": "bash"}
+# Before opening a code fence near the end of a message, keep room for some code, or move the fence on.
+_MIN_CODE_ROOM = 80
+
+
+def defuse_mentions(text: str) -> str:
+    """Break literal @everyone / @here with a zero-width space so they never read as a mass ping."""
+    return _MASS_MENTION.sub(lambda m: "@" + ZERO_WIDTH_SPACE + m.group(1), text)
+
+
+def escape_markdown(text: str) -> str:
+    """Escape the characters that would turn user-controlled labels into formatting."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def fence_language(language: str) -> str:
+    """A code-fence language tag Discord highlights (`curl` snippets are shell)."""
+    cleaned = _LANGUAGE_SAFE.sub("", language.lower())[:20]
+    return _FENCE_LANGUAGE.get(cleaned, cleaned)
+
+
+def code_block(language: str, code: str) -> str:
+    """A fenced code block whose content cannot close the fence early."""
+    safe = code.replace(_FENCE, "`" + ZERO_WIDTH_SPACE + "``").rstrip("\n")
+    return f"{_FENCE}{fence_language(language)}\n{safe}\n{_FENCE}"
+
+
+def render_sources(citations: Sequence[Citation]) -> str:
+    """The citations as a short list at the end of an answer."""
+    shown = citations[:MAX_SOURCES]
+    lines = ["**Sources**"] + [f"• `{c.spec}`: {escape_markdown(c.label)}" for c in shown]
+    if len(citations) > len(shown):
+        lines.append(f"• …and {len(citations) - len(shown)} more")
+    return "\n".join(lines)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The whole answer as one Discord-markdown string: blocks, then sources, then the notice in small print."""
+    parts = []
+    for block in answer.blocks:
+        if isinstance(block, CodeBlock):
+            parts.append(code_block(block.language, block.code))
+        elif block.text.strip():
+            parts.append(block.text.strip("\n"))
+    if answer.citations:
+        parts.append(render_sources(answer.citations))
+    if answer.notice:
+        parts.append("\n".join(f"-# {line}" for line in answer.notice.splitlines() if line.strip()))
+    return "\n\n".join(parts)
+
+
+def render_answer(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """A complete answer as Discord messages, in order."""
+    return split_message(defuse_mentions(answer_markdown(answer)), limit) or [messages.unexpected_error()]
+
+
+def render_partial(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """An answer still being streamed: the text so far with a cursor, as messages."""
+    return split_message(defuse_mentions(text.rstrip() + STREAMING_CURSOR), limit)
+
+
+def render_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Any other reply (errors, help, lists) as messages."""
+    return split_message(defuse_mentions(text), limit)
+
+
+def render_ingest(report: IngestReport) -> str:
+    """What an upload found, e.g. "Indexed `stripe`: Stripe API 2023-08-16 (OpenAPI 3), 468 operations, ..."."""
+    record = report.record
+    if report.unchanged:
+        return (
+            f"`{record.name}` is already indexed with exactly this content "
+            f"({record.label}, {_count(record.operation_count, 'operation')})."
+        )
+    verb = "Updated" if report.replaced else "Indexed"
+    schemes = f", {_count(len(report.scheme_names), 'auth scheme')}" if report.scheme_names else ""
+    text = (
+        f"{verb} `{record.name}`: {escape_markdown(record.label)} ({record.format.label}), "
+        f"{_count(record.operation_count, 'operation')}{schemes}. Ask away!"
+    )
+    if report.warnings:
+        shown = [escape_markdown(w[:200]) for w in report.warnings[:MAX_WARNINGS_SHOWN]]
+        more = len(report.warnings) - len(shown)
+        text += "\n" + "\n".join(f"-# ⚠ {w}" for w in shown)
+        if more:
+            text += f"\n-# …and {_count(more, 'more warning')}"
+    return text
+
+
+def render_specs(records: Sequence[SpecRecord]) -> str:
+    """The workspace's specs as a list, with Discord relative timestamps."""
+    if not records:
+        return messages.nothing_indexed()
+    lines = [f"**Specs indexed here ({len(records)})**"]
+    for r in records:
+        lines.append(
+            f"• `{r.name}` — {escape_markdown(r.label)} · {r.format.label} · "
+            f"{_count(r.operation_count, 'operation')} · updated <t:{int(r.indexed_at)}:R>"
+        )
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split Markdown into messages of at most `limit` characters, breaking between lines where possible.
+
+    A code block that has to be split is closed at the end of one message and reopened (same language) at the
+    start of the next, so every message renders on its own. An unterminated fence at the end is closed too.
+    Returns [] for blank text.
+    """
+    if limit < 40:
+        raise ValueError("limit too small to split Markdown safely")
+    chunks: list[str] = []
+    lines: list[str] = []
+    length = 0  # len("\n".join(lines))
+    fence: str | None = None  # the opening line of the code block we are inside, if any
+
+    def flush() -> None:
+        nonlocal lines, length
+        if any(line.strip() for line in lines if line != fence):
+            chunks.append("\n".join([*lines, _FENCE] if fence else lines))
+        lines = [fence] if fence else []
+        length = len(fence) if fence else 0
+
+    def add(line: str) -> None:
+        nonlocal length
+        length += len(line) + (1 if lines else 0)
+        lines.append(line)
+
+    for raw in text.split("\n"):
+        is_fence = raw.lstrip().startswith(_FENCE)
+        opens = is_fence and fence is None
+        after = (raw.strip()[:24] if opens else None) if is_fence else fence
+        closing_room = len(_FENCE) + 1 if after else 0
+        extra = _MIN_CODE_ROOM if opens else 0
+        if lines and length + 1 + len(raw) + closing_room + extra > limit:
+            flush()
+        room = limit - length - (1 if lines else 0) - closing_room
+        if len(raw) <= room:
+            add(raw)
+            fence = after
+            continue
+        # A single line longer than a whole message: cut it into pieces (at spaces outside code).
+        rest = raw
+        while rest:
+            room = limit - length - (1 if lines else 0) - closing_room
+            if len(rest) <= room:
+                add(rest)
+                break
+            cut = room if fence else (rest.rfind(" ", room // 2, room) + 1 or room)
+            add(rest[:cut])
+            rest = rest[cut:]
+            flush()
+        fence = after
+    if lines:
+        flush()
+    return chunks

@@ -1,0 +1,155 @@
+"""Sending replies: one logical reply shown as one or more Discord messages that are edited in place.
+
+Two transports share the logic: a reply to a channel message, and the response to a (deferred) slash command.
+Every send and edit goes through here with `AllowedMentions.none()` and a final length/mention safety check,
+so nothing the bot says can ping anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import discord
+import structlog
+
+from bot.discord_app.render import MESSAGE_LIMIT, defuse_mentions, render_text
+
+log = structlog.get_logger(__name__)
+
+NEUTRAL_PLACEHOLDER = "…"
+
+
+def no_mentions() -> discord.AllowedMentions:
+    """Nobody is ever pinged: not @everyone/@here, roles, users, nor the author replied to (also the client default)."""
+    return discord.AllowedMentions.none()
+
+
+def safe_content(text: str) -> str:
+    """Last line of defence before anything is sent: defused mass mentions, within Discord's length limit."""
+    text = defuse_mentions(text) or NEUTRAL_PLACEHOLDER
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+class MessageSeries(ABC):
+    """A reply that may span several messages; `show` makes Discord display exactly the given chunks."""
+
+    def __init__(self) -> None:
+        self._shown: list[str] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        """Whether anything has been sent yet."""
+        return bool(self._shown)
+
+    async def show(self, chunks: Sequence[str]) -> None:
+        """Edit the messages already sent, send new ones for extra chunks, delete any left over."""
+        chunks = [safe_content(c) for c in chunks] or [NEUTRAL_PLACEHOLDER]
+        async with self._lock:
+            for index, chunk in enumerate(chunks):
+                if index < len(self._shown):
+                    if self._shown[index] != chunk:
+                        await self._edit(index, chunk)
+                        self._shown[index] = chunk
+                else:
+                    await self._create(index, chunk)
+                    self._shown.append(chunk)
+            while len(self._shown) > len(chunks):
+                await self._delete(len(self._shown) - 1)
+                self._shown.pop()
+
+    async def fail(self, text: str) -> None:
+        """Show an error instead of (or in place of) the reply."""
+        await self.show(render_text(text))
+
+    @abstractmethod
+    async def _create(self, index: int, content: str) -> None: ...
+
+    @abstractmethod
+    async def _edit(self, index: int, content: str) -> None: ...
+
+    @abstractmethod
+    async def _delete(self, index: int) -> None: ...
+
+
+class ChannelReply(MessageSeries):
+    """A reply to a user's message: the first message references theirs (without pinging them)."""
+
+    def __init__(self, question: discord.Message, on_sent: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        self._question = question
+        self._on_sent = on_sent
+        self._messages: list[discord.Message] = []
+
+    async def _create(self, index: int, content: str) -> None:
+        channel = self._question.channel
+        if index == 0:
+            sent = await channel.send(
+                content,
+                reference=self._question.to_reference(fail_if_not_exists=False),
+                mention_author=False,
+                allowed_mentions=no_mentions(),
+            )
+        else:
+            sent = await channel.send(content, allowed_mentions=no_mentions())
+        self._messages.append(sent)
+        if self._on_sent is not None:
+            self._on_sent(sent.id)
+
+    async def _edit(self, index: int, content: str) -> None:
+        self._messages[index] = await self._messages[index].edit(content=content, allowed_mentions=no_mentions())
+
+    async def _delete(self, index: int) -> None:
+        await self._messages.pop(index).delete()
+
+
+class InteractionReply(MessageSeries):
+    """The response to a deferred slash command: the original response, then follow-up messages."""
+
+    def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
+        super().__init__()
+        self._interaction = interaction
+        self._ephemeral = ephemeral
+        self._followups: list[discord.WebhookMessage] = []
+
+    async def _create(self, index: int, content: str) -> None:
+        if index == 0:
+            await self._interaction.edit_original_response(content=content, allowed_mentions=no_mentions())
+            return
+        sent = await self._interaction.followup.send(
+            content, ephemeral=self._ephemeral, allowed_mentions=no_mentions(), wait=True
+        )
+        self._followups.append(sent)
+
+    async def _edit(self, index: int, content: str) -> None:
+        if index == 0:
+            await self._interaction.edit_original_response(content=content, allowed_mentions=no_mentions())
+        else:
+            self._followups[index - 1] = await self._followups[index - 1].edit(
+                content=content, allowed_mentions=no_mentions()
+            )
+
+    async def _delete(self, index: int) -> None:
+        await self._followups.pop(index - 1).delete()
+
+    async def fail(self, text: str) -> None:
+        """Errors are private: in a public response, hand the error over ephemerally and remove the public part."""
+        if self._ephemeral:
+            await super().fail(text)
+            return
+        async with self._lock:
+            while self._followups:
+                await self._followups.pop().delete()
+            # Edit first: while the deferred response is still "thinking", Discord turns the first follow-up
+            # into the original response and ignores its ephemeral flag.
+            await self._interaction.edit_original_response(
+                content=NEUTRAL_PLACEHOLDER, allowed_mentions=no_mentions()
+            )
+            for chunk in render_text(text):
+                await self._interaction.followup.send(
+                    safe_content(chunk), ephemeral=True, allowed_mentions=no_mentions()
+                )
+            await self._interaction.delete_original_response()
+            self._shown = []

@@ -1,0 +1,170 @@
+"""Discord payloads -> core requests: who is talking to the bot, in which conversation, asking what.
+
+Nothing here sends anything. Platform types stop at this module: the core only ever sees `Origin` and the
+request dataclasses built from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+
+from bot.discord_app.attachments import CdnPolicy, DiscordAttachment
+from core.requests import Origin
+
+PLATFORM = "discord"
+_UPLOAD_WORDS = {"upload", "index", "add", "spec", "name", "as", "called"}
+_SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def workspace_id(guild_id: int | None, user_id: int) -> str:
+    """A guild's workspace is its id; a DM's is private to the user."""
+    return str(guild_id) if guild_id is not None else f"dm-{user_id}"
+
+
+class Conversations:
+    """Which bot messages belong to which conversation, and which threads the bot talks in (bounded, in memory).
+
+    After a restart the maps are empty; replies still work because a referenced bot message is recognised by
+    its author, and threads the bot created are recognised by their owner.
+    """
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._capacity = capacity
+        self._roots: OrderedDict[int, str] = OrderedDict()
+        self._threads: OrderedDict[int, None] = OrderedDict()
+
+    def remember_answer(self, bot_message_id: int, root: str) -> None:
+        """Record that a bot message answers the conversation rooted at `root`."""
+        self._roots[bot_message_id] = root
+        self._roots.move_to_end(bot_message_id)
+        while len(self._roots) > self._capacity:
+            self._roots.popitem(last=False)
+
+    def root_of(self, bot_message_id: int) -> str | None:
+        """The conversation a bot message belongs to, if remembered."""
+        return self._roots.get(bot_message_id)
+
+    def remember_thread(self, thread_id: int) -> None:
+        """Record that the bot answered in a thread (later messages there are follow-ups)."""
+        self._threads[thread_id] = None
+        self._threads.move_to_end(thread_id)
+        while len(self._threads) > self._capacity:
+            self._threads.popitem(last=False)
+
+    def is_bot_thread(self, thread_id: int) -> bool:
+        """Whether the bot answered in this thread before."""
+        return thread_id in self._threads
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """A message meant for the bot."""
+
+    text: str  # the message without the bot's mention
+    root: str  # the conversation root (question message id, or thread id): `Origin.thread`
+    follow_up: bool  # a reply to the bot, or a message in a thread the bot talks in
+    thread_id: int | None  # set when the message was posted in a thread
+    explicit: bool = True  # False for an unmentioned message in a bot thread (may be meant for other people)
+
+
+def addressed_to_bot(message: discord.Message, me: discord.abc.User, conversations: Conversations) -> Addressed | None:
+    """Decide whether a message is for the bot (mention, DM, reply to the bot, bot thread), or None to ignore it."""
+    author = message.author
+    if author.bot or author.id == me.id or message.webhook_id is not None:
+        return None
+    if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+        return None
+    channel = message.channel
+    thread_id = channel.id if isinstance(channel, discord.Thread) else None
+    bot_roles = _bot_role_ids(message, me.id)
+    text = strip_bot_mention(message.content, me.id, bot_roles)
+    mentioned = me.id in message.raw_mentions or any(r in bot_roles for r in message.raw_role_mentions)
+    replied_root = _replied_conversation(message, me.id, conversations)
+    if replied_root is not None:
+        return Addressed(text, replied_root, True, thread_id)
+    if isinstance(channel, discord.Thread) and (conversations.is_bot_thread(channel.id) or channel.owner_id == me.id):
+        return Addressed(text, str(channel.id), True, thread_id, explicit=mentioned)
+    if mentioned or message.guild is None:
+        root = str(thread_id) if thread_id is not None else str(message.id)
+        return Addressed(text, root, False, thread_id)
+    return None
+
+
+def _replied_conversation(message: discord.Message, bot_id: int, conversations: Conversations) -> str | None:
+    reference = message.reference
+    if reference is None or reference.message_id is None:
+        return None
+    known = conversations.root_of(reference.message_id)
+    if known is not None:
+        return known
+    replied = reference.resolved if isinstance(reference.resolved, discord.Message) else reference.cached_message
+    if replied is None or replied.author.id != bot_id:
+        return None
+    # An answer we no longer remember: its own reference points at the question that started the conversation.
+    if replied.reference is not None and replied.reference.message_id is not None:
+        return str(replied.reference.message_id)
+    return str(replied.id)
+
+
+def _bot_role_ids(message: discord.Message, bot_id: int) -> set[int]:
+    """The bot's managed role in this guild: people often pick it instead of the bot when @-mentioning."""
+    guild = message.guild
+    if guild is None:
+        return set()
+    return {role.id for role in guild.roles if role.tags is not None and role.tags.bot_id == bot_id}
+
+
+def strip_bot_mention(content: str, bot_id: int, role_ids: set[int] | frozenset[int] = frozenset()) -> str:
+    """The message text without mentions of the bot (user or managed-role mentions)."""
+    text = re.sub(rf"<@!?{bot_id}>", " ", content)
+    for role_id in role_ids:
+        text = text.replace(f"<@&{role_id}>", " ")
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def upload_name(text: str) -> str | None:
+    """A spec name typed next to an attached file (`@bot stripe`, `@bot upload as stripe`), if any."""
+    words = [w for w in text.split() if w.lower() not in _UPLOAD_WORDS]
+    if len(words) == 1 and _SPEC_NAME.match(words[0]):
+        return words[0]
+    return None
+
+
+def message_origin(message: discord.Message, root: str) -> Origin:
+    """The core's view of where a message came from."""
+    return Origin(
+        platform=PLATFORM,
+        workspace=workspace_id(message.guild.id if message.guild else None, message.author.id),
+        channel=str(message.channel.id),
+        user=str(message.author.id),
+        thread=root,
+        event_id=str(message.id),
+    )
+
+
+def interaction_origin(interaction: discord.Interaction) -> Origin:
+    """The core's view of where a slash command came from (a thread is its own conversation)."""
+    channel_id = interaction.channel_id
+    thread = str(channel_id) if isinstance(interaction.channel, discord.Thread) else ""
+    return Origin(
+        platform=PLATFORM,
+        workspace=workspace_id(interaction.guild_id, interaction.user.id),
+        channel=str(channel_id or ""),
+        user=str(interaction.user.id),
+        thread=thread,
+        event_id=str(interaction.id),
+    )
+
+
+def to_attachment(
+    attachment: discord.Attachment, session: aiohttp.ClientSession, policy: CdnPolicy
+) -> DiscordAttachment:
+    """A lazy core attachment for a Discord attachment (nothing is downloaded here)."""
+    return DiscordAttachment(
+        filename=attachment.filename, size=attachment.size, url=attachment.url, session=session, policy=policy
+    )
