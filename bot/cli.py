@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from bot.console import ConsoleChat, guarded, progress_printer, render_answer, render_ingest, render_specs
+from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--spec", help="only search this spec")
     commands.add_parser("console", help="chat in the terminal")
     commands.add_parser("demo", help="index the bundled example spec, then chat in the terminal")
+    commands.add_parser("run", help="serve Slack and/or Discord (whichever has credentials configured)")
+    sync = commands.add_parser("discord-sync", help="register the /api slash commands with Discord")
+    sync.add_argument("--guild", type=int, help="register in one server only (instant; for testing)")
     evaluate = commands.add_parser("eval", help="measure retrieval on a question file")
     evaluate.add_argument("--questions", type=Path, required=True)
     evaluate.add_argument("--specs", type=Path, required=True)
@@ -89,10 +93,21 @@ async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path) -
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "discord-sync":
+        from bot.discord_app.runner import sync_commands
+
+        count = await sync_commands(settings, guild_id=args.guild)
+        print(f"Synced {count} top-level command{'s' * (count != 1)} with Discord.")
+        return 0
+    if args.command == "run" and not configured_platforms(settings):
+        raise ConfigError(NO_PLATFORM)
     async with build_assistant(settings) as assistant:
         action: Callable[[], Awaitable[str]]
         if args.command == "console":
             await ConsoleChat(assistant).run()
+            return 0
+        if args.command == "run":
+            await run_platforms(settings, assistant)
             return 0
         if args.command == "demo":
             print(await guarded(_ingest(assistant, example_spec_path(), "bookshop")))
@@ -129,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     configure_logging(settings.log_level, json=settings.environment == "production")
-    return asyncio.run(_main(args, settings))
+    try:
+        return asyncio.run(_main(args, settings))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -83,3 +83,19 @@ async def test_console_chat_session(assistant, example_spec):
     assert "Forgot `shop`" in out
     assert "Unknown command `/bogus`" in out
     assert out.rstrip().endswith("Bye!")
+
+
+def test_run_refuses_without_any_platform(cli_env, monkeypatch, capsys):
+    for variable in ("SLACK_BOT_TOKEN", "DISCORD_BOT_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["run"]) == 2
+    assert "No chat platform is configured" in capsys.readouterr().err
+
+
+def test_configured_platforms():
+    from bot.run import configured_platforms
+    from core.config import Settings
+
+    assert configured_platforms(Settings(_env_file=None)) == []
+    both = Settings(slack_bot_token="xoxb-1", discord_bot_token="abc", _env_file=None)
+    assert configured_platforms(both) == ["slack", "discord"]
