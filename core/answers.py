@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from core import messages
 from core.documents import describe_scheme
@@ -206,3 +207,25 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
         blocks.append(TextBlock("Other matches:\n" + "\n".join(f"• `{e.spec_name}`: {e.title}" for e in others)))
     citations = tuple(e.citation() for e in evidence[: 1 + OTHER_MATCHES_SHOWN])
     return Answer(AnswerKind.RETRIEVAL, tuple(blocks), citations, notice)
+
+
+def answer_to_dict(answer: Answer) -> dict[str, object]:
+    """Plain data for the answer cache."""
+    return {
+        "kind": answer.kind.value,
+        "blocks": [
+            {"code": b.code, "language": b.language} if isinstance(b, CodeBlock) else {"text": b.text}
+            for b in answer.blocks
+        ],
+        "citations": [{"spec": c.spec, "label": c.label, "item": c.item} for c in answer.citations],
+        "notice": answer.notice,
+    }
+
+
+def answer_from_dict(data: dict[str, Any]) -> Answer:
+    """Rebuild a cached answer (with a fresh id, so feedback on each delivery is told apart)."""
+    blocks: list[Block] = [
+        CodeBlock(b["language"], b["code"]) if "code" in b else TextBlock(b["text"]) for b in data["blocks"]
+    ]
+    citations = tuple(Citation(c["spec"], c["label"], c["item"]) for c in data["citations"])
+    return Answer(AnswerKind(data["kind"]), tuple(blocks), citations, data["notice"])

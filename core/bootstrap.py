@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
+from core.generation import GroqGenerator
+from core.ratelimit import RateLimiter
 from core.registry import SpecRegistry
 from core.service import Assistant
+from core.state import SharedState
 from core.store import ChromaVectorStore, VectorStore
 
 
@@ -24,11 +27,15 @@ async def build_assistant(settings: Settings, embedder: Embedder | None = None) 
     """Wire an `Assistant`; pass `embedder` to share one already-loaded model (tests, benchmarks)."""
     model = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
     disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
+    state = SharedState.from_settings(settings)
     assistant = Assistant(
         settings=settings,
         registry=SpecRegistry(settings.data_dir),
         store=build_store(settings),
         embedder=CachedEmbedder(model, disk_cache),
+        state=state,
+        limiter=RateLimiter.from_settings(settings, state.redis_client),
+        generator=GroqGenerator.from_settings(settings) if settings.generation_enabled else None,
     )
     try:
         yield assistant

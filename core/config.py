@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     embedding_cache_ttl: int = Field(3600, ge=0, description="Seconds a cached query embedding lives.")
     query_cache_size: int = Field(1000, ge=0, description="Answers kept in the answer cache.")
     query_cache_ttl: int = Field(600, ge=0, description="Seconds a cached answer lives.")
+    llm_max_concurrent: int = Field(4, ge=1, le=100, description="Answers generated at once (Groq's limits).")
+    llm_max_queue: int = Field(20, ge=0, le=1000, description="Questions that may wait for a generation slot.")
     redis_url: str | None = Field(None, description="Share caches, memory and limits through Redis.")
 
     slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-...); enables Slack.")

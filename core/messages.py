@@ -140,6 +140,11 @@ def queued() -> str:
     return "Lots of questions right now; yours is queued and I'll answer shortly."
 
 
+def searching() -> str:
+    """Status while retrieving and generating."""
+    return "Searching the specs…"
+
+
 def generation_off() -> str:
     """Answers are retrieval-only because no LLM key is configured."""
     return "Generated answers are off (no GROQ_API_KEY), so here are the best-matching operations from the specs."

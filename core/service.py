@@ -14,25 +14,46 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from core import messages
-from core.answers import Answer, AnswerStream, Evidence, FinalAnswer, StatusUpdate, retrieval_answer
+from core.answers import (
+    Answer,
+    AnswerKind,
+    AnswerStream,
+    CodeBlock,
+    Evidence,
+    FinalAnswer,
+    StatusUpdate,
+    TextBlock,
+    TextDelta,
+    answer_from_dict,
+    answer_to_dict,
+    requested_language,
+    retrieval_answer,
+)
 from core.config import Settings
 from core.documents import build_documents
 from core.embedding import Embedder
 from core.errors import InvalidSpecError, NothingIndexedError, SpecNotFoundError, UserFacingError
+from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.models import ApiSpec
 from core.parsing.loader import check_upload, load_spec
+from core.parsing.text import truncate
+from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRecord, SpecRegistry, now, spec_header
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
 from core.retrieval import HybridRetriever, RetrievedItem, SearchScope
+from core.snippets import build_snippet, can_build_snippet
+from core.state import NS_ANSWERS, NS_EMBEDDINGS, NS_EVENTS, ConversationMemory, SharedState, Turn
 from core.store import VectorStore
 
 log = structlog.get_logger(__name__)
 
 MAX_QUESTION_CHARS = 4000
+EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
 _SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -76,14 +97,27 @@ def slugify_spec_name(filename: str) -> str:
 class Assistant:
     """The shared async core behind every platform."""
 
-    def __init__(self, settings: Settings, registry: SpecRegistry, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: SpecRegistry,
+        store: VectorStore,
+        embedder: Embedder,
+        state: SharedState | None = None,
+        limiter: RateLimiter | None = None,
+        generator: AnswerGenerator | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.store = store
         self.embedder = embedder
         self.retriever = HybridRetriever(store, embedder)
         self._spec_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._seen_events: dict[str, float] = {}
+        self.state = state or SharedState.from_settings(settings)
+        self.limiter = limiter or RateLimiter.from_settings(settings, self.state.redis_client)
+        self.guard = ConcurrencyGuard(settings.llm_max_concurrent, settings.llm_max_queue)
+        self.memory = ConversationMemory(self.state)
+        self.generator = generator
         self.feedback = {True: 0, False: 0}
 
     # ---- specs -------------------------------------------------------------------------------------
@@ -253,51 +287,175 @@ class Assistant:
         return result
 
     async def ask(self, request: AskQuestion) -> Answer:
-        """Answer a question from the workspace's specs."""
-        question = request.question.strip()
-        if not question:
-            raise UserFacingError(messages.empty_question())
-        if len(question) > MAX_QUESTION_CHARS:
-            raise UserFacingError(messages.question_too_long(MAX_QUESTION_CHARS))
-        scope = request.origin.scope
-        items = await self.search(request.origin, question, request.spec, limit=8)
-        log.info(
-            "question_answered",
-            workspace=scope,
-            user=request.origin.user,
-            event_id=request.origin.event_id,
-            hits=len(items),
-            mode="retrieval",
-        )
-        return retrieval_answer(question, self.evidence(scope, items), messages.generation_off())
+        """Answer a question from the workspace's specs (the final answer of `stream_answer`)."""
+        final: Answer | None = None
+        async for event in self.stream_answer(request):
+            if isinstance(event, FinalAnswer):
+                final = event.answer
+        assert final is not None, "stream_answer always ends with a FinalAnswer"
+        return final
 
     async def stream_answer(self, request: AskQuestion) -> AnswerStream:
         """Answer as a stream of events: status updates, text parts, then exactly one `FinalAnswer`.
 
-        User-facing problems (rate limited, nothing indexed, unknown spec) are raised before the first
-        event, as `UserFacingError`s.
+        User-facing problems (rate limited, nothing indexed, unknown spec, busy) are raised as
+        `UserFacingError`s before any text part is yielded.
         """
-        yield StatusUpdate("Searching the specs…")
-        yield FinalAnswer(await self.ask(request))
+        question = _validated_question(request.question)
+        origin = request.origin
+        bound = log.bind(workspace=origin.scope, user=origin.user, event_id=origin.event_id)
+        await self.limiter.enforce(f"{origin.scope}:{origin.user}")
+        reply = smalltalk_reply(question)
+        if reply is not None or asks_for_spec_list(question):
+            bound.info("question_answered", mode="smalltalk")
+            text = reply if reply is not None else self._spec_list_text(origin.scope)
+            yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
+            return
+
+        thread_key = f"{origin.scope}:{origin.channel}:{origin.thread}" if origin.thread else ""
+        history = await self.memory.history(thread_key) if thread_key else []
+        scope = self._question_scope(origin.scope, request.spec, history)
+        # Answers that depend on a thread's history are not shared; the key names every live spec version,
+        # so a new upload can never be answered from the cache.
+        cache_key = "" if history else self._answer_cache_key(scope, question, request.spec)
+        cached = await self.state.get(NS_ANSWERS, cache_key) if cache_key else None
+        answer: Answer | None = None
+        if cached is not None:
+            answer = answer_from_dict(cached)
+            bound.info("question_answered", mode="cached")
+        else:
+            yield StatusUpdate(messages.searching())
+            query = f"{history[-1].question} {question}" if history else question
+            items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
+            evidence = self.evidence(origin.scope, items)
+            if self.generator is not None and evidence:
+                if self.guard.active >= self.guard.max_concurrent:
+                    yield StatusUpdate(messages.queued())
+                async with self.guard.slot():
+                    parts: list[str] = []
+                    try:
+                        async with asyncio.timeout(self._generation_deadline()):
+                            turns = [(t.question, t.answer_summary) for t in history]
+                            async for part in self.generator.stream(question, evidence, turns):
+                                parts.append(part)
+                                yield TextDelta(part)
+                        answer = self._generated_answer(question, evidence, "".join(parts), bound)
+                    except (GenerationError, TimeoutError) as exc:
+                        bound.warning("answer_fallback", reason=getattr(exc, "reason", "deadline"), partial=bool(parts))
+                        answer = retrieval_answer(question, evidence, messages.generation_failed())
+                        cache_key = ""  # never cache a fallback: the next try may reach the model
+            if answer is None:
+                notice = messages.generation_off() if self.generator is None else ""
+                answer = retrieval_answer(question, evidence, notice)
+            if cache_key:
+                await self.state.set(NS_ANSWERS, cache_key, answer_to_dict(answer), self.settings.query_cache_ttl)
+            bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
+        if thread_key:
+            await self.memory.remember(thread_key, _turn(question, answer))
+        yield FinalAnswer(answer)
+
+    def _question_scope(self, scope: str, spec: str | None, history: list[Turn]) -> SearchScope:
+        """The spec named in the request; else the specs a thread already talked about; else the workspace."""
+        if spec or not history or not history[-1].specs:
+            return self.search_scope(scope, spec)
+        live = {r.name: r.index_version for r in self.registry.list(scope) if r.name in history[-1].specs}
+        return SearchScope(scope, live) if live else self.search_scope(scope, None)
+
+    def _answer_cache_key(self, scope: SearchScope, question: str, spec: str | None) -> str:
+        versions = ",".join(f"{name}={version}" for name, version in sorted(scope.versions.items()))
+        normalised = " ".join(question.lower().split()).rstrip("?!. ")
+        mode = "generated" if self.generator is not None else "retrieval"
+        return f"{scope.workspace}|{spec or '*'}|{versions}|{mode}|{normalised}"
+
+    async def _embed_query(self, query: str) -> list[float]:
+        key = f"{self.embedder.model_id}|{query}"
+        cached = await self.state.get(NS_EMBEDDINGS, key)
+        if cached is not None:
+            return list(cached)
+        vector = await self.embedder.embed_query(query)
+        await self.state.set(NS_EMBEDDINGS, key, vector, self.settings.embedding_cache_ttl)
+        return vector
+
+    def _generation_deadline(self) -> float:
+        # The SDK's timeout is per attempt; this bounds the whole answer including its retries.
+        return self.settings.groq_timeout_seconds * (self.settings.groq_max_retries + 1) + 5
+
+    def _generated_answer(self, question: str, evidence: list[Evidence], text: str, bound: Any) -> Answer:
+        review = review_answer(text, evidence)
+        if review.invented_markers:
+            bound.warning("invented_citations_removed", markers=list(review.invented_markers))
+        if review.unverified_operations:
+            bound.warning("unverified_operations", operations=list(review.unverified_operations))
+        body = review.text + (f"\n\n_{review.note}_" if review.note else "")
+        blocks: list[TextBlock | CodeBlock] = [TextBlock(body)]
+        best = (review.cited or evidence)[0]
+        if best.operation is not None and can_build_snippet(best.operation):
+            language = requested_language(question) or "curl"
+            blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
+        citations = tuple(e.citation() for e in review.cited)
+        return Answer(AnswerKind.GENERATED, tuple(blocks), citations)
+
+    def _spec_list_text(self, scope: str) -> str:
+        records = self.registry.list(scope)
+        if not records:
+            return messages.nothing_indexed()
+        lines = [f"• `{r.name}`: {r.label} ({r.format.label}, {r.operation_count} operations)" for r in records]
+        return "Specs indexed here:\n" + "\n".join(lines)
 
     async def claim_event(self, origin: Origin) -> bool:
-        """True the first time an event id is seen; False for a platform's re-delivery of the same event."""
+        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries."""
         if not origin.event_id:
             return True
         key = f"{origin.platform}:{origin.workspace}:{origin.event_id}"
-        if key in self._seen_events:
+        first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
+        if not first:
             log.info("duplicate_event_ignored", event_id=origin.event_id, platform=origin.platform)
-            return False
-        self._seen_events[key] = time.monotonic()
-        while len(self._seen_events) > 10_000:
-            self._seen_events.pop(next(iter(self._seen_events)))
-        return True
+        return first
 
     async def record_feedback(self, origin: Origin, answer_id: str, helpful: bool) -> None:
         """Record a 👍/👎 on an answer (logged, and counted for metrics)."""
         self.feedback[helpful] += 1
         log.info("answer_feedback", workspace=origin.scope, user=origin.user, answer_id=answer_id, helpful=helpful)
 
+    def metrics(self) -> dict[str, Any]:
+        """Counters for a metrics endpoint: cache hit rates, rate limiting, queueing, feedback."""
+        embedder_stats = {
+            "hits": getattr(self.embedder, "hits", 0),
+            "misses": getattr(self.embedder, "misses", 0),
+        }
+        return {
+            "caches": self.state.stats(),
+            "document_embedding_cache": embedder_stats,
+            "shared_state": {"backend": self.state.backend, "degraded": self.state.degraded},
+            "rate_limiter": self.limiter.stats(),
+            "llm_queue": self.guard.stats(),
+            "feedback": {"helpful": self.feedback[True], "not_helpful": self.feedback[False]},
+        }
+
     async def aclose(self) -> None:
         """Release resources."""
+        if self.generator is not None:
+            await self.generator.aclose()
+        await self.limiter.aclose()
+        await self.state.aclose()
         self.registry.close()
+
+
+def _validated_question(text: str) -> str:
+    question = text.strip()
+    if not question:
+        raise UserFacingError(messages.empty_question())
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserFacingError(messages.question_too_long(MAX_QUESTION_CHARS))
+    return question
+
+
+def _turn(question: str, answer: Answer) -> Turn:
+    """What a thread remembers of one exchange: enough to resolve "that" in the next question."""
+    summary = " ".join(b.text for b in answer.blocks if isinstance(b, TextBlock))
+    return Turn(
+        question=question,
+        answer_summary=truncate(summary, 1200),
+        specs=tuple(sorted({c.spec for c in answer.citations})),
+        citations=tuple(c.label for c in answer.citations),
+    )
