@@ -312,7 +312,7 @@ class Assistant:
             yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
             return
 
-        thread_key = f"{origin.scope}:{origin.channel}:{origin.thread}" if origin.thread else ""
+        thread_key = _thread_key(origin)
         history = await self.memory.history(thread_key) if thread_key else []
         scope = self._question_scope(origin.scope, request.spec, history)
         # Answers that depend on a thread's history are not shared; the key names every live spec version,
@@ -353,6 +353,11 @@ class Assistant:
         if thread_key:
             await self.memory.remember(thread_key, _turn(question, answer))
         yield FinalAnswer(answer)
+
+    async def knows_thread(self, origin: Origin) -> bool:
+        """Whether the assistant has answered in this thread (any instance, when state is shared)."""
+        thread_key = _thread_key(origin)
+        return bool(thread_key) and bool(await self.memory.history(thread_key))
 
     def _question_scope(self, scope: str, spec: str | None, history: list[Turn]) -> SearchScope:
         """The spec named in the request; else the specs a thread already talked about; else the workspace."""
@@ -439,6 +444,10 @@ class Assistant:
         await self.limiter.aclose()
         await self.state.aclose()
         self.registry.close()
+
+
+def _thread_key(origin: Origin) -> str:
+    return f"{origin.scope}:{origin.channel}:{origin.thread}" if origin.thread else ""
 
 
 def _validated_question(text: str) -> str:

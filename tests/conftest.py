@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.redis_server import RedisServer, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -60,3 +63,24 @@ async def assistant(settings, embedder):  # type: ignore[no-untyped-def]
 def example_spec() -> Path:
     """The bundled example spec."""
     return REPO_ROOT / "core" / "examples" / "bookshop_openapi.yaml"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the module; tests get it flushed through `redis_url`."""
+    with start_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of an empty Redis (the module's server, flushed)."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may kill and restart (outage tests)."""
+    with start_redis() as server:
+        yield server

@@ -37,6 +37,7 @@ from bot.slack_app.render import (
     render_status,
 )
 from bot.slack_app.translate import (
+    PLATFORM,
     Incoming,
     Kind,
     SlackFile,
@@ -47,6 +48,7 @@ from bot.slack_app.translate import (
     classify_message,
     file_from_payload,
     parse_command,
+    team_of,
 )
 from core import messages
 from core.answers import Answer, FinalAnswer, StatusUpdate, TextDelta
@@ -318,7 +320,22 @@ class SlackBot:
         self, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, request: AsyncBoltRequest
     ) -> None:
         """DMs, uploads, and follow-ups in threads the bot is part of."""
-        await self._dispatch(classify_message(body, context.bot_user_id, self.threads), client, context, request)
+        incoming = classify_message(body, context.bot_user_id, self.threads)
+        if incoming.reason == "not_addressed" and await self._answered_elsewhere(body):
+            incoming = classify_message(body, context.bot_user_id, self.threads)
+        await self._dispatch(incoming, client, context, request)
+
+    async def _answered_elsewhere(self, body: dict[str, Any]) -> bool:
+        """A thread another instance (or this one before a restart) answered in counts as the bot's thread."""
+        event = body.get("event") or {}
+        channel, thread_ts = str(event.get("channel") or ""), str(event.get("thread_ts") or "")
+        if not thread_ts:
+            return False
+        origin = Origin(platform=PLATFORM, workspace=team_of(body), channel=channel, thread=thread_ts)
+        if not await self.assistant.knows_thread(origin):
+            return False
+        self.threads.add(channel, thread_ts)
+        return True
 
     async def _dispatch(
         self, incoming: Incoming, client: AsyncWebClient, context: AsyncBoltContext, request: AsyncBoltRequest

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -14,30 +14,9 @@ from core.config import Settings
 from core.errors import BusyError, RateLimitedError
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.state import SharedState, redis_client_from_url
-from tests.redis_server import RedisServer, start_redis
+from tests.redis_server import RedisServer
 
 # --- fixtures (candidates for tests/conftest.py: redis_server, redis_url, own_redis, redis_client) ---
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """One redis-server for the module; tests get it flushed through `redis_url`."""
-    with start_redis() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """URL of an empty Redis (the module's server, flushed)."""
-    redis_server.flush()
-    return redis_server.url
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of the test's own, which it may kill and restart (outage tests)."""
-    with start_redis() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -25,27 +25,6 @@ from core.state import (
 from tests.redis_server import RedisServer, start_redis
 
 # --- fixtures (candidates for tests/conftest.py: redis_server, redis_url, own_redis) ---
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """One redis-server for the module; tests get it flushed through `redis_url`."""
-    with start_redis() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """URL of an empty Redis (the module's server, flushed)."""
-    redis_server.flush()
-    return redis_server.url
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of the test's own, which it may kill and restart (outage tests)."""
-    with start_redis() as server:
-        yield server
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from bot.slack_app.translate import ThreadTracker
 from core import messages
 from core.requests import Origin, PathAttachment, UploadSpec
 from tests.bot.slack.conftest import SlackHttp, mention, message, sign
@@ -74,6 +75,15 @@ async def test_thread_follow_up_without_mention(slack_http: SlackHttp, mock_slac
     posts = mock_slack.calls_to("chat.postMessage")
     assert len(posts) == 2
     assert all(p.params["thread_ts"] == "2000.000100" for p in posts)
+
+
+async def test_follow_up_reaching_another_instance_is_answered(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
+    await slack_http.event(mention("how do I refund an order?", ts="4000.000100"))
+    await mock_slack.wait_for("chat.update", has_buttons)
+    slack_http.bot.threads = ThreadTracker()  # as on a replica (or after a restart) that never saw the thread
+    await slack_http.event(message("and how do I delete a customer?", thread_ts="4000.000100"))
+    finals = await mock_slack.wait_for("chat.update", has_buttons, count=2)
+    assert "DELETE /customers/{customerId}" in finals[1].blob()
 
 
 async def test_redelivered_event_is_answered_once(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
