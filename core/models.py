@@ -7,6 +7,7 @@ downstream (documents, retrieval, snippets, answers) only ever sees these types.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -216,6 +217,12 @@ def from_dict(cls: type[T], data: Any) -> T:
     return typing.cast(T, _build(cls, data))
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations is slow, and documents are rebuilt from storage in bulk.
+    return typing.get_type_hints(cls)
+
+
 def _build(tp: Any, data: Any) -> Any:
     if data is None:
         return None
@@ -230,7 +237,7 @@ def _build(tp: Any, data: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, StrEnum):
         return tp(data)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
+        hints = _type_hints(typing.cast(type, tp))
         kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
         constructor: Any = tp
         return constructor(**kwargs)

@@ -169,7 +169,7 @@ class HybridRetriever:
             scope.workspace, embedding, list(scope.versions.values()), min(CANDIDATES, len(lexical.entries))
         )
         position = {(spec, d.key): i for i, (spec, d) in enumerate(lexical.entries)}
-        dense = [position[(h.spec, h.document.key)] for h in vector_hits if (h.spec, h.document.key) in position]
+        dense = [position[(h.spec, h.key)] for h in vector_hits if (h.spec, h.key) in position]
         rankings = [
             (DENSE_WEIGHT, dense),
             (LEXICAL_WEIGHT, lexical.bm25_ranking(query, CANDIDATES)),

@@ -32,7 +32,7 @@ class VectorHit:
 
     spec: str
     index_version: str
-    document: Document
+    key: str  # the document's key within its spec; callers already hold the documents themselves
     distance: float
 
 
@@ -124,7 +124,10 @@ class ChromaVectorStore:
                     ids=[_document_id(index_version, d.key) for d in chunk],
                     embeddings=[list(e) for e in embeddings[start : start + ADD_BATCH]],
                     documents=[d.to_payload() for d in chunk],
-                    metadatas=[{"spec": spec, "index_version": index_version, "kind": d.kind.value} for d in chunk],
+                    metadatas=[
+                        {"spec": spec, "index_version": index_version, "kind": d.kind.value, "key": d.key}
+                        for d in chunk
+                    ],
                 )
 
         await asyncio.to_thread(run)
@@ -141,19 +144,17 @@ class ChromaVectorStore:
                 query_embeddings=[list(embedding)],
                 n_results=limit,
                 where=_version_filter(index_versions),
-                include=["documents", "metadatas", "distances"],
+                include=["metadatas", "distances"],
             )
 
         result = await asyncio.to_thread(run)
         hits = []
-        for payload, metadata, distance in zip(
-            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-        ):
+        for metadata, distance in zip(result["metadatas"][0], result["distances"][0], strict=True):
             hits.append(
                 VectorHit(
                     spec=str(metadata["spec"]),
                     index_version=str(metadata["index_version"]),
-                    document=Document.from_payload(payload),
+                    key=str(metadata["key"]),
                     distance=float(distance),
                 )
             )
