@@ -88,7 +88,7 @@ async def _queries(specs_dir: Path, data_dir: Path) -> dict[str, float]:
         for spec in sorted({q.spec for q in questions}):
             report = await assistant.ingest(UploadSpec(origin, PathAttachment(specs_dir / spec)))
             names[spec] = report.record.name
-            baselines[spec] = BaselineBM25(await assistant.store.documents(origin.scope, report.record.index_version))
+            baselines[spec] = BaselineBM25(assistant.registry.documents(origin.scope, report.record.index_version))
         for q in questions[:5]:  # warm-up: BM25 indexes built, caches primed
             await assistant.search(origin, q.question, spec=names[q.spec])
         hybrid, baseline = [], []

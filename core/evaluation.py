@@ -172,7 +172,7 @@ async def run_evaluation(
         for spec_file in sorted({q.spec for q in questions}):
             report = await assistant.ingest(UploadSpec(origin, PathAttachment(specs_dir / spec_file)))
             names[spec_file] = report.record.name
-            documents = await assistant.store.documents(origin.scope, report.record.index_version)
+            documents = assistant.registry.documents(origin.scope, report.record.index_version)
             baselines[spec_file] = BaselineBM25(documents)
             log(f"indexed {spec_file}: {report.record.operation_count} operations in {report.seconds:.1f}s")
         hybrid_ranks: list[int | None] = []

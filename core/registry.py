@@ -11,10 +11,12 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.documents import Document
 from core.models import ApiSpec, SpecFormat, from_dict, to_dict
 
 
@@ -68,6 +70,13 @@ class SpecRegistry:
                 platform TEXT NOT NULL, indexed_at REAL NOT NULL, original_path TEXT NOT NULL,
                 filename TEXT NOT NULL, header TEXT NOT NULL, PRIMARY KEY (workspace, name))"""
         )
+        # The full documents (operation detail for answers and snippets) live here, next to the registry;
+        # the vector store keeps only vectors and the keys that point back at these rows.
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS documents (
+                workspace TEXT NOT NULL, index_version TEXT NOT NULL, position INTEGER NOT NULL,
+                payload TEXT NOT NULL, PRIMARY KEY (workspace, index_version, position))"""
+        )
 
     def save_original(self, workspace: str, content_hash: str, filename: str, data: bytes) -> Path:
         """Keep the uploaded file (content-addressed, so re-uploads share one copy)."""
@@ -87,7 +96,7 @@ class SpecRegistry:
             row = self._db.execute("SELECT * FROM specs WHERE workspace = ? AND name = ?", (workspace, name)).fetchone()
         return _record(row) if row else None
 
-    def list(self, workspace: str) -> list[SpecRecord]:
+    def list_records(self, workspace: str) -> list[SpecRecord]:
         """Every spec of a workspace, by name."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM specs WHERE workspace = ? ORDER BY name", (workspace,)).fetchall()
@@ -114,6 +123,30 @@ class SpecRegistry:
         )
         with self._lock:
             self._db.execute(f"INSERT OR REPLACE INTO specs VALUES ({','.join('?' * len(values))})", values)
+
+    def put_documents(self, workspace: str, index_version: str, documents: Sequence[Document]) -> None:
+        """Store the documents of one spec version (not visible until `put` points a record at it)."""
+        rows = [(workspace, index_version, i, d.to_payload()) for i, d in enumerate(documents)]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def documents(self, workspace: str, index_version: str) -> list[Document]:
+        """The documents of one spec version, in the order they were stored."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT payload FROM documents WHERE workspace = ? AND index_version = ? ORDER BY position",
+                (workspace, index_version),
+            ).fetchall()
+        return [Document.from_payload(r[0]) for r in rows]
+
+    def delete_documents(self, workspace: str, index_version: str) -> None:
+        """Remove the documents of one spec version."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM documents WHERE workspace = ? AND index_version = ?", (workspace, index_version)
+            )
 
     def delete(self, workspace: str, name: str) -> None:
         """Forget a spec."""

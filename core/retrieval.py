@@ -7,10 +7,12 @@ calibrate their scores against each other.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import bm25s
 import numpy as np
@@ -50,6 +52,14 @@ def tokenize(text: str) -> list[str]:
     """Lower-case word tokens with identifiers split, stopwords dropped, and stems."""
     words = _TOKEN.findall(identifier_words(text)) if text else []
     return _STEMMER.stemWords([w for w in words if w not in _STOPWORDS])
+
+
+class DocumentSource(Protocol):
+    """Where the documents of a spec version are read from (the registry)."""
+
+    def documents(self, workspace: str, index_version: str) -> list[Document]:
+        """The documents of one spec version."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -138,8 +148,9 @@ def _identifier_candidates(query: str) -> list[str]:
 class HybridRetriever:
     """Dense + BM25 + identifier retrieval over a workspace's live spec versions."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(self, store: VectorStore, documents: DocumentSource, embedder: Embedder) -> None:
         self._store = store
+        self._documents = documents
         self._embedder = embedder
         self._lexical: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], _LexicalIndex] = OrderedDict()
 
@@ -150,7 +161,9 @@ class HybridRetriever:
             return self._lexical[key]
         entries: list[tuple[str, Document]] = []
         for spec, version in sorted(scope.versions.items()):
-            entries += [(spec, d) for d in await self._store.documents(scope.workspace, version)]
+            entries += [
+                (spec, d) for d in await asyncio.to_thread(self._documents.documents, scope.workspace, version)
+            ]
         index = _LexicalIndex(entries)
         self._lexical[key] = index
         while len(self._lexical) > BM25_CACHE_SIZE:

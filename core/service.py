@@ -111,7 +111,7 @@ class Assistant:
         self.registry = registry
         self.store = store
         self.embedder = embedder
-        self.retriever = HybridRetriever(store, embedder)
+        self.retriever = HybridRetriever(store, registry, embedder)
         self._spec_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.state = state or SharedState.from_settings(settings)
         self.limiter = limiter or RateLimiter.from_settings(settings, self.state.redis_client)
@@ -192,7 +192,9 @@ class Assistant:
                 lambda done, total: report(IngestProgress("embedding", done, total)),
             )
             report(IngestProgress("storing", 0, len(documents)))
+            await asyncio.to_thread(self.registry.put_documents, origin.scope, index_version, documents)
             await self.store.add(origin.scope, name, index_version, documents, embeddings)
+            report(IngestProgress("storing", len(documents), len(documents)))
             original = await asyncio.to_thread(self.registry.save_original, origin.scope, content_hash, filename, data)
             record = SpecRecord(
                 workspace=origin.scope,
@@ -220,6 +222,7 @@ class Assistant:
 
     async def _delete_quietly(self, scope: str, index_version: str) -> None:
         try:
+            await asyncio.to_thread(self.registry.delete_documents, scope, index_version)
             await self.store.delete_version(scope, index_version)
         except Exception:
             log.warning("delete_version_failed", workspace=scope, index_version=index_version, exc_info=True)
@@ -233,7 +236,7 @@ class Assistant:
 
     async def list_specs(self, request: ListSpecs) -> list[SpecRecord]:
         """The workspace's specs."""
-        return self.registry.list(request.origin.scope)
+        return self.registry.list_records(request.origin.scope)
 
     async def forget(self, request: ForgetSpec) -> SpecRecord:
         """Remove a spec and its documents from the workspace."""
@@ -247,7 +250,7 @@ class Assistant:
     def _record(self, scope: str, name: str) -> SpecRecord:
         record = self.registry.get(scope, name)
         if record is None:
-            raise SpecNotFoundError(messages.spec_not_found(name, [r.name for r in self.registry.list(scope)]))
+            raise SpecNotFoundError(messages.spec_not_found(name, [r.name for r in self.registry.list_records(scope)]))
         return record
 
     # ---- questions ---------------------------------------------------------------------------------
@@ -257,7 +260,7 @@ class Assistant:
         if spec:
             record = self._record(scope, spec)
             return SearchScope(scope, {record.name: record.index_version})
-        records = self.registry.list(scope)
+        records = self.registry.list_records(scope)
         if not records:
             raise NothingIndexedError(messages.nothing_indexed())
         return SearchScope(scope, {r.name: r.index_version for r in records})
@@ -363,7 +366,7 @@ class Assistant:
         """The spec named in the request; else the specs a thread already talked about; else the workspace."""
         if spec or not history or not history[-1].specs:
             return self.search_scope(scope, spec)
-        live = {r.name: r.index_version for r in self.registry.list(scope) if r.name in history[-1].specs}
+        live = {r.name: r.index_version for r in self.registry.list_records(scope) if r.name in history[-1].specs}
         return SearchScope(scope, live) if live else self.search_scope(scope, None)
 
     def _answer_cache_key(self, scope: SearchScope, question: str, spec: str | None) -> str:
@@ -401,7 +404,7 @@ class Assistant:
         return Answer(AnswerKind.GENERATED, tuple(blocks), citations)
 
     def _spec_list_text(self, scope: str) -> str:
-        records = self.registry.list(scope)
+        records = self.registry.list_records(scope)
         if not records:
             return messages.nothing_indexed()
         lines = [f"• `{r.name}`: {r.label} ({r.format.label}, {r.operation_count} operations)" for r in records]

@@ -1,5 +1,8 @@
 """The vector store: ChromaDB, embedded (`PersistentClient`) or a Chroma server (`HttpClient`).
 
+It holds vectors and small metadata only (spec, index version, document key); the documents themselves
+live in the registry, which is much cheaper to write than Chroma's full-text-indexed document column.
+
 Each workspace gets its own collection, so one workspace's queries can never touch another's specs.
 Documents carry the spec name and an `index_version`; a new version of a spec is written next to the old
 one and only becomes visible when the registry points at it, so a failed ingest never damages the
@@ -54,10 +57,6 @@ class VectorStore(Protocol):
         self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
     ) -> list[VectorHit]:
         """Nearest documents among the given spec versions."""
-        ...
-
-    async def documents(self, workspace: str, index_version: str) -> list[Document]:
-        """All documents of one spec version."""
         ...
 
     async def delete_version(self, workspace: str, index_version: str) -> None:
@@ -123,7 +122,6 @@ class ChromaVectorStore:
                 collection.add(
                     ids=[_document_id(index_version, d.key) for d in chunk],
                     embeddings=[list(e) for e in embeddings[start : start + ADD_BATCH]],
-                    documents=[d.to_payload() for d in chunk],
                     metadatas=[
                         {"spec": spec, "index_version": index_version, "kind": d.kind.value, "key": d.key}
                         for d in chunk
@@ -159,15 +157,6 @@ class ChromaVectorStore:
                 )
             )
         return hits
-
-    async def documents(self, workspace: str, index_version: str) -> list[Document]:
-        """All documents of one spec version."""
-
-        def run() -> Any:
-            return self._collection(workspace).get(where={"index_version": index_version}, include=["documents"])
-
-        result = await asyncio.to_thread(run)
-        return [Document.from_payload(p) for p in result["documents"]]
 
     async def delete_version(self, workspace: str, index_version: str) -> None:
         """Remove every document of one spec version."""
