@@ -28,7 +28,7 @@ from core.store import VectorStore
 log = structlog.get_logger(__name__)
 
 RRF_K = 60
-DENSE_WEIGHT = 1.0
+DENSE_WEIGHT = 1.5  # a mild lean to meaning over words: most questions paraphrase the spec
 LEXICAL_WEIGHT = 1.0
 IDENTIFIER_WEIGHT = 3.0
 CANDIDATES = 50
