@@ -183,7 +183,7 @@ class Assistant:
         spec: ApiSpec,
         report: ProgressReporter,
     ) -> SpecRecord:
-        documents = build_documents(spec)
+        documents = await asyncio.to_thread(build_documents, spec)
         index_version = uuid.uuid4().hex[:16]
         try:
             report(IngestProgress("embedding", 0, len(documents)))
