@@ -15,6 +15,7 @@ from typing import Any
 
 from core import messages
 from core.documents import describe_scheme
+from core.mentions import defuse_mentions
 from core.models import ApiSpec, ItemKind, Operation, SecurityScheme
 from core.parsing.text import truncate
 from core.snippets import build_snippet, can_build_snippet, normalise_language
@@ -206,7 +207,9 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
     if others:
         blocks.append(TextBlock("Other matches:\n" + "\n".join(f"• `{e.spec_name}`: {e.title}" for e in others)))
     citations = tuple(e.citation() for e in evidence[: 1 + OTHER_MATCHES_SHOWN])
-    return Answer(AnswerKind.RETRIEVAL, tuple(blocks), citations, notice)
+    # Spec text is quoted here as-is; a description saying "@everyone" must not ping anyone.
+    safe = tuple(TextBlock(defuse_mentions(b.text)) if isinstance(b, TextBlock) else b for b in blocks)
+    return Answer(AnswerKind.RETRIEVAL, safe, citations, notice)
 
 
 def answer_to_dict(answer: Answer) -> dict[str, object]:

@@ -27,6 +27,7 @@ from core.answers import Evidence, describe_operation
 from core.config import Settings
 from core.documents import describe_scheme
 from core.errors import AssistantError, ConfigError
+from core.mentions import MentionGuard, defuse_mentions
 from core.parsing.text import truncate
 
 log = structlog.get_logger(__name__)
@@ -76,7 +77,6 @@ HELP_REPLY = (
 )
 UNVERIFIED_NOTE = "Note: I couldn't find {operations} in the retrieved spec items; double-check before using it."
 
-ZERO_WIDTH_SPACE = "\u200b"
 
 
 class GenerationError(AssistantError):
@@ -334,54 +334,6 @@ def review_answer(text: str, evidence: Sequence[Evidence]) -> ReviewedAnswer:
     cleaned, cited, invented = resolve_citations(text, evidence)
     unverified = find_unverified_operations(cleaned, evidence)
     return ReviewedAnswer(defuse_mentions(cleaned.strip()), tuple(cited), tuple(invented), tuple(unverified))
-
-
-# ---- mention safety ---------------------------------------------------------------------------------------
-
-_BROADCAST = re.compile(r"@(?=(?:everyone|here|channel)\b)", re.IGNORECASE)
-_ANGLE_MENTION = re.compile(r"<(?=[!@])")  # Slack <!channel>, <!here>, <!subteam^…>, <@U…>; Discord <@1>, <@!1>, <@&1>
-_MAX_MENTION_CHARS = 40
-
-
-def defuse_mentions(text: str) -> str:
-    """Make mass and user/role mentions inert by inserting a zero-width space (idempotent).
-
-    Covers @everyone / @here / @channel, Slack `<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>`, `<@U…>`,
-    and Discord `<@123>`, `<@!123>`, `<@&123>`.
-    """
-    text = _BROADCAST.sub("@" + ZERO_WIDTH_SPACE, text)
-    return _ANGLE_MENTION.sub("<" + ZERO_WIDTH_SPACE, text)
-
-
-class MentionGuard:
-    """Defuses mentions in streamed text, holding back a possibly incomplete mention at the end of a part."""
-
-    def __init__(self) -> None:
-        self._pending = ""
-
-    def feed(self, part: str) -> str:
-        """The safe text that can be shown now (possibly empty)."""
-        text = self._pending + part
-        tail = self._tail_start(text)
-        self._pending = text[tail:]
-        return defuse_mentions(text[:tail])
-
-    def flush(self) -> str:
-        """Whatever is still held back, defused."""
-        text, self._pending = self._pending, ""
-        return defuse_mentions(text)
-
-    @staticmethod
-    def _tail_start(text: str) -> int:
-        window_start = max(0, len(text) - _MAX_MENTION_CHARS)
-        window = text[window_start:]
-        # The earliest "@" or "<" in the whitespace-free end of the text may start a mention not yet complete.
-        last_space = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t"))
-        start = last_space + 1
-        for index in range(start, len(window)):
-            if window[index] in "@<":
-                return window_start + index
-        return len(text)
 
 
 # ---- the Groq adapter -------------------------------------------------------------------------------------

@@ -17,18 +17,16 @@ from core.generation import (
     MAX_ITEM_CHARS,
     SYSTEM_PROMPT,
     THANKS_REPLY,
-    ZERO_WIDTH_SPACE,
     GenerationError,
     GroqGenerator,
-    MentionGuard,
     asks_for_spec_list,
     build_messages,
-    defuse_mentions,
     find_unverified_operations,
     resolve_citations,
     review_answer,
     smalltalk_reply,
 )
+from core.mentions import ZERO_WIDTH_SPACE, MentionGuard, defuse_mentions
 from core.models import ApiSpec, ItemKind, Operation, Parameter, RequestBody, SchemaField, SecurityScheme, SpecFormat
 from tests.fake_groq import (
     BrokenStream,

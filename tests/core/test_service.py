@@ -147,3 +147,16 @@ async def test_duplicate_event_claimed_once(assistant):
     assert await assistant.claim_event(origin)
     assert not await assistant.claim_event(origin)
     assert await assistant.claim_event(Origin("slack", "T-A", event_id="Ev124"))
+
+
+async def test_retrieval_answer_quoting_spec_text_cannot_ping(assistant, tmp_path):
+    spec = tmp_path / "loud.yaml"
+    spec.write_text(
+        "openapi: 3.0.0\ninfo: {title: Loud, version: '1'}\npaths:\n  /alerts:\n    post:\n"
+        "      summary: Send an alert\n      description: 'Pings @everyone and <!channel> and <@U123> when it fires.'\n"
+        "      responses: {'200': {description: ok}}\n"
+    )
+    await assistant.ingest(UploadSpec(TEAM_A, PathAttachment(spec)))
+    text = (await assistant.ask(AskQuestion(TEAM_A, "how do I send an alert?"))).as_markdown()
+    assert "Pings @\u200beveryone" in text
+    assert "@everyone" not in text and "<!channel>" not in text and "<@U123>" not in text
