@@ -143,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, json=settings.environment == "production")
+    # In the terminal chat, info logs would interleave with the conversation; warnings still show.
+    interactive = args.command in {"console", "demo"} and not settings.debug
+    level = "WARNING" if interactive and settings.log_level in {"DEBUG", "INFO"} else settings.log_level
+    configure_logging(level, json=settings.environment == "production")
     try:
         return asyncio.run(_main(args, settings))
     except ConfigError as exc:

@@ -29,7 +29,7 @@ def _scrub(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Set up structlog (and stdlib logging underneath) once, at start-up."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level, force=True)
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord", "slack_bolt"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord", "slack_bolt", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
