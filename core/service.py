@@ -124,6 +124,20 @@ class Assistant:
 
     async def ingest(self, request: UploadSpec, progress: ProgressReporter | None = None) -> IngestReport:
         """Index a spec file into the request's workspace, replacing an older version only on success."""
+        try:
+            return await self._ingest(request, progress)
+        except UserFacingError as exc:
+            log.info(
+                "ingest_rejected",
+                workspace=request.origin.scope,
+                user=request.origin.user,
+                event_id=request.origin.event_id,
+                filename=request.attachment.filename,
+                reason=type(exc).__name__,
+            )
+            raise
+
+    async def _ingest(self, request: UploadSpec, progress: ProgressReporter | None) -> IngestReport:
         started = time.perf_counter()
         origin = request.origin
         attachment = request.attachment

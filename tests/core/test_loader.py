@@ -110,3 +110,15 @@ def test_too_large_and_disallowed_type_are_refused_before_reading():
 def test_deeply_nested_json_is_refused():
     with pytest.raises(InvalidSpecError):
         load("deep.json", b"[" * 100_000 + b"]" * 100_000)
+
+
+async def test_rejected_upload_is_logged_without_its_content(assistant):
+    from structlog.testing import capture_logs
+
+    from core.requests import BytesAttachment, Origin, UploadSpec
+
+    with capture_logs() as logs, pytest.raises(InvalidSpecError):
+        await assistant.ingest(UploadSpec(Origin("slack", "T1", user="U1"), BytesAttachment("x.json", b'{"secret": 1')))
+    [entry] = [e for e in logs if e["event"] == "ingest_rejected"]
+    assert entry["reason"] == "InvalidSpecError" and entry["filename"] == "x.json" and entry["user"] == "U1"
+    assert "secret" not in str(entry)
