@@ -165,3 +165,19 @@ def ingest_progress(stage: str, done: int, total: int) -> str:
     if total:
         return f"Indexing: {stage} {done}/{total}…"
     return f"Indexing: {stage}…"
+
+
+# Replies given without an LLM call, and the note on operations the model named but retrieval did not find.
+GREETING_REPLY = (
+    "Hi! I answer questions about the API specs uploaded here. Ask me something like "
+    '"how do I refund a charge?" or "what auth does the orders API use?"'
+)
+THANKS_REPLY = "You're welcome! Ask me anything else about your APIs."
+HELP_REPLY = (
+    "I answer questions about the API specs your team uploads (OpenAPI/Swagger, Postman collections, GraphQL "
+    'SDL, Markdown API docs). Ask in plain words, e.g. "how do I create a customer?" or "what does '
+    "`POST /v1/refunds` need?\", and I'll point to the exact operations, explain parameters and auth, and "
+    "attach a ready-to-run snippet (curl, Python or JavaScript). Upload a spec file to add it, or ask "
+    '"what specs do you have?" to see what\'s indexed.'
+)
+UNVERIFIED_NOTE = "Note: I couldn't find {operations} in the retrieved spec items; double-check before using it."
