@@ -203,7 +203,7 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
         if scheme.scopes:
             text += "\nScopes include: " + ", ".join(f"`{s}`" for s in scheme.scopes[:10])
         blocks.append(TextBlock(text))
-    others = [e for e in evidence[1 : 1 + OTHER_MATCHES_SHOWN]]
+    others = evidence[1 : 1 + OTHER_MATCHES_SHOWN]
     if others:
         blocks.append(TextBlock("Other matches:\n" + "\n".join(f"• `{e.spec_name}`: {e.title}" for e in others)))
     citations = tuple(e.citation() for e in evidence[: 1 + OTHER_MATCHES_SHOWN])

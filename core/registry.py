@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,6 @@ class SpecRecord:
 
 def spec_header(spec: ApiSpec) -> ApiSpec:
     """The parts of a spec that answers need besides the operation itself."""
-    from dataclasses import replace
-
     return replace(spec, operations=(), description=spec.description[:2000])
 
 

@@ -17,15 +17,12 @@ from typing import Protocol
 import bm25s
 import numpy as np
 import Stemmer
-import structlog
 
 from core.documents import Document
 from core.embedding import Embedder
 from core.models import ItemKind
 from core.parsing.text import identifier_words
 from core.store import VectorStore
-
-log = structlog.get_logger(__name__)
 
 RRF_K = 60
 DENSE_WEIGHT = 1.5  # a mild lean to meaning over words: most questions paraphrase the spec
@@ -77,11 +74,6 @@ class RetrievedItem:
     spec: str
     document: Document
     score: float
-
-    @property
-    def label(self) -> str:
-        """How the item is cited."""
-        return self.document.title
 
 
 class _LexicalIndex:
@@ -141,7 +133,6 @@ def _identifier_candidates(query: str) -> list[str]:
         text = text.split("?", 1)[0]
         if len(text) > 2:
             found.append(text)
-    # A method before a path (`GET /v1/charges`) adds nothing the path alone does not identify.
     return found
 
 

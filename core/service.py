@@ -283,7 +283,8 @@ class Assistant:
         self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
     ) -> list[RetrievedItem]:
         """Hybrid retrieval over the workspace (or one spec)."""
-        return await self.retriever.search(self.search_scope(origin.scope, spec), question, limit)
+        scope = self.search_scope(origin.scope, spec)
+        return await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
 
     def evidence(self, scope: str, items: list[RetrievedItem]) -> list[Evidence]:
         """Attach each retrieved document's spec header, for answers and snippets."""
