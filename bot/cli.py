@@ -20,17 +20,25 @@ from pathlib import Path
 
 import structlog
 
-from bot.console import ConsoleChat, guarded, progress_printer, render_answer, render_ingest, render_specs
+from bot.console import (
+    ConsoleChat,
+    guarded,
+    local_origin,
+    progress_printer,
+    render_answer,
+    render_ingest,
+    render_specs,
+)
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
 from core.errors import ConfigError, UserFacingError
 from core.logs import configure_logging
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
 from core.service import Assistant
 
-CLI_ORIGIN = Origin(platform="cli", workspace="local", user="cli")
+CLI_ORIGIN = local_origin("cli", "cli")
 EXAMPLE_SPEC = "bookshop_openapi.yaml"
 
 

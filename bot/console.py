@@ -7,6 +7,7 @@ anything else is a question.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import shlex
 import sys
 import time
@@ -58,10 +59,23 @@ def render_ingest(report: IngestReport) -> str:
         return f"`{record.name}` is already indexed with exactly this content ({record.operation_count} operations)."
     schemes = f", {len(report.scheme_names)} auth scheme{'s' * (len(report.scheme_names) != 1)}"
     verb = "Updated" if report.replaced else "Indexed"
-    return (
+    text = (
         f"{verb} `{record.name}`: {record.label} ({record.format.label}), "
         f"{record.operation_count} operations{schemes if report.scheme_names else ''} in {report.seconds:.1f}s."
     )
+    return "\n".join((text, *report.changes))
+
+
+def local_origin(platform: str, user: str, **fields: str) -> Origin:
+    """The terminal's origin: whoever runs the program owns the local workspace, so they are its admin."""
+    return Origin(platform=platform, workspace="local", user=user, user_name=_login_name(), is_admin=True, **fields)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user database entry (some containers)
+        return ""
 
 
 def progress_printer(stream: TextIO) -> Callable[[IngestProgress], None]:
@@ -101,7 +115,7 @@ class ConsoleChat:
         self.stdin = stdin
         self.stdout = stdout
         self.spec: str | None = None
-        self.origin = Origin(platform="console", workspace="local", channel="terminal", user="you", thread="console")
+        self.origin = local_origin("console", "you", channel="terminal", thread="console")
 
     async def handle(self, line: str) -> str | None:
         """Handle one line of input; returns the reply, or None to quit."""

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     llm_max_concurrent: int = Field(4, ge=1, le=100, description="Answers generated at once (Groq's limits).")
     llm_max_queue: int = Field(20, ge=0, le=1000, description="Questions that may wait for a generation slot.")
     redis_url: str | None = Field(None, description="Share caches, memory and limits through Redis.")
+    max_specs_per_workspace: int = Field(50, ge=1, description="Most specs one workspace may hold.")
+    upload_rate_limit_per_hour: int = Field(20, ge=1, description="Sustained spec uploads per user per hour.")
+    upload_rate_limit_burst: int = Field(5, ge=1, description="Uploads a user may make in a quick burst.")
+    ingest_max_concurrent: int = Field(2, ge=1, le=16, description="Specs indexed at once in this process.")
+    ingest_max_queue: int = Field(8, ge=0, le=100, description="Uploads that may wait for an indexing slot.")
 
     slack_bot_token: SecretStr | None = Field(None, description="Slack bot token (xoxb-...); enables Slack.")
     slack_signing_secret: SecretStr | None = Field(None, description="Verifies Slack HTTP requests.")

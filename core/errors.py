@@ -48,6 +48,14 @@ class RateLimitedError(UserFacingError):
         self.retry_after = retry_after
 
 
+class PermissionDeniedError(UserFacingError):
+    """The user may not change this spec (only its uploader and workspace admins may)."""
+
+
+class QuotaExceededError(UserFacingError):
+    """The workspace already holds `MAX_SPECS_PER_WORKSPACE` specs."""
+
+
 class BusyError(UserFacingError):
     """The assistant is at capacity and could not queue the request."""
 

@@ -160,6 +160,56 @@ def unexpected_error() -> str:
     return "Sorry, something went wrong on my side while handling that. It's been logged; please try again."
 
 
+def not_allowed_to_change(name: str, action: str, uploader_name: str) -> str:
+    """Someone other than the uploader (and not an admin) tried to forget or replace a spec."""
+    who = f"{uploader_name} (who uploaded `{name}`)" if uploader_name else f"the person who uploaded `{name}`"
+    text = f"Only {who} or a workspace admin can {action} it."
+    if action == "replace":
+        text += " To add your file beside it, upload it under another name."
+    return text
+
+
+def spec_quota_reached(limit: int) -> str:
+    """The workspace is full."""
+    return (
+        f"This workspace already has {limit} specs, the most it can hold. "
+        "Forget one you no longer need (`forget NAME`), then upload again."
+    )
+
+
+def upload_rate_limited(retry_after: float) -> str:
+    """The user uploaded too often."""
+    minutes = max(1, round(retry_after / 60))
+    if retry_after < 90:
+        seconds = max(1, round(retry_after))
+        return f"You're uploading specs faster than I can index them. Please try again in {seconds} seconds."
+    return f"You're uploading specs faster than I can index them. Please try again in {minutes} minutes."
+
+
+def ingest_busy() -> str:
+    """Too many specs are being indexed at once and the queue is full."""
+    return "I'm indexing a lot of specs right now and couldn't queue yours. Please try again in a minute."
+
+
+def ingest_queued() -> str:
+    """An upload waits for an indexing slot."""
+    return "Other specs are being indexed; yours is queued and will start shortly…"
+
+
+def destinations_changed(old: list[str], new: list[str]) -> str:
+    """A replacement changed where requests go: say so, old -> new, so a swapped host can't go unnoticed."""
+    before = ", ".join(f"`{d}`" for d in old) or "none"
+    after = ", ".join(f"`{d}`" for d in new) or "none"
+    return f"⚠️ Requests now go to {after} (was {before})."
+
+
+def auth_changed(removed: list[str], added: list[str]) -> str:
+    """A replacement changed the auth schemes."""
+    before = "; ".join(f"`{a}`" for a in removed) or "none"
+    after = "; ".join(f"`{a}`" for a in added) or "none"
+    return f"⚠️ Auth changed: {before} → {after}."
+
+
 def ingest_progress(stage: str, done: int, total: int) -> str:
     """Progress of a long indexing job."""
     if total:

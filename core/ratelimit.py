@@ -153,14 +153,24 @@ class RateLimiter:
         self.limited = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Redis | None = None, **overrides: Any) -> RateLimiter:
+    def from_settings(
+        cls,
+        settings: Settings,
+        redis: Redis | None = None,
+        *,
+        requests_per_minute: float | None = None,
+        burst: int | None = None,
+        **overrides: Any,
+    ) -> RateLimiter:
         """Build from `Settings` (`RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_BURST`, `REDIS_URL`).
 
+        `requests_per_minute` / `burst` override the question limits (the upload limiter uses its own).
         With `REDIS_URL` set, pass the client to share (e.g. `SharedState.redis_client`; not closed by
         `aclose()`), or leave `redis=None` to open one from the URL (closed by `aclose()`). Without
         `REDIS_URL` the limiter is local and `redis` is ignored.
         """
-        rpm, burst = settings.rate_limit_requests_per_minute, settings.rate_limit_burst
+        rpm = requests_per_minute or settings.rate_limit_requests_per_minute
+        burst = burst or settings.rate_limit_burst
         url = settings.redis_url
         if url is None:
             log.info("rate_limiter_ready", backend="memory")
@@ -204,11 +214,11 @@ class RateLimiter:
             self.allowed += 1
         return wait
 
-    async def enforce(self, key: str) -> None:
-        """Take a token for `key` or raise `RateLimitedError` (with the user message and `retry_after`)."""
+    async def enforce(self, key: str, message: Callable[[float], str] = messages.rate_limited) -> None:
+        """Take a token for `key` or raise `RateLimitedError` with `message(wait)` and `retry_after`."""
         wait = await self.check(key)
         if wait > 0:
-            raise RateLimitedError(messages.rate_limited(wait), retry_after=wait)
+            raise RateLimitedError(message(wait), retry_after=wait)
 
     def stats(self) -> dict[str, float]:
         """Requests allowed and refused since start (this instance), and whether Redis is degraded."""
@@ -231,11 +241,12 @@ class ConcurrencyGuard:
     One guard per process, around the expensive part of answering (retrieval + LLM call).
     """
 
-    def __init__(self, max_concurrent: int, max_queue: int) -> None:
+    def __init__(self, max_concurrent: int, max_queue: int, busy_message: Callable[[], str] = messages.busy) -> None:
         if max_concurrent < 1 or max_queue < 0:
             raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
+        self.busy_message = busy_message
         self._active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.admitted = 0
@@ -266,7 +277,7 @@ class ConcurrencyGuard:
     async def slot(self, on_queued: OnQueued | None = None) -> AsyncIterator[None]:
         """Hold a slot for the block; if none is free, wait in the queue (calling `on_queued` once first).
 
-        Raises `BusyError` (with `messages.busy()`) at once when the queue is full. An error raised by
+        Raises `BusyError` (with `busy_message()`) at once when the queue is full. An error raised by
         `on_queued` is logged and ignored: telling the user they're queued is a courtesy.
         """
         await self._acquire(on_queued)
@@ -283,7 +294,7 @@ class ConcurrencyGuard:
         if len(self._waiters) >= self.max_queue:
             self.rejected += 1
             log.warning("concurrency_rejected", active=self._active, queued=len(self._waiters))
-            raise BusyError(messages.busy())
+            raise BusyError(self.busy_message())
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.queued_total += 1

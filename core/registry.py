@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -39,11 +40,31 @@ class SpecRecord:
     original_path: str
     filename: str
     header: ApiSpec  # the spec without operations: servers, schemes and default security, for snippets
+    uploader_name: str = ""  # the uploader as the platform displayed them, for "only X can replace it"
+    destinations: tuple[str, ...] = ()  # every base URL requests go to (see `destinations`)
 
     @property
     def label(self) -> str:
         """`Stripe API 2023-08-16`-style display name."""
         return f"{self.title} {self.version}".strip()
+
+
+_URL_ORIGIN = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]{0,20}://[^/?#\s]{0,255}|\{\{[^{}\s]{1,100}\}\})")
+
+
+def destinations(spec: ApiSpec) -> tuple[str, ...]:
+    """Where the spec sends requests: its servers, operation-level servers and the hosts of Postman URLs.
+
+    Compared across versions so a replacement that swaps the host is announced to the team.
+    """
+    found = {server.rstrip("/") for server in spec.servers}
+    for operation in spec.operations:
+        found.update(server.rstrip("/") for server in operation.servers)
+        if operation.url:
+            match = _URL_ORIGIN.match(operation.url)
+            if match:
+                found.add(match.group(0))
+    return tuple(sorted(d for d in found if d))
 
 
 def spec_header(spec: ApiSpec) -> ApiSpec:
@@ -68,6 +89,11 @@ class SpecRegistry:
                 platform TEXT NOT NULL, indexed_at REAL NOT NULL, original_path TEXT NOT NULL,
                 filename TEXT NOT NULL, header TEXT NOT NULL, PRIMARY KEY (workspace, name))"""
         )
+        # Columns added after the first release: registries created before them get them with defaults.
+        existing = {row[1] for row in self._db.execute("PRAGMA table_info(specs)")}
+        for column, definition in _ADDED_COLUMNS.items():
+            if column not in existing:
+                self._db.execute(f"ALTER TABLE specs ADD COLUMN {column} {definition}")
         # The full documents (operation detail for answers and snippets) live here, next to the registry;
         # the vector store keeps only vectors and the keys that point back at these rows.
         self._db.execute(
@@ -91,13 +117,17 @@ class SpecRegistry:
     def get(self, workspace: str, name: str) -> SpecRecord | None:
         """The record for one spec, if indexed."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM specs WHERE workspace = ? AND name = ?", (workspace, name)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM specs WHERE workspace = ? AND name = ?", (workspace, name)
+            ).fetchone()
         return _record(row) if row else None
 
     def list_records(self, workspace: str) -> list[SpecRecord]:
         """Every spec of a workspace, by name."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM specs WHERE workspace = ? ORDER BY name", (workspace,)).fetchall()
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM specs WHERE workspace = ? ORDER BY name", (workspace,)
+            ).fetchall()
         return [_record(r) for r in rows]
 
     def put(self, record: SpecRecord) -> None:
@@ -118,9 +148,13 @@ class SpecRegistry:
             record.original_path,
             record.filename,
             json.dumps(to_dict(record.header)),
+            record.uploader_name,
+            json.dumps(list(record.destinations)),
         )
         with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO specs VALUES ({','.join('?' * len(values))})", values)
+            self._db.execute(
+                f"INSERT OR REPLACE INTO specs ({_COLUMNS}) VALUES ({','.join('?' * len(values))})", values
+            )
 
     def put_documents(self, workspace: str, index_version: str, documents: Sequence[Document]) -> None:
         """Store the documents of one spec version (not visible until `put` points a record at it)."""
@@ -163,6 +197,13 @@ class SpecRegistry:
             self._db.close()
 
 
+_ADDED_COLUMNS = {"uploader_name": "TEXT NOT NULL DEFAULT ''", "destinations": "TEXT NOT NULL DEFAULT '[]'"}
+_COLUMNS = (
+    "workspace, name, format, title, version, content_hash, index_version, operation_count, scheme_count, "
+    "uploaded_by, platform, indexed_at, original_path, filename, header, uploader_name, destinations"
+)
+
+
 def _record(row: tuple[Any, ...]) -> SpecRecord:
     (
         workspace,
@@ -180,6 +221,8 @@ def _record(row: tuple[Any, ...]) -> SpecRecord:
         original_path,
         filename,
         header,
+        uploader_name,
+        destinations_json,
     ) = row
     return SpecRecord(
         workspace=workspace,
@@ -197,6 +240,8 @@ def _record(row: tuple[Any, ...]) -> SpecRecord:
         original_path=original_path,
         filename=filename,
         header=from_dict(ApiSpec, json.loads(header)),
+        uploader_name=uploader_name,
+        destinations=tuple(json.loads(destinations_json)),
     )
 
 

@@ -24,6 +24,8 @@ class Origin:
     user: str = ""
     thread: str = ""  # conversation thread for follow-ups ("" when none)
     event_id: str = ""  # the platform's id for this delivery, for de-duplication
+    user_name: str = ""  # how the platform displays the user (for "uploaded by"), when the adapter knows it
+    is_admin: bool = False  # a workspace admin (Slack owner/admin, Discord Manage Server, the local user)
 
     @property
     def scope(self) -> str:

@@ -37,13 +37,20 @@ from core.answers import (
 from core.config import Settings
 from core.documents import build_documents
 from core.embedding import Embedder
-from core.errors import InvalidSpecError, NothingIndexedError, SpecNotFoundError, UserFacingError
+from core.errors import (
+    InvalidSpecError,
+    NothingIndexedError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    SpecNotFoundError,
+    UserFacingError,
+)
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
-from core.models import ApiSpec
+from core.models import ApiSpec, SecurityScheme
 from core.parsing.loader import check_upload, load_spec
 from core.parsing.text import truncate
 from core.ratelimit import ConcurrencyGuard, RateLimiter
-from core.registry import SpecRecord, SpecRegistry, now, spec_header
+from core.registry import SpecRecord, SpecRegistry, destinations, now, spec_header
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
 from core.retrieval import HybridRetriever, RetrievedItem, SearchScope
 from core.snippets import build_snippet, can_build_snippet
@@ -59,7 +66,7 @@ _SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """Where a long ingest is: `stage` is "parsing", "embedding" or "storing"."""
+    """Where a long ingest is: `stage` is "queued", "parsing", "embedding" or "storing"."""
 
     stage: str
     done: int = 0
@@ -68,6 +75,8 @@ class IngestProgress:
     @property
     def message(self) -> str:
         """A human progress line."""
+        if self.stage == "queued":
+            return messages.ingest_queued()
         return messages.ingest_progress(self.stage, self.done, self.total)
 
 
@@ -84,6 +93,7 @@ class IngestReport:
     seconds: float
     scheme_names: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()  # what a replacement changed that the team must notice (hosts, auth)
 
 
 def slugify_spec_name(filename: str) -> str:
@@ -116,6 +126,15 @@ class Assistant:
         self.state = state or SharedState.from_settings(settings)
         self.limiter = limiter or RateLimiter.from_settings(settings, self.state.redis_client)
         self.guard = ConcurrencyGuard(settings.llm_max_concurrent, settings.llm_max_queue)
+        self.upload_limiter = RateLimiter.from_settings(
+            settings,
+            self.state.redis_client,
+            requests_per_minute=settings.upload_rate_limit_per_hour / 60,
+            burst=settings.upload_rate_limit_burst,
+        )
+        self.ingest_guard = ConcurrencyGuard(
+            settings.ingest_max_concurrent, settings.ingest_max_queue, busy_message=messages.ingest_busy
+        )
         self.memory = ConversationMemory(self.state)
         self.generator = generator
         self.feedback = {True: 0, False: 0}
@@ -123,19 +142,35 @@ class Assistant:
     # ---- specs -------------------------------------------------------------------------------------
 
     async def ingest(self, request: UploadSpec, progress: ProgressReporter | None = None) -> IngestReport:
-        """Index a spec file into the request's workspace, replacing an older version only on success."""
+        """Index a spec file into the request's workspace, replacing an older version only on success.
+
+        Replacing a spec is allowed to its uploader and workspace admins; uploads are rate-limited per user,
+        capped per workspace (`MAX_SPECS_PER_WORKSPACE`) and per process (`INGEST_MAX_CONCURRENT`).
+        Every attempt leaves one `audit` log line.
+        """
+        origin = request.origin
+        filename = request.attachment.filename
         try:
-            return await self._ingest(request, progress)
+            report = await self._ingest(request, progress)
         except UserFacingError as exc:
             log.info(
                 "ingest_rejected",
-                workspace=request.origin.scope,
-                user=request.origin.user,
-                event_id=request.origin.event_id,
-                filename=request.attachment.filename,
+                workspace=origin.scope,
+                user=origin.user,
+                event_id=origin.event_id,
+                filename=filename,
                 reason=type(exc).__name__,
             )
+            _audit("upload", origin, request.name or slugify_spec_name(filename), "refused", reason=type(exc).__name__)
             raise
+        except BaseException as exc:
+            _audit("upload", origin, request.name or slugify_spec_name(filename), "error", reason=type(exc).__name__)
+            raise
+        record = report.record
+        action = "replace" if report.replaced else "upload"
+        outcome = "unchanged" if report.unchanged else "ok"
+        _audit(action, origin, record.name, outcome, version=record.index_version, content=record.content_hash[:16])
+        return report
 
     async def _ingest(self, request: UploadSpec, progress: ProgressReporter | None) -> IngestReport:
         started = time.perf_counter()
@@ -150,6 +185,17 @@ class Assistant:
             max_bytes=self.settings.max_file_bytes,
             allowed_extensions=self.settings.allowed_extensions,
         )
+        # Refuse what can be refused before a byte is downloaded; checked again under the lock below.
+        self._check_may_store(origin, name)
+        await self.upload_limiter.enforce(f"upload:{origin.scope}:{origin.user}", messages.upload_rate_limited)
+        async with self.ingest_guard.slot(lambda: report(IngestProgress("queued"))):
+            return await self._ingest_admitted(request, name, started, report, bound)
+
+    async def _ingest_admitted(
+        self, request: UploadSpec, name: str, started: float, report: ProgressReporter, bound: Any
+    ) -> IngestReport:
+        origin = request.origin
+        attachment = request.attachment
         data = await attachment.read(self.settings.max_file_bytes)
         content_hash = hashlib.sha256(data).hexdigest()
         lock = self._spec_locks.setdefault((origin.scope, name), asyncio.Lock())
@@ -164,6 +210,7 @@ class Assistant:
                     time.perf_counter() - started,
                     tuple(s.name for s in previous.header.security_schemes),
                 )
+            self._check_may_store(origin, name)
             report(IngestProgress("parsing"))
             spec = await asyncio.to_thread(
                 load_spec,
@@ -184,8 +231,30 @@ class Assistant:
             replaced=previous is not None,
         )
         return IngestReport(
-            record, False, previous is not None, elapsed, tuple(s.name for s in spec.security_schemes), spec.warnings
+            record,
+            False,
+            previous is not None,
+            elapsed,
+            tuple(s.name for s in spec.security_schemes),
+            spec.warnings,
+            replacement_changes(previous, record) if previous else (),
         )
+
+    def _check_may_store(self, origin: Origin, name: str) -> None:
+        """Raise unless `origin` may store a spec called `name`: its uploader or an admin, within the quota."""
+        existing = self.registry.get(origin.scope, name)
+        if existing is not None:
+            self._check_may_change(origin, existing, "replace")
+            return
+        limit = self.settings.max_specs_per_workspace
+        if len(self.registry.list_records(origin.scope)) >= limit:
+            raise QuotaExceededError(messages.spec_quota_reached(limit))
+
+    @staticmethod
+    def _check_may_change(origin: Origin, record: SpecRecord, action: str) -> None:
+        if origin.is_admin or origin.user == record.uploaded_by:
+            return
+        raise PermissionDeniedError(messages.not_allowed_to_change(record.name, action, record.uploader_name))
 
     async def _index(
         self,
@@ -226,6 +295,8 @@ class Assistant:
                 original_path=str(original),
                 filename=filename,
                 header=spec_header(spec),
+                uploader_name=origin.user_name,
+                destinations=destinations(spec),
             )
             # The swap: from here on, searches see the new version.
             self.registry.put(record)
@@ -253,12 +324,19 @@ class Assistant:
         return self.registry.list_records(request.origin.scope)
 
     async def forget(self, request: ForgetSpec) -> SpecRecord:
-        """Remove a spec and its documents from the workspace."""
-        scope = request.origin.scope
-        record = self._record(scope, request.name)
+        """Remove a spec and its documents from the workspace (its uploader or a workspace admin only)."""
+        origin = request.origin
+        scope = origin.scope
+        try:
+            record = self._record(scope, request.name)
+            self._check_may_change(origin, record, "forget")
+        except UserFacingError as exc:
+            _audit("forget", origin, request.name, "refused", reason=type(exc).__name__)
+            raise
         self.registry.delete(scope, record.name)
         await self._delete_quietly(scope, record.index_version)
-        log.info("spec_forgotten", workspace=scope, spec=record.name, user=request.origin.user)
+        log.info("spec_forgotten", workspace=scope, spec=record.name, user=origin.user)
+        _audit("forget", origin, record.name, "ok", version=record.index_version, content=record.content_hash[:16])
         return record
 
     def _record(self, scope: str, name: str) -> SpecRecord:
@@ -460,8 +538,51 @@ class Assistant:
         if self.generator is not None:
             await self.generator.aclose()
         await self.limiter.aclose()
+        await self.upload_limiter.aclose()
         await self.state.aclose()
         self.registry.close()
+
+
+def _audit(action: str, origin: Origin, spec: str, outcome: str, **details: str) -> None:
+    """One `event=audit` line per upload, replace and forget: who, where, which spec and version, what happened."""
+    log.info(
+        "audit",
+        action=action,
+        outcome=outcome,
+        platform=origin.platform,
+        workspace=origin.scope,
+        user=origin.user,
+        user_name=origin.user_name,
+        admin=origin.is_admin,
+        spec=spec,
+        event_id=origin.event_id,
+        **details,
+    )
+
+
+def replacement_changes(previous: SpecRecord, current: SpecRecord) -> tuple[str, ...]:
+    """What a new version changed in where requests go and how they authenticate, as lines for the team."""
+    changes = []
+    if previous.destinations != current.destinations:
+        changes.append(messages.destinations_changed(list(previous.destinations), list(current.destinations)))
+    old_auth = {_describe_scheme(s) for s in previous.header.security_schemes}
+    new_auth = {_describe_scheme(s) for s in current.header.security_schemes}
+    if old_auth != new_auth:
+        changes.append(messages.auth_changed(sorted(old_auth - new_auth), sorted(new_auth - old_auth)))
+    return tuple(changes)
+
+
+def _describe_scheme(scheme: SecurityScheme) -> str:
+    """A scheme as one comparable line: name, type, where the credential goes, and the OAuth URLs and scopes."""
+    parts = [f"{scheme.name}: {scheme.type}"]
+    if scheme.scheme:
+        parts.append(scheme.scheme)
+    if scheme.location or scheme.param_name:
+        parts.append(f"in {scheme.location} {scheme.param_name}".rstrip())
+    parts.extend(scheme.flows)
+    if scheme.scopes:
+        parts.append("scopes " + ",".join(sorted(scheme.scopes)))
+    return " ".join(parts)
 
 
 def _thread_key(origin: Origin) -> str:

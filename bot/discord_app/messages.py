@@ -16,6 +16,7 @@ HELP = """**API assistant** answers questions about the API specs uploaded to th
 
 **Manage**
 • `/api specs` lists the specs indexed here. `/api forget name:<name>` removes one.
+• Only the person who uploaded a spec, or a member with Manage Server, can replace or forget it.
 
 Specs uploaded in a server are shared by everyone in that server; DMs have their own private set."""
 

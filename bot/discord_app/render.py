@@ -106,6 +106,8 @@ def render_ingest(report: IngestReport) -> str:
         f"{verb} `{record.name}`: {escape_markdown(record.label)} ({record.format.label}), "
         f"{_count(record.operation_count, 'operation')}{schemes}. Ask away!"
     )
+    if report.changes:
+        text += "\n" + "\n".join(report.changes)
     if report.warnings:
         shown = [escape_markdown(w[:200]) for w in report.warnings[:MAX_WARNINGS_SHOWN]]
         more = len(report.warnings) - len(shown)

@@ -135,6 +135,14 @@ def upload_name(text: str) -> str | None:
     return None
 
 
+def is_workspace_admin(user: discord.User | discord.Member, permissions: discord.Permissions | None = None) -> bool:
+    """Manage Server (or being the owner) makes a member an admin of the guild's specs; in a DM, the user is."""
+    if not isinstance(user, discord.Member):
+        return True  # a DM: the workspace is private to this user
+    resolved = permissions if permissions is not None else user.guild_permissions
+    return resolved.manage_guild or resolved.administrator
+
+
 def message_origin(message: discord.Message, root: str) -> Origin:
     """The core's view of where a message came from."""
     return Origin(
@@ -144,6 +152,8 @@ def message_origin(message: discord.Message, root: str) -> Origin:
         user=str(message.author.id),
         thread=root,
         event_id=str(message.id),
+        user_name=message.author.display_name[:80],
+        is_admin=is_workspace_admin(message.author),
     )
 
 
@@ -158,6 +168,8 @@ def interaction_origin(interaction: discord.Interaction) -> Origin:
         user=str(interaction.user.id),
         thread=thread,
         event_id=str(interaction.id),
+        user_name=interaction.user.display_name[:80],
+        is_admin=is_workspace_admin(interaction.user, interaction.permissions if interaction.guild_id else None),
     )
 
 

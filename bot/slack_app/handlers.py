@@ -50,11 +50,12 @@ from bot.slack_app.translate import (
     parse_command,
     team_of,
 )
+from bot.slack_app.users import UserDirectory
 from core import messages
 from core.answers import Answer, FinalAnswer, StatusUpdate, TextDelta
 from core.config import Settings
 from core.errors import UserFacingError
-from core.parsing.loader import check_upload, file_extension
+from core.parsing.loader import check_upload
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
 from core.service import Assistant, IngestProgress
 
@@ -298,6 +299,7 @@ class SlackBot:
         self.ingest_interval = ingest_interval
         self.file_origins = allowed_file_origins(settings.slack_api_url)
         self._votes: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self.users = UserDirectory()
 
     def register(self, app: AsyncApp) -> None:
         """Attach the listeners to a Bolt app."""
@@ -410,11 +412,6 @@ class SlackBot:
         if not slack_file.complete:
             slack_file = await self._file_info(client, slack_file)
         settings = self.settings
-        if not incoming.addressed and file_extension(slack_file.name) not in settings.allowed_extensions:
-            # A screenshot shared in a channel is not meant for the bot: stay quiet.
-            log.info("slack_upload_ignored", reason="type_not_addressed", file_id=slack_file.id,
-                     extension=file_extension(slack_file.name)[:12])
-            return
         check_upload(slack_file.name, slack_file.size, max_bytes=settings.max_file_bytes,
                      allowed_extensions=settings.allowed_extensions)
         attachment = SlackFileAttachment(slack_file.name, slack_file.size, slack_file.url, token,
@@ -423,7 +420,8 @@ class SlackBot:
             log.warning("slack_file_host_refused", file_id=slack_file.id)
             raise UserFacingError(slack_messages.download_not_allowed(slack_file.name))
         await reply.status(slack_messages.indexing(slack_file.name))
-        report = await self.assistant.ingest(UploadSpec(incoming.origin, attachment), ProgressRelay(reply))
+        origin = await self.users.identify(client, incoming.origin)
+        report = await self.assistant.ingest(UploadSpec(origin, attachment), ProgressRelay(reply))
         await reply.send([render_markdown(ingest_summary(report))])
 
     async def _file_info(self, client: AsyncWebClient, slack_file: SlackFile) -> SlackFile:
@@ -437,7 +435,9 @@ class SlackBot:
 
     # ---- slash command -----------------------------------------------------------------------------
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         """`/api ask|specs|forget|help`: acknowledge at once, then answer through `response_url`."""
         await ack()
         command = parse_command(body)
@@ -445,10 +445,10 @@ class SlackBot:
         log.info("slack_command", subcommand=command.name, workspace=origin.workspace, channel=origin.channel,
                  user=origin.user)
         reply = SlashReply(respond)
-        await guarded(reply, self._run_command(command, reply),
+        await guarded(reply, self._run_command(command, reply, client),
                       subcommand=command.name, workspace=origin.workspace, user=origin.user)
 
-    async def _run_command(self, command: SlashCommand, reply: SlashReply) -> None:
+    async def _run_command(self, command: SlashCommand, reply: SlashReply, client: AsyncWebClient) -> None:
         origin = command.origin
         if command.name == "help":
             await reply.send([render_markdown(slack_messages.HELP)])
@@ -458,6 +458,7 @@ class SlackBot:
             if not command.argument:
                 await reply.send([render_markdown(slack_messages.forget_usage())])
                 return
+            origin = await self.users.identify(client, origin)
             record = await self.assistant.forget(ForgetSpec(origin, command.argument))
             await reply.send([render_markdown(slack_messages.forgot(record.name))])
         else:

@@ -352,6 +352,8 @@ def ingest_summary(report: IngestReport) -> str:
     text = (f"{verb} `{record.name}`: {record.label} ({record.format.label}), "
             f"{record.operation_count} operation{'s' * (record.operation_count != 1)}"
             + (f", {schemes} auth scheme{'s' * (schemes != 1)}" if schemes else "") + ".")
+    if report.changes:
+        text += "\n" + "\n".join(report.changes)
     if report.warnings:
         text += "\n" + "\n".join(f"• {warning}" for warning in report.warnings[:5])
         if len(report.warnings) > 5:

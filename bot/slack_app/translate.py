@@ -154,8 +154,11 @@ def classify_message(body: Mapping[str, Any], bot_user_id: str | None, threads: 
     mentioned = mentions(event.get("text", ""), bot_user_id)
     files = files_of(event)
     if files:
+        if not (is_dm or mentioned):
+            # Uploads need intent: a file shared in a channel without mentioning the bot is for the people there.
+            return Incoming(Kind.IGNORE, origin, "upload_not_addressed")
         return Incoming(Kind.UPLOAD, origin, reply_thread=thread_ts or (None if is_dm else ts), message_ts=ts,
-                        files=files, addressed=is_dm or mentioned)
+                        files=files, addressed=True)
     question = slack_to_plain(event.get("text", ""), bot_user_id)
     if is_dm:
         return Incoming(Kind.QUESTION, origin, question=question, reply_thread=thread_ts or None,

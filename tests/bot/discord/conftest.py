@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from bot.discord_app.client import AssistantClient
 from bot.discord_app.runner import build_discord_client, discord_endpoints
 from core.requests import Origin, PathAttachment, UploadSpec
-from tests.bot.discord.fake_discord import GUILD_ID, TOKEN, FakeDiscord
+from tests.bot.discord.fake_discord import GUILD_ID, TOKEN, USER_ID, FakeDiscord
 
 
 @pytest.fixture
@@ -39,7 +39,8 @@ async def bot(
     fake: FakeDiscord, discord_settings: Any, assistant: Any, example_spec: Any
 ) -> AsyncIterator[AssistantClient]:
     """The bot, connected and ready, with the bookshop spec indexed in the fake guild's workspace."""
-    await assistant.ingest(UploadSpec(Origin("discord", str(GUILD_ID)), PathAttachment(example_spec), "bookshop"))
+    uploader = Origin("discord", str(GUILD_ID), user=str(USER_ID), user_name="ada")
+    await assistant.ingest(UploadSpec(uploader, PathAttachment(example_spec), "bookshop"))
     with discord_endpoints(discord_settings):
         client = build_discord_client(
             discord_settings, assistant, guild_ready_timeout=0.05, edit_interval=0.3, progress_interval=0.1

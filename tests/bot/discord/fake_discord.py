@@ -332,8 +332,13 @@ class FakeDiscord:
     def interaction(
         self, subcommand: str, options: dict[str, Any] | None = None, *,
         attachments: list[dict[str, Any]] | None = None, kind: int = 2, focused: str | None = None,
+        author: dict[str, Any] = HUMAN, permissions: str = "2147483647",
     ) -> dict[str, Any]:
-        """An INTERACTION_CREATE for `/api <subcommand>` (kind 4 with `focused` for autocomplete)."""
+        """An INTERACTION_CREATE for `/api <subcommand>` (kind 4 with `focused` for autocomplete).
+
+        `permissions` are the member's resolved permissions: the default has them all; "68608" (view channels,
+        send messages, read history) is an ordinary member without Manage Server.
+        """
         option_types = {"question": 3, "spec": 3, "name": 3, "file": 11}
         sub_options = []
         for name, value in (options or {}).items():
@@ -353,7 +358,7 @@ class FakeDiscord:
             "version": 1, "guild_id": str(GUILD_ID), "channel_id": str(CHANNEL_ID),
             "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general",
                         "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None},
-            "member": {**member(HUMAN), "permissions": "2147483647"}, "data": data, "app_permissions": "2147483647",
+            "member": {**member(author), "permissions": permissions}, "data": data, "app_permissions": "2147483647",
             "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)}, "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,

@@ -34,6 +34,7 @@ from tests.bot.discord.fake_discord import (
     DM_CHANNEL_ID,
     GUILD_ID,
     OTHER_BOT,
+    OTHER_HUMAN,
     THREAD_ID,
     TOKEN,
     USER_ID,
@@ -134,7 +135,8 @@ async def test_mention_gets_a_reply_with_sources(bot: Any, fake: FakeDiscord, qu
     [asked] = questions
     assert asked.question == REFUND  # the mention is stripped
     assert asked.origin == Origin(
-        "discord", str(GUILD_ID), str(CHANNEL_ID), str(USER_ID), thread=question["id"], event_id=question["id"]
+        "discord", str(GUILD_ID), str(CHANNEL_ID), str(USER_ID), thread=question["id"], event_id=question["id"],
+        user_name="ada", is_admin=True,  # ada owns the guild
     )
     assert_never_pings(fake)
 
@@ -417,6 +419,35 @@ async def test_slash_forget(bot: Any, fake: FakeDiscord, assistant: Any) -> None
     await run_slash(fake, interaction, "Forgot `bookshop`")
     assert callback(fake, interaction)[0].body["data"]["flags"] == 64
     assert await assistant.list_specs(ListSpecs(GUILD_ORIGIN)) == []
+
+
+async def test_only_the_uploader_or_a_server_manager_may_forget(bot: Any, fake: FakeDiscord, assistant: Any) -> None:
+    member_permissions = "68608"  # view channels, send messages, read history: no Manage Server
+    refused = fake.interaction("forget", {"name": "bookshop"}, author=OTHER_HUMAN, permissions=member_permissions)
+    error = await run_slash(fake, refused, "Only ada")
+    assert error.content == "Only ada (who uploaded `bookshop`) or a workspace admin can forget it."
+    assert callback(fake, refused)[0].body["data"]["flags"] == 64  # only the person who asked sees it
+    assert [r.name for r in await assistant.list_specs(ListSpecs(GUILD_ORIGIN))] == ["bookshop"]
+    manager_permissions = str(int(member_permissions) | 1 << 5)  # + Manage Server
+    allowed = fake.interaction("forget", {"name": "bookshop"}, author=OTHER_HUMAN, permissions=manager_permissions)
+    await run_slash(fake, allowed, "Forgot `bookshop`")
+    assert await assistant.list_specs(ListSpecs(GUILD_ORIGIN)) == []
+
+
+async def test_replacing_someone_elses_spec_is_refused(bot: Any, fake: FakeDiscord, assistant: Any,
+                                                       example_spec: Any) -> None:
+    changed = example_spec.read_text().replace("https://api.bookshop.example/v1", "https://elsewhere.example/v1")
+    spec = fake.attachment("bookshop.yaml", served=changed.encode())
+    refused = fake.mention("bookshop", attachments=[spec], author=OTHER_HUMAN)
+    await fake.dispatch("MESSAGE_CREATE", refused)
+    error = await wait_reply(fake, refused["id"])
+    assert "Only ada (who uploaded `bookshop`) or a workspace admin can replace it." in error.content
+    assert fake.cdn_requests == []
+    accepted = fake.mention("bookshop", attachments=[spec])  # ada, who uploaded it
+    await fake.dispatch("MESSAGE_CREATE", accepted)
+    done = await fake.wait_for(lambda c: "Updated `bookshop`" in c.content)
+    announced = "Requests now go to `https://elsewhere.example/v1` (was `https://api.bookshop.example/v1`)"
+    assert announced in done[-1].content
 
 
 async def test_slash_help(bot: Any, fake: FakeDiscord) -> None:

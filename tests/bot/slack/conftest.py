@@ -52,7 +52,8 @@ def socket_settings(slack_settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def indexed(assistant, example_spec: Path):  # type: ignore[no-untyped-def]
     """The real assistant with the bookshop example indexed as `bookshop` in workspace T1."""
-    await assistant.ingest(UploadSpec(Origin("slack", TEAM_ID), PathAttachment(example_spec), "bookshop"))
+    uploader = Origin("slack", TEAM_ID, user="U1", user_name="ada")
+    await assistant.ingest(UploadSpec(uploader, PathAttachment(example_spec), "bookshop"))
     return assistant
 
 

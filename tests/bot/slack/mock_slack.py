@@ -64,6 +64,10 @@ class MockSlack:
         self._failures: dict[str, list[Failure]] = defaultdict(list)
         self._sockets: list[web.WebSocketResponse] = []
         self._ts = 0
+        self.users: dict[str, dict[str, Any]] = {}
+        self.add_user("U1", "ada")
+        self.add_user("U2", "grace")
+        self.add_user("UADMIN", "linus", admin=True)
         self._runner: web.AppRunner | None = None
         self.base = ""
 
@@ -118,6 +122,14 @@ class MockSlack:
         }
         self.files[key] = HostedFile(data, payload, chunked)
         return payload
+
+    def add_user(self, user_id: str, name: str, *, admin: bool = False, owner: bool = False) -> None:
+        """A workspace member, as `users.info` returns them."""
+        self.users[user_id] = {
+            "id": user_id, "team_id": TEAM_ID, "name": name, "real_name": name.title(), "is_admin": admin,
+            "is_owner": owner, "is_primary_owner": False, "is_bot": False,
+            "profile": {"display_name": name, "real_name": name.title()},
+        }
 
     # ---- queries -----------------------------------------------------------------------------------
 
@@ -194,6 +206,9 @@ class MockSlack:
                 if hosted.payload["id"] == params.get("file"):
                     return {"ok": True, "file": hosted.payload}
             return {"ok": False, "error": "file_not_found"}
+        if method == "users.info":
+            found = self.users.get(str(params.get("user")))
+            return {"ok": True, "user": found} if found else {"ok": False, "error": "user_not_found"}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
         return {"ok": True}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.slack_app import messages as slack_messages
+from core.requests import ListSpecs, Origin
 from tests.bot.slack.conftest import SlackHttp
 from tests.bot.slack.mock_slack import Call, MockSlack
 
@@ -64,7 +65,7 @@ async def test_specs_help_and_forget(slack_http: SlackHttp, mock_slack: MockSlac
     assert "/api forget NAME" in await run("")
     assert "Tell me which spec to forget" in await run("forget")
     assert "There's no spec called `nope` here. Indexed specs: `bookshop`." in await run("forget nope")
-    assert "Forgot `bookshop`" in await run("FORGET bookshop")
+    assert "Forgot `bookshop`" in await run("FORGET bookshop")  # U1 uploaded it
     assert "No specs are indexed here yet" in await run("specs")
     assert "No API specs have been uploaded here yet" in await run("how do I refund an order?")  # implicit ask
 
@@ -98,3 +99,27 @@ async def test_feedback_buttons_are_recorded_and_confirmed(slack_http: SlackHttp
     await slack_http.action(click("feedback_up", "<bad id>", "U3", url))  # ignored: not an answer id
     await asyncio.sleep(0.2)
     assert len(mock_slack.responses) == 3 and assistant.feedback == {True: 1, False: 1}
+
+
+async def forget_as(slack_http: SlackHttp, mock_slack: MockSlack, user: str, name: str = "bookshop") -> str:
+    before = len(mock_slack.responses)
+    await slack_http.command(f"forget {name}", mock_slack.response_url(), user_id=user)
+    await mock_slack.wait_for("respond", count=before + 1)
+    return str(mock_slack.responses[before].params["text"])
+
+
+async def test_only_the_uploader_or_an_admin_may_forget(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
+    refusal = await forget_as(slack_http, mock_slack, "U2")
+    assert refusal == "Only ada (who uploaded `bookshop`) or a workspace admin can forget it."
+    assert [c.params["user"] for c in mock_slack.calls_to("users.info")] == ["U2"]
+    specs = await slack_http.bot.assistant.list_specs(ListSpecs(Origin("slack", "T1")))
+    assert [s.name for s in specs] == ["bookshop"]
+    assert "Forgot `bookshop`" in await forget_as(slack_http, mock_slack, "UADMIN")
+
+
+async def test_owner_flag_counts_as_admin_and_failed_lookup_does_not(slack_http: SlackHttp,
+                                                                      mock_slack: MockSlack) -> None:
+    mock_slack.add_user("UOWNER", "margaret", owner=True)
+    mock_slack.fail("users.info", error="missing_scope")
+    assert "Only ada" in await forget_as(slack_http, mock_slack, "UOWNER")  # unknown: no extra rights
+    assert "Forgot `bookshop`" in await forget_as(slack_http, mock_slack, "UOWNER")

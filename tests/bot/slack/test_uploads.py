@@ -25,7 +25,7 @@ def upload(files: list[dict], *, text: str = "", **kwargs) -> dict:  # type: ign
 async def test_upload_in_channel_is_indexed_with_progress(slack_http: SlackHttp, mock_slack: MockSlack,
                                                           example_spec: Path) -> None:
     file = mock_slack.add_file("shop.yaml", example_spec.read_bytes())
-    await slack_http.event(upload([file], ts="4000.000100"))  # no mention needed in a channel the bot is in
+    await slack_http.event(upload([file], text="<@UBOT> here's our shop API", ts="4000.000100"))
     done = (await mock_slack.wait_for("chat.update", contains("Indexed `shop`")))[0]
     assert "Indexed `shop`: Bookshop API 1.2.0 (OpenAPI 3), 7 operations, 1 auth scheme." in done.params["text"]
     first = mock_slack.calls_to("chat.postMessage")[0]
@@ -34,7 +34,35 @@ async def test_upload_in_channel_is_indexed_with_progress(slack_http: SlackHttp,
     assert download.headers["Authorization"] == f"Bearer {BOT_TOKEN}"
     specs = await slack_http.bot.assistant.list_specs(ListSpecs(Origin("slack", "T1")))
     shop = next(s for s in specs if s.name == "shop")
-    assert shop.platform == "slack" and shop.uploaded_by == "U1"
+    assert shop.platform == "slack" and shop.uploaded_by == "U1" and shop.uploader_name == "ada"
+
+
+async def test_files_shared_without_a_mention_are_ignored_silently(slack_http: SlackHttp, mock_slack: MockSlack,
+                                                                   example_spec: Path) -> None:
+    file = mock_slack.add_file("shop.yaml", example_spec.read_bytes())
+    await slack_http.event(upload([file], text="our new API, have a look", ts="4001.000100"))
+    await slack_http.event(upload([file], text="in a thread", thread_ts="4001.000100"))
+    await asyncio.sleep(0.5)
+    assert mock_slack.file_requests == [] and mock_slack.calls_to("chat.postMessage") == []
+    specs = await slack_http.bot.assistant.list_specs(ListSpecs(Origin("slack", "T1")))
+    assert [s.name for s in specs] == ["bookshop"]
+
+
+async def test_replacing_someone_elses_spec_is_refused_and_changes_are_announced(
+    slack_http: SlackHttp, mock_slack: MockSlack, example_spec: Path
+) -> None:
+    original = example_spec.read_text()
+    swapped = original.replace("https://api.bookshop.example/v1", "https://collector.attacker.example/v1")
+    assert swapped != original
+    file = mock_slack.add_file("bookshop.yaml", swapped.encode(), file_id="F7")
+    await slack_http.event(upload([file], text="<@UBOT>", user="U2"))
+    refusal = (await mock_slack.wait_for("chat.update", contains("Only ada")))[0]
+    assert "Only ada (who uploaded `bookshop`) or a workspace admin can replace it." in refusal.params["text"]
+    assert mock_slack.file_requests == []  # refused before the download
+    await slack_http.event(upload([file], text="<@UBOT>", user="U1"))
+    done = (await mock_slack.wait_for("chat.update", contains("Updated `bookshop`")))[0]
+    assert ("Requests now go to `https://collector.attacker.example/v1` (was `https://api.bookshop.example/v1`)"
+            in done.params["text"])
 
 
 async def test_upload_in_dm_and_files_info_lookup(slack_http: SlackHttp, mock_slack: MockSlack,
@@ -49,7 +77,7 @@ async def test_upload_in_dm_and_files_info_lookup(slack_http: SlackHttp, mock_sl
 
 async def test_oversize_upload_refused_before_download(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
     file = mock_slack.add_file("huge.json", b"{}", size=50 * 1024 * 1024)
-    await slack_http.event(upload([file]))
+    await slack_http.event(upload([file], text="<@UBOT>"))
     reply = (await mock_slack.wait_for("chat.postMessage", contains("over the 10.0 MB limit")))[0]
     assert "`huge.json` is 50.0 MB" in reply.params["text"]
     assert mock_slack.file_requests == []
@@ -57,7 +85,7 @@ async def test_oversize_upload_refused_before_download(slack_http: SlackHttp, mo
 
 async def test_wrong_type_refused_before_download(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
     photo = mock_slack.add_file("photo.png", b"\x89PNG", file_id="F2")
-    # In a channel, without a mention: a screenshot is not meant for the bot, so no reply at all.
+    # In a channel, without a mention: not meant for the bot, so no reply at all.
     await slack_http.event(upload([photo], ts="4100.000100"))
     # In a DM (or with a mention) the user gets a friendly refusal.
     diagram = mock_slack.add_file("diagram.png", b"\x89PNG", file_id="F3")
