@@ -74,3 +74,29 @@ def identifier_words(identifier: str) -> str:
     """Split an identifier into words: `ban_user_from_guild`, `getInventory`, `chat.postMessage`."""
     spaced = _CAMEL.sub(" ", identifier)
     return " ".join(w for w in re.split(r"[^A-Za-z0-9]+", spaced) if w).lower()
+
+
+def split_userinfo(url: str) -> tuple[str, str, str]:
+    """A URL as (everything before the userinfo, the userinfo, everything after its `@`).
+
+    `https://ada:pw@api.example.com/x` gives (`https://`, `ada:pw`, `api.example.com/x`); a URL without
+    userinfo gives (`url`, "", ""). Only the authority is searched, so an `@` in a path (`/users/@me`)
+    is not mistaken for one.
+    """
+    scheme_end = url.find("://")
+    start = scheme_end + 3 if scheme_end >= 0 else 0
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start, end)
+        if found >= 0:
+            end = found
+    at = url.rfind("@", start, end)
+    if at < 0:
+        return url, "", ""
+    return url[:start], url[start:at], url[at + 1 :]
+
+
+def strip_userinfo(url: str) -> str:
+    """The URL without its `user:password@` part, a credential wherever it is written."""
+    before, _, after = split_userinfo(url)
+    return before + after
