@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import structlog
 
+from core.logs import adopt_library_handlers
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -77,6 +79,7 @@ def _load_shared_model(model: str) -> SentenceTransformer:
 
             transformers_logging.disable_progress_bar()  # a progress bar per load is noise in a chat bot's logs
             _LOADED_MODELS[model] = SentenceTransformer(path, device="cpu")
+            adopt_library_handlers()  # transformers installs its own stderr handler on import
             log.info("embedding_model_loaded", model=model)
         return _LOADED_MODELS[model]
 

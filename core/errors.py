@@ -24,6 +24,10 @@ class InvalidSpecError(UserFacingError):
     """The uploaded file is not a spec we can read (malformed, empty, binary, unsupported)."""
 
 
+class UnreadableSpecError(InvalidSpecError):
+    """A parser failed on the file in a way nobody planned for: the traceback is logged, the user told plainly."""
+
+
 class FileTooLargeError(UserFacingError):
     """The uploaded file is over `MAX_FILE_SIZE_MB`."""
 

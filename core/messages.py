@@ -41,6 +41,19 @@ def binary_file(filename: str) -> str:
     )
 
 
+def bad_encoding(filename: str, encoding: str) -> str:
+    """The file announces an encoding (a byte-order mark) but is not valid text in it."""
+    return f"`{filename}` starts like {encoding} text but isn't valid {encoding}. Save it as UTF-8 and upload it again."
+
+
+def spec_unreadable(filename: str) -> str:
+    """A parser failed unexpectedly on the file (the details are logged, never shown)."""
+    return (
+        f"I couldn't read `{filename}`: something in it tripped up my parser, so I didn't index it. "
+        "If it opens fine in other tools, tell whoever runs this bot: the details are in its logs."
+    )
+
+
 def malformed(filename: str, kind: str, line: int, column: int, problem: str) -> str:
     """The JSON/YAML does not parse."""
     where = f" at line {line}, column {column}" if line else ""

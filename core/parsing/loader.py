@@ -6,21 +6,41 @@ Everything that can go wrong with a user's file becomes an `InvalidSpecError` (o
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
 
+import structlog
 import yaml
 
 from core import messages
-from core.errors import FileTooLargeError, FileTypeNotAllowedError, InvalidSpecError
+from core.errors import (
+    FileTooLargeError,
+    FileTypeNotAllowedError,
+    InvalidSpecError,
+    UnreadableSpecError,
+    UserFacingError,
+)
 from core.models import ApiSpec, SpecFormat
 from core.parsing.graphql import parse_graphql
 from core.parsing.markdown import parse_markdown
 from core.parsing.openapi import parse_openapi
 from core.parsing.postman import parse_postman
+
+log = structlog.get_logger(__name__)
+
+# Byte-order marks, longest first (UTF-32-LE's starts with UTF-16-LE's). Windows tools write UTF-16 with one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+_BINARY_SNIFF_BYTES = 8192
 
 # A YAML alias bomb loads as a small graph of shared nodes that explodes when walked; no real spec comes
 # near this many nodes once aliases are expanded (Stripe, the largest we know, has well under 1 million).
@@ -53,7 +73,7 @@ def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions:
     """Parse an uploaded file into an `ApiSpec`, or raise a user-facing error saying why not."""
     check_upload(filename, len(data), max_bytes=max_bytes, allowed_extensions=allowed_extensions)
     text = _decode(filename, data)
-    spec = _parse_text(filename, text)
+    spec = _parse_guarded(filename, text)
     # Any Markdown file has sections; only one that names endpoints is an API doc.
     has_endpoints = spec.format is not SpecFormat.MARKDOWN or any(op.path for op in spec.operations)
     if not spec.operations or not has_endpoints:
@@ -64,14 +84,37 @@ def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions:
 
 
 def _decode(filename: str, data: bytes) -> str:
+    """The file as text: UTF-8, or whatever its byte-order mark says; binary files are refused."""
     if not data.strip():
         raise InvalidSpecError(messages.empty_file(filename))
-    if b"\x00" in data[:8192]:
-        raise InvalidSpecError(messages.binary_file(filename))
+    codec, name = next(((codec, name) for bom, codec, name in _BOMS if data.startswith(bom)), ("utf-8", ""))
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode(codec)
     except UnicodeDecodeError:
-        raise InvalidSpecError(messages.binary_file(filename)) from None
+        problem = messages.bad_encoding(filename, name) if name else messages.binary_file(filename)
+        raise InvalidSpecError(problem) from None
+    # Text never holds NUL characters; a binary file that happens to decode (or follows a BOM) does.
+    if "\x00" in text[:_BINARY_SNIFF_BYTES]:
+        raise InvalidSpecError(messages.binary_file(filename))
+    if not text.strip():  # UTF-16 whitespace is not whitespace as bytes
+        raise InvalidSpecError(messages.empty_file(filename))
+    return text
+
+
+def _parse_guarded(filename: str, text: str) -> ApiSpec:
+    """Parse, turning a parser's unexpected failure into a clear "couldn't read this spec" for the user.
+
+    The problems we know about are already `InvalidSpecError`s with their own message; anything else is
+    a bug or a trap nobody found yet: its traceback is logged and the user is told which file failed,
+    never "something went wrong". `MemoryError` is left alone for whoever runs the parse to report.
+    """
+    try:
+        return _parse_text(filename, text)
+    except (UserFacingError, MemoryError):
+        raise
+    except Exception:
+        log.exception("spec_parser_failed", filename=filename, chars=len(text))
+        raise UnreadableSpecError(messages.spec_unreadable(filename)) from None
 
 
 def _parse_text(filename: str, text: str) -> ApiSpec:

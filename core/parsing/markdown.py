@@ -261,7 +261,7 @@ def _mention(written: str, verb: str, declared: bool) -> _Mention | None:
     server = ""
     if written.startswith(("http://", "https://")):
         parts = urlsplit(written)
-        host = parts.netloc
+        host = parts.netloc.rpartition("@")[2]  # never keep a `user:password@` written in an example URL
         if not host:
             return None
         server = f"{parts.scheme}://{host}"

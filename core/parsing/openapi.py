@@ -26,7 +26,7 @@ from core.models import (
     SpecFormat,
 )
 from core.parsing.refs import MAX_REF_DEPTH, RefResolver, ref_name
-from core.parsing.text import first_sentence, strip_html, truncate
+from core.parsing.text import first_sentence, strip_html, strip_userinfo, truncate
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -169,7 +169,7 @@ class _Parser:
         schemes = _str_list(self.doc.get("schemes")) or ["https"]
         # https first: `base_url()` uses the first server, and nobody wants the http one by default
         schemes.sort(key=lambda s: s != "https")
-        return tuple(f"{scheme}://{host}{base_path.rstrip('/')}" for scheme in schemes)
+        return tuple(strip_userinfo(f"{scheme}://{host}{base_path.rstrip('/')}") for scheme in schemes)
 
     def _security_schemes(self) -> tuple[SecurityScheme, ...]:
         if self.swagger2:
@@ -826,7 +826,7 @@ def _servers(value: Any) -> tuple[str, ...]:
             default = _text(_dict(spec).get("default"))
             if default:
                 url = url.replace("{" + str(var) + "}", default)
-        urls.append(url)
+        urls.append(strip_userinfo(url))  # `https://user:pass@host` would show a credential in every answer
     return tuple(urls)
 
 
@@ -838,8 +838,8 @@ def _security(value: Any) -> tuple[tuple[str, ...], ...] | None:
 
 
 def _flow_label(flow_name: str, flow: dict[str, Any]) -> str:
-    authorization_url = _text(flow.get("authorizationUrl"))
-    token_url = _text(flow.get("tokenUrl"))
+    authorization_url = strip_userinfo(_text(flow.get("authorizationUrl")))
+    token_url = strip_userinfo(_text(flow.get("tokenUrl")))
     if authorization_url and token_url:
         return f"{flow_name}: {authorization_url} (token URL: {token_url})"
     return f"{flow_name}: {authorization_url or token_url}".rstrip(": ")

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote_plus
 
 from core.errors import InvalidSpecError
 from core.models import (
@@ -25,7 +26,7 @@ from core.models import (
     SecurityScheme,
     SpecFormat,
 )
-from core.parsing.text import first_sentence, identifier_words, truncate
+from core.parsing.text import first_sentence, identifier_words, split_userinfo, strip_userinfo, truncate
 
 DESCRIPTION_LIMIT = 4000
 BODY_EXAMPLE_LIMIT = 2000
@@ -170,6 +171,7 @@ def _request_operation(
     _record_auth(walk, request.get("auth"))
 
     raw_url, url = _url_parts(request.get("url"))
+    raw_url = _redacted_url(raw_url)
     path = _url_path(raw_url)
     server = _url_server(raw_url, url, walk.variables)
     headers = _headers(request.get("header"))
@@ -235,6 +237,8 @@ def _record_auth(walk: _Walk, auth: Any) -> None:
 def _security_scheme(auth_type: str, use: _AuthUse) -> SecurityScheme:
     attributes = use.first_attributes
     safe = {k: v for k, v in attributes.items() if k in _SAFE_AUTH_ATTRIBUTES and v not in (None, "")}
+    # OAuth URLs are shown to users; some are written with a client secret in their query.
+    safe |= {k: _redacted_url(v) for k, v in safe.items() if k in ("authUrl", "accessTokenUrl") and isinstance(v, str)}
     notes = [f"Postman `{auth_type}` auth."]
     if use.variables:
         notes.append("Credentials come from the variables " + ", ".join(f"`{{{{{v}}}}}`" for v in use.variables) + ".")
@@ -251,9 +255,9 @@ def _security_scheme(auth_type: str, use: _AuthUse) -> SecurityScheme:
     scopes: tuple[str, ...] = ()
     if auth_type == "oauth2":
         flows = tuple(
-            f"{attributes.get('grant_type') or 'oauth2'}: {attributes[k]}"
+            f"{attributes.get('grant_type') or 'oauth2'}: {safe[k]}"
             for k in ("authUrl", "accessTokenUrl")
-            if attributes.get(k)
+            if safe.get(k)
         )
         scopes = tuple(str(attributes.get("scope") or "").split())
     return SecurityScheme(
@@ -325,7 +329,78 @@ def _url_server(raw: str, url: dict[str, Any], variables: dict[str, str]) -> str
     server = _resolve(server, variables)
     if not _SCHEME_PREFIX.match(server) and "{{" not in server:
         server = f"{url.get('protocol') or 'https'}://{server}"
+    # A variable may hold a whole URL; a server is only scheme and host, never credentials or a query.
+    server = strip_userinfo(server).split("?", 1)[0].split("#", 1)[0]
     return server.rstrip("/")
+
+
+def _redacted_url(raw: str) -> str:
+    """The raw URL with its credentials replaced by `{{variables}}`, as if the author had used them.
+
+    Userinfo (`https://ada:pw@host`) becomes `{{username}}:{{password}}`, and the value of a query
+    parameter that is a credential (by name, `api_key=...`, or by shape, `xoxb-...`) becomes
+    `{{api_key}}`, so labels, citations, prompts and snippets never carry the secret. Values that are
+    already variables are left alone.
+    """
+    before, userinfo, after = split_userinfo(raw)
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        user = user if not user or _is_variable(user) else "{{username}}"
+        password = password if not password or _is_variable(password) else "{{password}}"
+        raw = f"{before}{user}{colon}{password}@{after}"
+    head, question, rest = raw.partition("?")
+    if not question:
+        return raw
+    query, hash_mark, fragment = rest.partition("#")
+    return head + question + _redacted_query(query) + hash_mark + fragment
+
+
+def _redacted_query(query: str) -> str:
+    """`a=1&api_key=s3cr3t` -> `a=1&api_key={{api_key}}` (a query string or a form-encoded body)."""
+    pairs = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        name = unquote_plus(key).strip()
+        literal = unquote_plus(value)
+        if literal and not _is_variable(literal) and (_is_secret_name(name) or _looks_like_credential(literal)):
+            pair = key + "={{" + _variable_name(name) + "}}"
+        pairs.append(pair)
+    return "&".join(pairs)
+
+
+def _variable_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_-." else "_" for c in name).strip("_")
+    return cleaned or "secret"
+
+
+def _is_variable(text: str) -> bool:
+    """Whether text is exactly one `{{variable}}` (string checks, not a regex: values can be huge)."""
+    text = text.strip()
+    inner = text[2:-2]
+    return text.startswith("{{") and text.endswith("}}") and bool(inner.strip()) and not any(c in inner for c in "{}")
+
+
+# Well-known credential shapes: Slack, Groq, Stripe, GitHub, GitLab, Google API keys.
+_CREDENTIAL_PREFIXES = (
+    *("xoxb-", "xoxp-", "xoxa-", "xoxe-", "xoxs-", "xapp-", "gsk_"),
+    *("sk_live_", "sk_test_", "rk_live_", "rk_test_", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat-", "AIza"),
+)
+# An HTTP auth scheme word followed by a literal credential: `Bearer eyJ...`, `Basic YWRh...`.
+_AUTH_SCHEME_WORDS = frozenset({"bearer", "basic", "bot", "token", "digest"})
+
+
+def _looks_like_credential(value: str) -> bool:
+    """Whether a literal value looks like a credential whatever it is called (`Bearer abc`, `xoxb-...`)."""
+    text = value.strip()
+    if _is_variable(text):
+        return False
+    word, _, rest = text.partition(" ")
+    rest = rest.strip()
+    # One opaque word with a digit after the scheme: `Bearer eyJhbGci0...`, not prose like "Basic plan".
+    if word.lower() in _AUTH_SCHEME_WORDS and len(rest) >= 8 and not any(c.isspace() for c in rest):
+        return any(c.isdigit() for c in rest) and not _is_variable(rest)
+    is_aws_key = len(text) == 20 and text.startswith(("AKIA", "ASIA")) and text.isalnum() and text.isupper()
+    return is_aws_key or (len(text) >= 16 and text.startswith(_CREDENTIAL_PREFIXES))
 
 
 def _resolve(text: str, variables: dict[str, str]) -> str:
@@ -368,7 +443,7 @@ def _path_parameters(url: dict[str, Any], path: str) -> tuple[Parameter, ...]:
                 required=True,
                 type=str(entry.get("type") or "string"),
                 description=_description_text(entry.get("description")),
-                example=str(value) if value not in (None, "") else None,
+                example=_safe_example(name, value),
             )
         )
     return tuple(params)
@@ -432,7 +507,7 @@ def _safe_example(name: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
     text = str(value)
-    if _is_secret_name(name) and not _VARIABLE.fullmatch(text.strip()):
+    if (_is_secret_name(name) or _looks_like_credential(text)) and not _is_variable(text):
         return None
     return truncate(text, FIELD_EXAMPLE_LIMIT)
 
@@ -488,7 +563,35 @@ def _raw_body(body: dict[str, Any], header_type: str) -> RequestBody | None:
     if not content_type:
         content_type = "application/json" if parsed is not None else "text/plain"
     fields = _json_fields(parsed) if isinstance(parsed, dict | list) else ()
-    return RequestBody(content_type=content_type, fields=fields, example=truncate(_redact(raw), BODY_EXAMPLE_LIMIT))
+    return RequestBody(content_type=content_type, fields=fields, example=_body_example(raw, parsed, content_type))
+
+
+def _body_example(raw: str, parsed: Any, content_type: str) -> str | None:
+    """The raw body as an example, credentials blanked; None when one could not be blanked reliably."""
+    example = _redact(raw)
+    if "x-www-form-urlencoded" in content_type:
+        example = _redacted_query(example)
+    # `_redact` only sees plain JSON strings; a secret with escapes in it (`"p\"w"`) must not slip through.
+    if parsed is not None and _has_literal_secret(_loads_postman_json(example)):
+        return None
+    return truncate(example, BODY_EXAMPLE_LIMIT)
+
+
+def _has_literal_secret(document: Any) -> bool:
+    """Whether parsed JSON still holds a literal value under a credential-named key (walked without recursion)."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str) and value not in ("", "…") and not _is_variable(value):
+                    if _is_secret_name(str(key)) or _looks_like_credential(value):
+                        return True
+                else:
+                    stack.append(value)
+    return False
 
 
 def _redact(raw: str) -> str:

@@ -232,3 +232,41 @@ async def test_redis_outage_degrades_to_memory_and_recovers(tmp_path, fake_groq,
             await asyncio.sleep(1.1)  # past the retry interval
             await assistant.ask(AskQuestion(TEAM, "list books"))
             assert not assistant.state.degraded
+
+
+async def test_credentials_written_in_a_postman_collection_never_reach_answers_or_the_model(
+    generating, fake_groq, tmp_path
+):
+    secret = "s3cr3t-value-never-shown"
+    collection = {
+        "info": {"name": "Weather", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+        "item": [
+            {
+                "name": "Current weather",
+                "request": {
+                    "method": "GET",
+                    "url": f"https://ada:{secret}@api.weather.test/v1/current?city=Paris&api_key={secret}",
+                    "header": [{"key": "X-Upstream", "value": f"Bearer {secret}123"}],
+                },
+            }
+        ],
+    }
+    path = tmp_path / "weather.postman_collection.json"
+    path.write_text(json.dumps(collection))
+    await generating.ingest(UploadSpec(TEAM, PathAttachment(path), "weather"))
+
+    fake_groq.script(Reply("Ask for the current weather with [1]."))
+    generated = await generating.ask(AskQuestion(TEAM, "current weather for a city in python", spec="weather"))
+    fake_groq.script(ServerError(500, retry_after=0.01), ServerError(500, retry_after=0.01))
+    retrieval = await generating.ask(AskQuestion(TEAM, "how do I get the current weather?", spec="weather"))
+
+    assert generated.kind is AnswerKind.GENERATED and retrieval.kind is AnswerKind.RETRIEVAL
+    label = "Current weather (GET https://{{username}}:{{password}}@api.weather.test/v1/current?city=Paris&api_key={{api_key}})"
+    for answer in (generated, retrieval):
+        assert [c.label for c in answer.citations][:1] == [label]
+        assert secret not in answer.as_markdown()
+    python = next(b.code for b in generated.blocks if isinstance(b, CodeBlock))
+    assert 'os.environ["API_KEY"]' in python  # the redacted value became the usual environment variable
+    assert "city" in python and "Paris" in python
+    assert fake_groq.requests and all(secret not in json.dumps(r.messages) for r in fake_groq.requests)
+    assert "api_key={{api_key}}" in fake_groq.requests[0].last_user

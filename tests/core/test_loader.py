@@ -1,9 +1,16 @@
+import codecs
+import gzip
+import io
 import json
+import zipfile
 
 import pytest
+from structlog.testing import capture_logs
 
-from core.errors import FileTooLargeError, FileTypeNotAllowedError, InvalidSpecError
-from core.models import SpecFormat
+from core import messages
+from core.errors import FileTooLargeError, FileTypeNotAllowedError, InvalidSpecError, UnreadableSpecError
+from core.models import SpecFormat, to_dict
+from core.parsing import loader
 from core.parsing.loader import check_upload, load_spec
 
 ALLOWED = frozenset({"json", "yaml", "yml", "graphql", "gql", "md", "txt"})
@@ -39,11 +46,61 @@ def test_empty_file():
         load("spec.json", b"  \n")
 
 
-def test_binary_file():
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("spec.json", json.dumps(MINIMAL_OPENAPI))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01",
+        _zip(),
+        gzip.compress(json.dumps(MINIMAL_OPENAPI).encode()),
+        b"%PDF-1.7\n\x00\x01\x02binary",
+        codecs.BOM_UTF16_LE + b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",  # a byte-order mark does not make junk text
+        b"\xff\xd8\xff\xe0\x00\x10JFIF",
+    ],
+)
+def test_binary_file(data):
     with pytest.raises(InvalidSpecError, match="binary"):
-        load("spec.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    with pytest.raises(InvalidSpecError, match="binary"):
-        load("spec.yaml", "openapi: 3.0.0\n".encode("utf-16"))
+        load("spec.json", data)
+
+
+POSTMAN = {
+    "info": {"name": "Ping", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+    "item": [{"name": "Ping ✓", "request": {"method": "GET", "url": "https://x.test/ping?lang=fr"}}],
+}
+
+_ENCODINGS = {
+    "utf-16": lambda text: text.encode("utf-16"),  # BOM + native order, what `open(..., "w", encoding="utf-16")` writes
+    "utf-16-le": lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),  # Notepad's "Unicode", PowerShell
+    "utf-16-be": lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+    "utf-8-bom": lambda text: text.encode("utf-8-sig"),
+    "utf-32-le": lambda text: codecs.BOM_UTF32_LE + text.encode("utf-32-le"),
+}
+
+
+@pytest.mark.parametrize("encoding", list(_ENCODINGS))
+def test_utf16_and_byte_order_marks_are_read(encoding, example_spec):
+    encode = _ENCODINGS[encoding]
+    bookshop = example_spec.read_text(encoding="utf-8")
+    expected = load("bookshop.yaml", bookshop.encode())
+    assert to_dict(load("bookshop.yaml", encode(bookshop))) == to_dict(expected)
+    assert len(expected.operations) == 7
+    collection = json.dumps(POSTMAN, ensure_ascii=False, indent=2)
+    spec = load("ping.postman_collection.json", encode(collection))
+    assert spec.format is SpecFormat.POSTMAN and to_dict(spec) == to_dict(load("p.json", collection.encode()))
+    assert spec.operations[0].name == "Ping ✓"
+
+
+def test_broken_utf16_says_so():
+    with pytest.raises(InvalidSpecError, match="isn't valid UTF-16"):
+        load("spec.yaml", codecs.BOM_UTF16_LE + "openapi: 3.0.0\n".encode("utf-16-le") + b"\x00")
+    with pytest.raises(InvalidSpecError, match="empty"):
+        load("spec.yaml", "  \n ".encode("utf-16"))
 
 
 def test_malformed_json_names_line_and_column():
@@ -122,3 +179,53 @@ async def test_rejected_upload_is_logged_without_its_content(assistant):
     [entry] = [e for e in logs if e["event"] == "ingest_rejected"]
     assert entry["reason"] == "InvalidSpecError" and entry["filename"] == "x.json" and entry["user"] == "U1"
     assert "secret" not in str(entry)
+
+
+def test_html_that_crashed_the_old_stripper_is_read():
+    spec = json.loads(json.dumps(MINIMAL_OPENAPI))
+    spec["paths"]["/ping"]["get"]["description"] = "<p>Checks a <![ b > <code>thing</code></p>"
+    assert load("spec.json", json.dumps(spec).encode()).operations[0].description == "Checks a `thing`"
+
+
+@pytest.mark.parametrize("parser", ["parse_openapi", "parse_postman", "parse_graphql", "parse_markdown"])
+def test_a_parser_failure_becomes_a_clear_message_and_a_logged_traceback(monkeypatch, parser):
+    def crash(*args, **kwargs):
+        raise AssertionError("expected name token at '<![ b'")
+
+    monkeypatch.setattr(loader, parser, crash)
+    files = {
+        "parse_openapi": ("api.json", json.dumps(MINIMAL_OPENAPI)),
+        "parse_postman": ("ping.json", json.dumps(POSTMAN)),
+        "parse_graphql": ("schema.graphql", "type Query {\n  viewer: String\n}\n"),
+        "parse_markdown": ("api.md", "# API\n\n## Ping\n\n`GET /ping`\n"),
+    }
+    filename, text = files[parser]
+    with capture_logs() as logs, pytest.raises(UnreadableSpecError) as raised:
+        load(filename, text.encode())
+    assert raised.value.user_message == messages.spec_unreadable(filename)
+    assert f"`{filename}`" in raised.value.user_message and "something went wrong" not in raised.value.user_message
+    assert "<![" not in raised.value.user_message  # exception text stays in the logs
+    [entry] = [e for e in logs if e["event"] == "spec_parser_failed"]
+    assert entry["filename"] == filename and entry["exc_info"] is True and entry["log_level"] == "error"
+
+
+def test_known_problems_keep_their_own_message(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise InvalidSpecError("specific reason")
+
+    monkeypatch.setattr(loader, "parse_openapi", refuse)
+    with pytest.raises(InvalidSpecError, match="specific reason") as raised:
+        load("api.json", json.dumps(MINIMAL_OPENAPI).encode())
+    assert not isinstance(raised.value, UnreadableSpecError)
+
+
+async def test_an_unreadable_spec_is_reported_to_the_uploader(assistant, monkeypatch):
+    from core.requests import BytesAttachment, Origin, UploadSpec
+
+    def crash(*args, **kwargs):
+        raise KeyError("paths")
+
+    monkeypatch.setattr(loader, "parse_openapi", crash)
+    attachment = BytesAttachment("shop.json", json.dumps(MINIMAL_OPENAPI).encode())
+    with pytest.raises(UnreadableSpecError, match=r"couldn't read `shop\.json`"):
+        await assistant.ingest(UploadSpec(Origin("slack", "T1", user="U1"), attachment))

@@ -119,6 +119,12 @@ def test_servers(example: ApiSpec) -> None:
     assert (_section(spec, "Users").method, _section(spec, "Users").path) == ("GET", "/users/{id}")
 
 
+def test_credentials_in_example_urls_are_not_kept() -> None:
+    spec = parse_markdown("# API\n\n## Users\n\n`GET https://ada:s3cr3t@api.example.test/v1/users`\n")
+    assert spec.servers == ("https://api.example.test",)
+    assert "s3cr3t" not in json.dumps([op.servers for op in spec.operations])
+
+
 def test_endpoint_in_heading() -> None:
     spec = parse_markdown("## DELETE /users/:id\n\nRemoves a user.\n")
     (op,) = spec.operations

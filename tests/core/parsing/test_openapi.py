@@ -618,6 +618,22 @@ def test_path_level_servers_and_operation_servers() -> None:
     assert spec.base_url(op(spec, "GET", "/c")) == "https://api.example.com"
 
 
+def test_credentials_in_server_urls_are_dropped() -> None:
+    document = spec3(
+        {"/a": {"servers": [{"url": "https://ada:s3cr3t@path.example.com/v1"}], "get": {"responses": {}}}},
+        servers=[{"url": "https://{user}:{password}@api.example.com", "variables": {"password": {"default": "pw"}}}],
+    )
+    spec = parse_openapi(document)
+    assert spec.servers == ("https://api.example.com",)
+    assert op(spec, "GET", "/a").servers == ("https://path.example.com/v1",)
+    swagger = {"swagger": "2.0", "info": {"title": "T", "version": "1"}, "host": "ada:pw@old.example.com", "paths": {}}
+    swagger["paths"] = {"/x": {"get": {"responses": {}}}}
+    assert parse_openapi(swagger).servers == ("https://old.example.com",)
+    at_in_path = [{"url": "https://h.example.com/users/@me"}]
+    users_me = parse_openapi(spec3({"/u": {"get": {"responses": {}}}}, servers=at_in_path))
+    assert users_me.servers == ("https://h.example.com/users/@me",)  # an `@` in a path is not userinfo
+
+
 def test_request_body_media_type_preference_and_form_bodies() -> None:
     schema = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer"}}}
     document = spec3(
