@@ -19,7 +19,8 @@ HELP = """I answer questions about the API specs your team uploads.
 or use `/api ask QUESTION`. \
 Reply in my thread to ask a follow-up without mentioning me again.
 **Upload:** share an OpenAPI/Swagger file (JSON or YAML), a Postman collection, a GraphQL schema or a Markdown API doc \
-with a mention of me in a channel I'm in, or in a DM. I index it under its file name. Only the person who uploaded a spec, or a workspace admin, can replace or forget it.
+with a mention of me in a channel I'm in, or in a DM. I index it under its file name. \
+Only the person who uploaded a spec, or a workspace admin, can replace or forget it.
 **Commands:**
 • `/api ask QUESTION` — answer privately (only you see it)
 • `/api specs` — list the indexed specs
