@@ -259,8 +259,8 @@ def test_github_documents_parse_and_validate(github: ApiSpec, github_sdl: str) -
         assert graphql.validate(schema, document) == [], op.graphql_document
 
 
-def test_github_gold_fields_exist(github: ApiSpec, specs_dir: Path) -> None:
-    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+def test_github_gold_fields_exist(github: ApiSpec, eval_dir: Path) -> None:
+    questions = [json.loads(line) for line in (eval_dir / "dev.jsonl").read_text().splitlines()]
     items = [op.item() for op in github.operations]
     for question in (q for q in questions if q["spec"] == GITHUB):
         for gold in question["gold"]:

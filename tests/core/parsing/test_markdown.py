@@ -193,8 +193,8 @@ def test_hacker_news_endpoints(hn_text: str) -> None:
     }
 
 
-def test_hacker_news_gold_sections(hacker_news: ApiSpec, specs_dir: Path) -> None:
-    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+def test_hacker_news_gold_sections(hacker_news: ApiSpec, eval_dir: Path) -> None:
+    questions = [json.loads(line) for line in (eval_dir / "dev.jsonl").read_text().splitlines()]
     for question in (q for q in questions if q["spec"] == HACKER_NEWS):
         for gold in question["gold"]:
             section = _section(hacker_news, gold["heading"])

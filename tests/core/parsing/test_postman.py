@@ -345,8 +345,8 @@ def test_twitter_traps(twitter: ApiSpec) -> None:
     assert create.request_body is not None and [f.name for f in create.request_body.fields] == ["text"]
 
 
-def test_twitter_gold_items_are_matchable(twitter: ApiSpec, specs_dir: Path) -> None:
-    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+def test_twitter_gold_items_are_matchable(twitter: ApiSpec, eval_dir: Path) -> None:
+    questions = [json.loads(line) for line in (eval_dir / "dev.jsonl").read_text().splitlines()]
     items = [op.item() for op in twitter.operations]
     for question in (q for q in questions if q["spec"] == TWITTER):
         for gold in question["gold"]:
