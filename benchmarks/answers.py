@@ -34,9 +34,9 @@ from core.config import Settings  # noqa: E402
 from core.embedding import SentenceTransformerEmbedder  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
 from core.requests import AskQuestion, Origin, PathAttachment, UploadSpec  # noqa: E402
+from tests.corpus import specs_dir_or_exit  # noqa: E402
 from tests.fake_groq import Reply, start_fake_groq  # noqa: E402
 
-SPECS = REPO.parent / "shared" / "specs"
 QUESTIONS = [
     "how do I refund a charge?", "create a customer with an email", "list all invoices for a customer",
     "cancel a subscription at period end", "attach a payment method to a customer", "create a payment intent",
@@ -87,7 +87,7 @@ async def _round(assistant: Any, users: int, tag: str, timed: TimedGenerator | N
     return {"users": users, "median_ms": statistics.median(ms), "p95_ms": _percentile(ms, 0.95)}
 
 
-async def _loop_lag_during_ingest(assistant: Any) -> dict[str, float]:
+async def _loop_lag_during_ingest(assistant: Any, specs: Path) -> dict[str, float]:
     lags: list[float] = []
     done = asyncio.Event()
 
@@ -99,7 +99,7 @@ async def _loop_lag_during_ingest(assistant: Any) -> dict[str, float]:
 
     task = asyncio.create_task(ticker())
     started = time.perf_counter()
-    await assistant.ingest(UploadSpec(Origin("bench", "lag"), PathAttachment(SPECS / "twilio_api_v2010_openapi3.json")))
+    await assistant.ingest(UploadSpec(Origin("bench", "lag"), PathAttachment(specs / "twilio_api_v2010_openapi3.json")))
     seconds = time.perf_counter() - started
     done.set()
     await task
@@ -108,6 +108,7 @@ async def _loop_lag_during_ingest(assistant: Any) -> dict[str, float]:
 
 
 async def main(delay: float) -> dict[str, Any]:
+    specs = specs_dir_or_exit(os.environ)  # SPECS_DIR, ../shared/specs, or the pinned files downloaded
     configure_logging("WARNING")
     embedder = SentenceTransformerEmbedder()
     embedder.load()
@@ -122,11 +123,11 @@ async def main(delay: float) -> dict[str, Any]:
             async with build_assistant(generated, embedder=embedder) as assistant:
                 timed = TimedGenerator(assistant.generator)
                 assistant.generator = timed  # type: ignore[assignment]
-                stripe = UploadSpec(Origin("bench", "W"), PathAttachment(SPECS / "stripe_openapi3_2023-09.yaml"))
+                stripe = UploadSpec(Origin("bench", "W"), PathAttachment(specs / "stripe_openapi3_2023-09.yaml"))
                 await assistant.ingest(stripe)
                 await _round(assistant, 5, "warm-up", timed)
                 results["generated"] = [await _round(assistant, n, f"gen{n}", timed) for n in (1, 10, 50)]
-                results["event_loop_during_ingest"] = await _loop_lag_during_ingest(assistant)
+                results["event_loop_during_ingest"] = await _loop_lag_during_ingest(assistant, specs)
             retrieval_only = Settings(**common)
             async with build_assistant(retrieval_only, embedder=embedder) as assistant:
                 await assistant.ingest(stripe)

@@ -1,6 +1,8 @@
-"""Ingest and query benchmark over every spec in ../shared/specs.
+"""Ingest and query benchmark over every spec in the corpus (SPECS_DIR, ../shared/specs, or the pinned download).
 
-    .venv/bin/python benchmarks/ingest.py [--specs ../shared/specs] [--out benchmarks/ingest.json]
+    .venv/bin/python benchmarks/ingest.py [--specs DIR] [--questions F.jsonl] [--out benchmarks/ingest.json]
+
+Questions default to $SHARED_DIR/eval/dev.jsonl (../shared/eval/dev.jsonl).
 
 Each spec is indexed in its own process (so peak RSS is per spec): cold (empty embedding cache), then
 again under a new name with the embedding cache warm, then re-uploaded unchanged. Stage times come from
@@ -27,6 +29,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 SPEC_SUFFIXES = {".json", ".yaml", ".graphql", ".md"}
 sys.path.insert(0, str(REPO))
+
+from tests.corpus import eval_dir, specs_dir_or_exit  # noqa: E402
 
 
 def _stage_times(events: list[tuple[float, str]], started: float, finished: float) -> dict[str, float]:
@@ -75,13 +79,13 @@ async def _one(spec: Path, data_dir: Path) -> dict[str, object]:
             "peak_rss_mb": peak_mb}
 
 
-async def _queries(specs_dir: Path, data_dir: Path) -> dict[str, float]:
+async def _queries(specs_dir: Path, questions_file: Path, data_dir: Path) -> dict[str, float]:
     from core.bootstrap import build_assistant
     from core.config import Settings
     from core.evaluation import BaselineBM25, load_questions
     from core.requests import Origin, PathAttachment, UploadSpec
 
-    questions = load_questions(specs_dir.parent / "eval" / "dev.jsonl")
+    questions = load_questions(questions_file)
     async with build_assistant(Settings(data_dir=data_dir, _env_file=None)) as assistant:
         origin = Origin("console", "bench-q")
         names, baselines = {}, {}
@@ -112,7 +116,8 @@ async def _queries(specs_dir: Path, data_dir: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--specs", type=Path, default=REPO.parent / "shared" / "specs")
+    parser.add_argument("--specs", type=Path, help="default: SPECS_DIR, ../shared/specs, or the pinned download")
+    parser.add_argument("--questions", type=Path, default=eval_dir(os.environ) / "dev.jsonl")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "ingest.json")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--queries", action="store_true", help=argparse.SUPPRESS)
@@ -121,8 +126,9 @@ def main() -> None:
     if args.one:
         print(json.dumps(asyncio.run(_one(args.one, args.data))))
         return
+    args.specs = args.specs or specs_dir_or_exit(os.environ)
     if args.queries:
-        print(json.dumps(asyncio.run(_queries(args.specs, args.data))))
+        print(json.dumps(asyncio.run(_queries(args.specs, args.questions, args.data))))
         return
 
     results = []
@@ -140,8 +146,9 @@ def main() -> None:
               f"peak {row['peak_rss_mb']:.0f} MB", flush=True)
     data = Path(tempfile.mkdtemp(prefix="bench-q-"))
     try:
-        out = subprocess.run([sys.executable, __file__, "--queries", "--specs", str(args.specs), "--data", str(data)],
-                             check=True, capture_output=True, text=True).stdout
+        command = [sys.executable, __file__, "--queries", "--specs", str(args.specs),
+                   "--questions", str(args.questions), "--data", str(data)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     finally:
         shutil.rmtree(data, ignore_errors=True)
     queries = json.loads(out.strip().splitlines()[-1])

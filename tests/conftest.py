@@ -1,35 +1,63 @@
-"""Session-wide fixtures: where the shared specs live, and one embedding model per session."""
+"""Session-wide fixtures: where the real specs and eval questions are, and one embedding model per session."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
 
+from tests import corpus
 from tests.redis_server import RedisServer, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = corpus.shared_dir(os.environ)
+EVAL_DIR = corpus.eval_dir(os.environ)
+
+# Why real-spec or eval tests were skipped, repeated once at the end of the run (skips are silent under -q).
+_SKIP_NOTES: dict[str, None] = {}
 
 
-def _shared_dir() -> Path:
-    configured = os.environ.get("SHARED_DIR")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared"
-
-
-SHARED_DIR = _shared_dir()
-SPECS_DIR = SHARED_DIR / "specs"
-EVAL_DIR = SHARED_DIR / "eval"
+@cache
+def _corpus() -> Path | corpus.CorpusUnavailable | corpus.CorpusError:
+    """Resolve the corpus once per session: a failed download is not retried by the next test."""
+    try:
+        return corpus.resolve_specs(os.environ, corpus.load_pins())
+    except (corpus.CorpusUnavailable, corpus.CorpusError) as problem:
+        return problem
 
 
 @pytest.fixture(scope="session")
 def specs_dir() -> Path:
-    """The real public specs in ../shared/specs (never copied into the repo)."""
-    assert SPECS_DIR.is_dir(), f"shared specs not found at {SPECS_DIR}; set SHARED_DIR"
-    return SPECS_DIR
+    """The real public specs: SPECS_DIR, ../shared/specs, or the pinned files downloaded (tests/corpus.py)."""
+    found = _corpus()
+    if isinstance(found, corpus.CorpusError):
+        pytest.fail(f"spec corpus: {found}", pytrace=False)
+    if isinstance(found, corpus.CorpusUnavailable):
+        note = f"real-spec tests skipped: {found}"
+        _SKIP_NOTES[note] = None
+        pytest.skip(note)
+    return found
+
+
+@pytest.fixture(scope="session")
+def eval_dir() -> Path:
+    """The evaluation questions ($SHARED_DIR/eval); they are not public, so there is no download."""
+    if not (EVAL_DIR / "dev.jsonl").is_file():
+        note = f"eval tests skipped: no {EVAL_DIR / 'dev.jsonl'}; set SHARED_DIR to a folder with eval/dev.jsonl"
+        _SKIP_NOTES[note] = None
+        pytest.skip(note)
+    return EVAL_DIR
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per reason the real-spec or eval tests were skipped."""
+    for note in _SKIP_NOTES:
+        terminalreporter.write_line(note, yellow=True)
 
 
 @pytest.fixture(scope="session")

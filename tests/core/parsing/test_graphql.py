@@ -219,6 +219,81 @@ def test_not_usable_sdl(text: str) -> None:
         parse_graphql(text)
 
 
+# GitHub's traps without GitHub's 1.2 MB: no schema block and no Subscription, a custom directive on types,
+# fields and inputs, multi-line block descriptions, and a field defined twice on a non-root type.
+GITHUB_LIKE = '''
+directive @requiredCapabilities(requiredCapabilities: [String!]) on OBJECT | SCALAR | ARGUMENT_DEFINITION | INTERFACE
+  | INPUT_OBJECT | FIELD_DEFINITION | ENUM | ENUM_VALUE | UNION | INPUT_FIELD_DEFINITION
+
+"""
+Enterprise owner settings.
+"""
+type OwnerInfo @requiredCapabilities(requiredCapabilities: ["admin"]) {
+  """
+  The setting for deploy keys.
+  """
+  deployKeySetting: String!
+  """
+  The setting for deploy keys, again.
+  """
+  deployKeySetting: String!
+  name: String @requiredCapabilities(requiredCapabilities: ["admin"])
+}
+
+type Query {
+  """
+  Look up an owner.
+
+  Spans several lines.
+  """
+  owner(login: String! @requiredCapabilities(requiredCapabilities: ["read"])): OwnerInfo
+    @requiredCapabilities(requiredCapabilities: ["read"])
+  legacyOwner(login: String!): OwnerInfo @deprecated(reason: "Use `owner`.")
+}
+
+input RenameInput @requiredCapabilities(requiredCapabilities: ["write"]) {
+  "The new name."
+  name: String! @requiredCapabilities(requiredCapabilities: ["write"])
+  clientMutationId: String
+}
+
+type RenamePayload {
+  clientMutationId: String
+  owner: OwnerInfo
+}
+
+type Mutation {
+  rename(input: RenameInput!): RenamePayload @requiredCapabilities(requiredCapabilities: ["write"])
+}
+'''
+
+
+def test_github_shaped_schema_without_subscription_or_schema_block() -> None:
+    with pytest.raises(TypeError, match=r"OwnerInfo\.deployKeySetting"):
+        graphql.build_schema(GITHUB_LIKE)
+    spec = parse_graphql(GITHUB_LIKE)
+    assert [(op.graphql_type, op.name) for op in spec.operations] == [
+        ("query", "owner"),
+        ("query", "legacyOwner"),
+        ("mutation", "rename"),
+    ]
+    assert spec.warnings == ("OwnerInfo.deployKeySetting is defined more than once; the first definition is used.",)
+    assert spec.security_schemes == () and spec.security == ()
+    owner = _op(spec, "query", "owner")
+    assert owner.description == "Look up an owner.\n\nSpans several lines."  # block string, indentation removed
+    assert owner.graphql_signature == "owner(login: String!): OwnerInfo"  # the directive is not part of the API
+    assert not owner.deprecated
+    legacy = _op(spec, "query", "legacyOwner")
+    assert legacy.deprecated and "Use `owner`." in legacy.description
+    rename = _op(spec, "mutation", "rename")
+    assert rename.request_body is not None
+    fields = {f.name: f for f in rename.request_body.fields}
+    assert fields["input.name"].required and fields["input.name"].description == "The new name."
+    for op in spec.operations:
+        assert "requiredCapabilities" not in op.graphql_document
+        assert _valid_against(GITHUB_LIKE, op.graphql_document) == [], op.graphql_document
+
+
 # --- the real GitHub schema ---------------------------------------------------------------------------
 
 
@@ -259,8 +334,8 @@ def test_github_documents_parse_and_validate(github: ApiSpec, github_sdl: str) -
         assert graphql.validate(schema, document) == [], op.graphql_document
 
 
-def test_github_gold_fields_exist(github: ApiSpec, specs_dir: Path) -> None:
-    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+def test_github_gold_fields_exist(github: ApiSpec, eval_dir: Path) -> None:
+    questions = [json.loads(line) for line in (eval_dir / "dev.jsonl").read_text().splitlines()]
     items = [op.item() for op in github.operations]
     for question in (q for q in questions if q["spec"] == GITHUB):
         for gold in question["gold"]:

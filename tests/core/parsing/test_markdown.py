@@ -140,6 +140,61 @@ def test_no_headings_and_empty() -> None:
         parse_markdown("  \n")
 
 
+# The Hacker News doc's traps in a few lines: endpoints only in prose and backticks, each written once
+# without `.json` (or as a folder with a trailing slash) and again as a full example URL with `.json`.
+NEWS_DOC = """# Tiny News API
+
+URIs are prefixed with `https://news.example.test/v0/`. There is currently no rate limit.
+
+## Items
+
+Items live under `/v0/item/<id>.json`.
+
+For example: https://news.example.test/v0/item/8863.json?print=pretty
+
+## Users
+
+Users live under `/v0/user/`.
+
+For example: https://news.example.test/v0/user/jl.json?print=pretty
+
+## Max Item ID
+
+The current largest item id is at `/v0/maxitem`.
+
+Example: https://news.example.test/v0/maxitem.json?print=pretty
+
+## Top stories
+
+Up to 500 top and new stories are at `/v0/topstories` and `/v0/newstories`.
+
+Example: https://news.example.test/v0/topstories.json?print=pretty
+"""
+
+
+def test_prose_only_endpoints_with_and_without_json_are_counted_once() -> None:
+    endpoints = find_endpoints(NEWS_DOC)
+    assert [(e.method, e.path) for e in endpoints] == [
+        ("GET", "/v0/item/<id>.json"),
+        ("GET", "/v0/user/"),
+        ("GET", "/v0/maxitem"),
+        ("GET", "/v0/topstories"),
+        ("GET", "/v0/newstories"),
+    ]
+    spec = parse_markdown(NEWS_DOC, title="news")
+    assert spec.servers == ("https://news.example.test",)
+    assert spec.security_schemes == () and spec.security == ()
+    paths = {op.name: (op.method, op.path) for op in spec.operations}
+    assert paths == {
+        "Tiny News API": ("", ""),
+        "Items": ("GET", "/v0/item/<id>.json"),
+        "Users": ("GET", "/v0/user/"),
+        "Max Item ID": ("GET", "/v0/maxitem"),
+        "Top stories": ("GET", "/v0/topstories"),
+    }
+    assert "/v0/newstories" in _section(spec, "Top stories").description
+
+
 # --- the real Hacker News doc -------------------------------------------------------------------------
 
 
@@ -199,8 +254,8 @@ def test_hacker_news_endpoints(hn_text: str) -> None:
     }
 
 
-def test_hacker_news_gold_sections(hacker_news: ApiSpec, specs_dir: Path) -> None:
-    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+def test_hacker_news_gold_sections(hacker_news: ApiSpec, eval_dir: Path) -> None:
+    questions = [json.loads(line) for line in (eval_dir / "dev.jsonl").read_text().splitlines()]
     for question in (q for q in questions if q["spec"] == HACKER_NEWS):
         for gold in question["gold"]:
             section = _section(hacker_news, gold["heading"])

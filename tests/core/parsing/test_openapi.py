@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from core.documents import build_documents
 from core.errors import InvalidSpecError
 from core.models import ApiSpec, ItemKind, Operation, SchemaField, SpecFormat
 from core.parsing.openapi import MAX_FIELD_DEPTH, MAX_FIELDS, parse_openapi
@@ -786,6 +787,67 @@ def test_every_http_method_is_an_operation() -> None:
     methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
     document = spec3({"/x": {m: {"responses": {}} for m in methods}})
     assert [o.method for o in parse_openapi(document).operations] == [m.upper() for m in methods]
+
+
+def test_operations_without_summary_are_described_by_operation_id_path_and_description() -> None:
+    # Discord: most operations have only an operationId; Stripe: HTML descriptions, no summary, no tags.
+    document = spec3(
+        {
+            "/guilds/{guild_id}/bans/{user_id}": {"put": {"operationId": "ban_user_from_guild", "responses": {}}},
+            "/v1/refunds": {
+                "post": {
+                    "operationId": "PostRefunds",
+                    "description": "<p>Create a refund.</p><p>See <a href='/docs'>the docs</a>.</p>",
+                    "responses": {},
+                }
+            },
+            "/v1/ping": {"get": {"responses": {}}},  # nothing at all but the path
+        },
+        openapi="3.1.0",
+    )
+    spec = parse_openapi(document)
+    ban = op(spec, "PUT", "/guilds/{guild_id}/bans/{user_id}")
+    assert (ban.summary, ban.description, ban.tags) == ("", "", ())
+    refunds = op(spec, "POST", "/v1/refunds")
+    assert (refunds.summary, refunds.tags) == ("", ())
+    assert refunds.description.startswith("Create a refund.") and "<" not in refunds.description
+    texts = {d.title: d.embed_text for d in build_documents(spec)}
+    assert texts["PUT /guilds/{guild_id}/bans/{user_id}"].startswith("ban user from guild\n")
+    assert texts["POST /v1/refunds"].startswith("Create a refund.\n")
+    assert "GET /v1/ping" in texts["GET /v1/ping"]
+
+
+def test_twilio_shaped_path_items_with_description_extensions_and_servers() -> None:
+    form = {"type": "object", "required": ["To"], "properties": {"To": {"type": "string"}, "Body": {"type": "string"}}}
+    document = spec3(
+        {
+            "/2010-04-01/Accounts/{AccountSid}/Messages.json": {
+                "servers": [{"url": "https://api.twilio.example"}],
+                "description": "A message sent from or received by your account.",
+                "x-twilio": {"defaultOutputProperties": ["sid", "status"], "pathType": "list", "parent": "/Accounts"},
+                "get": {"operationId": "ListMessage", "responses": {}},
+                "post": {
+                    "operationId": "CreateMessage",
+                    "parameters": [
+                        {"name": "AccountSid", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": form}}},
+                    "responses": {},
+                },
+            }
+        },
+        servers=[{"url": "https://elsewhere.example"}],
+    )
+    spec = parse_openapi(document)
+    assert [(o.method, o.operation_id) for o in spec.operations] == [("GET", "ListMessage"), ("POST", "CreateMessage")]
+    create = op(spec, "POST", "/2010-04-01/Accounts/{AccountSid}/Messages.json")
+    assert create.servers == ("https://api.twilio.example",)
+    assert spec.base_url(create) == "https://api.twilio.example"
+    assert [p.name for p in create.parameters] == ["AccountSid"]
+    assert create.request_body is not None
+    assert create.request_body.content_type == "application/x-www-form-urlencoded"
+    assert body_fields(create)["To"].required
+    assert spec.warnings == ()
 
 
 # ---------------------------------------------------------------------------------------------- swagger 2

@@ -275,6 +275,37 @@ def test_postman_v2_0_shapes() -> None:
     assert SECRET not in json.dumps(to_dict(spec))
 
 
+def test_same_name_in_different_folders_and_three_posts_to_one_url() -> None:
+    # Twitter's "Stream (see description)" twice, and Add Rules / Delete Rules x2 all POST .../stream/rules.
+    rules = "https://api.example.com/2/stream/rules"
+    spec = parse_postman(
+        {
+            "info": {"name": "Streams"},
+            "item": [
+                {
+                    "name": "Filtered Stream",
+                    "item": [
+                        _request("Stream (see description)", "GET", "https://api.example.com/2/stream"),
+                        _request("Add Rules", "POST", rules, body={"mode": "raw", "raw": '{"add": []}'}),
+                        _request("Delete Rules (by ID)", "POST", rules, body={"mode": "raw", "raw": '{"ids": []}'}),
+                        _request("Delete Rules (by value)", "POST", rules, body={"mode": "raw", "raw": '{"v": []}'}),
+                    ],
+                },
+                {
+                    "name": "Sampled Stream",
+                    "item": [_request("Stream (see description)", "GET", "https://api.example.com/2/sample/stream")],
+                },
+            ],
+        }
+    )
+    streams = [op for op in spec.operations if op.name == "Stream (see description)"]
+    assert [op.folder for op in streams] == ["Filtered Stream", "Sampled Stream"]  # not renamed: folders differ
+    posts = [op for op in spec.operations if (op.method, op.url) == ("POST", rules)]
+    assert [op.name for op in posts] == ["Add Rules", "Delete Rules (by ID)", "Delete Rules (by value)"]
+    assert len({op.key for op in spec.operations}) == len(spec.operations) == 5
+    assert spec.warnings == ()
+
+
 @pytest.mark.parametrize("document", [[], {"item": []}, {"info": {"name": "x"}}, {"info": {}, "item": {}}])
 def test_not_a_collection(document: Any) -> None:
     with pytest.raises(InvalidSpecError):
@@ -346,8 +377,8 @@ def test_twitter_traps(twitter: ApiSpec) -> None:
     assert create.request_body is not None and [f.name for f in create.request_body.fields] == ["text"]
 
 
-def test_twitter_gold_items_are_matchable(twitter: ApiSpec, specs_dir: Path) -> None:
-    questions = [json.loads(line) for line in (specs_dir.parent / "eval" / "dev.jsonl").read_text().splitlines()]
+def test_twitter_gold_items_are_matchable(twitter: ApiSpec, eval_dir: Path) -> None:
+    questions = [json.loads(line) for line in (eval_dir / "dev.jsonl").read_text().splitlines()]
     items = [op.item() for op in twitter.operations]
     for question in (q for q in questions if q["spec"] == TWITTER):
         for gold in question["gold"]:
