@@ -178,14 +178,19 @@ async def test_busy_queue_is_reported_or_refused(tmp_path, fake_groq, embedder, 
     settings = groq_settings(tmp_path, fake_groq, llm_max_concurrent=1, llm_max_queue=1, groq_timeout_seconds=5)
     async with build_assistant(settings, embedder=embedder) as assistant:
         await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "bookshop"))
-        fake_groq.script(Reply("slow [1]", chunk_delay=0.3), Reply("second [1]"))
+        # The first answer streams for a few seconds, so it still holds the only slot while the others arrive
+        # even on a loaded machine; the waits are bounded so a regression fails instead of hanging.
+        fake_groq.script(Reply("slow answer " * 12 + "[1]", chunk_delay=0.25), Reply("second [1]"))
         users = [Origin("slack", "T1", user=f"U{i}") for i in range(3)]
         first = asyncio.create_task(collect(assistant, AskQuestion(users[0], "refund an order")))
-        while assistant.guard.active == 0:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(20):
+            while assistant.guard.active == 0:
+                await asyncio.sleep(0.01)
         second = asyncio.create_task(collect(assistant, AskQuestion(users[1], "delete a customer")))
-        while assistant.guard.queued == 0:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(20):
+            while assistant.guard.queued == 0:
+                await asyncio.sleep(0.01)
+        assert not first.done()
         with pytest.raises(BusyError):
             await collect(assistant, AskQuestion(users[2], "list books"))
         await first
