@@ -12,7 +12,12 @@ LOCK_ARGS ?=
 PIP_COMPILE := $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 
-.PHONY: setup demo test lint redis-server lock audit image container-test
+IMAGE ?= api-assistant:latest
+# The local base (mmdebstrap + docker import, built when missing) since no registry is reachable here;
+# elsewhere `make image BASE_IMAGE=python:3.11-slim`, or plain `docker build .`.
+BASE_IMAGE ?= localhost/bookworm-python
+
+.PHONY: setup demo test lint redis-server lock audit docker image container-test
 
 # The dev lock is the runtime lock plus the dev tools, at the same versions and hashes. setuptools comes
 # from the lock too (no build isolation), so nothing unpinned is downloaded.
@@ -53,3 +58,13 @@ lock: $(TOOLS)/bin/pip-compile
 # OSV), which these machines cannot reach, so it is not part of .ci/run.
 audit: $(TOOLS)/bin/pip-compile
 	$(TOOLS)/bin/pip-audit --strict --require-hashes --disable-pip -r $(DEV_LOCK)
+
+# Docker targets: root starts Debian's dockerd when none answers (deploy/docker/dockerd.sh).
+docker:
+	@deploy/docker/dockerd.sh >/dev/null
+
+image: docker
+	BASE_IMAGE=$(BASE_IMAGE) deploy/docker/build-image.sh $(IMAGE)
+
+container-test: image
+	deploy/docker/container-test.sh $(IMAGE)
