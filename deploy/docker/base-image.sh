@@ -18,6 +18,7 @@ if ! command -v mmdebstrap >/dev/null; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap; } >/dev/null
 fi
 
+start=$(date +%s)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -38,4 +39,4 @@ mmdebstrap --quiet --mode=root --variant=minbase --include=python3,python3-venv,
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
     "$work/base.tar" "$IMAGE" >/dev/null
-echo "built base image $IMAGE"
+echo "built base image $IMAGE in $(( $(date +%s) - start )) s"

@@ -16,6 +16,7 @@ QUESTION="how do I refund an order?"
 EXPECTED="POST /orders/{orderId}/refund"
 STOP_LIMIT_S=5
 work=$(mktemp -d)
+started_at=$(date +%s)
 passed=0
 failed=0
 skipped=0
@@ -193,5 +194,6 @@ else
     fi
 fi
 
+echo "container test took $(( $(date +%s) - started_at )) s"
 echo "container-test: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

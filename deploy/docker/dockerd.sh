@@ -12,7 +12,7 @@ if [ -x "$DOCKER" ] && "$DOCKER" info >/dev/null 2>&1; then
     exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-    echo "no Docker daemon running and not root, so none can be started" >&2
+    echo "no Docker daemon answers and not root, so none can be started" >&2
     exit 1
 fi
 if ! command -v dockerd >/dev/null || [ ! -x "$DOCKER" ]; then
