@@ -25,6 +25,7 @@ $(BIN)/.installed: $(DEV_LOCK) pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check || { echo "$(DEV_LOCK) lacks what pyproject.toml asks for: run make lock"; exit 1; }
 	touch $@
 
 setup: $(BIN)/.installed
