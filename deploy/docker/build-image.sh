@@ -22,7 +22,10 @@ fi
 # The torch pin and hash from the lock: the wheel served must be exactly the one the lock names.
 torch_pin=$(grep -m1 '^torch==' requirements.lock | cut -d' ' -f1)
 torch_hashes=$(sed -n '/^torch==/,/^    #/p' requirements.lock | grep -o 'sha256:[0-9a-f]*' | cut -d: -f2)
-[ -n "$torch_pin" ] && [ -n "$torch_hashes" ] || { echo "no hashed torch pin in requirements.lock" >&2; exit 1; }
+if [ -z "$torch_pin" ] || [ -z "$torch_hashes" ]; then
+    echo "no hashed torch pin in requirements.lock" >&2
+    exit 1
+fi
 
 work=$(mktemp -d)
 server=""
@@ -35,7 +38,7 @@ trap cleanup EXIT
 mkdir -p "$work/simple/torch"
 # pip's configuration on these machines finds the CPU wheel on local disk.
 "$PYTHON" -m pip download --quiet --no-deps --dest "$work/simple/torch" "$torch_pin" 2>&1 | grep -v 'is ignored' || true
-wheel=$(ls "$work"/simple/torch/*.whl 2>/dev/null | head -n1)
+wheel=$(find "$work/simple/torch" -name "*.whl" | head -n1)
 [ -n "$wheel" ] || { echo "could not get the $torch_pin wheel with pip download" >&2; exit 1; }
 if ! grep -qx "$(sha256sum "$wheel" | cut -d' ' -f1)" <<<"$torch_hashes"; then
     echo "$(basename "$wheel") does not match the hash in requirements.lock" >&2

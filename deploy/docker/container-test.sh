@@ -6,7 +6,7 @@
 # Needs a Docker daemon (deploy/docker/dockerd.sh). Every check prints PASS, FAIL or SKIP; a SKIP is a
 # check that cannot run yet and says what enables it. Exits 1 when any check fails.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 IMAGE=${1:-api-assistant:latest}
 DOCKER=/usr/bin/docker
@@ -33,6 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The hardened way to run it: read-only root, a tmpfs /tmp, data in the volume.
+# shellcheck disable=SC2054  # the commas are tmpfs mount options
 hardened=(--read-only --tmpfs /tmp:rw,nosuid,nodev,size=256m -v "$VOLUME:/data")
 
 if ! "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
