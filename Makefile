@@ -1,15 +1,31 @@
 # The two commands in README.md: `make demo` (main job on embedded defaults) and `make test` (whole suite).
+# Everything installs from the hash-pinned lock files, so what CI tests is what the image ships.
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pip-tools and pip-audit live in their own venv: they are tools, not dependencies of the app.
+TOOLS ?= .venv-tools
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+# `make lock LOCK_ARGS=--upgrade` moves every unpinned dependency to its newest release.
+LOCK_ARGS ?=
+PIP_COMPILE := $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
 
-.PHONY: setup demo test lint redis-server
+IMAGE ?= api-assistant:latest
+# The local base (mmdebstrap + docker import, built when missing) since no registry is reachable here;
+# elsewhere `make image BASE_IMAGE=python:3.11-slim`, or plain `docker build .`.
+BASE_IMAGE ?= localhost/bookworm-python
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: setup demo test lint redis-server lock audit docker image container-test
+
+# The dev lock is the runtime lock plus the dev tools, at the same versions and hashes. setuptools comes
+# from the lock too (no build isolation), so nothing unpinned is downloaded.
+$(BIN)/.installed: $(DEV_LOCK) pyproject.toml
 	python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch pinned in the same command: unpinned, pip would pull a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0 -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check || { echo "$(DEV_LOCK) lacks what pyproject.toml asks for: run make lock"; exit 1; }
 	touch $@
 
 setup: $(BIN)/.installed
@@ -33,3 +49,30 @@ lint: setup
 
 test: setup redis-server lint
 	$(BIN)/pytest -q
+
+$(TOOLS)/bin/pip-compile:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet pip-tools==7.6.2 pip-audit==2.10.1
+
+# Regenerate both lock files from pyproject.toml (existing pins are kept unless LOCK_ARGS=--upgrade).
+# torch must resolve to the CPU wheel: here pip's configuration finds it on disk; elsewhere run
+# `PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make lock`.
+lock: $(TOOLS)/bin/pip-compile
+	$(PIP_COMPILE) --output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) pyproject.toml
+	@grep -q '^torch==.*+cpu ' $(LOCK) || { echo "torch did not resolve to a CPU build; see the comment above 'lock:'"; exit 1; }
+
+# Known vulnerabilities in the locked dependencies. Needs a vulnerability database (PyPI's JSON API or
+# OSV), which these machines cannot reach, so it is not part of .ci/run.
+audit: $(TOOLS)/bin/pip-compile
+	$(TOOLS)/bin/pip-audit --strict --require-hashes --disable-pip -r $(DEV_LOCK)
+
+# Docker targets: root starts Debian's dockerd when none answers (deploy/docker/dockerd.sh).
+docker:
+	@deploy/docker/dockerd.sh >/dev/null
+
+image: docker
+	BASE_IMAGE=$(BASE_IMAGE) deploy/docker/build-image.sh $(IMAGE)
+
+container-test: image
+	deploy/docker/container-test.sh $(IMAGE)
