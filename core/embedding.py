@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import sqlite3
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 import structlog
 
 from core.logs import adopt_library_handlers
+from core.sqlite import connect, transaction
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -173,8 +173,7 @@ class EmbeddingDiskCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, hash TEXT, vector BLOB, PRIMARY KEY (model, hash))"
         )
@@ -200,13 +199,9 @@ class EmbeddingDiskCache:
 
     def put_many(self, model: str, items: dict[str, list[float]]) -> None:
         """Store vectors by hash."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings (model, hash, vector) VALUES (?, ?, ?)",
-                [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items()],
-            )
-            self._db.execute("COMMIT")
+        rows = ((model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items())
+        with self._lock, transaction(self._db):
+            self._db.executemany("INSERT OR REPLACE INTO embeddings (model, hash, vector) VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         """Close the database."""

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import sqlite3
+import shutil
+import socket
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from core.documents import Document
 from core.models import ApiSpec, SpecFormat, from_dict, to_dict
+from core.sqlite import connect, transaction
+
+PART_SUFFIX = ".part"
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,7 @@ class SpecRegistry:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._originals = data_dir / "originals"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(data_dir / "registry.sqlite3")
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS specs (
                 workspace TEXT NOT NULL, name TEXT NOT NULL, format TEXT NOT NULL, title TEXT NOT NULL,
@@ -101,6 +106,7 @@ class SpecRegistry:
                 workspace TEXT NOT NULL, index_version TEXT NOT NULL, position INTEGER NOT NULL,
                 payload TEXT NOT NULL, PRIMARY KEY (workspace, index_version, position))"""
         )
+        self._create_version_ledger()
 
     def save_original(self, workspace: str, content_hash: str, filename: str, data: bytes) -> Path:
         """Keep the uploaded file (content-addressed, so re-uploads share one copy)."""
@@ -108,10 +114,18 @@ class SpecRegistry:
         folder.mkdir(parents=True, exist_ok=True)
         suffix = Path(filename).suffix.lower()[:12]
         path = folder / f"{content_hash}{suffix}"
-        if not path.exists():
-            partial = path.with_suffix(path.suffix + ".part")
+        if path.exists():
+            # Fresh mtime: the start-up sweep only removes unreferenced originals that are old, and this one is
+            # about to be referenced by the record being written.
+            os.utime(path)
+            return path
+        # A name of its own per write, so two uploads of the same content never write into one temp file.
+        partial = folder / f"{path.name}.{uuid.uuid4().hex}{PART_SUFFIX}"
+        try:
             partial.write_bytes(data)
             partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
         return path
 
     def get(self, workspace: str, name: str) -> SpecRecord | None:
@@ -158,11 +172,9 @@ class SpecRegistry:
 
     def put_documents(self, workspace: str, index_version: str, documents: Sequence[Document]) -> None:
         """Store the documents of one spec version (not visible until `put` points a record at it)."""
-        rows = [(workspace, index_version, i, d.to_payload()) for i, d in enumerate(documents)]
-        with self._lock:
-            self._db.execute("BEGIN")
+        rows = ((workspace, index_version, i, d.to_payload()) for i, d in enumerate(documents))
+        with self._lock, transaction(self._db):
             self._db.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
 
     def documents(self, workspace: str, index_version: str) -> list[Document]:
         """The documents of one spec version, in the order they were stored."""
@@ -190,6 +202,144 @@ class SpecRegistry:
         with self._lock:
             rows = self._db.execute("SELECT index_version FROM specs WHERE workspace = ?", (workspace,)).fetchall()
         return {r[0] for r in rows}
+
+    # ---- index versions being written (the ledger the start-up sweep reads) ---------------------------
+
+    def _create_version_ledger(self) -> None:
+        """Create the ledger of index versions; a registry from before it gets a row per stored version."""
+        existed = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_versions'"
+        ).fetchone()
+        with transaction(self._db):
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS index_versions (
+                    workspace TEXT NOT NULL, index_version TEXT NOT NULL, spec TEXT NOT NULL,
+                    owner TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (workspace, index_version))"""
+            )
+            if not existed:  # unknown writer, created long ago: swept at once unless live
+                self._db.execute(
+                    "INSERT OR IGNORE INTO index_versions "
+                    "SELECT DISTINCT workspace, index_version, '', '', 0 FROM documents"
+                )
+
+    def begin_version(self, workspace: str, spec: str, index_version: str) -> None:
+        """Note that this process starts writing an index version (before any of its documents or vectors)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO index_versions VALUES (?, ?, ?, ?, ?)",
+                (workspace, index_version, spec, process_owner(), now()),
+            )
+
+    def end_version(self, workspace: str, index_version: str) -> None:
+        """Drop the ledger entry of a version whose documents and vectors are gone."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM index_versions WHERE workspace = ? AND index_version = ?", (workspace, index_version)
+            )
+
+    def stale_versions(self, older_than: float) -> list[tuple[str, str]]:
+        """(workspace, index_version) of versions no record points at that nobody is still writing.
+
+        A version is abandoned when its writer ran on this host and has exited (a crash, `kill -9`), or, for
+        writers elsewhere (replicas sharing the data), when it was started more than `older_than` seconds ago.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                """SELECT v.workspace, v.index_version, v.owner, v.created_at FROM index_versions v
+                   WHERE NOT EXISTS (SELECT 1 FROM specs s
+                                     WHERE s.workspace = v.workspace AND s.index_version = v.index_version)"""
+            ).fetchall()
+        cutoff = now() - older_than
+        return [(ws, version) for ws, version, owner, created in rows if created < cutoff or _writer_gone(owner)]
+
+    def count_documents(self, workspace: str, index_version: str) -> int:
+        """How many documents one spec version has stored."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM documents WHERE workspace = ? AND index_version = ?", (workspace, index_version)
+            ).fetchone()
+        return int(row[0])
+
+    # ---- originals ---------------------------------------------------------------------------------
+
+    def _originals_folder(self, workspace: str) -> Path:
+        return self._originals / hashlib.sha256(workspace.encode("utf-8")).hexdigest()[:32]
+
+    def release_original(self, workspace: str, original_path: str) -> bool:
+        """Delete a workspace's original file unless one of its records still uses it; True if deleted.
+
+        Originals are content-addressed per workspace, so two specs uploaded from the same file share one.
+        The file is found by name inside the workspace's folder, never by trusting the stored path.
+        """
+        name = Path(original_path).name
+        with self._lock:
+            rows = self._db.execute("SELECT original_path FROM specs WHERE workspace = ?", (workspace,)).fetchall()
+            if name in {Path(r[0]).name for r in rows}:
+                return False
+            path = self._originals_folder(workspace) / name
+            existed = path.exists()
+            path.unlink(missing_ok=True)
+        return existed
+
+    def sweep_originals(self, older_than: float) -> tuple[int, int]:
+        """Delete `.part` files and originals no record references, if untouched for `older_than` seconds.
+
+        Returns (part files, orphan originals) deleted. Young files are kept: another process may be writing
+        one, or be about to point a record at it.
+        """
+        if not self._originals.is_dir():
+            return 0, 0
+        with self._lock:
+            rows = self._db.execute("SELECT original_path FROM specs").fetchall()
+        referenced = {Path(r[0]).parts[-2:] for r in rows}
+        cutoff = now() - older_than
+        parts = orphans = 0
+        for path in _files_in_subfolders(self._originals):
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                if path.name.endswith(PART_SUFFIX):
+                    path.unlink(missing_ok=True)
+                    parts += 1
+                elif path.parts[-2:] not in referenced:
+                    path.unlink(missing_ok=True)
+                    orphans += 1
+            except OSError:  # gone meanwhile, or unreadable: leave it for the next sweep
+                continue
+        return parts, orphans
+
+    # ---- purging a workspace -----------------------------------------------------------------------
+
+    def delete_specs(self, workspace: str) -> int:
+        """Remove every record of a workspace at once (its specs stop being visible); returns how many."""
+        with self._lock:
+            return self._db.execute("DELETE FROM specs WHERE workspace = ?", (workspace,)).rowcount
+
+    def versions_of(self, workspace: str) -> set[str]:
+        """Every index version the registry knows of in a workspace: live, being written or abandoned."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT index_version FROM index_versions WHERE workspace = ? "
+                "UNION SELECT DISTINCT index_version FROM documents WHERE workspace = ?",
+                (workspace, workspace),
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def delete_workspace_data(self, workspace: str) -> int:
+        """Remove every stored document and ledger entry of a workspace (one transaction); returns documents."""
+        with self._lock, transaction(self._db):
+            documents = self._db.execute("DELETE FROM documents WHERE workspace = ?", (workspace,)).rowcount
+            self._db.execute("DELETE FROM index_versions WHERE workspace = ?", (workspace,))
+        return documents
+
+    def delete_originals(self, workspace: str) -> int:
+        """Remove a workspace's originals folder; returns how many files it held."""
+        folder = self._originals_folder(workspace)
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for p in folder.iterdir() if not p.name.endswith(PART_SUFFIX))
+        shutil.rmtree(folder, ignore_errors=True)
+        return count
 
     def close(self) -> None:
         """Close the database."""
@@ -248,3 +398,39 @@ def _record(row: tuple[Any, ...]) -> SpecRecord:
 def now() -> float:
     """Wall-clock time for `indexed_at`."""
     return time.time()
+
+
+_HOST = socket.gethostname()
+_PROCESS_TOKEN = uuid.uuid4().hex
+
+
+def process_owner() -> str:
+    """Who is writing: `host|pid|token`; the token tells this process from an earlier one with the same pid."""
+    return f"{_HOST}|{os.getpid()}|{_PROCESS_TOKEN}"
+
+
+def _writer_gone(owner: str) -> bool:
+    """Whether the process that wrote a ledger entry has certainly exited (only knowable on this host)."""
+    host, _, rest = owner.partition("|")
+    pid_text, _, token = rest.partition("|")
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    if token == _PROCESS_TOKEN:
+        return False  # still being written by this very process
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # an earlier process that had our pid (a restarted container): it is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
+
+
+def _files_in_subfolders(root: Path) -> Iterator[Path]:
+    """The files one level below `root`'s subfolders (the originals layout: one folder per workspace)."""
+    for folder in root.iterdir():
+        if folder.is_dir():
+            yield from (p for p in folder.iterdir() if p.is_file())
