@@ -38,6 +38,7 @@ async def build_assistant(settings: Settings, embedder: Embedder | None = None) 
         generator=GroqGenerator.from_settings(settings) if settings.generation_enabled else None,
     )
     try:
+        await assistant.sweep_leftovers()  # what a crash of an earlier run left behind
         yield assistant
     finally:
         await assistant.aclose()

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -85,6 +86,8 @@ class SpecRegistry:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._originals = data_dir / "originals"
         self._lock = threading.Lock()
+        # Originals saved by an ingest whose record is not written yet: never released meanwhile.
+        self._pinned: Counter[tuple[str, str]] = Counter()
         self._db = connect(data_dir / "registry.sqlite3")
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS specs (
@@ -114,19 +117,30 @@ class SpecRegistry:
         folder.mkdir(parents=True, exist_ok=True)
         suffix = Path(filename).suffix.lower()[:12]
         path = folder / f"{content_hash}{suffix}"
-        if path.exists():
-            # Fresh mtime: the start-up sweep only removes unreferenced originals that are old, and this one is
-            # about to be referenced by the record being written.
-            os.utime(path)
-            return path
+        pin = (workspace, path.name)
+        with self._lock:
+            self._pinned[pin] += 1  # until `put` writes the record that references it
+            if path.exists():
+                # Fresh mtime too: the start-up sweep only removes unreferenced originals that are old.
+                os.utime(path)
+                return path
         # A name of its own per write, so two uploads of the same content never write into one temp file.
         partial = folder / f"{path.name}.{uuid.uuid4().hex}{PART_SUFFIX}"
         try:
             partial.write_bytes(data)
             partial.replace(path)
+        except BaseException:
+            self._unpin(pin)
+            raise
         finally:
             partial.unlink(missing_ok=True)
         return path
+
+    def _unpin(self, pin: tuple[str, str]) -> None:
+        with self._lock:
+            self._pinned[pin] -= 1
+            if self._pinned[pin] <= 0:
+                del self._pinned[pin]
 
     def get(self, workspace: str, name: str) -> SpecRecord | None:
         """The record for one spec, if indexed."""
@@ -146,6 +160,8 @@ class SpecRegistry:
 
     def put(self, record: SpecRecord) -> None:
         """Insert or replace a spec record atomically: the moment a new index version goes live."""
+        if (record.workspace, Path(record.original_path).name) in self._pinned:
+            self._unpin((record.workspace, Path(record.original_path).name))  # the record now holds it
         values = (
             record.workspace,
             record.name,
@@ -273,6 +289,8 @@ class SpecRegistry:
         """
         name = Path(original_path).name
         with self._lock:
+            if (workspace, name) in self._pinned:
+                return False  # an ingest just saved this very content and is about to reference it
             rows = self._db.execute("SELECT original_path FROM specs WHERE workspace = ?", (workspace,)).fetchall()
             if name in {Path(r[0]).name for r in rows}:
                 return False

@@ -131,3 +131,15 @@ class ForgetSpec:
 
     origin: Origin
     name: str
+
+
+@dataclass(frozen=True)
+class PurgeWorkspace:
+    """Remove everything a workspace has stored: the app was uninstalled, or the bot removed from a server.
+
+    `origin` names the platform and workspace (its user is empty when the platform itself asked);
+    `reason` says what happened ("app_uninstalled", "tokens_revoked", "guild_remove", ...).
+    """
+
+    origin: Origin
+    reason: str

@@ -51,16 +51,29 @@ from core.parsing.loader import check_upload, load_spec
 from core.parsing.text import truncate
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRecord, SpecRegistry, destinations, now, spec_header
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.retrieval import HybridRetriever, RetrievedItem, SearchScope
 from core.snippets import build_snippet, can_build_snippet
-from core.state import NS_ANSWERS, NS_EMBEDDINGS, NS_EVENTS, ConversationMemory, SharedState, Turn
+from core.state import (
+    NS_ANSWERS,
+    NS_EMBEDDINGS,
+    NS_EVENTS,
+    NS_THREADS,
+    ConversationMemory,
+    SharedState,
+    Turn,
+    workspace_key,
+    workspace_prefix,
+)
 from core.store import VectorStore
 
 log = structlog.get_logger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
+STALE_AFTER_SECONDS = 3600.0
+"""Leftovers (unfinished index versions, temp files, unreferenced originals) younger than this may belong to
+another process still at work, unless their writer is known to have exited; the start-up sweep keeps them."""
 _SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -81,6 +94,30 @@ class IngestProgress:
 
 
 ProgressReporter = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What purging a workspace removed."""
+
+    workspace: str
+    specs: int
+    versions: int
+    documents: int
+    vectors: int
+    originals: int
+    cached_answers: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What the start-up sweep removed."""
+
+    versions: int = 0
+    documents: int = 0
+    part_files: int = 0
+    originals: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,6 +259,7 @@ class Assistant:
             record = await self._index(origin, name, attachment.filename, data, content_hash, spec, report)
             if previous:
                 await self._delete_quietly(origin.scope, previous.index_version)
+                self._release_original(previous)
         elapsed = time.perf_counter() - started
         bound.info(
             "ingest_done",
@@ -268,6 +306,7 @@ class Assistant:
     ) -> SpecRecord:
         documents = await asyncio.to_thread(build_documents, spec)
         index_version = uuid.uuid4().hex[:16]
+        self.registry.begin_version(origin.scope, name, index_version)  # a crash from here on is swept at start-up
         try:
             report(IngestProgress("embedding", 0, len(documents)))
             embeddings = await self.embedder.embed_documents(
@@ -309,6 +348,7 @@ class Assistant:
         try:
             await asyncio.to_thread(self.registry.delete_documents, scope, index_version)
             await self.store.delete_version(scope, index_version)
+            self.registry.end_version(scope, index_version)  # kept if a step above failed: the sweep retries
         except Exception:
             log.warning("delete_version_failed", workspace=scope, index_version=index_version, exc_info=True)
 
@@ -335,9 +375,84 @@ class Assistant:
             raise
         self.registry.delete(scope, record.name)
         await self._delete_quietly(scope, record.index_version)
+        self._release_original(record)
         log.info("spec_forgotten", workspace=scope, spec=record.name, user=origin.user)
         _audit("forget", origin, record.name, "ok", version=record.index_version, content=record.content_hash[:16])
         return record
+
+    def _release_original(self, record: SpecRecord) -> None:
+        """Delete the uploaded file of a record that is gone, unless another spec of the workspace shares it.
+
+        Runs on the event loop, like `registry.put`, so it never interleaves with an ingest writing its record.
+        """
+        try:
+            if self.registry.release_original(record.workspace, record.original_path):
+                log.info("original_deleted", workspace=record.workspace, spec=record.name)
+        except OSError:
+            log.warning("original_delete_failed", workspace=record.workspace, spec=record.name, exc_info=True)
+
+    async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
+        """Remove everything a workspace stored: specs, documents, vectors, originals, cached answers, threads.
+
+        Safe to repeat (a second purge finds nothing). If the vector store cannot be reached, the workspace's
+        index versions stay in the ledger and the start-up sweep removes their vectors later.
+        """
+        scope = request.origin.scope
+        names = [r.name for r in self.registry.list_records(scope)]
+        specs = self.registry.delete_specs(scope)  # from here on nothing of the workspace is visible
+        versions = self.registry.versions_of(scope)
+        vectors = 0
+        try:
+            vectors = await self.store.drop_workspace(scope)
+            documents = await asyncio.to_thread(self.registry.delete_workspace_data, scope)
+        except Exception:
+            log.warning("purge_vectors_failed", workspace=scope, exc_info=True)
+            documents = 0
+        originals = await asyncio.to_thread(self.registry.delete_originals, scope)
+        prefix = workspace_prefix(scope)
+        answers = await self.state.delete_prefix(NS_ANSWERS, prefix)
+        threads = await self.state.delete_prefix(NS_THREADS, prefix)
+        for key in [k for k in self._spec_locks if k[0] == scope]:
+            del self._spec_locks[key]
+        report = PurgeReport(scope, specs, len(versions), documents, vectors, originals, answers, threads)
+        log.info(
+            "workspace_purged",
+            workspace=scope,
+            reason=request.reason,
+            specs=specs,
+            versions=len(versions),
+            documents=documents,
+            vectors=vectors,
+            originals=originals,
+            cached_answers=answers,
+            threads=threads,
+        )
+        _audit("purge", request.origin, "*", "ok", reason=request.reason, specs=",".join(names))
+        return report
+
+    async def sweep_leftovers(self, stale_after: float = STALE_AFTER_SECONDS) -> SweepReport:
+        """Remove what a crash left behind: unfinished index versions, `.part` files, unreferenced originals.
+
+        Meant for start-up (`core.bootstrap.build_assistant`); cheap when there is nothing to sweep. Index
+        versions no record points at are removed when their writer ran on this host and has exited, or when
+        they are older than `stale_after` (another replica may still be writing a young one). Never raises:
+        a failure is logged and the rest is left for the next start.
+        """
+        versions = documents = 0
+        try:
+            for scope, index_version in self.registry.stale_versions(stale_after):
+                documents += self.registry.count_documents(scope, index_version)
+                await asyncio.to_thread(self.registry.delete_documents, scope, index_version)
+                await self.store.delete_version(scope, index_version)
+                self.registry.end_version(scope, index_version)
+                versions += 1
+            part_files, originals = await asyncio.to_thread(self.registry.sweep_originals, stale_after)
+        except Exception:
+            log.warning("startup_sweep_failed", versions=versions, exc_info=True)
+            return SweepReport(versions, documents)
+        report = SweepReport(versions, documents, part_files, originals)
+        log.info("startup_sweep", versions=versions, documents=documents, part_files=part_files, originals=originals)
+        return report
 
     def _record(self, scope: str, name: str) -> SpecRecord:
         record = self.registry.get(scope, name)
@@ -466,7 +581,7 @@ class Assistant:
         versions = ",".join(f"{name}={version}" for name, version in sorted(scope.versions.items()))
         normalised = " ".join(question.lower().split()).rstrip("?!. ")
         mode = "generated" if self.generator is not None else "retrieval"
-        return f"{scope.workspace}|{spec or '*'}|{versions}|{mode}|{normalised}"
+        return workspace_key(scope.workspace, f"{spec or '*'}|{versions}|{mode}|{normalised}")
 
     async def _embed_query(self, query: str) -> list[float]:
         key = f"{self.embedder.model_id}|{query}"
@@ -544,7 +659,7 @@ class Assistant:
 
 
 def _audit(action: str, origin: Origin, spec: str, outcome: str, **details: str) -> None:
-    """One `event=audit` line per upload, replace and forget: who, where, which spec and version, what happened."""
+    """One `event=audit` line per upload, replace, forget and purge: who, where, which spec and version, what happened."""
     log.info(
         "audit",
         action=action,
@@ -586,7 +701,7 @@ def _describe_scheme(scheme: SecurityScheme) -> str:
 
 
 def _thread_key(origin: Origin) -> str:
-    return f"{origin.scope}:{origin.channel}:{origin.thread}" if origin.thread else ""
+    return workspace_key(origin.scope, f"{origin.channel}:{origin.thread}") if origin.thread else ""
 
 
 def _validated_question(text: str) -> str:

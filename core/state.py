@@ -76,6 +76,16 @@ def safe_key(key: str) -> str:
     return "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def workspace_prefix(scope: str) -> str:
+    """The key prefix of everything a workspace has in shared state, so it can all be deleted at once."""
+    return "w" + hashlib.sha256(scope.encode("utf-8", "surrogatepass")).hexdigest()[:24] + ":"
+
+
+def workspace_key(scope: str, detail: str) -> str:
+    """A key that belongs to workspace `scope` (see `SharedState.delete_prefix`); plain, so never re-hashed."""
+    return workspace_prefix(scope) + hashlib.sha256(detail.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def _check_namespace(namespace: str) -> str:
     if not _NAMESPACE_RE.match(namespace):
         raise ValueError(f"invalid namespace {namespace!r}: use 1-40 of a-z, 0-9, '_', '.', '-'")
@@ -141,6 +151,10 @@ class StateStore(Protocol):
 
     async def delete(self, namespace: str, key: str) -> None:
         """Remove a key."""
+        ...
+
+    async def delete_prefix(self, namespace: str, prefix: str) -> int:
+        """Remove every key starting with `prefix` (a `workspace_prefix`); returns how many."""
         ...
 
 
@@ -311,6 +325,15 @@ class _BoundedMemory:
         if order is not None:
             order.pop(key, None)
 
+    async def delete_prefix(self, namespace: str, prefix: str) -> int:
+        order = self._order.get(namespace)
+        if order is None:
+            return 0
+        doomed = [key for key in order if key.startswith(prefix)]
+        for key in doomed:
+            await self.delete(namespace, key)
+        return len(doomed)
+
     async def clear(self) -> None:
         await self._cache.clear()
         self._order.clear()
@@ -470,6 +493,33 @@ class SharedState:
             await self._redis.delete(full_key)
 
         await self._via(from_redis, lambda: memory.delete(namespace, full_key))
+
+    async def delete_prefix(self, namespace: str, prefix: str) -> int:
+        """Remove every key of `namespace` that starts with `prefix`; returns how many were removed.
+
+        For purging a workspace: keys built with `workspace_key` share its `workspace_prefix`. In Redis this
+        scans the keyspace (a rare administrative action, not for the request path). During a Redis outage only
+        the local fallback is cleared; what stays in Redis expires with its TTL.
+        """
+        if not _PLAIN_KEY_RE.match(prefix):  # the plain alphabet has none of Redis's glob characters
+            raise ValueError("prefix must be a plain key prefix (see workspace_prefix)")
+        full_prefix = self._key(namespace, prefix)
+        memory = self._memory
+
+        async def from_redis() -> int:
+            assert self._client is not None
+            removed = 0
+            batch: list[bytes] = []
+            async for key in self._client.scan_iter(match=full_prefix + "*", count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    removed += int(await self._client.unlink(*batch))
+                    batch = []
+            if batch:
+                removed += int(await self._client.unlink(*batch))
+            return removed
+
+        return await self._via(from_redis, lambda: memory.delete_prefix(namespace, full_prefix))
 
     async def ping(self) -> bool:
         """Whether the backend answers (always True in memory mode); for health checks at start-up."""

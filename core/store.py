@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import chromadb
 import structlog
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
 from core.documents import Document
 
 log = structlog.get_logger(__name__)
 
 ADD_BATCH = 1000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class VectorStore(Protocol):
         """Every index version with documents in this workspace."""
         ...
 
+    async def drop_workspace(self, workspace: str) -> int:
+        """Remove everything stored for a workspace; returns how many vectors there were."""
+        ...
+
 
 def collection_name(workspace: str) -> str:
     """A Chroma-safe collection name (3-512 chars, [a-zA-Z0-9._-]) unique to a workspace."""
@@ -93,6 +100,14 @@ class ChromaVectorStore:
         client = chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
         return cls(client)
 
+    def _with_collection(self, workspace: str, action: Callable[[Any], T]) -> T:
+        """Run `action(collection)`; if another process dropped the collection meanwhile, start a new one."""
+        try:
+            return action(self._collection(workspace))
+        except NotFoundError:
+            self._collections.pop(collection_name(workspace), None)
+            return action(self._collection(workspace))
+
     def _collection(self, workspace: str) -> Any:
         name = collection_name(workspace)
         if name not in self._collections:
@@ -115,8 +130,7 @@ class ChromaVectorStore:
     ) -> None:
         """Store documents of one spec version, in batches."""
 
-        def run() -> None:
-            collection = self._collection(workspace)
+        def run(collection: Any) -> None:
             for start in range(0, len(documents), ADD_BATCH):
                 chunk = documents[start : start + ADD_BATCH]
                 collection.add(
@@ -128,7 +142,7 @@ class ChromaVectorStore:
                     ],
                 )
 
-        await asyncio.to_thread(run)
+        await asyncio.to_thread(self._with_collection, workspace, run)
 
     async def query(
         self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
@@ -137,15 +151,15 @@ class ChromaVectorStore:
         if not index_versions:
             return []
 
-        def run() -> Any:
-            return self._collection(workspace).query(
+        def run(collection: Any) -> Any:
+            return collection.query(
                 query_embeddings=[list(embedding)],
                 n_results=limit,
                 where=_version_filter(index_versions),
                 include=["metadatas", "distances"],
             )
 
-        result = await asyncio.to_thread(run)
+        result = await asyncio.to_thread(self._with_collection, workspace, run)
         hits = []
         for metadata, distance in zip(result["metadatas"][0], result["distances"][0], strict=True):
             hits.append(
@@ -160,12 +174,29 @@ class ChromaVectorStore:
 
     async def delete_version(self, workspace: str, index_version: str) -> None:
         """Remove every document of one spec version."""
-        await asyncio.to_thread(lambda: self._collection(workspace).delete(where={"index_version": index_version}))
+        await asyncio.to_thread(
+            self._with_collection, workspace, lambda c: c.delete(where={"index_version": index_version})
+        )
 
     async def versions(self, workspace: str) -> set[str]:
         """Every index version with documents in this workspace."""
-        result = await asyncio.to_thread(lambda: self._collection(workspace).get(include=["metadatas"]))
+        result = await asyncio.to_thread(self._with_collection, workspace, lambda c: c.get(include=["metadatas"]))
         return {str(m["index_version"]) for m in result["metadatas"]}
+
+    async def drop_workspace(self, workspace: str) -> int:
+        """Delete the workspace's whole collection; returns how many vectors it held (0 if there was none)."""
+        name = collection_name(workspace)
+
+        def run() -> int:
+            self._collections.pop(name, None)
+            try:
+                count = int(self._client.get_collection(name=name, embedding_function=None).count())
+                self._client.delete_collection(name=name)
+            except NotFoundError:
+                return 0
+            return count
+
+        return await asyncio.to_thread(run)
 
 
 def _document_id(index_version: str, key: str) -> str:

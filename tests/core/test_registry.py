@@ -136,8 +136,23 @@ def test_release_original_finds_the_file_whatever_the_stored_path_looks_like(tmp
     monkeypatch.chdir(tmp_path)
     registry = SpecRegistry(Path("data"))  # a relative DATA_DIR, as with the default `.data`
     saved = registry.save_original(WS, "abc", "a.yaml", b"x")
+    registry.put(record("one", "v1", saved))
+    registry.delete(WS, "one")
     assert registry.release_original(WS, str(saved.resolve())) is True
     assert not saved.exists()
+
+
+def test_an_original_saved_for_a_record_not_written_yet_is_not_released(tmp_path: Path) -> None:
+    registry = SpecRegistry(tmp_path)
+    first = registry.save_original(WS, "abc", "a.yaml", b"x")
+    registry.put(record("one", "v1", first))
+    again = registry.save_original(WS, "abc", "a.yaml", b"x")  # another ingest of the same file, mid-way
+    registry.delete(WS, "one")  # meanwhile `one` is forgotten
+    assert registry.release_original(WS, str(first)) is False
+    registry.put(record("two", "v2", again))  # the other ingest completes
+    assert again.exists()
+    registry.delete(WS, "two")
+    assert registry.release_original(WS, str(again)) is True
 
 
 def _age(path: Path, seconds: float) -> None:

@@ -1,12 +1,29 @@
 """The assistant end to end on the real model and an embedded Chroma store."""
 
+import os
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from core.errors import FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
-from core.requests import AskQuestion, BytesAttachment, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
-from core.service import IngestProgress
+from core.registry import process_owner
+from core.requests import (
+    AskQuestion,
+    BytesAttachment,
+    ForgetSpec,
+    ListSpecs,
+    Origin,
+    PathAttachment,
+    PurgeWorkspace,
+    UploadSpec,
+)
+from core.service import IngestProgress, SweepReport
+from core.store import collection_name
 
 TEAM_A = Origin("slack", "T-A", user="alice")
 TEAM_B = Origin("slack", "T-B", user="bob")
@@ -160,3 +177,130 @@ async def test_retrieval_answer_quoting_spec_text_cannot_ping(assistant, tmp_pat
     text = (await assistant.ask(AskQuestion(TEAM_A, "how do I send an alert?"))).as_markdown()
     assert "Pings @\u200beveryone" in text
     assert "@everyone" not in text and "<!channel>" not in text and "<@U123>" not in text
+
+
+def changed_copy(example_spec: Path, folder: Path, version: str) -> Path:
+    changed = folder / f"bookshop-{version}.yaml"
+    changed.write_text(example_spec.read_text().replace("version: 1.2.0", f"version: {version}"))
+    return changed
+
+
+async def test_forget_deletes_the_original_once_no_other_spec_uses_it(assistant, example_spec):
+    one = await upload(assistant, TEAM_A, example_spec, "one")
+    two = await upload(assistant, TEAM_A, example_spec, "two")  # the same file: one shared original
+    original = Path(one.record.original_path)
+    assert Path(two.record.original_path) == original
+
+    await assistant.forget(ForgetSpec(TEAM_A, "one"))
+    assert original.exists()  # `two` still uses it
+    await assistant.forget(ForgetSpec(TEAM_A, "two"))
+    assert not original.exists()
+    assert await assistant.store.versions(TEAM_A.scope) == set()
+    assert assistant.registry.documents(TEAM_A.scope, two.record.index_version) == []
+    assert assistant.registry.stale_versions(older_than=0) == []  # nothing left for a sweep either
+
+
+async def test_replacing_a_spec_deletes_the_old_original(assistant, example_spec, tmp_path):
+    first = await upload(assistant, TEAM_A, example_spec, "bookshop")
+    second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
+    assert second.replaced
+    assert not Path(first.record.original_path).exists()
+    assert Path(second.record.original_path).exists()
+    assert assistant.registry.documents(TEAM_A.scope, first.record.index_version) == []
+
+
+async def test_purge_removes_everything_of_one_workspace_only(assistant, example_spec, tmp_path):
+    in_thread = Origin("slack", "T-A", channel="C1", user="alice", thread="1700.1")
+    await upload(assistant, TEAM_A, example_spec, "bookshop")
+    await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "2.0.0"), "v2")
+    kept = await upload(assistant, TEAM_B, example_spec, "bookshop")
+    await assistant.ask(AskQuestion(TEAM_A, "how do I refund an order?"))  # a cached answer
+    await assistant.ask(AskQuestion(in_thread, "how do I list books?"))  # thread memory (and a cached answer)
+    await assistant.ask(AskQuestion(TEAM_B, "how do I refund an order?"))
+    folder_a = Path((await assistant.list_specs(ListSpecs(TEAM_A)))[0].original_path).parent
+    versions_a = {r.index_version for r in await assistant.list_specs(ListSpecs(TEAM_A))}
+
+    with capture_logs() as logs:
+        report = await assistant.purge_workspace(PurgeWorkspace(Origin("slack", "T-A"), "app_uninstalled"))
+
+    assert (report.specs, report.versions, report.originals) == (2, 2, 2)
+    assert report.documents == report.vectors == 18  # 9 documents (7 operations, 1 scheme, 1 overview) each
+    assert (report.cached_answers, report.threads) == (2, 1)
+    assert await assistant.list_specs(ListSpecs(TEAM_A)) == []
+    assert not folder_a.exists()
+    assert all(assistant.registry.documents(TEAM_A.scope, v) == [] for v in versions_a)
+    assert assistant.registry.versions_of(TEAM_A.scope) == set()
+    chroma = assistant.store._client
+    assert collection_name(TEAM_A.scope) not in {c.name for c in chroma.list_collections()}
+    assert not await assistant.knows_thread(in_thread)
+    purged = next(e for e in logs if e["event"] == "workspace_purged")
+    assert purged["workspace"] == "slack:T-A" and purged["vectors"] == 18 and purged["reason"] == "app_uninstalled"
+    audit = next(e for e in logs if e["event"] == "audit")
+    assert audit["action"] == "purge" and audit["workspace"] == "slack:T-A" and audit["outcome"] == "ok"
+    assert audit["reason"] == "app_uninstalled" and audit["specs"] == "bookshop,v2" and audit["spec"] == "*"
+
+    # The other workspace is untouched: its spec, original, vectors and cached answer.
+    [record] = await assistant.list_specs(ListSpecs(TEAM_B))
+    assert record.index_version == kept.record.index_version and Path(record.original_path).exists()
+    assert await assistant.store.versions(TEAM_B.scope) == {kept.record.index_version}
+    with capture_logs() as logs:
+        await assistant.ask(AskQuestion(TEAM_B, "how do I refund an order?"))
+    assert any(e.get("mode") == "cached" for e in logs)
+
+    again = await assistant.purge_workspace(PurgeWorkspace(Origin("slack", "T-A"), "tokens_revoked"))
+    assert (again.specs, again.documents, again.vectors, again.originals, again.cached_answers) == (0, 0, 0, 0, 0)
+
+    # The workspace can start over (the store re-creates its collection).
+    await upload(assistant, TEAM_A, example_spec, "bookshop")
+    assert (await assistant.search(TEAM_A, "refund an order"))[0].document.item["path"] == "/orders/{orderId}/refund"
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+async def _half_written(assistant, origin, spec: str, owner: str, created_at: float) -> str:
+    """What a crashed ingest leaves: a ledger entry, documents and some vectors, no record pointing at them."""
+    version = uuid.uuid4().hex[:16]
+    [live] = await assistant.list_specs(ListSpecs(origin))
+    documents = assistant.registry.documents(origin.scope, live.index_version)
+    assistant.registry.begin_version(origin.scope, spec, version)
+    assistant.registry.put_documents(origin.scope, version, documents)
+    vectors = await assistant.embedder.embed_documents([d.embed_text for d in documents[:4]])
+    await assistant.store.add(origin.scope, spec, version, documents[:4], vectors)
+    assistant.registry._db.execute(
+        "UPDATE index_versions SET owner = ?, created_at = ? WHERE index_version = ?", (owner, created_at, version)
+    )
+    return version
+
+
+async def test_startup_sweep_removes_what_a_crash_left_and_keeps_what_may_be_in_flight(assistant, example_spec):
+    assert await assistant.sweep_leftovers() == SweepReport()  # nothing to do on a clean data dir
+    live = await upload(assistant, TEAM_A, example_spec, "bookshop")
+    host = process_owner().split("|")[0]
+    crashed = await _half_written(assistant, TEAM_A, "bookshop", f"{host}|{_dead_pid()}|x", time.time())
+    elsewhere = await _half_written(assistant, TEAM_A, "bookshop", "other-host|7|y", time.time())
+    ancient = await _half_written(assistant, TEAM_A, "bookshop", "other-host|7|z", time.time() - 7200)
+    folder = Path(live.record.original_path).parent
+    old_part = folder / "abc.yaml.0123abcd.part"
+    old_part.write_bytes(b"half an upload")
+    os.utime(old_part, (time.time() - 7200, time.time() - 7200))
+    fresh_part = folder / "def.yaml.4567abcd.part"
+    fresh_part.write_bytes(b"an upload in progress")
+    orphan = assistant.registry.save_original(TEAM_A.scope, "f" * 64, "gone.yaml", b"nobody uses me")
+    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+
+    with capture_logs() as logs:
+        report = await assistant.sweep_leftovers()
+
+    assert report == SweepReport(versions=2, documents=18, part_files=1, originals=1)
+    assert await assistant.store.versions(TEAM_A.scope) == {live.record.index_version, elsewhere}
+    assert assistant.registry.documents(TEAM_A.scope, crashed) == []
+    assert assistant.registry.documents(TEAM_A.scope, ancient) == []
+    assert len(assistant.registry.documents(TEAM_A.scope, elsewhere)) == 9  # maybe still being written
+    assert not old_part.exists() and fresh_part.exists() and not orphan.exists()
+    assert Path(live.record.original_path).exists()
+    assert next(e for e in logs if e["event"] == "startup_sweep")["versions"] == 2
+    assert (await assistant.search(TEAM_A, "refund an order"))[0].document.item["path"] == "/orders/{orderId}/refund"
+    assert await assistant.sweep_leftovers() == SweepReport()

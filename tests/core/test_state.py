@@ -16,11 +16,14 @@ from core.state import (
     NS_ANSWERS,
     NS_EMBEDDINGS,
     NS_EVENTS,
+    NS_THREADS,
     ConversationMemory,
     SharedState,
     Turn,
     redis_target,
     safe_key,
+    workspace_key,
+    workspace_prefix,
 )
 from tests.redis_server import RedisServer, start_redis
 
@@ -212,6 +215,32 @@ def test_safe_key() -> None:
     assert hashed.startswith("#") and len(hashed) == 65
     assert safe_key("x" * 65) != safe_key("x" * 66)
     assert safe_key(hashed) != hashed  # '#' is never a plain key, so hashed keys can't collide with plain ones
+
+
+async def test_delete_prefix_removes_one_workspace_only(make_state: StateFactory) -> None:
+    state = make_state()
+    for i in range(30):
+        await state.set(NS_ANSWERS, workspace_key("slack:T1", f"question {i}"), i, ttl=60)
+        await state.set(NS_ANSWERS, workspace_key("slack:T10", f"question {i}"), i, ttl=60)
+    await state.set(NS_THREADS, workspace_key("slack:T1", "C1:1700.1"), ["turn"])
+    assert safe_key(workspace_key("slack:T1", "x")) == workspace_key("slack:T1", "x")  # stored as-is, never hashed
+
+    assert await state.delete_prefix(NS_ANSWERS, workspace_prefix("slack:T1")) == 30
+    assert await state.get(NS_ANSWERS, workspace_key("slack:T1", "question 3")) is None
+    assert await state.get(NS_ANSWERS, workspace_key("slack:T10", "question 3")) == 3  # another workspace
+    assert await state.get(NS_THREADS, workspace_key("slack:T1", "C1:1700.1")) == ["turn"]  # another namespace
+    assert await state.delete_prefix(NS_ANSWERS, workspace_prefix("slack:T1")) == 0
+    with pytest.raises(ValueError):
+        await state.delete_prefix(NS_ANSWERS, "*")
+
+
+async def test_delete_prefix_reaches_what_another_instance_cached(redis_url: str) -> None:
+    one, two = SharedState(redis_url), SharedState(redis_url)
+    await one.set(NS_ANSWERS, workspace_key("discord:42", "q"), "cached by one", ttl=60)
+    assert await two.delete_prefix(NS_ANSWERS, workspace_prefix("discord:42")) == 1
+    assert await one.get(NS_ANSWERS, workspace_key("discord:42", "q")) is None
+    await one.aclose()
+    await two.aclose()
 
 
 def test_redis_target_hides_credentials() -> None:
