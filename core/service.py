@@ -659,7 +659,7 @@ class Assistant:
 
 
 def _audit(action: str, origin: Origin, spec: str, outcome: str, **details: str) -> None:
-    """One `event=audit` line per upload, replace, forget and purge: who, where, which spec and version, what happened."""
+    """One `event=audit` line per upload, replace, forget and purge: who, where, which spec, what happened."""
     log.info(
         "audit",
         action=action,
