@@ -46,6 +46,7 @@ from core.errors import (
     UserFacingError,
 )
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
+from core.lifecycle import InFlightWork
 from core.models import ApiSpec, SecurityScheme
 from core.parsing.loader import check_upload, load_spec
 from core.parsing.text import truncate
@@ -175,6 +176,7 @@ class Assistant:
         self.memory = ConversationMemory(self.state)
         self.generator = generator
         self.feedback = {True: 0, False: 0}
+        self.work = InFlightWork()  # what a graceful shutdown waits for
 
     # ---- specs -------------------------------------------------------------------------------------
 

@@ -76,3 +76,9 @@ class AssistantClient(discord.Client):
         """Forward messages to the handlers, which decide whether they are for the bot."""
         if self.handlers is not None and self.user is not None:
             await self.handlers.on_message(message, self.user)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server (not a server outage: discord.py reports those as `guild_unavailable`)."""
+        log.info("discord_guild_removed", guild_id=guild.id)
+        if self.handlers is not None:
+            await self.handlers.on_guild_remove(guild.id)

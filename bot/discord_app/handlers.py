@@ -7,9 +7,11 @@ anything else is logged with a traceback and replaced by a short generic message
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from typing import Any, Concatenate, ParamSpec
 
 import aiohttp
 import discord
@@ -24,6 +26,7 @@ from bot.discord_app.translate import (
     Addressed,
     Conversations,
     addressed_to_bot,
+    guild_origin,
     interaction_origin,
     message_origin,
     to_attachment,
@@ -34,7 +37,7 @@ from core.answers import FinalAnswer, StatusUpdate, TextDelta
 from core.config import Settings
 from core.errors import RateLimitedError, UserFacingError
 from core.parsing.loader import check_upload
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.service import Assistant, IngestProgress
 
 log = structlog.get_logger(__name__)
@@ -45,6 +48,25 @@ PROGRESS_INTERVAL_SECONDS = 2.0  # how often a long indexing job's progress mess
 TYPING_REFRESH_SECONDS = 8.0  # Discord shows "typing" for about 10 s per trigger
 MAX_ATTACHMENTS_PER_MESSAGE = 3
 MAX_AUTOCOMPLETE_CHOICES = 25
+
+
+P = ParamSpec("P")
+Handler = Callable[Concatenate["DiscordHandlers", P], Coroutine[Any, Any, None]]
+
+
+def in_flight(kind: str) -> Callable[[Handler[P]], Handler[P]]:
+    """Run a handler as tracked work (a graceful shutdown waits for it); skip it once a shutdown has begun."""
+
+    def decorate(method: Handler[P]) -> Handler[P]:
+        @functools.wraps(method)
+        async def tracked(self: DiscordHandlers, *args: P.args, **kwargs: P.kwargs) -> None:
+            async with self.assistant.work.running(kind) as admitted:
+                if admitted:
+                    await method(self, *args, **kwargs)
+
+        return tracked
+
+    return decorate
 
 
 def _context(origin: Origin) -> Logger:
@@ -141,6 +163,7 @@ class DiscordHandlers:
 
     # ---- messages ----------------------------------------------------------------------------------
 
+    @in_flight("discord_message")
     async def on_message(self, message: discord.Message, me: discord.abc.User) -> None:
         """Answer or index whatever a message addressed to the bot asks for; ignore everything else."""
         addressed = addressed_to_bot(message, me, self.conversations)
@@ -158,6 +181,16 @@ class DiscordHandlers:
             else:
                 reply = self._channel_reply(message, addressed.root)
                 await guarded(reply, self._ask(reply, AskQuestion(origin, addressed.text), bound), bound)
+
+    async def on_guild_remove(self, guild_id: int) -> None:
+        """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
+        origin = guild_origin(guild_id)
+        # Essential: Discord never tells us again, so the purge runs even while shutting down.
+        async with self.assistant.work.running("discord_purge", essential=True):
+            try:
+                await self.assistant.purge_workspace(PurgeWorkspace(origin, "guild_remove"))
+            except Exception:
+                log.exception("discord_purge_failed", workspace=origin.workspace)
 
     def _channel_reply(self, message: discord.Message, root: str) -> ChannelReply:
         return ChannelReply(message, lambda sent_id: self.conversations.remember_answer(sent_id, root))
@@ -262,6 +295,7 @@ class DiscordHandlers:
         await interaction.response.defer(thinking=True, ephemeral=ephemeral)
         return origin, InteractionReply(interaction, ephemeral=ephemeral)
 
+    @in_flight("discord_command")
     async def slash_ask(self, interaction: discord.Interaction, question: str, spec: str | None) -> None:
         """`/api ask`: a public answer."""
         begun = await self._begin(interaction, ephemeral=False)
@@ -270,6 +304,7 @@ class DiscordHandlers:
             bound = _context(origin).bind(command="ask")
             await guarded(reply, self._ask(reply, AskQuestion(origin, question, spec or None), bound), bound)
 
+    @in_flight("discord_command")
     async def slash_upload(self, interaction: discord.Interaction, file: discord.Attachment, name: str | None) -> None:
         """`/api upload`: index an attached spec; the result is public so the team sees what was added."""
         begun = await self._begin(interaction, ephemeral=False)
@@ -279,6 +314,7 @@ class DiscordHandlers:
             request = UploadSpec(origin, to_attachment(file, self.session, self.cdn_policy), name or None)
             await guarded(reply, self._upload(reply, request, bound), bound)
 
+    @in_flight("discord_command")
     async def slash_specs(self, interaction: discord.Interaction) -> None:
         """`/api specs`: the workspace's specs, privately."""
         begun = await self._begin(interaction, ephemeral=True)
@@ -290,6 +326,7 @@ class DiscordHandlers:
     async def _specs(self, reply: MessageSeries, origin: Origin) -> None:
         await reply.show(render_text(render_specs(await self.assistant.list_specs(ListSpecs(origin)))))
 
+    @in_flight("discord_command")
     async def slash_forget(self, interaction: discord.Interaction, name: str) -> None:
         """`/api forget`: remove a spec, privately confirmed."""
         begun = await self._begin(interaction, ephemeral=True)
@@ -303,6 +340,7 @@ class DiscordHandlers:
         await reply.show(render_text(discord_messages.forgot(record.name)))
         bound.info("spec_forgotten", spec=record.name)
 
+    @in_flight("discord_command")
     async def slash_help(self, interaction: discord.Interaction) -> None:
         """`/api help`: how to use the bot, privately."""
         begun = await self._begin(interaction, ephemeral=True)

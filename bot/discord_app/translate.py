@@ -26,6 +26,11 @@ def workspace_id(guild_id: int | None, user_id: int) -> str:
     return str(guild_id) if guild_id is not None else f"dm-{user_id}"
 
 
+def guild_origin(guild_id: int) -> Origin:
+    """The workspace of a whole server, for events about the server itself (the bot being removed from it)."""
+    return Origin(platform=PLATFORM, workspace=workspace_id(guild_id, 0))
+
+
 class Conversations:
     """Which bot messages belong to which conversation, and which threads the bot talks in (bounded, in memory).
 

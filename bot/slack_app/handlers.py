@@ -56,7 +56,7 @@ from core.answers import Answer, FinalAnswer, StatusUpdate, TextDelta
 from core.config import Settings
 from core.errors import UserFacingError
 from core.parsing.loader import check_upload
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.service import Assistant, IngestProgress
 
 log = structlog.get_logger(__name__)
@@ -308,6 +308,8 @@ class SlackBot:
         app.command("/api")(self.on_command)
         app.action(FEEDBACK_UP)(self.on_feedback)
         app.action(FEEDBACK_DOWN)(self.on_feedback)
+        app.event("app_uninstalled")(self.on_app_uninstalled)
+        app.event("tokens_revoked")(self.on_tokens_revoked)
         app.error(self.on_error)
 
     # ---- events ------------------------------------------------------------------------------------
@@ -316,16 +318,47 @@ class SlackBot:
         self, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, request: AsyncBoltRequest
     ) -> None:
         """`@bot question` in a channel: answer in the thread."""
-        await self._dispatch(classify_mention(body, context.bot_user_id), client, context, request)
+        async with self.assistant.work.running("slack_event") as admitted:
+            if admitted:
+                await self._dispatch(classify_mention(body, context.bot_user_id), client, context, request)
 
     async def on_message(
         self, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, request: AsyncBoltRequest
     ) -> None:
         """DMs, uploads, and follow-ups in threads the bot is part of."""
-        incoming = classify_message(body, context.bot_user_id, self.threads)
-        if incoming.reason == "not_addressed" and await self._answered_elsewhere(body):
+        async with self.assistant.work.running("slack_event") as admitted:
+            if not admitted:
+                return
             incoming = classify_message(body, context.bot_user_id, self.threads)
-        await self._dispatch(incoming, client, context, request)
+            if incoming.reason == "not_addressed" and await self._answered_elsewhere(body):
+                incoming = classify_message(body, context.bot_user_id, self.threads)
+            await self._dispatch(incoming, client, context, request)
+
+    async def on_app_uninstalled(self, body: dict[str, Any]) -> None:
+        """The app was removed from the workspace: delete everything it stored there."""
+        await self._purge(body, "app_uninstalled")
+
+    async def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Tokens were revoked: when the bot's token is among them the workspace is gone for us, so purge it."""
+        tokens = event.get("tokens") or {}
+        if not tokens.get("bot"):
+            log.info("slack_user_tokens_revoked", workspace=team_of(body))  # the bot still works there
+            return
+        await self._purge(body, "tokens_revoked")
+
+    async def _purge(self, body: dict[str, Any], reason: str) -> None:
+        team = team_of(body)
+        if not team:
+            log.warning("slack_purge_without_team", reason=reason)
+            return
+        origin = Origin(platform=PLATFORM, workspace=team, event_id=str(body.get("event_id") or ""))
+        # Essential: Slack never sends an uninstall again, so it is purged even while shutting down.
+        async with self.assistant.work.running("slack_purge", essential=True):
+            try:
+                if await self.assistant.claim_event(origin):
+                    await self.assistant.purge_workspace(PurgeWorkspace(origin, reason))
+            except Exception:
+                log.exception("slack_purge_failed", workspace=team, reason=reason)
 
     async def _answered_elsewhere(self, body: dict[str, Any]) -> bool:
         """A thread another instance (or this one before a restart) answered in counts as the bot's thread."""
@@ -440,13 +473,16 @@ class SlackBot:
     ) -> None:
         """`/api ask|specs|forget|help`: acknowledge at once, then answer through `response_url`."""
         await ack()
-        command = parse_command(body)
-        origin = command.origin
-        log.info("slack_command", subcommand=command.name, workspace=origin.workspace, channel=origin.channel,
-                 user=origin.user)
-        reply = SlashReply(respond)
-        await guarded(reply, self._run_command(command, reply, client),
-                      subcommand=command.name, workspace=origin.workspace, user=origin.user)
+        async with self.assistant.work.running("slack_command") as admitted:
+            if not admitted:
+                return
+            command = parse_command(body)
+            origin = command.origin
+            log.info("slack_command", subcommand=command.name, workspace=origin.workspace, channel=origin.channel,
+                     user=origin.user)
+            reply = SlashReply(respond)
+            await guarded(reply, self._run_command(command, reply, client),
+                          subcommand=command.name, workspace=origin.workspace, user=origin.user)
 
     async def _run_command(self, command: SlashCommand, reply: SlashReply, client: AsyncWebClient) -> None:
         origin = command.origin
@@ -486,8 +522,10 @@ class SlackBot:
             log.warning("slack_feedback_invalid", workspace=origin.workspace, user=origin.user)
             return
         reply = ActionReply(respond, client, origin)
-        await guarded(reply, self._feedback(origin, answer_id, helpful, reply),
-                      answer_id=answer_id, workspace=origin.workspace, user=origin.user)
+        async with self.assistant.work.running("slack_feedback") as admitted:
+            if admitted:
+                await guarded(reply, self._feedback(origin, answer_id, helpful, reply),
+                              answer_id=answer_id, workspace=origin.workspace, user=origin.user)
 
     async def _feedback(self, origin: Origin, answer_id: str, helpful: bool, reply: ActionReply) -> None:
         key = (origin.workspace, origin.user, answer_id)

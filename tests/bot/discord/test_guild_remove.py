@@ -1,0 +1,66 @@
+"""Removing the bot from a server (GUILD_DELETE through the fake gateway) purges that server's workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from core.requests import AskQuestion, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.state import NS_ANSWERS, workspace_prefix
+from core.store import collection_name
+from tests.bot.discord.fake_discord import GUILD_ID, FakeDiscord
+
+GUILD = Origin("discord", str(GUILD_ID))
+OTHER = Origin("discord", "999")
+
+
+async def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 15) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in logs:
+            if entry["event"] == event:
+                return entry
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {event} logged; saw {[e['event'] for e in logs]}")
+
+
+async def test_guild_remove_purges_that_server_only(
+    bot: Any, fake: FakeDiscord, assistant: Any, example_spec: Path
+) -> None:
+    await assistant.ingest(UploadSpec(OTHER, PathAttachment(example_spec), "bookshop"))
+    for origin in (GUILD, OTHER):
+        await assistant.ask(AskQuestion(origin, "how do I refund an order?"))  # a cached answer in each
+    [removed] = await assistant.list_specs(ListSpecs(GUILD))
+    [kept] = await assistant.list_specs(ListSpecs(OTHER))
+
+    with capture_logs() as logs:
+        outage = asyncio.create_task(bot.wait_for("guild_unavailable", timeout=10))
+        await fake.dispatch("GUILD_DELETE", {"id": str(GUILD_ID), "unavailable": True})  # an outage: keep all
+        await outage
+        back = asyncio.create_task(bot.wait_for("guild_available", timeout=10))
+        await fake.dispatch("GUILD_CREATE", fake.guild())  # the server is back
+        await back
+        assert not any(e["event"] == "workspace_purged" for e in logs)
+        assert len(await assistant.list_specs(ListSpecs(GUILD))) == 1
+        await fake.dispatch("GUILD_DELETE", {"id": str(GUILD_ID)})  # now the bot was removed
+        purged = await wait_for_log(logs, "workspace_purged")
+
+    assert purged["workspace"] == f"discord:{GUILD_ID}" and purged["reason"] == "guild_remove"
+    assert purged["specs"] == 1 and purged["vectors"] == 9 and purged["cached_answers"] == 1
+    audit = next(e for e in logs if e["event"] == "audit")
+    assert audit["action"] == "purge" and audit["workspace"] == f"discord:{GUILD_ID}"
+    assert await assistant.list_specs(ListSpecs(GUILD)) == []
+    assert not Path(removed.original_path).exists()
+    chroma = assistant.store._client
+    assert collection_name(GUILD.scope) not in {c.name for c in chroma.list_collections()}
+    assert await assistant.state.delete_prefix(NS_ANSWERS, workspace_prefix(GUILD.scope)) == 0
+
+    assert [r.index_version for r in await assistant.list_specs(ListSpecs(OTHER))] == [kept.index_version]
+    assert Path(kept.original_path).exists()
+    assert await assistant.store.versions(OTHER.scope) == {kept.index_version}
+    assert await assistant.state.delete_prefix(NS_ANSWERS, workspace_prefix(OTHER.scope)) == 1
+    assert bot.get_guild(GUILD_ID) is None
