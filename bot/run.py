@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import signal
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
 
 from core.config import Settings
 from core.errors import ConfigError
+from core.lifecycle import InFlightWork
 from core.service import Assistant
 
 log = structlog.get_logger(__name__)
@@ -31,21 +34,56 @@ def configured_platforms(settings: Settings) -> list[str]:
     return platforms
 
 
-async def run_platforms(settings: Settings, assistant: Assistant) -> None:
-    """Serve every configured platform until one stops (or the process is interrupted)."""
+async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None) -> None:
+    """Serve every configured platform until SIGTERM/SIGINT (or `stop`), then shut down gracefully.
+
+    On the first signal: no new work is taken, work in progress gets `SHUTDOWN_GRACE_SECONDS` to finish, then
+    the platform clients close. A second signal stops waiting. Returns normally, so the process exits 0.
+    """
     platforms = configured_platforms(settings)
     if not platforms:
         raise ConfigError(NO_PLATFORM)
+    stop = stop or asyncio.Event()
     services: list[Coroutine[Any, Any, None]] = []
     if "slack" in platforms:
         from bot.slack_app.runner import serve_slack
 
-        services.append(serve_slack(settings, assistant))
+        services.append(serve_slack(settings, assistant, stop))
     if "discord" in platforms:
         from bot.discord_app.runner import serve_discord
 
-        services.append(serve_discord(settings, assistant))
+        services.append(serve_discord(settings, assistant, stop))
     log.info("platforms_starting", platforms=platforms)
-    async with asyncio.TaskGroup() as group:
-        for service in services:
-            group.create_task(service)
+    with _shutdown_on_signals(stop, assistant.work, settings.shutdown_grace_seconds):
+        async with asyncio.TaskGroup() as group:
+            for service in services:
+                group.create_task(service)
+    log.info("platforms_stopped", platforms=platforms)
+
+
+@contextmanager
+def _shutdown_on_signals(stop: asyncio.Event, work: InFlightWork, grace: float) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop` (and stop taking work); a second one makes the shutdown stop waiting."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("shutdown_hurried", signal=sig.name, in_flight=work.active)
+            work.hurry()
+            return
+        log.info("shutdown_requested", signal=sig.name, in_flight=work.active, grace_seconds=grace)
+        work.stop_accepting()
+        stop.set()
+
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # no signal support (Windows, or not the main thread)
+            continue
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

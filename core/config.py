@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     discord_api_url: str | None = Field(None, description="Discord REST base URL override (tests: a fake).")
     discord_gateway_url: str | None = Field(None, description="Discord gateway URL override (tests: a fake).")
 
+    shutdown_grace_seconds: float = Field(
+        20.0, ge=0, le=3600, description="On SIGTERM, how long answers and uploads in progress may take to finish."
+    )
+
     @field_validator("allowed_file_types")
     @classmethod
     def _normalise_types(cls, value: str) -> str:

@@ -87,3 +87,11 @@ class InFlightWork:
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_WAIT_SECONDS)
         return len(left)
+
+
+async def wait_until_stopped(stop: asyncio.Event | None) -> None:
+    """Wait until `stop` is set; forever (until cancelled) when there is none."""
+    if stop is None:
+        await asyncio.Future()
+    else:
+        await stop.wait()

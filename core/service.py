@@ -13,7 +13,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
@@ -396,41 +397,38 @@ class Assistant:
     async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
         """Remove everything a workspace stored: specs, documents, vectors, originals, cached answers, threads.
 
-        Safe to repeat (a second purge finds nothing). If the vector store cannot be reached, the workspace's
-        index versions stay in the ledger and the start-up sweep removes their vectors later.
+        Uploads of the workspace still being indexed by this process are waited for first, so none of them
+        brings a spec back afterwards. Safe to repeat (a second purge finds nothing). If the vector store
+        cannot be reached, the workspace's index versions stay in the ledger for the start-up sweep.
         """
         scope = request.origin.scope
+        async with AsyncExitStack() as held:
+            for key in [k for k in self._spec_locks if k[0] == scope]:
+                await held.enter_async_context(self._spec_locks[key])
+            report, names, outcome = await self._purge(scope)
+        for key in [k for k in self._spec_locks if k[0] == scope and not self._spec_locks[k].locked()]:
+            del self._spec_locks[key]
+        log.info("workspace_purged", reason=request.reason, outcome=outcome, **asdict(report))
+        _audit("purge", request.origin, "*", outcome, reason=request.reason, specs=",".join(names))
+        return report
+
+    async def _purge(self, scope: str) -> tuple[PurgeReport, list[str], str]:
         names = [r.name for r in self.registry.list_records(scope)]
         specs = self.registry.delete_specs(scope)  # from here on nothing of the workspace is visible
         versions = self.registry.versions_of(scope)
-        vectors = 0
+        outcome, vectors, documents = "ok", 0, 0
         try:
             vectors = await self.store.drop_workspace(scope)
             documents = await asyncio.to_thread(self.registry.delete_workspace_data, scope)
         except Exception:
             log.warning("purge_vectors_failed", workspace=scope, exc_info=True)
-            documents = 0
+            outcome = "partial"
         originals = await asyncio.to_thread(self.registry.delete_originals, scope)
         prefix = workspace_prefix(scope)
         answers = await self.state.delete_prefix(NS_ANSWERS, prefix)
         threads = await self.state.delete_prefix(NS_THREADS, prefix)
-        for key in [k for k in self._spec_locks if k[0] == scope]:
-            del self._spec_locks[key]
         report = PurgeReport(scope, specs, len(versions), documents, vectors, originals, answers, threads)
-        log.info(
-            "workspace_purged",
-            workspace=scope,
-            reason=request.reason,
-            specs=specs,
-            versions=len(versions),
-            documents=documents,
-            vectors=vectors,
-            originals=originals,
-            cached_answers=answers,
-            threads=threads,
-        )
-        _audit("purge", request.origin, "*", "ok", reason=request.reason, specs=",".join(names))
-        return report
+        return report, names, outcome
 
     async def sweep_leftovers(self, stale_after: float = STALE_AFTER_SECONDS) -> SweepReport:
         """Remove what a crash left behind: unfinished index versions, `.part` files, unreferenced originals.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit
 
 import discord
@@ -16,6 +17,7 @@ from bot.discord_app.client import AssistantClient
 from bot.discord_app.handlers import EDIT_INTERVAL_SECONDS, PROGRESS_INTERVAL_SECONDS, DiscordHandlers
 from core.config import Settings
 from core.errors import ConfigError
+from core.lifecycle import wait_until_stopped
 from core.service import Assistant
 
 log = structlog.get_logger(__name__)
@@ -71,14 +73,19 @@ def build_discord_client(
     return AssistantClient(handlers, guild_ready_timeout=guild_ready_timeout)
 
 
-async def serve_discord(settings: Settings, assistant: Assistant) -> None:
-    """Connect to Discord and answer until cancelled (reconnecting as needed)."""
+async def serve_discord(settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None) -> None:
+    """Connect to Discord and answer (reconnecting as needed) until `stop` is set or the task is cancelled.
+
+    When `stop` is set, new messages and commands are ignored (another instance, or this one after a restart,
+    takes them), answers and uploads in progress get up to `SHUTDOWN_GRACE_SECONDS` to finish, then the
+    client disconnects.
+    """
     token = _token(settings)
     with discord_endpoints(settings):
         client = build_discord_client(settings, assistant)
         try:
             async with client:
-                await client.start(token)
+                await _run_until_stopped(client, token, settings, assistant, stop)
         except discord.LoginFailure:
             raise ConfigError("Discord rejected DISCORD_BOT_TOKEN; check the token in the Developer Portal.") from None
         except discord.PrivilegedIntentsRequired:
@@ -88,6 +95,29 @@ async def serve_discord(settings: Settings, assistant: Assistant) -> None:
             ) from None
         finally:
             log.info("discord_stopped")
+
+
+async def _run_until_stopped(
+    client: AssistantClient, token: str, settings: Settings, assistant: Assistant, stop: asyncio.Event | None
+) -> None:
+    connection = asyncio.create_task(client.start(token))
+    stopped = asyncio.create_task(wait_until_stopped(stop))
+    try:
+        await asyncio.wait({connection, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if connection.done():
+            connection.result()  # a login or intents error, or the client was closed elsewhere
+            return
+        assistant.work.stop_accepting()
+        # The gateway stays connected meanwhile: answers in progress still edit and post messages.
+        await assistant.work.drain(settings.shutdown_grace_seconds)
+        await client.close()
+        await connection
+    finally:
+        for task in (connection, stopped):
+            if not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
 
 
 async def sync_commands(settings: Settings, guild_id: int | None = None) -> int:

@@ -1,5 +1,6 @@
 """The assistant end to end on the real model and an embedded Chroma store."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -304,3 +305,19 @@ async def test_startup_sweep_removes_what_a_crash_left_and_keeps_what_may_be_in_
     assert next(e for e in logs if e["event"] == "startup_sweep")["versions"] == 2
     assert (await assistant.search(TEAM_A, "refund an order"))[0].document.item["path"] == "/orders/{orderId}/refund"
     assert await assistant.sweep_leftovers() == SweepReport()
+
+
+async def test_purge_waits_for_an_upload_in_progress_so_it_cannot_come_back(assistant, example_spec):
+    embedding = asyncio.Event()
+
+    def progress(step: IngestProgress) -> None:
+        if step.stage == "embedding":
+            embedding.set()
+
+    upload_task = asyncio.create_task(upload(assistant, TEAM_A, example_spec, "bookshop", progress))
+    await asyncio.wait_for(embedding.wait(), 30)
+    report = await assistant.purge_workspace(PurgeWorkspace(Origin("slack", "T-A"), "app_uninstalled"))
+    await upload_task
+    assert report.specs == 1  # the purge ran after the upload had finished, and removed it
+    assert await assistant.list_specs(ListSpecs(TEAM_A)) == []
+    assert assistant.registry.versions_of(TEAM_A.scope) == set()

@@ -22,7 +22,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def stop(task: asyncio.Task[None]) -> None:
+async def stop_task(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -43,7 +43,7 @@ async def test_socket_mode_end_to_end(socket_settings, indexed, mock_slack: Mock
         assert "*POST /orders/{orderId}/refund*" in final.blob()
         assert mock_slack.calls_to("chat.postMessage")[0].params["thread_ts"] == "6000.000100"
     finally:
-        await stop(task)
+        await stop_task(task)
     assert not mock_slack.socket_connected
 
 
@@ -66,7 +66,7 @@ async def test_http_mode_serves_events_and_healthz(slack_settings, indexed) -> N
                                     headers={"Content-Type": "application/json", **sign(body)}) as response:
                 assert response.status == 200 and "c-123" in await response.text()
     finally:
-        await stop(task)
+        await stop_task(task)
 
 
 async def test_http_mode_needs_a_signing_secret(slack_settings, indexed) -> None:  # type: ignore[no-untyped-def]
@@ -74,3 +74,60 @@ async def test_http_mode_needs_a_signing_secret(slack_settings, indexed) -> None
         await serve_slack(slack_settings.model_copy(update={"slack_signing_secret": None}), indexed)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         await serve_slack(slack_settings.model_copy(update={"slack_bot_token": None}), indexed)
+
+
+class SlowGenerator:
+    """An answer generator that takes its time, so an answer is in flight when the shutdown starts."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.started = asyncio.Event()
+
+    async def stream(self, question, evidence, history=()):  # type: ignore[no-untyped-def]
+        self.started.set()
+        for part in ("Refund it with ", "the refund endpoint [1]."):
+            await asyncio.sleep(self.delay)
+            yield part
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_http_mode_stops_taking_events_and_finishes_the_answer_in_flight(  # type: ignore[no-untyped-def]
+    slack_settings, indexed, mock_slack: MockSlack
+) -> None:
+    generator = indexed.generator = SlowGenerator(0.5)
+    port = free_port()
+    stop = asyncio.Event()
+    settings = slack_settings.model_copy(update={"port": port, "shutdown_grace_seconds": 10})
+    task = asyncio.create_task(serve_slack(settings, indexed, stop))
+    base = f"http://127.0.0.1:{port}"
+
+    async def post_event(session: aiohttp.ClientSession, ts: str) -> int:
+        body = json.dumps(event_body(mention("how do I refund an order?", ts=ts)))
+        headers = {"Content-Type": "application/json", **sign(body)}
+        async with session.post(base + "/slack/events", data=body, headers=headers) as response:
+            return response.status
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with session.get(base + "/healthz"):
+                        break
+                await asyncio.sleep(0.05)
+            assert await post_event(session, "8000.000100") == 200
+            await asyncio.wait_for(generator.started.wait(), 15)
+            stop.set()
+            await asyncio.sleep(0.05)
+            try:  # the port no longer listens; a connection that was still open gets a 503 (Slack retries it)
+                refused = await post_event(session, "8000.000200")
+            except aiohttp.ClientConnectionError:
+                refused = 503
+            assert refused == 503
+        await asyncio.wait_for(task, 15)
+    finally:
+        await stop_task(task)
+    finals = [c for c in mock_slack.calls_to("chat.update") if any(b["type"] == "actions" for b in c.params["blocks"])]
+    assert len(finals) == 1 and "the refund endpoint" in finals[0].blob()
+    assert all(c.params.get("thread_ts") != "8000.000200" for c in mock_slack.calls_to("chat.postMessage"))

@@ -1,4 +1,4 @@
-"""Removing the bot from a server (GUILD_DELETE through the fake gateway) purges that server's workspace."""
+"""Leaving: removal from a server (GUILD_DELETE) purges its workspace; a stop finishes answers in flight."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
+from bot.discord_app.runner import serve_discord
 from core.requests import AskQuestion, ListSpecs, Origin, PathAttachment, UploadSpec
 from core.state import NS_ANSWERS, workspace_prefix
 from core.store import collection_name
@@ -64,3 +65,53 @@ async def test_guild_remove_purges_that_server_only(
     assert await assistant.store.versions(OTHER.scope) == {kept.index_version}
     assert await assistant.state.delete_prefix(NS_ANSWERS, workspace_prefix(OTHER.scope)) == 1
     assert bot.get_guild(GUILD_ID) is None
+
+
+class SlowGenerator:
+    """An answer generator that takes its time, so an answer is in flight when the shutdown starts."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.started = asyncio.Event()
+
+    async def stream(self, question: str, evidence: Any, history: Any = ()) -> Any:
+        self.started.set()
+        for part in ("Refund it with ", "the refund endpoint [1]."):
+            await asyncio.sleep(self.delay)
+            yield part
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_stop_finishes_the_answer_in_flight_and_ignores_new_messages(
+    fake: FakeDiscord, discord_settings: Any, assistant: Any, example_spec: Path
+) -> None:
+    await assistant.ingest(UploadSpec(GUILD, PathAttachment(example_spec), "bookshop"))
+    generator = assistant.generator = SlowGenerator(0.5)
+    stop = asyncio.Event()
+    settings = discord_settings.model_copy(update={"shutdown_grace_seconds": 10})
+    with capture_logs() as logs:
+        task = asyncio.create_task(serve_discord(settings, assistant, stop))
+        try:
+            await wait_for_log(logs, "discord_ready")
+            first = fake.mention("how do I refund an order?")
+            await fake.dispatch("MESSAGE_CREATE", first)
+            await asyncio.wait_for(generator.started.wait(), 15)
+            stop.set()
+            await asyncio.sleep(0.05)
+            second = fake.mention("how do I delete a customer?")
+            await fake.dispatch("MESSAGE_CREATE", second)
+            await asyncio.wait_for(task, 20)
+        finally:
+            task.cancel()
+    answered = [c for c in fake.message_calls() if "the refund endpoint" in c.content]
+    assert answered, "the answer in flight was never delivered"
+    replies = [c.body.get("message_reference") or {} for c in fake.sent("POST") if isinstance(c.body, dict)]
+    assert str(first["id"]) in {str(r.get("message_id")) for r in replies}
+    assert str(second["id"]) not in {str(r.get("message_id")) for r in replies}
+    refused = [e for e in logs if e["event"] == "work_refused_shutting_down"]
+    assert [e["kind"] for e in refused] == ["discord_message"]
+    events = [e["event"] for e in logs]
+    assert events.index("shutdown_drained") < events.index("discord_stopped")
+    assert fake.connections == 1
