@@ -34,7 +34,7 @@ from core import messages
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
 from core.errors import ConfigError, UserFacingError
-from core.logs import configure_logging
+from core.logs import LogFile, configure_logging
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
 from core.service import Assistant
 
@@ -143,19 +143,37 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
+def _configure_logging(command: str, settings: Settings) -> None:
+    """`run` logs to stdout (a service's log stream); commands whose stdout is their output log to stderr.
+
+    In the terminal chat, info logs would interleave with the conversation, so its screen shows warnings
+    only; `LOG_FILE`, when set, still gets every line at `LOG_LEVEL`.
+    """
+    level = settings.effective_log_level
+    interactive = command in {"console", "demo"} and not settings.debug
+    screen_level = "WARNING" if interactive and level in {"DEBUG", "INFO"} else level
+    log_file = (
+        LogFile(settings.log_file, settings.log_file_max_bytes, settings.log_file_backups, level)
+        if settings.log_file
+        else None
+    )
+    configure_logging(
+        screen_level,
+        json=settings.environment == "production",
+        stream="stdout" if command == "run" else "stderr",
+        log_file=log_file,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `api-assistant` command."""
+    """Entry point of the `api-assistant` command.
+
+    Exit codes: 0 done, 1 a user error or an unexpected failure, 2 invalid configuration, 130 interrupted.
+    """
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    # In the terminal chat, info logs would interleave with the conversation; warnings still show.
-    interactive = args.command in {"console", "demo"} and not settings.debug
-    level = "WARNING" if interactive and settings.log_level in {"DEBUG", "INFO"} else settings.log_level
-    configure_logging(level, json=settings.environment == "production")
-    try:
+        _configure_logging(args.command, settings)
         return asyncio.run(_main(args, settings))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

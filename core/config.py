@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -31,7 +31,16 @@ class Settings(BaseSettings):
         "development", description="`production` switches logs to JSON."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    debug: bool = Field(False, description="Verbose diagnostics; never enables secrets in logs.")
+    debug: bool = Field(
+        False, description="Debug logs (and info logs in the terminal chat); not allowed in production."
+    )
+    log_file: Path | None = Field(
+        None, description="Also write JSON log lines to this file, rotated by size (scrubbed like the console)."
+    )
+    log_file_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Size at which LOG_FILE is rotated (bytes)."
+    )
+    log_file_backups: int = Field(5, ge=1, le=100, description="Rotated LOG_FILE copies kept.")
 
     data_dir: Path = Field(Path(".data"), description="Where the index, originals and caches live.")
     embedding_model: str = Field(
@@ -86,6 +95,20 @@ class Settings(BaseSettings):
             raise ValueError("must name at least one file extension")
         return ",".join(types)
 
+    @model_validator(mode="after")
+    def _no_debug_in_production(self) -> Settings:
+        if self.debug and self.environment == "production":
+            raise ValueError(
+                "DEBUG=true is not allowed when ENVIRONMENT=production: unset DEBUG (use LOG_LEVEL for more "
+                "detail) or set ENVIRONMENT=development"
+            )
+        return self
+
+    @property
+    def effective_log_level(self) -> str:
+        """`DEBUG` when DEBUG=true, else LOG_LEVEL."""
+        return "DEBUG" if self.debug else self.log_level
+
     @property
     def allowed_extensions(self) -> frozenset[str]:
         """The allowed file extensions, lower-case, without dots."""
@@ -110,5 +133,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             variable = "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{variable}: {error['msg']}")
+            if variable:
+                problems.append(f"{variable}: {error['msg']}")
+            else:  # a rule across several variables: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
         raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None

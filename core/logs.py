@@ -1,7 +1,8 @@
-"""Structured logging with structlog: pretty in development, JSON in production.
+"""Structured logging with structlog: pretty in development, JSON in production, optionally also to a file.
 
-Every log line, ours and the libraries' (slack_sdk, discord, httpx, ...), goes through one stdlib
-handler whose structlog `ProcessorFormatter` renders it. Secrets are scrubbed twice: structured values
+Every log line, ours and the libraries' (slack_sdk, discord, httpx, ...), goes through the stdlib handlers
+on the root logger (the console stream, and `LOG_FILE` when set), whose structlog `ProcessorFormatter`
+renders it. Secrets are scrubbed twice: structured values
 under secret keys (`bot_token=`, `api_key=`) before rendering, and anything that looks like a credential
 in the finished line (including exception messages and tracebacks) after it.
 """
@@ -9,12 +10,17 @@ in the finished line (including exception messages and tracebacks) after it.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TextIO, cast
 
 import structlog
+
+from core.errors import ConfigError
 
 REDACTED = "[redacted]"
 
@@ -92,15 +98,16 @@ class _ScrubbingFormatter(structlog.stdlib.ProcessorFormatter):
         return scrub_text(super().format(record))
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is when a record arrives (tests and daemonised runs swap it)."""
+class _StdStreamHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` / `sys.stderr` is when a record arrives (tests and daemons swap them)."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self._stream_name = name
+        super().__init__(self.stream)
 
     @property
     def stream(self) -> TextIO:
-        return sys.stderr
+        return cast(TextIO, getattr(sys, self._stream_name))
 
     @stream.setter
     def stream(self, _: TextIO) -> None:
@@ -123,13 +130,15 @@ def adopt_library_handlers() -> None:
             logger.propagate = True
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    """Set up structlog and stdlib logging once, at start-up: one handler on the root logger for everything."""
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,  # request_id and whatever else an adapter bound for one action
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def _formatter(json: bool) -> logging.Formatter:
+    """Renders every record (structlog's and the stdlib's) as JSON or a console line, then scrubs it."""
     # Plain tracebacks only: the richer formatters print local variables, where secrets live. In JSON the
     # traceback becomes a value first, so it is scrubbed with the others; the console renders it itself,
     # and the finished line is scrubbed once more in `_ScrubbingFormatter` in both cases.
@@ -139,27 +148,75 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         if json
         else [_scrub_event, console]
     )
-    formatter = _ScrubbingFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+    return _ScrubbingFormatter(
+        foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
             *rendering,
         ],
     )
-    handler = _StderrHandler()
-    handler.setFormatter(formatter)
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """`LOG_FILE`: JSON lines in a file rotated at `max_bytes`, keeping `backups` older copies."""
+
+    path: Path
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 5
+    level: str | None = None  # None: the same level as the console
+
+
+def _file_handler(log_file: LogFile) -> logging.Handler:
+    try:
+        log_file.path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            log_file.path, maxBytes=log_file.max_bytes, backupCount=log_file.backups, encoding="utf-8"
+        )
+    except OSError as exc:
+        raise ConfigError(f"LOG_FILE: can't write to {log_file.path}: {exc.strerror or exc}") from None
+    handler.setFormatter(_formatter(json=True))  # a file is read by tools, whatever the console shows
+    return handler
+
+
+def configure_logging(
+    level: str = "INFO",
+    json: bool = False,
+    *,
+    stream: Literal["stdout", "stderr"] = "stderr",
+    log_file: LogFile | None = None,
+) -> None:
+    """Set up structlog and stdlib logging once, at start-up: every line goes through the handlers set here.
+
+    `stream` is where the console handler writes (at `level`); `log_file` adds a rotating file of JSON
+    lines, which may take a more detailed level than the console (the terminal chat keeps its screen quiet).
+    Raises `ConfigError` when the log file cannot be opened.
+    """
+    console = _StdStreamHandler(stream)
+    console.setFormatter(_formatter(json))
+    console.setLevel(level)
+    handlers: list[logging.Handler] = [console]
+    lowest = logging.getLevelName(level)
+    if log_file is not None:
+        file_handler = _file_handler(log_file)
+        file_handler.setLevel(log_file.level or level)
+        handlers.append(file_handler)
+        lowest = min(lowest, file_handler.level)
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
+        if isinstance(old, logging.FileHandler):
+            old.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(lowest)
     for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "discord", "slack_bolt", "bm25s"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, lowest))
     adopt_library_handlers()
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(lowest),
         logger_factory=structlog.stdlib.LoggerFactory(),
         # Not cached, so `structlog.testing.capture_logs` also sees module-level loggers used before.
         cache_logger_on_first_use=False,

@@ -1,8 +1,12 @@
 """The command line end to end, in-process (the model is loaded once per process)."""
 
 import io
+import json
+import logging
+from logging.handlers import RotatingFileHandler
 
 import pytest
+import structlog
 
 from bot.cli import main
 from bot.console import ConsoleChat
@@ -66,6 +70,51 @@ def test_secret_not_echoed_in_config_errors(monkeypatch, tmp_path):
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert "ENVIRONMENT" in str(error.value) and "gsk_supersecret" not in str(error.value)
+
+
+def test_debug_is_refused_in_production(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DEBUG", "true")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "DEBUG=true" in str(error.value) and "ENVIRONMENT=production" in str(error.value)
+    assert main(["run"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "DEBUG=true is not allowed when ENVIRONMENT=production" in line
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    assert load_settings().effective_log_level == "DEBUG"
+
+
+@pytest.fixture
+def restore_logging():
+    """`main` configures logging for the process; put back what the test session had (and close log files)."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    yield
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
+def test_log_file_from_the_environment(cli_env, monkeypatch, capsys, restore_logging):
+    log_file = cli_env / "logs" / "assistant.log"
+    monkeypatch.setenv("LOG_FILE", str(log_file))
+    monkeypatch.setenv("LOG_FILE_MAX_BYTES", "65536")
+    monkeypatch.setenv("LOG_FILE_BACKUPS", "3")
+    assert main(["specs"]) == 0
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert "startup_sweep" in {r["event"] for r in records}
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, RotatingFileHandler))
+    assert (handler.maxBytes, handler.backupCount) == (65536, 3)
+    monkeypatch.setenv("LOG_FILE", str(cli_env))  # a folder: can't be written
+    assert main(["specs"]) == 2
+    assert "LOG_FILE" in capsys.readouterr().err
 
 
 async def test_console_chat_session(assistant, example_spec):

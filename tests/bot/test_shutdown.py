@@ -114,7 +114,7 @@ async def test_sigterm_finishes_the_answer_in_flight_then_exits_0(tmp_path: Path
                 intake_closed = time.monotonic()
                 code = await asyncio.wait_for(process.wait(), GRACE_SECONDS + 10)
                 exited = time.monotonic()
-                _, err = await process.communicate()
+                out, err = await process.communicate()
             finally:
                 if process.returncode is None:
                     process.kill()
@@ -122,7 +122,7 @@ async def test_sigterm_finishes_the_answer_in_flight_then_exits_0(tmp_path: Path
     finally:
         await slack.stop()
 
-    logs = json_logs(err.decode())
+    logs = json_logs(out.decode())  # `run` logs to stdout
     assert code == 0, err.decode()[-3000:]
     assert exited - signalled < GRACE_SECONDS
     finals = [c for c in slack.calls_to("chat.update") if any(b["type"] == "actions" for b in c.params["blocks"])]

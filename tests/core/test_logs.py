@@ -3,13 +3,16 @@
 import json
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.logs import REDACTED, configure_logging, is_secret_key, scrub_text
+from core.errors import ConfigError
+from core.logs import REDACTED, LogFile, configure_logging, is_secret_key, scrub_text
 
 SLACK_TOKEN = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp"
 DISCORD_TOKEN = "MTE4NTQ2NzkwMTIzNDU2Nzg5MA.GhIjKl.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
@@ -24,12 +27,14 @@ def configured():
     handlers, level = root.handlers[:], root.level
     structlog_config = structlog.get_config()
 
-    def configure(json_output: bool) -> None:
-        configure_logging("INFO", json=json_output)
+    def configure(json_output: bool, level: str = "INFO", **options: Any) -> None:
+        configure_logging(level, json=json_output, **options)
 
     yield configure
     for handler in root.handlers[:]:
         root.removeHandler(handler)
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
@@ -189,3 +194,75 @@ def test_scrubbing_is_linear_on_hostile_lines(unit, noise, length):
     started = time.perf_counter()
     scrub_text(line)
     assert time.perf_counter() - started < 2.0  # generous: a quadratic pattern takes minutes on these
+
+
+# ---- where lines go: stdout for the service, LOG_FILE rotated, request ids ---------------------------------
+
+
+def test_stdout_stream(configured, capsys):
+    configured(True, stream="stdout")
+    structlog.get_logger("bot.run").info("platforms_starting", platforms=["slack"])
+    logging.getLogger("discord.client").warning("Logging in using static token %s", DISCORD_TOKEN)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    started, library = (json.loads(line) for line in _lines(captured.out))
+    assert started["event"] == "platforms_starting" and library["logger"] == "discord.client"
+    _no_secrets(captured.out)
+
+
+def _file_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_log_file_gets_scrubbed_json_lines_while_the_screen_stays_quiet(configured, capsys, tmp_path):
+    path = tmp_path / "logs" / "assistant.log"  # the folder is created
+    configured(False, level="WARNING", log_file=LogFile(path, level="INFO"))
+    log = structlog.get_logger("core.service")
+    log.info("question_answered", mode="cached", api_key="plain")
+    logging.getLogger("slack_sdk.web.base_client").info("Sending a request - token=%s", SLACK_TOKEN)
+    try:
+        _fail_with_token()
+    except RuntimeError:
+        log.exception("slack_call_failed")
+    err = capsys.readouterr().err
+    assert "question_answered" not in err and "Sending a request" not in err  # below the screen's level
+    assert "slack_call_failed" in err and not err.lstrip().startswith("{")  # the screen stays readable
+    file_text = path.read_text(encoding="utf-8")
+    _no_secrets(file_text + err)
+    answered, library, failed = _file_records(path)
+    assert answered["event"] == "question_answered" and answered["api_key"] == REDACTED
+    assert library["logger"] == "slack_sdk.web.base_client" and library["level"] == "info"
+    assert failed["level"] == "error" and "Traceback (most recent call last)" in failed["exception"]
+
+
+def test_log_file_rotates_by_size_and_keeps_the_backups_asked_for(configured, tmp_path):
+    path = tmp_path / "assistant.log"
+    configured(True, log_file=LogFile(path, max_bytes=4096, backups=2))
+    log = structlog.get_logger("core.service")
+    for i in range(400):  # about 40 KB of lines: several rotations
+        log.info("question_answered", n=i, padding="x" * 40)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["assistant.log", "assistant.log.1", "assistant.log.2"]
+    for name in files:
+        assert (tmp_path / name).stat().st_size <= 4096
+    assert _file_records(path)[-1]["n"] == 399  # the newest lines are in the live file
+    numbers = [r["n"] for name in reversed(files) for r in _file_records(tmp_path / name)]
+    assert numbers == list(range(numbers[0], 400))  # nothing lost or reordered across the kept files
+
+
+def test_unwritable_log_file_is_a_config_error(configured, tmp_path):
+    with pytest.raises(ConfigError, match="LOG_FILE"):
+        configured(True, log_file=LogFile(tmp_path))  # a folder, not a file
+
+
+@pytest.mark.parametrize("json_output", [True, False])
+def test_bound_request_id_is_on_every_line(configured, capsys, json_output):
+    configured(json_output)
+    with structlog.contextvars.bound_contextvars(request_id="ab12cd34"):
+        structlog.get_logger("core.service").info("question_answered")
+        logging.getLogger("groq._base_client").warning("retrying")  # library lines too
+    structlog.get_logger("core.service").info("later")
+    lines = _lines(capsys.readouterr().err)
+    assert all("ab12cd34" in line for line in lines[:2]) and "ab12cd34" not in lines[2]
+    if json_output:
+        assert [json.loads(line).get("request_id") for line in lines] == ["ab12cd34", "ab12cd34", None]
