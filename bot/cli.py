@@ -109,7 +109,8 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "run" and not configured_platforms(settings):
         raise ConfigError(NO_PLATFORM)
-    async with build_assistant(settings) as assistant:
+    # A server loads the model before it connects anywhere: ready means it can answer at once.
+    async with build_assistant(settings, load_model=args.command == "run") as assistant:
         action: Callable[[], Awaitable[str]]
         if args.command == "console":
             await ConsoleChat(assistant).run()
@@ -143,6 +144,16 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
+def startup_error(exc: BaseException) -> ConfigError | None:
+    """The `ConfigError` that ended the program, also when a `TaskGroup` wrapped it in an exception group."""
+    while isinstance(exc, BaseExceptionGroup):
+        matched = exc.subgroup(ConfigError)
+        if matched is None:
+            return None
+        exc = matched.exceptions[0]
+    return exc if isinstance(exc, ConfigError) else None
+
+
 def _configure_logging(command: str, settings: Settings) -> None:
     """`run` logs to stdout (a service's log stream); commands whose stdout is their output log to stderr.
 
@@ -168,18 +179,32 @@ def _configure_logging(command: str, settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `api-assistant` command.
 
-    Exit codes: 0 done, 1 a user error or an unexpected failure, 2 invalid configuration, 130 interrupted.
+    Exit codes: 0 done, 1 a user error or an unexpected failure, 2 invalid configuration (including a
+    platform refusing its token or intents at start-up: one line on stderr, no traceback), 130 interrupted.
     """
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
         _configure_logging(args.command, settings)
         return asyncio.run(_main(args, settings))
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    except (ConfigError, BaseExceptionGroup) as exc:
+        error = startup_error(exc)
+        if error is None:
+            raise
+        if isinstance(exc, BaseExceptionGroup):
+            _log_other_failures(exc, error)
+        print(str(error), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _log_other_failures(group: BaseExceptionGroup, reported: ConfigError) -> None:
+    """Failures that came with the configuration error (another platform's): logged, not lost."""
+    _, rest = group.split(lambda exc: exc is reported)
+    for other in rest.exceptions if rest else ():
+        if not isinstance(other, asyncio.CancelledError):
+            structlog.get_logger(__name__).error("startup_failure_also", error=type(other).__name__, exc_info=other)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,17 @@ def build_store(settings: Settings) -> VectorStore:
 
 
 @asynccontextmanager
-async def build_assistant(settings: Settings, embedder: Embedder | None = None) -> AsyncIterator[Assistant]:
-    """Wire an `Assistant`; pass `embedder` to share one already-loaded model (tests, benchmarks)."""
+async def build_assistant(
+    settings: Settings, embedder: Embedder | None = None, *, load_model: bool = False
+) -> AsyncIterator[Assistant]:
+    """Wire an `Assistant`; pass `embedder` to share one already-loaded model (tests, benchmarks).
+
+    `load_model` loads the embedding model before anything else (a server's readiness means it can answer);
+    otherwise it loads on first use, which keeps short commands that never embed quick.
+    """
     model = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+    if load_model and isinstance(model, SentenceTransformerEmbedder):
+        await model.load_now()
     disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
     state = SharedState.from_settings(settings)
     assistant = Assistant(

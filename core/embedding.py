@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import structlog
 
+from core.errors import ConfigError
 from core.logs import adopt_library_handlers
 from core.sqlite import connect, transaction
 
@@ -73,6 +75,7 @@ def _load_shared_model(model: str) -> SentenceTransformer:
     """One loaded copy of each model per process: it is ~440 MB and read-only once loaded."""
     with _LOADED_MODELS_LOCK:
         if model not in _LOADED_MODELS:
+            started = time.monotonic()
             path = resolve_model_path(model)
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
@@ -80,7 +83,7 @@ def _load_shared_model(model: str) -> SentenceTransformer:
             transformers_logging.disable_progress_bar()  # a progress bar per load is noise in a chat bot's logs
             _LOADED_MODELS[model] = SentenceTransformer(path, device="cpu")
             adopt_library_handlers()  # transformers installs its own stderr handler on import
-            log.info("embedding_model_loaded", model=model)
+            log.info("model_loaded", model=model, seconds=round(time.monotonic() - started, 2))
         return _LOADED_MODELS[model]
 
 
@@ -97,6 +100,28 @@ class SentenceTransformerEmbedder:
     def load(self) -> SentenceTransformer:
         """Load the model (blocking) the first time it is needed in this process."""
         return _load_shared_model(self.model_id)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory, so a question or upload will not wait for it."""
+        return self.model_id in _LOADED_MODELS
+
+    async def load_now(self) -> None:
+        """Load the model off the event loop now, at start-up, instead of on the first question.
+
+        A server is ready only once it can answer. A model that cannot be loaded is a `ConfigError` naming
+        EMBEDDING_MODEL.
+        """
+        try:
+            await asyncio.to_thread(self.load)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            log.exception("model_load_failed", model=self.model_id)
+            raise ConfigError(
+                f"EMBEDDING_MODEL {self.model_id!r} could not be loaded ({type(exc).__name__}); "
+                "the log line model_load_failed has the details."
+            ) from None
 
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         model = self.load()

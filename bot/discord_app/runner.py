@@ -23,6 +23,11 @@ from core.service import Assistant
 log = structlog.get_logger(__name__)
 
 API_VERSION_PATH = "/api/v10"
+GATEWAY_AUTHENTICATION_FAILED = 4004  # gateway close code: the token sent in IDENTIFY is invalid
+REJECTED_TOKEN = (
+    "Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized): it is wrong or was reset; copy the bot's token "
+    "from Bot > Token in the Discord Developer Portal."
+)
 
 
 def rest_base(api_url: str) -> str:
@@ -87,12 +92,16 @@ async def serve_discord(settings: Settings, assistant: Assistant, stop: asyncio.
             async with client:
                 await _run_until_stopped(client, token, settings, assistant, stop)
         except discord.LoginFailure:
-            raise ConfigError("Discord rejected DISCORD_BOT_TOKEN; check the token in the Developer Portal.") from None
+            raise ConfigError(REJECTED_TOKEN) from None
         except discord.PrivilegedIntentsRequired:
             raise ConfigError(
                 "The bot needs the Message Content intent: enable it under Bot > Privileged Gateway Intents "
                 "in the Discord Developer Portal."
             ) from None
+        except discord.ConnectionClosed as exc:
+            if exc.code == GATEWAY_AUTHENTICATION_FAILED:  # the token was revoked between login and IDENTIFY
+                raise ConfigError(REJECTED_TOKEN) from None
+            raise
         finally:
             log.info("discord_stopped")
 
@@ -140,6 +149,6 @@ async def sync_commands(settings: Settings, guild_id: int | None = None) -> int:
                 else:
                     synced = await client.tree.sync()
         except discord.LoginFailure:
-            raise ConfigError("Discord rejected DISCORD_BOT_TOKEN; check the token in the Developer Portal.") from None
+            raise ConfigError(REJECTED_TOKEN) from None
     log.info("discord_commands_synced", commands=[c.name for c in synced], guild_id=guild_id)
     return len(synced)

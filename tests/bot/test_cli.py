@@ -8,7 +8,7 @@ from logging.handlers import RotatingFileHandler
 import pytest
 import structlog
 
-from bot.cli import main
+from bot.cli import main, startup_error
 from bot.console import ConsoleChat
 from core.config import load_settings
 from core.errors import ConfigError
@@ -115,6 +115,14 @@ def test_log_file_from_the_environment(cli_env, monkeypatch, capsys, restore_log
     monkeypatch.setenv("LOG_FILE", str(cli_env))  # a folder: can't be written
     assert main(["specs"]) == 2
     assert "LOG_FILE" in capsys.readouterr().err
+
+
+def test_startup_error_is_found_inside_exception_groups():
+    error = ConfigError("Discord rejected DISCORD_BOT_TOKEN")
+    nested = ExceptionGroup("run", [ExceptionGroup("platforms", [RuntimeError("x"), error])])
+    assert startup_error(nested) is error
+    assert startup_error(error) is error
+    assert startup_error(ExceptionGroup("run", [RuntimeError("x")])) is None
 
 
 async def test_console_chat_session(assistant, example_spec):

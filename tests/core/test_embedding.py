@@ -3,8 +3,10 @@
 import asyncio
 
 import numpy as np
+import pytest
 
-from core.embedding import CachedEmbedder, EmbeddingDiskCache
+from core.embedding import CachedEmbedder, EmbeddingDiskCache, SentenceTransformerEmbedder
+from core.errors import ConfigError
 
 
 async def test_concurrent_queries_match_single_queries(embedder):
@@ -30,3 +32,14 @@ async def test_disk_cache_embeds_only_new_texts(embedder, tmp_path):
     reopened = CachedEmbedder(embedder, EmbeddingDiskCache(tmp_path / "cache.sqlite3"))
     await reopened.embed_documents(["delete a coupon"])
     assert (reopened.hits, reopened.misses) == (1, 0)  # survives restarts
+
+
+async def test_load_now_and_a_model_that_cannot_load(embedder, tmp_path):
+    same = SentenceTransformerEmbedder(embedder.model_id)
+    assert same.loaded  # one copy per process: the session's model is already in memory
+    await same.load_now()
+    missing = SentenceTransformerEmbedder(str(tmp_path / "no-such-model"))
+    assert not missing.loaded
+    with pytest.raises(ConfigError, match="EMBEDDING_MODEL"):
+        await missing.load_now()
+    assert not missing.loaded

@@ -117,6 +117,8 @@ class FakeDiscord:
         self._dispatched: list[tuple[str, dict[str, Any]]] = []
         self._replay: list[tuple[str, dict[str, Any]]] = []
         self._runner: web.AppRunner | None = None
+        self._close_on_identify: int | None = None
+        self._close_gate: asyncio.Event | None = None
         self.port = 0
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
@@ -193,6 +195,15 @@ class FakeDiscord:
         payload = body or {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
         headers = {"Via": "1.1 google", "Retry-After": str(retry_after)} if status == 429 else {}
         self._failures.append(_Failure(method, re.compile(path_regex), status, payload, headers))
+
+    def close_on_identify(self, code: int, gate: asyncio.Event | None = None) -> None:
+        """Answer the next IDENTIFY by closing the gateway with `code` (once `gate` is set, when given).
+
+        4014 is what Discord sends when the bot asks for a privileged intent (message content) that is not
+        enabled in the Developer Portal; 4004 when the token is invalid.
+        """
+        self._close_on_identify = code
+        self._close_gate = gate
 
     async def wait_identified(self, timeout: float = 10) -> None:
         """Until the client has sent IDENTIFY."""
@@ -468,6 +479,12 @@ class FakeDiscord:
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:
                 self.identifies.append(payload["d"])
+                if self._close_on_identify is not None:
+                    if self._close_gate is not None:
+                        await self._close_gate.wait()
+                    reasons = {4004: b"Authentication failed.", 4014: b"Disallowed intent(s)."}
+                    await ws.close(code=self._close_on_identify, message=reasons.get(self._close_on_identify, b""))
+                    break
                 await self._send({
                     "op": 0, "t": "READY", "s": self._next_seq(), "d": {
                         "v": 10, "user": BOT_USER, "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
