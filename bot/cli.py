@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from bot.console import (
     ConsoleChat,
@@ -119,7 +120,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
             await run_platforms(settings, assistant)
             return 0
         if args.command == "demo":
-            print(await guarded(_ingest(assistant, example_spec_path(), "bookshop")))
+            print(await guarded(_ingest(assistant, example_spec_path(), "bookshop"), CLI_ORIGIN.request_id))
             await ConsoleChat(assistant).run()
             return 0
         if args.command == "ingest":
@@ -132,15 +133,16 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
             action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
         else:
             action = lambda: _eval(assistant, args.questions, args.specs, args.out)  # noqa: E731
-        try:
-            print(await action())
-        except UserFacingError as exc:
-            print(exc.user_message, file=sys.stderr)
-            return 1
-        except Exception:
-            structlog.get_logger(__name__).exception("unexpected_error", command=args.command)
-            print(messages.unexpected_error(), file=sys.stderr)
-            return 1
+        with bound_contextvars(request_id=CLI_ORIGIN.request_id):  # one command, one action
+            try:
+                print(await action())
+            except UserFacingError as exc:
+                print(exc.user_message, file=sys.stderr)
+                return 1
+            except Exception:
+                structlog.get_logger(__name__).exception("unexpected_error", command=args.command)
+                print(messages.unexpected_error(CLI_ORIGIN.request_id), file=sys.stderr)
+                return 1
         return 0
 
 

@@ -12,16 +12,18 @@ import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from core import messages
 from core.answers import Answer
 from core.errors import UserFacingError
 from core.registry import SpecRecord
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec, new_request_id
 from core.service import Assistant, IngestProgress, IngestReport
 
 log = structlog.get_logger(__name__)
@@ -95,8 +97,11 @@ def progress_printer(stream: TextIO) -> Callable[[IngestProgress], None]:
     return show
 
 
-async def guarded(action: Awaitable[str]) -> str:
-    """Run one user action, turning errors into the message the user sees (the one place that does)."""
+async def guarded(action: Awaitable[str], ref: str) -> str:
+    """Run one user action, turning errors into the message the user sees (the one place that does).
+
+    `ref` is the action's request id, shown in the generic reply to an unexpected error.
+    """
     try:
         return await action
     except UserFacingError as exc:
@@ -104,7 +109,7 @@ async def guarded(action: Awaitable[str]) -> str:
         return exc.user_message
     except Exception:
         log.exception("unexpected_error")
-        return messages.unexpected_error()
+        return messages.unexpected_error(ref)
 
 
 class ConsoleChat:
@@ -118,12 +123,17 @@ class ConsoleChat:
         self.origin = local_origin("console", "you", channel="terminal", thread="console")
 
     async def handle(self, line: str) -> str | None:
-        """Handle one line of input; returns the reply, or None to quit."""
+        """Handle one line of input; returns the reply, or None to quit. Each line is one action (request id)."""
+        self.origin = replace(self.origin, request_id=new_request_id())
+        with bound_contextvars(request_id=self.origin.request_id):
+            return await self._handle(line, self.origin.request_id)
+
+    async def _handle(self, line: str, ref: str) -> str | None:
         line = line.strip()
         if not line:
             return ""
         if not line.startswith("/"):
-            return await guarded(self._ask(line))
+            return await guarded(self._ask(line), ref)
         try:
             command, *args = shlex.split(line)
         except ValueError:
@@ -133,13 +143,13 @@ class ConsoleChat:
         if command == "/help":
             return CONSOLE_HELP
         if command == "/specs":
-            return await guarded(self._specs())
+            return await guarded(self._specs(), ref)
         if command == "/upload" and 1 <= len(args) <= 2:
-            return await guarded(self._upload(Path(args[0]).expanduser(), args[1] if len(args) > 1 else None))
+            return await guarded(self._upload(Path(args[0]).expanduser(), args[1] if len(args) > 1 else None), ref)
         if command == "/forget" and len(args) == 1:
-            return await guarded(self._forget(args[0]))
+            return await guarded(self._forget(args[0]), ref)
         if command == "/use" and len(args) <= 1:
-            return await guarded(self._use(args[0] if args else None))
+            return await guarded(self._use(args[0] if args else None), ref)
         return f"Unknown command `{line}`.\n{CONSOLE_HELP}"
 
     async def _ask(self, question: str) -> str:

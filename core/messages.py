@@ -168,9 +168,10 @@ def generation_failed() -> str:
     return "I couldn't reach the language model just now, so here are the best-matching operations instead."
 
 
-def unexpected_error() -> str:
-    """Something broke; details are in the logs, never shown to the user."""
-    return "Sorry, something went wrong on my side while handling that. It's been logged; please try again."
+def unexpected_error(ref: str = "") -> str:
+    """Something broke; details are in the logs (under request id `ref`), never shown to the user."""
+    logged = f"It's been logged (ref `{ref}`)" if ref else "It's been logged"
+    return f"Sorry, something went wrong on my side while handling that. {logged}; please try again."
 
 
 def not_allowed_to_change(name: str, action: str, uploader_name: str) -> str:

@@ -1,17 +1,25 @@
 """What a user can ask the core to do: one frozen dataclass per request.
 
 Each request carries an `Origin` (platform, workspace, channel, user, thread, event id) so the core can
-scope data, rate-limit and de-duplicate without knowing which platform it came from.
+scope data, rate-limit and de-duplicate without knowing which platform it came from, and a request id: a
+short random id for one user action, which adapters bind to every log line of that action and show in the
+generic error reply, so a user's report ("ref ab12cd34") leads to the log lines.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from core import messages
 from core.errors import FileTooLargeError
+
+
+def new_request_id() -> str:
+    """A fresh request id: 8 hex characters, short enough to read out, random enough not to repeat in a log."""
+    return secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class Origin:
     event_id: str = ""  # the platform's id for this delivery, for de-duplication
     user_name: str = ""  # how the platform displays the user (for "uploaded by"), when the adapter knows it
     is_admin: bool = False  # a workspace admin (Slack owner/admin, Discord Manage Server, the local user)
+    # One per user action (adapters build one Origin per event or command); not part of what an origin *is*.
+    request_id: str = field(default_factory=new_request_id, compare=False)
 
     @property
     def scope(self) -> str:

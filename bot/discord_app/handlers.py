@@ -1,7 +1,8 @@
 """The Discord flows: answer a mention/reply/DM, index attached specs, and run the `/api` slash commands.
 
 `guarded` is the one place where errors become replies: user-facing errors are shown as written by the core,
-anything else is logged with a traceback and replaced by a short generic message.
+anything else is logged with a traceback and replaced by a short generic message naming the action's request
+id, which is bound to every log line of that message or command.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import aiohttp
 import discord
 import structlog
 from discord import app_commands
+from structlog.contextvars import bound_contextvars
 
 from bot.discord_app import messages as discord_messages
 from bot.discord_app.attachments import CdnPolicy
@@ -52,6 +54,8 @@ MAX_AUTOCOMPLETE_CHOICES = 25
 
 P = ParamSpec("P")
 Handler = Callable[Concatenate["DiscordHandlers", P], Coroutine[Any, Any, None]]
+CommandAction = Callable[[Origin, InteractionReply, Logger], Awaitable[None]]
+"""What a slash command does once claimed and deferred: (origin, reply, logger) -> the work."""
 
 
 def in_flight(kind: str) -> Callable[[Handler[P]], Handler[P]]:
@@ -76,8 +80,11 @@ def _context(origin: Origin) -> Logger:
     )
 
 
-async def guarded(reply: MessageSeries, action: Awaitable[None], bound: Logger) -> None:
-    """Run one user action, turning any error into the reply the user sees (the one place that does)."""
+async def guarded(reply: MessageSeries, action: Awaitable[None], bound: Logger, ref: str) -> None:
+    """Run one user action, turning any error into the reply the user sees (the one place that does).
+
+    `ref` is the action's request id, shown in the generic reply to an unexpected error.
+    """
     try:
         await action
     except discord.Forbidden as exc:
@@ -91,7 +98,7 @@ async def guarded(reply: MessageSeries, action: Awaitable[None], bound: Logger) 
         await _report(reply, exc.user_message, bound)
     except Exception:
         bound.exception("unexpected_error")
-        await _report(reply, messages.unexpected_error(), bound)
+        await _report(reply, messages.unexpected_error(ref), bound)
 
 
 async def _report(reply: MessageSeries, text: str, bound: Logger) -> None:
@@ -170,6 +177,10 @@ class DiscordHandlers:
         if addressed is None or not (addressed.explicit or addressed.text):
             return  # not for us, or an unmentioned attachment-only post in a thread we answered in
         origin = message_origin(message, addressed.root)
+        with bound_contextvars(request_id=origin.request_id):
+            await self._answer_message(message, origin, addressed)
+
+    async def _answer_message(self, message: discord.Message, origin: Origin, addressed: Addressed) -> None:
         if not await self.assistant.claim_event(origin):
             return  # a re-delivery (e.g. after a RESUME) of a message we already handled
         bound = _context(origin).bind(follow_up=addressed.follow_up, thread=addressed.root)
@@ -180,7 +191,8 @@ class DiscordHandlers:
                 await self._upload_attached(message, origin, addressed, bound)
             else:
                 reply = self._channel_reply(message, addressed.root)
-                await guarded(reply, self._ask(reply, AskQuestion(origin, addressed.text), bound), bound)
+                await guarded(reply, self._ask(reply, AskQuestion(origin, addressed.text), bound), bound,
+                              origin.request_id)
 
     async def on_guild_remove(self, guild_id: int) -> None:
         """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
@@ -204,12 +216,13 @@ class DiscordHandlers:
         for file in files:
             reply = self._channel_reply(message, addressed.root)
             attachment = to_attachment(file, self.session, self.cdn_policy)
-            await guarded(reply, self._upload(reply, UploadSpec(origin, attachment, name), bound), bound)
+            await guarded(reply, self._upload(reply, UploadSpec(origin, attachment, name), bound), bound,
+                          origin.request_id)
         if len(message.attachments) > len(files):
             bound.info("too_many_attachments", attachments=len(message.attachments))
             reply = self._channel_reply(message, addressed.root)
             notice = discord_messages.too_many_attachments(len(files), len(message.attachments))
-            await guarded(reply, reply.show(render_text(notice)), bound)
+            await guarded(reply, reply.show(render_text(notice)), bound, origin.request_id)
 
     # ---- the shared flows --------------------------------------------------------------------------
 
@@ -285,43 +298,46 @@ class DiscordHandlers:
 
     # ---- slash commands ----------------------------------------------------------------------------
 
-    async def _begin(
-        self, interaction: discord.Interaction, *, ephemeral: bool
-    ) -> tuple[Origin, InteractionReply] | None:
-        """Claim and defer a slash command; None for a re-delivered interaction."""
+    async def _command(
+        self, interaction: discord.Interaction, name: str, action: CommandAction, *, ephemeral: bool
+    ) -> None:
+        """Claim and defer a slash command, then run `action` guarded, with its request id bound to its logs.
+
+        A re-delivered interaction is dropped.
+        """
         origin = interaction_origin(interaction)
-        if not await self.assistant.claim_event(origin):
-            return None
-        await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-        return origin, InteractionReply(interaction, ephemeral=ephemeral)
+        with bound_contextvars(request_id=origin.request_id):
+            if not await self.assistant.claim_event(origin):
+                return
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+            reply = InteractionReply(interaction, ephemeral=ephemeral)
+            bound = _context(origin).bind(command=name)
+            await guarded(reply, action(origin, reply, bound), bound, origin.request_id)
 
     @in_flight("discord_command")
     async def slash_ask(self, interaction: discord.Interaction, question: str, spec: str | None) -> None:
         """`/api ask`: a public answer."""
-        begun = await self._begin(interaction, ephemeral=False)
-        if begun:
-            origin, reply = begun
-            bound = _context(origin).bind(command="ask")
-            await guarded(reply, self._ask(reply, AskQuestion(origin, question, spec or None), bound), bound)
+        def ask(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
+            return self._ask(reply, AskQuestion(origin, question, spec or None), bound)
+
+        await self._command(interaction, "ask", ask, ephemeral=False)
 
     @in_flight("discord_command")
     async def slash_upload(self, interaction: discord.Interaction, file: discord.Attachment, name: str | None) -> None:
         """`/api upload`: index an attached spec; the result is public so the team sees what was added."""
-        begun = await self._begin(interaction, ephemeral=False)
-        if begun:
-            origin, reply = begun
-            bound = _context(origin).bind(command="upload")
-            request = UploadSpec(origin, to_attachment(file, self.session, self.cdn_policy), name or None)
-            await guarded(reply, self._upload(reply, request, bound), bound)
+        def upload(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
+            attachment = to_attachment(file, self.session, self.cdn_policy)
+            return self._upload(reply, UploadSpec(origin, attachment, name or None), bound)
+
+        await self._command(interaction, "upload", upload, ephemeral=False)
 
     @in_flight("discord_command")
     async def slash_specs(self, interaction: discord.Interaction) -> None:
         """`/api specs`: the workspace's specs, privately."""
-        begun = await self._begin(interaction, ephemeral=True)
-        if begun:
-            origin, reply = begun
-            bound = _context(origin).bind(command="specs")
-            await guarded(reply, self._specs(reply, origin), bound)
+        def specs(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
+            return self._specs(reply, origin)
+
+        await self._command(interaction, "specs", specs, ephemeral=True)
 
     async def _specs(self, reply: MessageSeries, origin: Origin) -> None:
         await reply.show(render_text(render_specs(await self.assistant.list_specs(ListSpecs(origin)))))
@@ -329,11 +345,10 @@ class DiscordHandlers:
     @in_flight("discord_command")
     async def slash_forget(self, interaction: discord.Interaction, name: str) -> None:
         """`/api forget`: remove a spec, privately confirmed."""
-        begun = await self._begin(interaction, ephemeral=True)
-        if begun:
-            origin, reply = begun
-            bound = _context(origin).bind(command="forget")
-            await guarded(reply, self._forget(reply, ForgetSpec(origin, name), bound), bound)
+        def forget(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
+            return self._forget(reply, ForgetSpec(origin, name), bound)
+
+        await self._command(interaction, "forget", forget, ephemeral=True)
 
     async def _forget(self, reply: MessageSeries, request: ForgetSpec, bound: Logger) -> None:
         record = await self.assistant.forget(request)
@@ -343,10 +358,10 @@ class DiscordHandlers:
     @in_flight("discord_command")
     async def slash_help(self, interaction: discord.Interaction) -> None:
         """`/api help`: how to use the bot, privately."""
-        begun = await self._begin(interaction, ephemeral=True)
-        if begun:
-            origin, reply = begun
-            await guarded(reply, reply.show(render_text(discord_messages.HELP)), _context(origin).bind(command="help"))
+        def show_help(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
+            return reply.show(render_text(discord_messages.HELP))
+
+        await self._command(interaction, "help", show_help, ephemeral=True)
 
     async def spec_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for spec names in this workspace."""

@@ -2,7 +2,8 @@
 
 Listeners classify the payload (`translate`), call the core, and hand `render`ed messages to a reply
 channel: a thread (or DM) message that is posted once and then edited in place, or a slash command's
-`response_url`. `guarded` is the one place where errors become replies.
+`response_url`. `guarded` is the one place where errors become replies. Each event, command or click is one
+action: its request id is bound to every log line it causes and shown in the generic error reply.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from structlog.contextvars import bound_contextvars
 
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
@@ -84,12 +86,13 @@ class Reply(Protocol):
         ...
 
 
-async def guarded(reply: Reply, action: Awaitable[None], **context: Any) -> None:
+async def guarded(reply: Reply, action: Awaitable[None], *, ref: str, **context: Any) -> None:
     """Run one user action, turning any error into the reply the user sees: the one place that does.
 
     `UserFacingError`s show their message; anything else is logged with its traceback and the user gets
-    the generic `core.messages.unexpected_error()`, never exception text. If even that reply fails (Slack
-    down, `not_in_channel`), it is logged and dropped: nothing here ever raises.
+    the generic `core.messages.unexpected_error(ref)` (`ref`: the action's request id), never exception
+    text. If even that reply fails (Slack down, `not_in_channel`), it is logged and dropped: nothing here
+    ever raises.
     """
     try:
         await action
@@ -99,10 +102,10 @@ async def guarded(reply: Reply, action: Awaitable[None], **context: Any) -> None
         text = exc.user_message
     except SlackApiError as exc:
         log.warning("slack_api_error", error=slack_error(exc), **context)
-        text = messages.unexpected_error()
+        text = messages.unexpected_error(ref)
     except Exception:
         log.exception("unexpected_error", **context)
-        text = messages.unexpected_error()
+        text = messages.unexpected_error(ref)
     try:
         await reply.send([render_markdown(text)])
     except SlackApiError as exc:
@@ -375,6 +378,12 @@ class SlackBot:
     async def _dispatch(
         self, incoming: Incoming, client: AsyncWebClient, context: AsyncBoltContext, request: AsyncBoltRequest
     ) -> None:
+        with bound_contextvars(request_id=incoming.origin.request_id):
+            await self._handle(incoming, client, context, request)
+
+    async def _handle(
+        self, incoming: Incoming, client: AsyncWebClient, context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
         origin = incoming.origin
         fields = {"event_id": origin.event_id, "workspace": origin.workspace, "channel": origin.channel,
                   "user": origin.user}
@@ -399,14 +408,14 @@ class SlackBot:
             for slack_file in incoming.files:
                 reply = ThreadReply(client, origin.channel, incoming.reply_thread, self.threads, self.ingest_interval)
                 await guarded(reply, self._ingest(incoming, slack_file, client, token, reply),
-                              file_id=slack_file.id, **fields)
+                              ref=origin.request_id, file_id=slack_file.id, **fields)
 
     async def _answer(self, incoming: Incoming, client: AsyncWebClient, fields: dict[str, Any]) -> None:
         channel = incoming.origin.channel
         reply = ThreadReply(client, channel, incoming.reply_thread, self.threads, self.answer_interval)
         reacted = await self._reaction(client, "add", channel, incoming.message_ts)
         try:
-            await guarded(reply, self._stream_answer(incoming, reply), **fields)
+            await guarded(reply, self._stream_answer(incoming, reply), ref=incoming.origin.request_id, **fields)
         finally:
             if reacted:
                 await self._reaction(client, "remove", channel, incoming.message_ts)
@@ -478,11 +487,12 @@ class SlackBot:
                 return
             command = parse_command(body)
             origin = command.origin
-            log.info("slack_command", subcommand=command.name, workspace=origin.workspace, channel=origin.channel,
-                     user=origin.user)
-            reply = SlashReply(respond)
-            await guarded(reply, self._run_command(command, reply, client),
-                          subcommand=command.name, workspace=origin.workspace, user=origin.user)
+            with bound_contextvars(request_id=origin.request_id):
+                log.info("slack_command", subcommand=command.name, workspace=origin.workspace,
+                         channel=origin.channel, user=origin.user)
+                reply = SlashReply(respond)
+                await guarded(reply, self._run_command(command, reply, client), ref=origin.request_id,
+                              subcommand=command.name, workspace=origin.workspace, user=origin.user)
 
     async def _run_command(self, command: SlashCommand, reply: SlashReply, client: AsyncWebClient) -> None:
         origin = command.origin
@@ -524,8 +534,9 @@ class SlackBot:
         reply = ActionReply(respond, client, origin)
         async with self.assistant.work.running("slack_feedback") as admitted:
             if admitted:
-                await guarded(reply, self._feedback(origin, answer_id, helpful, reply),
-                              answer_id=answer_id, workspace=origin.workspace, user=origin.user)
+                with bound_contextvars(request_id=origin.request_id):
+                    await guarded(reply, self._feedback(origin, answer_id, helpful, reply), ref=origin.request_id,
+                                  answer_id=answer_id, workspace=origin.workspace, user=origin.user)
 
     async def _feedback(self, origin: Origin, answer_id: str, helpful: bool, reply: ActionReply) -> None:
         key = (origin.workspace, origin.user, answer_id)

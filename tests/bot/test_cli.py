@@ -7,9 +7,12 @@ from logging.handlers import RotatingFileHandler
 
 import pytest
 import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from bot.cli import main, startup_error
 from bot.console import ConsoleChat
+from core import messages
 from core.config import load_settings
 from core.errors import ConfigError
 
@@ -156,3 +159,20 @@ def test_configured_platforms():
     assert configured_platforms(Settings(_env_file=None)) == []
     both = Settings(slack_bot_token="xoxb-1", discord_bot_token="abc", _env_file=None)
     assert configured_platforms(both) == ["slack", "discord"]
+
+
+async def test_console_unexpected_error_names_a_fresh_request_id_per_line(assistant, monkeypatch):
+    async def broken(request):
+        structlog.get_logger("core.service").info("listing")
+        raise RuntimeError("registry down")
+
+    monkeypatch.setattr(assistant, "list_specs", broken)
+    chat = ConsoleChat(assistant, stdin=io.StringIO(), stdout=io.StringIO())
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        first = await chat.handle("/specs")
+        second = await chat.handle("/specs")
+    errors = [e for e in logs if e["event"] == "unexpected_error"]
+    refs = [e["request_id"] for e in errors]
+    assert len(set(refs)) == 2
+    assert first == messages.unexpected_error(refs[0]) and second == messages.unexpected_error(refs[1])
+    assert [e["request_id"] for e in logs if e["event"] == "listing"] == refs

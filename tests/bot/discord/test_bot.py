@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from bot.discord_app.client import bot_intents
 from bot.discord_app.render import MESSAGE_LIMIT
@@ -215,26 +218,53 @@ async def test_empty_mention_gets_a_hint(bot: Any, fake: FakeDiscord) -> None:
     assert reply.content.startswith("Ask me something about your APIs")
 
 
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (RuntimeError("boom: token=abc123 at /srv/secret"), messages.unexpected_error()),
-        (RateLimitedError(messages.rate_limited(12), retry_after=12), "try again in 12 seconds"),
-    ],
-)
-async def test_errors_become_friendly_replies(
-    bot: Any, fake: FakeDiscord, assistant: Any, monkeypatch: pytest.MonkeyPatch, error: Exception, expected: str
+async def test_rate_limited_question_gets_the_friendly_reply(
+    bot: Any, fake: FakeDiscord, assistant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def stream(request: AskQuestion) -> AsyncIterator[AnswerEvent]:
         yield StatusUpdate("Searching the specs…")
-        raise error
+        raise RateLimitedError(messages.rate_limited(12), retry_after=12)
 
     monkeypatch.setattr(assistant, "stream_answer", stream)
     question = fake.mention(REFUND)
     await fake.dispatch("MESSAGE_CREATE", question)
     reply = await wait_reply(fake, question["id"])
-    assert expected in reply.content
+    assert "try again in 12 seconds" in reply.content
+
+
+async def test_unexpected_error_reply_names_the_request_id_of_its_log_lines(
+    bot: Any, fake: FakeDiscord, assistant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def stream(request: AskQuestion) -> AsyncIterator[AnswerEvent]:
+        structlog.get_logger("core.service").info("question_received")  # a core log line of the same action
+        yield StatusUpdate("Searching the specs…")
+        raise RuntimeError("boom: token=abc123 at /srv/secret")
+
+    monkeypatch.setattr(assistant, "stream_answer", stream)
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        question = fake.mention(REFUND)
+        await fake.dispatch("MESSAGE_CREATE", question)
+        reply = await wait_reply(fake, question["id"])
     assert "abc123" not in reply.content and "boom" not in reply.content
+    [error] = [e for e in logs if e["event"] == "unexpected_error"]
+    assert error["exc_info"] and error["workspace"] == str(GUILD_ID)
+    ref = error["request_id"]
+    assert messages.unexpected_error(ref) in reply.content and f"ref `{ref}`" in reply.content
+    [received] = [e for e in logs if e["event"] == "question_received"]
+    assert received["request_id"] == ref
+
+    async def failing_list(request: ListSpecs) -> list[Any]:
+        raise RuntimeError("registry down")
+
+    monkeypatch.setattr(assistant, "list_specs", failing_list)
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        await fake.dispatch("INTERACTION_CREATE", fake.interaction("specs"))
+        [followup] = await fake.wait_for(
+            lambda c: c.method == "PATCH" and "@original" in c.path and "ref `" in c.content
+        )
+    [error] = [e for e in logs if e["event"] == "unexpected_error"]
+    assert error["command"] == "specs" and error["request_id"] != ref
+    assert f"ref `{error['request_id']}`" in followup.content
 
 
 async def test_redelivered_message_after_resume_is_answered_once(bot: Any, fake: FakeDiscord) -> None:

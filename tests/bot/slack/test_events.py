@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+import structlog
+from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from bot.slack_app.translate import ThreadTracker
@@ -175,17 +177,29 @@ async def test_nothing_indexed_gets_the_friendly_message(slack_http: SlackHttp, 
 async def test_unexpected_error_is_logged_not_shown(slack_http: SlackHttp, mock_slack: MockSlack,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(request):  # type: ignore[no-untyped-def]
+        structlog.get_logger("core.service").info("question_received")  # a core log line of the same action
         raise RuntimeError("database password is hunter2")
         yield  # pragma: no cover
 
     monkeypatch.setattr(slack_http.bot.assistant, "stream_answer", broken)
-    with capture_logs() as logs:
+    with capture_logs(processors=[merge_contextvars]) as logs:
         await slack_http.event(mention("how do I refund an order?"))
         final = (await mock_slack.wait_for("chat.update"))[0]
-    assert messages.unexpected_error()[:30] in final.blob()
     assert "hunter2" not in json.dumps([c.params for c in mock_slack.calls])
     errors = [entry for entry in logs if entry["event"] == "unexpected_error"]
     assert errors and errors[0]["log_level"] == "error" and errors[0]["exc_info"]
+    # The reply names the request id that every log line of this event carries.
+    ref = errors[0]["request_id"]
+    assert re.fullmatch(r"[0-9a-f]{8}", ref)
+    assert messages.unexpected_error(ref) in final.params["text"] and f"ref `{ref}`" in final.blob()
+    action = [e for e in logs if e["event"] in {"slack_event", "question_received", "unexpected_error"}]
+    assert [e["event"] for e in action] == ["slack_event", "question_received", "unexpected_error"]
+    assert {e["request_id"] for e in action} == {ref}
+    # The next event is another action, with another id.
+    await slack_http.event(mention("and how do I cancel one?"))
+    await mock_slack.wait_for("chat.update", count=2)
+    second = mock_slack.calls_to("chat.update")[1]
+    assert "ref `" in second.params["text"] and ref not in second.params["text"]
 
 
 async def test_ratelimited_post_is_retried_after_retry_after(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
