@@ -34,22 +34,27 @@ def assert_one_line(err: str, *expected: str) -> str:
     return lines[0]
 
 
-async def test_slack_bot_token_rejected_by_auth_test(tmp_path: Path) -> None:
-    slack = MockSlack()
+async def test_slack_bot_token_rejected_by_auth_test_while_discord_starts(tmp_path: Path) -> None:
+    slack, fake = MockSlack(), FakeDiscord()
     await slack.start()
+    await fake.start()
     try:
         slack.fail("auth.test", error="invalid_auth")
-        code, out, err = await run_cli(tmp_path, cli_env(tmp_path / "data", **slack_env(slack)), "run")
+        env = cli_env(tmp_path / "data", **slack_env(slack), **discord_env(fake))
+        code, out, err = await run_cli(tmp_path, env, "run")
     finally:
+        await fake.stop()
         await slack.stop()
     assert code == 2, err[-3000:]
     assert_one_line(err, "SLACK_BOT_TOKEN", "invalid_auth")
     assert not slack.calls_to("apps.connections.open")  # nothing connected with a token Slack refused
-    events = [e["event"] for e in json_logs(out)]
+    logs = json_logs(out)
+    events = [e["event"] for e in logs]
     # The model is loaded at start-up, before any platform is contacted.
     assert events.index("model_loaded") < events.index("platforms_starting")
-    loaded = next(e for e in json_logs(out) if e["event"] == "model_loaded")
-    assert loaded["seconds"] > 0
+    assert next(e for e in logs if e["event"] == "model_loaded")["seconds"] > 0
+    assert "discord_stopped" in events  # Discord, starting meanwhile, was closed
+    assert not [e for e in logs if e["level"] == "error"], [e for e in logs if e["level"] == "error"]
 
 
 async def test_slack_app_token_rejected(tmp_path: Path) -> None:
