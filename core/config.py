@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         None, description="Also write JSON log lines to this file, rotated by size (scrubbed like the console)."
     )
     log_file_max_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="Size at which LOG_FILE is rotated (bytes)."
+        10 * 1024 * 1024, ge=1024, description="Size at which LOG_FILE is rotated, in bytes (10 MB)."
     )
     log_file_backups: int = Field(5, ge=1, le=100, description="Rotated LOG_FILE copies kept.")
 
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, description="Chroma server host; embedded store when unset.")
     chroma_port: int | None = Field(None, ge=1, le=65535, description="Chroma server port.")
 
-    max_file_size_mb: float = Field(10.0, gt=0, le=100, description="Largest spec file accepted.")
+    max_file_size_mb: float = Field(10.0, gt=0, le=100, description="Largest spec file accepted, in MB.")
     allowed_file_types: str = Field(
         DEFAULT_ALLOWED_FILE_TYPES, description="Comma-separated file extensions accepted for upload."
     )
@@ -138,3 +138,40 @@ def load_settings(**overrides: object) -> Settings:
             else:  # a rule across several variables: its message names them
                 problems.append(error["msg"].removeprefix("Value error, "))
         raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
+
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def _literal_values(annotation: Any) -> tuple[Any, ...]:
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    return ()
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (variable, default, meaning): the one in docs/DEPLOYMENT.md.
+
+    `python -m core.config` prints it; a test checks the document still matches.
+    """
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        meaning = (field.description or "").replace("|", "\\|")
+        if SecretStr in get_args(field.annotation):
+            meaning = "**Secret.** " + meaning
+        values = _literal_values(field.annotation)
+        if len(values) > 1:
+            meaning += " One of " + ", ".join(f"`{v}`" for v in values) + "."
+        rows.append(f"| `{name.upper()}` | {_default_text(field.default)} | {meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
