@@ -198,11 +198,12 @@ class DiscordHandlers:
         """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
         origin = guild_origin(guild_id)
         # Essential: Discord never tells us again, so the purge runs even while shutting down.
-        async with self.assistant.work.running("discord_purge", essential=True):
-            try:
-                await self.assistant.purge_workspace(PurgeWorkspace(origin, "guild_remove"))
-            except Exception:
-                log.exception("discord_purge_failed", workspace=origin.workspace)
+        with bound_contextvars(request_id=origin.request_id):
+            async with self.assistant.work.running("discord_purge", essential=True):
+                try:
+                    await self.assistant.purge_workspace(PurgeWorkspace(origin, "guild_remove"))
+                except Exception:
+                    log.exception("discord_purge_failed", workspace=origin.workspace)
 
     def _channel_reply(self, message: discord.Message, root: str) -> ChannelReply:
         return ChannelReply(message, lambda sent_id: self.conversations.remember_answer(sent_id, root))

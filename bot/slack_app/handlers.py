@@ -356,12 +356,13 @@ class SlackBot:
             return
         origin = Origin(platform=PLATFORM, workspace=team, event_id=str(body.get("event_id") or ""))
         # Essential: Slack never sends an uninstall again, so it is purged even while shutting down.
-        async with self.assistant.work.running("slack_purge", essential=True):
-            try:
-                if await self.assistant.claim_event(origin):
-                    await self.assistant.purge_workspace(PurgeWorkspace(origin, reason))
-            except Exception:
-                log.exception("slack_purge_failed", workspace=team, reason=reason)
+        with bound_contextvars(request_id=origin.request_id):
+            async with self.assistant.work.running("slack_purge", essential=True):
+                try:
+                    if await self.assistant.claim_event(origin):
+                        await self.assistant.purge_workspace(PurgeWorkspace(origin, reason))
+                except Exception:
+                    log.exception("slack_purge_failed", workspace=team, reason=reason)
 
     async def _answered_elsewhere(self, body: dict[str, Any]) -> bool:
         """A thread another instance (or this one before a restart) answered in counts as the bot's thread."""
