@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +22,7 @@ from core.documents import Document
 from core.embedding import Embedder
 from core.models import ItemKind
 from core.parsing.text import identifier_words
+from core.paths import same_path, segment_literals
 from core.store import VectorStore
 
 RRF_K = 60
@@ -39,9 +40,13 @@ _STOPWORDS = frozenset(
     api endpoint""".split()
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
+MAX_IDENTIFIER_CANDIDATES = 32  # identifiers looked up per question; a real question quotes a handful
+# Dotted/slashed/snake identifiers and camelCase words. Each alternative starts only where a run of its characters
+# starts (the lookbehinds) and stops at the first character it needs, so no run is scanned from each position.
 _IDENTIFIER_CANDIDATE = re.compile(
     r"`([^`]+)`|'([^']{3,80})'|\"([^\"]{3,80})\""
-    r"|([A-Za-z0-9_{}:<>./-]*[./_{}][A-Za-z0-9_{}:<>./-]*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)"
+    r"|((?<![A-Za-z0-9_{}:<>./-])[A-Za-z0-9:<>-]*[./_{}][A-Za-z0-9_{}:<>./-]*"
+    r"|(?<![a-z])[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)"
 )
 
 
@@ -86,10 +91,9 @@ class _LexicalIndex:
         self._bm25.index(corpus, show_progress=False)
         # An identifier many documents share (every GraphQL field's `/graphql` path) identifies nothing.
         counts = Counter(i.lower() for _, d in entries for i in d.identifiers)
-        self._patterns = [
-            [_identifier_pattern(i) for i in d.identifiers if counts[i.lower()] <= MAX_IDENTIFIER_SHARING]
-            for _, d in entries
-        ]
+        self._identifiers = _IdentifierIndex(
+            [i for i in d.identifiers if counts[i.lower()] <= MAX_IDENTIFIER_SHARING] for _, d in entries
+        )
 
     def bm25_ranking(self, query: str, limit: int) -> list[int]:
         tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
@@ -101,38 +105,53 @@ class _LexicalIndex:
 
     def identifier_ranking(self, query: str) -> list[int]:
         """Documents whose operationId, path or name the query quotes, longest match first."""
-        candidates = _identifier_candidates(query)
-        if not candidates:
-            return []
-        matches: list[tuple[int, int]] = []
-        for index, patterns in enumerate(self._patterns):
-            best = 0
-            for pattern in patterns:
-                for candidate in candidates:
-                    if pattern.fullmatch(candidate):
-                        best = max(best, len(candidate))
-            if best:
-                matches.append((best, index))
-        matches.sort(key=lambda m: -m[0])
-        return [index for _, index in matches]
+        best: dict[int, int] = {}
+        for candidate in _identifier_candidates(query):
+            for index in self._identifiers.matches(candidate):
+                best[index] = max(best.get(index, 0), len(candidate))
+        return sorted(best, key=lambda index: (-best[index], index))
 
 
-def _identifier_pattern(identifier: str) -> re.Pattern[str]:
-    """Match an identifier case-insensitively; path placeholders match any concrete segment."""
-    parts = re.split(r"(\{[^}]+\}|:[A-Za-z_]\w*|<[^>]+>)", identifier.strip().strip("/"))
-    regex = "".join("[^/]+" if part.startswith(("{", ":", "<")) else re.escape(part) for part in parts if part)
-    return re.compile(r"/?" + regex + r"/?", re.IGNORECASE)
+class _IdentifierIndex:
+    """The identifiers of a list of documents, looked up case-insensitively.
+
+    Plain identifiers (`createCustomer`, `chat.postMessage`, `/v1/charges`) are found in a dict; path templates
+    (`/v1/customers/{customer}`) are compared segment by segment with the quoted path (`core.paths`), only against
+    templates with as many segments.
+    """
+
+    def __init__(self, identifiers_by_document: Iterable[list[str]]) -> None:
+        self._exact: dict[str, list[int]] = {}
+        self._templates: dict[int, list[tuple[list[str], int]]] = {}  # segment count -> (segments, document)
+        for index, identifiers in enumerate(identifiers_by_document):
+            for identifier in identifiers:
+                key = identifier.strip().strip("/").lower()
+                segments = key.split("/")
+                if all(len(segment_literals(s)) == 1 for s in segments):
+                    self._exact.setdefault(key, []).append(index)
+                else:
+                    self._templates.setdefault(len(segments), []).append((segments, index))
+
+    def matches(self, candidate: str) -> list[int]:
+        """The documents with an identifier the candidate (`/v1/customers/cus_123`, `createCustomer`) names."""
+        key = candidate.lower().removeprefix("/").removesuffix("/")
+        found = list(self._exact.get(key, ()))
+        segments = key.split("/")
+        found += [index for template, index in self._templates.get(len(segments), ()) if same_path(segments, template)]
+        return found
 
 
 def _identifier_candidates(query: str) -> list[str]:
-    found = []
-    for groups in _IDENTIFIER_CANDIDATE.findall(query):
-        text = next(g for g in groups if g).strip().strip(".,;:?!'\"()")
+    found: list[str] = []
+    for match in _IDENTIFIER_CANDIDATE.finditer(query):
+        text = next(g for g in match.groups() if g).strip().strip(".,;:?!'\"()")
         if "://" in text:
             text = "/" + text.split("://", 1)[1].split("/", 1)[-1]
         text = text.split("?", 1)[0]
         if len(text) > 2:
             found.append(text)
+            if len(found) == MAX_IDENTIFIER_CANDIDATES:
+                break
     return found
 
 
