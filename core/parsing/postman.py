@@ -34,7 +34,8 @@ MAX_RESPONSES = 10
 MAX_FIELDS = 200
 JSON_FIELD_DEPTH = 2
 
-_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+# The name starts and ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
+_VARIABLE = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
 _SCHEMA_VERSION = re.compile(r"/v(\d+\.\d+\.\d+)/")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Words that mark a name as holding a credential (matched on whole words, so `author_id` is fine).
@@ -42,7 +43,7 @@ _SECRET_WORDS = frozenset(
     {"key", "apikey", "token", "secret", "auth", "authorization", "password", "passwd", "signature"}
     | {"cookie", "session", "credential", "credentials"}
 )
-_LINE_COMMENT = re.compile(r"^\s*//.*$", re.M)
+_LINE_COMMENT = re.compile(r"^[^\S\n]*//.*$", re.M)  # not `^\s*`: that ran on through every blank line below
 _JSON_STRING_PAIR = re.compile(r'"([^"\\]+)"(\s*:\s*)"([^"\\]*)"')
 _UNQUOTED_VARIABLE = re.compile(r'(?<!")\{\{[^{}]+\}\}(?!")')
 
