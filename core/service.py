@@ -47,8 +47,9 @@ from core.errors import (
 )
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.models import ApiSpec, SecurityScheme
-from core.parsing.loader import check_upload, load_spec
+from core.parsing.loader import check_upload
 from core.parsing.text import truncate
+from core.parsing.worker import ParsePool, SpecParser
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRecord, SpecRegistry, destinations, now, spec_header
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
@@ -116,6 +117,7 @@ class Assistant:
         state: SharedState | None = None,
         limiter: RateLimiter | None = None,
         generator: AnswerGenerator | None = None,
+        parser: SpecParser | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -137,6 +139,8 @@ class Assistant:
         )
         self.memory = ConversationMemory(self.state)
         self.generator = generator
+        # Uploads are parsed in worker processes, never on this event loop; started on first use if not given.
+        self.parser = parser or ParsePool.from_settings(settings)
         self.feedback = {True: 0, False: 0}
 
     # ---- specs -------------------------------------------------------------------------------------
@@ -212,8 +216,7 @@ class Assistant:
                 )
             self._check_may_store(origin, name)
             report(IngestProgress("parsing"))
-            spec = await asyncio.to_thread(
-                load_spec,
+            spec = await self.parser.parse(
                 attachment.filename,
                 data,
                 max_bytes=self.settings.max_file_bytes,
@@ -540,6 +543,7 @@ class Assistant:
         await self.limiter.aclose()
         await self.upload_limiter.aclose()
         await self.state.aclose()
+        await self.parser.aclose()
         self.registry.close()
 
 
