@@ -514,7 +514,7 @@ def _loads_postman_json(raw: str) -> Any:
     for candidate in (text, _UNQUOTED_VARIABLE.sub("null", text)):
         try:
             return json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep ("[[[[…")
             continue
     return None
 
@@ -587,7 +587,7 @@ def _responses(responses: Any) -> tuple[Response, ...]:
         status = str(saved.get("code") or saved.get("status") or "")
         try:
             parsed = json.loads(saved.get("body") or "")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             parsed = None
         result.append(
             Response(
