@@ -64,3 +64,53 @@ def same_path(said: Sequence[str], template: Sequence[str], *, said_placeholders
     return all(
         segment_fits(s, t) or (said_placeholders and is_placeholder(s)) for s, t in zip(said, template, strict=True)
     )
+
+
+MAX_PATTERN_CHECKS = 1_000  # per lookup: bounds what a spec full of look-alike templates can cost a question
+
+
+class PathIndex:
+    """Path templates, each with a number (a document's), found by the concrete paths that fit them.
+
+    A tree of segments: literal segments are looked up in a dict, so a lookup costs one step per segment
+    whatever the number of templates; only the segments with placeholders under one node are compared one by one,
+    at most `MAX_PATTERN_CHECKS` times per lookup.
+    """
+
+    def __init__(self) -> None:
+        self._root = _Node()
+
+    def add(self, segments: Sequence[str], number: int) -> None:
+        """Index a template (`["v1", "customers", "{customer}"]`) under `number`."""
+        node = self._root
+        for segment in segments:
+            children = node.literal if len(segment_literals(segment)) == 1 else node.templated
+            node = children.setdefault(segment, _Node())
+        node.numbers.append(number)
+
+    def find(self, segments: Sequence[str]) -> list[int]:
+        """The numbers of the templates that `segments` (`["v1", "customers", "cus_123"]`) fits."""
+        nodes = [self._root]
+        checks = MAX_PATTERN_CHECKS
+        for said in segments:
+            following = []
+            for node in nodes:
+                if (child := node.literal.get(said)) is not None:
+                    following.append(child)
+                for template, child in node.templated.items():
+                    checks -= 1
+                    if checks < 0:
+                        break
+                    if segment_fits(said, template):
+                        following.append(child)
+            nodes = following
+        return [number for node in nodes for number in node.numbers]
+
+
+class _Node:
+    __slots__ = ("literal", "numbers", "templated")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = {}
+        self.templated: dict[str, _Node] = {}  # segments with placeholders
+        self.numbers: list[int] = []

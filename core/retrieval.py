@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +22,7 @@ from core.documents import Document
 from core.embedding import Embedder
 from core.models import ItemKind
 from core.parsing.text import identifier_words
-from core.paths import same_path, segment_literals
+from core.paths import PathIndex
 from core.store import VectorStore
 
 RRF_K = 60
@@ -40,7 +40,7 @@ _STOPWORDS = frozenset(
     api endpoint""".split()
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
-MAX_IDENTIFIER_CANDIDATES = 32  # identifiers looked up per question; a real question quotes a handful
+MAX_IDENTIFIER_CANDIDATES = 16  # identifiers looked up per question; a real question quotes a handful
 # Dotted/slashed/snake identifiers and camelCase words. Each alternative starts only where a run of its characters
 # starts (the lookbehinds) and stops at the first character it needs, so no run is scanned from each position.
 _IDENTIFIER_CANDIDATE = re.compile(
@@ -91,9 +91,12 @@ class _LexicalIndex:
         self._bm25.index(corpus, show_progress=False)
         # An identifier many documents share (every GraphQL field's `/graphql` path) identifies nothing.
         counts = Counter(i.lower() for _, d in entries for i in d.identifiers)
-        self._identifiers = _IdentifierIndex(
-            [i for i in d.identifiers if counts[i.lower()] <= MAX_IDENTIFIER_SHARING] for _, d in entries
-        )
+        # Path templates (`/v1/customers/{customer}`) and plain names alike, compared segment by segment.
+        self._identifiers = PathIndex()
+        for index, (_, document) in enumerate(entries):
+            for identifier in document.identifiers:
+                if counts[identifier.lower()] <= MAX_IDENTIFIER_SHARING:
+                    self._identifiers.add(identifier.strip().strip("/").lower().split("/"), index)
 
     def bm25_ranking(self, query: str, limit: int) -> list[int]:
         tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
@@ -107,38 +110,10 @@ class _LexicalIndex:
         """Documents whose operationId, path or name the query quotes, longest match first."""
         best: dict[int, int] = {}
         for candidate in _identifier_candidates(query):
-            for index in self._identifiers.matches(candidate):
+            segments = candidate.lower().removeprefix("/").removesuffix("/").split("/")
+            for index in self._identifiers.find(segments):
                 best[index] = max(best.get(index, 0), len(candidate))
         return sorted(best, key=lambda index: (-best[index], index))
-
-
-class _IdentifierIndex:
-    """The identifiers of a list of documents, looked up case-insensitively.
-
-    Plain identifiers (`createCustomer`, `chat.postMessage`, `/v1/charges`) are found in a dict; path templates
-    (`/v1/customers/{customer}`) are compared segment by segment with the quoted path (`core.paths`), only against
-    templates with as many segments.
-    """
-
-    def __init__(self, identifiers_by_document: Iterable[list[str]]) -> None:
-        self._exact: dict[str, list[int]] = {}
-        self._templates: dict[int, list[tuple[list[str], int]]] = {}  # segment count -> (segments, document)
-        for index, identifiers in enumerate(identifiers_by_document):
-            for identifier in identifiers:
-                key = identifier.strip().strip("/").lower()
-                segments = key.split("/")
-                if all(len(segment_literals(s)) == 1 for s in segments):
-                    self._exact.setdefault(key, []).append(index)
-                else:
-                    self._templates.setdefault(len(segments), []).append((segments, index))
-
-    def matches(self, candidate: str) -> list[int]:
-        """The documents with an identifier the candidate (`/v1/customers/cus_123`, `createCustomer`) names."""
-        key = candidate.lower().removeprefix("/").removesuffix("/")
-        found = list(self._exact.get(key, ()))
-        segments = key.split("/")
-        found += [index for template, index in self._templates.get(len(segments), ()) if same_path(segments, template)]
-        return found
 
 
 def _identifier_candidates(query: str) -> list[str]:

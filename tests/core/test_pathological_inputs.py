@@ -34,8 +34,8 @@ from core.parsing.loader import _parse_text
 from core.parsing.markdown import find_endpoints, parse_markdown
 from core.parsing.postman import parse_postman
 from core.parsing.text import first_sentence, identifier_words, strip_html, truncate
-from core.paths import same_path
-from core.retrieval import _LexicalIndex, tokenize
+from core.paths import PathIndex, same_path
+from core.retrieval import MAX_IDENTIFIER_CANDIDATES, _LexicalIndex, tokenize
 from core.snippets import LANGUAGES, build_snippet, normalise_language
 
 BUDGET_SECONDS = 5.0
@@ -195,6 +195,21 @@ def test_path_templates_segment_by_segment(template: list[str], said: str) -> No
     bounded(same_path, ["v1", said, "z"], template, said_placeholders=True)
 
 
+# A spec can put thousands of look-alike templates side by side; a lookup compares a bounded number of them.
+LOOKALIKES = PathIndex()
+for number in range(20_000):
+    LOOKALIKES.add(["v1", f"{{a}}{{b}}x{number}", "{c}"], number)
+
+
+@FAST
+@given(pumped(("a", "x", "1", "{", "}", "/"), low=100, high=4_000, unit_pieces=3))
+@example("v1/" + "a" * 4_000 + "x19999/c")
+def test_path_index_with_many_lookalike_templates(path: str) -> None:
+    with deadline(1.0):
+        for _ in range(MAX_IDENTIFIER_CANDIDATES):  # as many lookups as one question can make
+            LOOKALIKES.find(path.split("/"))
+
+
 # ---- answers --------------------------------------------------------------------------------------------
 
 LONG_PATH = Operation(ItemKind.OPERATION, "GET", "/v1/{a}{b}{c}{d}/x/{e}", operation_id="getIt")
@@ -266,7 +281,7 @@ def postman_collection(name: str, url: str, body: str, description: str) -> dict
 @given(text_inputs(high=60_000), text_inputs(high=60_000))
 @example("{{" + " " * 100_000, "x")  # `{{\s*([^{}]+?)\s*}}`: cubic in the spaces
 @example("https://a.io/{{ a" + " " * 60_000, "{}")
-@example("https://a.io/x", "\n" * 200_000 + "// comment")  # `^\s*//` ran on through every blank line
+@example("https://a.io/x", "\n" * 200_000 + "x")  # `^\s*//` ran on through every blank line
 @example("https://a.io/x", '"api_key" :' * 30_000)
 def test_postman(text: str, body: str) -> None:
     bounded(parse_postman, postman_collection(text[:2_000], text, body, text))
