@@ -75,9 +75,11 @@ MIN_RESULT_BYTES = 64 * _MIB
 _EMERGENCY_RESERVE_BYTES = 4 * _MIB
 # The classes an answer may contain; anything else is refused by the bot's unpickler.
 _ALLOWED_CLASSES = frozenset(
-    {"ApiSpec", "ItemKind", "Operation", "Parameter", "RequestBody", "Response", "SchemaField", "SecurityScheme"}
-    | {"SpecFormat"}
-)
+    {
+        "ApiSpec", "ItemKind", "Operation", "Parameter", "RequestBody", "Response", "SchemaField", "SecurityScheme",
+        "SpecFormat",
+    }
+)  # fmt: skip
 # The user-facing errors a parser raises on purpose, rebuilt by name in the bot.
 _USER_ERRORS: dict[str, type[UserFacingError]] = {
     cls.__name__: cls for cls in (InvalidSpecError, FileTooLargeError, FileTypeNotAllowedError)

@@ -117,6 +117,18 @@ async def test_an_unexpected_parser_exception_is_a_clear_message_and_a_logged_st
     assert len((await parse_example(hostile_pool)).operations) == 7
 
 
+async def test_an_answer_with_unexpected_classes_is_refused(hostile_pool):
+    [old_pid] = hostile_pool.pids
+    with capture_logs() as logs, pytest.raises(InvalidSpecError) as caught:
+        await hostile_pool.parse("smuggle.yaml", b"openapi: 3.0.0", **LIMITS)
+    assert caught.value.user_message == messages.spec_unreadable("smuggle.yaml")
+    [refused] = [e for e in logs if e["event"] == "parse_answer_refused"]
+    assert "fractions.Fraction is not allowed" in refused["problem"]
+    assert [e["reason"] for e in logs if e["event"] == "parse_worker_restarted"] == ["bad_answer"]
+    assert old_pid not in hostile_pool.pids
+    assert len((await parse_example(hostile_pool)).operations) == 7
+
+
 async def test_user_facing_parser_errors_come_back_unchanged(hostile_pool):
     with pytest.raises(InvalidSpecError) as caught:
         await hostile_pool.parse("broken.json", b'{"openapi": "3.0.0",', **LIMITS)
