@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
 from core.generation import GroqGenerator
+from core.parsing.worker import ParsePool
 from core.ratelimit import RateLimiter
 from core.registry import SpecRegistry
 from core.service import Assistant
@@ -36,6 +37,7 @@ async def build_assistant(
         await model.load_now()
     disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
     state = SharedState.from_settings(settings)
+    parser = ParsePool.from_settings(settings)
     assistant = Assistant(
         settings=settings,
         registry=SpecRegistry(settings.data_dir),
@@ -44,9 +46,11 @@ async def build_assistant(
         state=state,
         limiter=RateLimiter.from_settings(settings, state.redis_client),
         generator=GroqGenerator.from_settings(settings) if settings.generation_enabled else None,
+        parser=parser,
     )
     try:
         await assistant.sweep_leftovers()  # what a crash of an earlier run left behind
+        await parser.start()  # warm: the first upload pays no start-up
         yield assistant
     finally:
         await assistant.aclose()

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         DEFAULT_ALLOWED_FILE_TYPES, description="Comma-separated file extensions accepted for upload."
     )
 
+    parse_workers: int = Field(1, ge=1, le=16, description="Worker processes parsing uploads (files parsed at once).")
+    parse_timeout_seconds: float = Field(60.0, gt=0, le=3600, description="Longest one upload may take to parse.")
+    parse_memory_mb: int = Field(
+        1500, ge=200, le=65536, description="Address space of each parse worker; a file that needs more is refused."
+    )
+
     rate_limit_requests_per_minute: int = Field(60, ge=1, description="Sustained questions per user.")
     rate_limit_burst: int = Field(10, ge=1, description="Questions a user may ask in a quick burst.")
     embedding_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept in memory.")

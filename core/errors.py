@@ -32,6 +32,14 @@ class FileTooLargeError(UserFacingError):
     """The uploaded file is over `MAX_FILE_SIZE_MB`."""
 
 
+class ParseTimeoutError(UserFacingError):
+    """Reading the uploaded file took longer than `PARSE_TIMEOUT_SECONDS`; the parse was stopped."""
+
+
+class ParseMemoryError(UserFacingError):
+    """Reading the uploaded file needed more memory than `PARSE_MEMORY_MB`; the parse was stopped."""
+
+
 class FileTypeNotAllowedError(UserFacingError):
     """The uploaded file's type is not in `ALLOWED_FILE_TYPES`."""
 

@@ -50,7 +50,8 @@ def load_questions(path: Path) -> list[Question]:
 
 
 def _doc_path(path: str) -> str:
-    path = re.sub(r"\{[^}]*\}|<[^>]*>|:[A-Za-z_]\w*", "", path.strip().lower())
+    # Bodies exclude their opening character: `\{[^}]*\}` rescanned the rest from every unclosed `{`.
+    path = re.sub(r"\{[^{}]*\}|<[^<>]*>|:[A-Za-z_]\w*", "", path.strip().lower())
     path = re.sub(r"\.json$", "", path.rstrip("/"))
     return re.sub(r"/+", "/", path).rstrip("/")
 

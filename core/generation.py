@@ -30,6 +30,7 @@ from core.documents import describe_scheme
 from core.errors import AssistantError, ConfigError
 from core.mentions import MentionGuard, defuse_mentions
 from core.parsing.text import truncate
+from core.paths import same_path
 
 log = structlog.get_logger(__name__)
 
@@ -104,8 +105,9 @@ class AnswerGenerator(Protocol):
 
 # ---- prompt -----------------------------------------------------------------------------------------------
 
+# `\s*(?:/\s*)?` rather than `\s*/?\s*`: two adjacent `\s*` split every run of spaces in all possible ways.
 _DELIMITER_LOOKALIKE = re.compile(
-    r"(?:<|&lt;?|&#0*60;?|&#x0*3c;?|\uff1c|\ufe64|\u2039|\u3008|\u27e8)\s*/?\s*spec[\s_\-\u2010-\u2015]*data",
+    r"(?:<|&lt;?|&#0*60;?|&#x0*3c;?|\uff1c|\ufe64|\u2039|\u3008|\u27e8)\s*(?:/\s*)?spec[\s_\-\u2010-\u2015]*data",
     re.IGNORECASE,
 )
 
@@ -201,12 +203,13 @@ def build_messages(
 # ---- citations and checks ---------------------------------------------------------------------------------
 
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+# The leading spaces are taken only from the start of a run (`(?<![ \t])`), so a long run is scanned once, not
+# once from each of its positions.
 _MARKER = re.compile(
-    r"(?P<space>[ \t]*)(?<![\w\\])\[\s*(?P<body>\d{1,3}(?:\s*(?:,|;|&|and|-|–)\s*\d{1,3})*)\s*\](?!\()"
+    r"(?<![ \t])(?P<space>[ \t]*)(?<![\w\\])\[\s*(?P<body>\d{1,3}(?:\s*(?:,|;|&|and|-|–)\s*\d{1,3})*)\s*\](?!\()"
 )
 _MAX_RANGE = 10
 _METHOD_PATH = re.compile(r"(?<![\w/])(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|TRACE)\s+(/[^\s`'\"()<>\[\],;]*)")
-_PATH_PARAM = re.compile(r"^(?:\{[^/]*\}|:[A-Za-z_]\w*|<[^/]*>|\{\{[^/]*\}\})$")
 
 
 def _marker_numbers(body: str) -> list[int]:
@@ -279,16 +282,6 @@ def _known_operations(evidence: Sequence[Evidence]) -> list[tuple[str, list[str]
     return known
 
 
-def _same_path(mentioned: list[str], template: list[str]) -> bool:
-    if len(mentioned) != len(template):
-        return False
-    for said, declared in zip(mentioned, template, strict=True):
-        if said == declared or _PATH_PARAM.match(declared) or _PATH_PARAM.match(said):
-            continue
-        return False
-    return True
-
-
 def find_unverified_operations(text: str, evidence: Sequence[Evidence]) -> list[str]:
     """`METHOD /path` mentions in a generated answer that match no retrieved operation (path templates allowed)."""
     known = _known_operations(evidence)
@@ -296,7 +289,7 @@ def find_unverified_operations(text: str, evidence: Sequence[Evidence]) -> list[
     for match in _METHOD_PATH.finditer(text):
         method = match.group(1).upper()
         segments = _path_segments(match.group(2))
-        if any(method == m and _same_path(segments, t) for m, t in known):
+        if any(method == m and same_path(segments, t, said_placeholders=True) for m, t in known):
             continue
         mention = f"{method} {match.group(2).rstrip('.:!')}"
         if mention not in unverified:
@@ -478,33 +471,124 @@ class GroqGenerator(AnswerGenerator):
 
 # ---- cheap paths ------------------------------------------------------------------------------------------
 
-_FILLER = r"(?:\s+(?:there|all|everyone|team|folks|bot|assistant|again|so much|a lot|a bunch|very much|mate))*"
-_GREETING = re.compile(
-    r"^(?:hi|hello|hey|hiya|heya|howdy|yo|hallo|greetings|good\s+(?:morning|afternoon|evening|day))" + _FILLER + "$"
+# Matched word by word against small phrase patterns rather than regexes: the old patterns had overlapping
+# alternatives under a repetition ("all", "the", "all the") and took time exponential in the number of filler
+# words ("show all the all the ..."), on the event loop.
+
+_Phrases = frozenset[tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One step of a phrase pattern: one of `phrases` (each a tuple of words), maybe optional or repeated."""
+
+    phrases: _Phrases
+    optional: bool = False
+    repeated: bool = False  # zero or more times
+
+
+def _one(*phrases: str) -> _Slot:
+    return _Slot(frozenset(tuple(p.split()) for p in phrases))
+
+
+def _maybe(*phrases: str) -> _Slot:
+    return _Slot(_one(*phrases).phrases, optional=True)
+
+
+def _any(*phrases: str) -> _Slot:
+    return _Slot(_one(*phrases).phrases, repeated=True)
+
+
+def _fits(words: Sequence[str], pattern: Sequence[_Slot]) -> bool:
+    """Whether `words` is exactly a sequence of phrases that `pattern` allows.
+
+    Follows every way of matching at once, as the set of word positions reachable after each slot, so the time
+    is linear in the number of words (times the pattern's size) however the phrases overlap.
+    """
+    positions = {0}
+    for slot in pattern:
+        reached = set(positions) if slot.optional or slot.repeated else set()
+        frontier = positions
+        while frontier:
+            step = {
+                start + len(phrase)
+                for start in frontier
+                for phrase in slot.phrases
+                if tuple(words[start : start + len(phrase)]) == phrase
+            }
+            frontier = step - reached if slot.repeated else set()
+            reached |= step
+        positions = reached
+        if not positions:
+            return False
+    return len(words) in positions
+
+
+def _fits_any(words: Sequence[str], patterns: Sequence[Sequence[_Slot]]) -> bool:
+    return any(_fits(words, pattern) for pattern in patterns)
+
+
+_FILLER = _any(
+    "there", "all", "everyone", "team", "folks", "bot", "assistant", "again", "so much", "a lot", "a bunch",
+    "very much", "mate",
 )
-_THANKS = re.compile(
-    r"^(?:(?:ok(?:ay)?|great|awesome|cool|perfect|nice|got\s+it)\s+)?"
-    r"(?:thanks|thank\s+you|thx|ty|cheers|much\s+appreciated|appreciate\s+it)" + _FILLER + "$"
+_GREETING = (
+    _one(
+        "hi", "hello", "hey", "hiya", "heya", "howdy", "yo", "hallo", "greetings", "good morning", "good afternoon",
+        "good evening", "good day",
+    ),
+    _FILLER,
 )
-_HELP = re.compile(
-    r"^(?:help|help\s+me|\?|usage|commands|what\s+can\s+you\s+do|what\s+do\s+you\s+do|how\s+do\s+(?:i|you)\s+use"
-    r"\s+(?:you|this(?:\s+bot)?)|how\s+does\s+this\s+work|who\s+are\s+you|what\s+are\s+you|what\s+is\s+this)$"
+_THANKS = (
+    _maybe("ok", "okay", "great", "awesome", "cool", "perfect", "nice", "got it"),
+    _one("thanks", "thank you", "thx", "ty", "cheers", "much appreciated", "appreciate it"),
+    _FILLER,
 )
-_SPEC_LIST = re.compile(
-    r"^(?:specs|apis|list|"
-    r"(?:list|show|show\s+me|give\s+me|tell\s+me)(?:\s+(?:all|the|all\s+the|your|available|indexed|uploaded|"
-    r"loaded|known))*\s+(?:api\s+)?(?:specs?|apis|specifications|api\s+docs|docs)|"
-    r"(?:what|which)(?:\s+(?:api|apis|api\s+specs?|specs?|specifications|docs|collections|schemas))\s+"
-    r"(?:do\s+you\s+(?:have|know(?:\s+about)?|support|cover)|are\s+(?:there|indexed|available|uploaded|loaded|here)|"
-    r"(?:have\s+(?:been|you)|did\s+(?:we|you|someone))\s+(?:got\s+|been\s+)?"
-    r"(?:uploaded|indexed|loaded|upload|index|load)|can\s+you\s+(?:answer\s+about|see|read))(?:\s+(?:here|so\s+far))?|"
-    r"what\s+(?:do\s+you\s+know\s+about|have\s+you\s+(?:got|indexed))|"
-    r"what(?:'s|\s+is)\s+(?:indexed|uploaded|available))$"
+_HELP = (
+    _one(
+        "help", "help me", "?", "usage", "commands", "what can you do", "what do you do", "how do i use you",
+        "how do i use this", "how do i use this bot", "how do you use you", "how do you use this",
+        "how do you use this bot", "how does this work", "who are you", "what are you", "what is this",
+    ),
+)
+_SALUTATIONS = frozenset({"hi", "hello", "hey"})
+_SPEC_NOUNS = _one(
+    "api", "apis", "api spec", "api specs", "spec", "specs", "specifications", "docs", "collections", "schemas"
+)
+_HERE = _maybe("here", "so far")
+_SPEC_LIST = (
+    (_one("specs", "apis", "list"),),
+    (
+        _one("list", "show", "show me", "give me", "tell me"),
+        _any("all", "the", "all the", "your", "available", "indexed", "uploaded", "loaded", "known"),
+        _maybe("api"),
+        _one("spec", "specs", "apis", "specifications", "api docs", "docs"),
+    ),
+    (
+        _one("what", "which"),
+        _SPEC_NOUNS,
+        _one(
+            "do you have", "do you know", "do you know about", "do you support", "do you cover", "are there",
+            "are indexed", "are available", "are uploaded", "are loaded", "are here", "can you answer about",
+            "can you see", "can you read",
+        ),
+        _HERE,
+    ),
+    (
+        _one("what", "which"),
+        _SPEC_NOUNS,
+        _one("have been", "have you", "did we", "did you", "did someone"),
+        _maybe("got", "been"),
+        _one("uploaded", "indexed", "loaded", "upload", "index", "load"),
+        _HERE,
+    ),
+    (_one("what"), _one("do you know about", "have you got", "have you indexed")),
+    (_one("what's", "what is"), _one("indexed", "uploaded", "available")),
 )
 
 
 def _normalise(question: str) -> str:
-    text = re.sub(r"<@[^>]*>", " ", question.lower())  # a leading bot mention
+    text = re.sub(r"<@[^<>]*>", " ", question.lower())  # a leading bot mention
     text = text.replace("’", "'")
     text = re.sub(r"[^\w\s'?]", " ", text)  # punctuation and emoji
     text = re.sub(r"\s+", " ", text).strip(" ?")
@@ -516,18 +600,19 @@ def smalltalk_reply(question: str) -> str | None:
     text = _normalise(question)
     if not text or len(text) > 60:
         return None
-    text = re.sub(r"\s+", " ", text)
-    if _HELP.match(text) or (text.startswith(("hi ", "hello ", "hey ")) and _HELP.match(text.split(" ", 1)[1])):
+    words = text.split()
+    if _fits(words, _HELP) or (words[0] in _SALUTATIONS and _fits(words[1:], _HELP)):
         return HELP_REPLY
-    if _THANKS.match(text):
+    if _fits(words, _THANKS):
         return THANKS_REPLY
-    if _GREETING.match(text):
+    if _fits(words, _GREETING):
         return GREETING_REPLY
     return None
 
 
 def asks_for_spec_list(question: str) -> bool:
     """Whether the question asks which specs are indexed (answered from the registry, not the LLM)."""
-    text = re.sub(r"\s+", " ", _normalise(question))
-    text = re.sub(r"^(?:hi|hello|hey)\s+", "", text)
-    return bool(_SPEC_LIST.match(text))
+    words = _normalise(question).split()
+    if len(words) > 1 and words[0] in _SALUTATIONS:
+        words = words[1:]
+    return _fits_any(words, _SPEC_LIST)

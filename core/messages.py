@@ -99,6 +99,22 @@ def broken_ref(ref: str, where: str) -> str:
     return f"The spec refers to `{ref}` (at `{where}`), but that isn't defined anywhere in the file."
 
 
+def parse_timeout(filename: str, seconds: float) -> str:
+    """Reading the file took too long and was stopped."""
+    return (
+        f"`{filename}` took too long to read (over {seconds:g} seconds), so I stopped and didn't index it. "
+        "If it is a real spec, try splitting it into smaller files, or ask an admin to raise PARSE_TIMEOUT_SECONDS."
+    )
+
+
+def parse_memory_exceeded(filename: str) -> str:
+    """Reading the file needed too much memory and was stopped."""
+    return (
+        f"`{filename}` took too much memory to read, so I stopped and didn't index it. "
+        "If it is a real spec, try splitting it into smaller files, or ask an admin to raise PARSE_MEMORY_MB."
+    )
+
+
 def spec_not_found(name: str, available: list[str]) -> str:
     """A named spec is not indexed in this workspace."""
     if not available:

@@ -43,6 +43,11 @@ class Origin:
         return f"{self.platform_family}:{self.workspace}"
 
     @property
+    def is_local(self) -> bool:
+        """The machine's own operator (terminal chat, CLI, evaluation runs), not a chat platform user."""
+        return self.platform in {"console", "cli", "eval"}
+
+    @property
     def platform_family(self) -> str:
         """Console and CLI share one local workspace."""
         return "local" if self.platform in {"console", "cli"} else self.platform

@@ -22,6 +22,7 @@ from core.documents import Document
 from core.embedding import Embedder
 from core.models import ItemKind
 from core.parsing.text import identifier_words
+from core.paths import PathIndex
 from core.store import VectorStore
 
 RRF_K = 60
@@ -39,9 +40,13 @@ _STOPWORDS = frozenset(
     api endpoint""".split()
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
+MAX_IDENTIFIER_CANDIDATES = 16  # identifiers looked up per question; a real question quotes a handful
+# Dotted/slashed/snake identifiers and camelCase words. Each alternative starts only where a run of its characters
+# starts (the lookbehinds) and stops at the first character it needs, so no run is scanned from each position.
 _IDENTIFIER_CANDIDATE = re.compile(
     r"`([^`]+)`|'([^']{3,80})'|\"([^\"]{3,80})\""
-    r"|([A-Za-z0-9_{}:<>./-]*[./_{}][A-Za-z0-9_{}:<>./-]*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)"
+    r"|((?<![A-Za-z0-9_{}:<>./-])[A-Za-z0-9:<>-]*[./_{}][A-Za-z0-9_{}:<>./-]*"
+    r"|(?<![a-z])[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)"
 )
 
 
@@ -86,10 +91,12 @@ class _LexicalIndex:
         self._bm25.index(corpus, show_progress=False)
         # An identifier many documents share (every GraphQL field's `/graphql` path) identifies nothing.
         counts = Counter(i.lower() for _, d in entries for i in d.identifiers)
-        self._patterns = [
-            [_identifier_pattern(i) for i in d.identifiers if counts[i.lower()] <= MAX_IDENTIFIER_SHARING]
-            for _, d in entries
-        ]
+        # Path templates (`/v1/customers/{customer}`) and plain names alike, compared segment by segment.
+        self._identifiers = PathIndex()
+        for index, (_, document) in enumerate(entries):
+            for identifier in document.identifiers:
+                if counts[identifier.lower()] <= MAX_IDENTIFIER_SHARING:
+                    self._identifiers.add(identifier.strip().strip("/").lower().split("/"), index)
 
     def bm25_ranking(self, query: str, limit: int) -> list[int]:
         tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
@@ -101,38 +108,25 @@ class _LexicalIndex:
 
     def identifier_ranking(self, query: str) -> list[int]:
         """Documents whose operationId, path or name the query quotes, longest match first."""
-        candidates = _identifier_candidates(query)
-        if not candidates:
-            return []
-        matches: list[tuple[int, int]] = []
-        for index, patterns in enumerate(self._patterns):
-            best = 0
-            for pattern in patterns:
-                for candidate in candidates:
-                    if pattern.fullmatch(candidate):
-                        best = max(best, len(candidate))
-            if best:
-                matches.append((best, index))
-        matches.sort(key=lambda m: -m[0])
-        return [index for _, index in matches]
-
-
-def _identifier_pattern(identifier: str) -> re.Pattern[str]:
-    """Match an identifier case-insensitively; path placeholders match any concrete segment."""
-    parts = re.split(r"(\{[^}]+\}|:[A-Za-z_]\w*|<[^>]+>)", identifier.strip().strip("/"))
-    regex = "".join("[^/]+" if part.startswith(("{", ":", "<")) else re.escape(part) for part in parts if part)
-    return re.compile(r"/?" + regex + r"/?", re.IGNORECASE)
+        best: dict[int, int] = {}
+        for candidate in _identifier_candidates(query):
+            segments = candidate.lower().removeprefix("/").removesuffix("/").split("/")
+            for index in self._identifiers.find(segments):
+                best[index] = max(best.get(index, 0), len(candidate))
+        return sorted(best, key=lambda index: (-best[index], index))
 
 
 def _identifier_candidates(query: str) -> list[str]:
-    found = []
-    for groups in _IDENTIFIER_CANDIDATE.findall(query):
-        text = next(g for g in groups if g).strip().strip(".,;:?!'\"()")
+    found: list[str] = []
+    for match in _IDENTIFIER_CANDIDATE.finditer(query):
+        text = next(g for g in match.groups() if g).strip().strip(".,;:?!'\"()")
         if "://" in text:
             text = "/" + text.split("://", 1)[1].split("/", 1)[-1]
         text = text.split("?", 1)[0]
         if len(text) > 2:
             found.append(text)
+            if len(found) == MAX_IDENTIFIER_CANDIDATES:
+                break
     return found
 
 

@@ -49,8 +49,9 @@ from core.errors import (
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.lifecycle import InFlightWork
 from core.models import ApiSpec, SecurityScheme
-from core.parsing.loader import check_upload, load_spec
+from core.parsing.loader import check_upload
 from core.parsing.text import truncate
+from core.parsing.worker import ParsePool, SpecParser
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRecord, SpecRegistry, destinations, now, spec_header
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
@@ -155,6 +156,7 @@ class Assistant:
         state: SharedState | None = None,
         limiter: RateLimiter | None = None,
         generator: AnswerGenerator | None = None,
+        parser: SpecParser | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -176,6 +178,8 @@ class Assistant:
         )
         self.memory = ConversationMemory(self.state)
         self.generator = generator
+        # Uploads are parsed in worker processes, never on this event loop; started on first use if not given.
+        self.parser = parser or ParsePool.from_settings(settings)
         self.feedback = {True: 0, False: 0}
         self.work = InFlightWork()  # what a graceful shutdown waits for
 
@@ -227,7 +231,8 @@ class Assistant:
         )
         # Refuse what can be refused before a byte is downloaded; checked again under the lock below.
         self._check_may_store(origin, name)
-        await self.upload_limiter.enforce(f"upload:{origin.scope}:{origin.user}", messages.upload_rate_limited)
+        if not origin.is_local:  # the operator's own bulk imports (CLI, evaluation) are not rate-limited
+            await self.upload_limiter.enforce(f"upload:{origin.scope}:{origin.user}", messages.upload_rate_limited)
         async with self.ingest_guard.slot(lambda: report(IngestProgress("queued"))):
             return await self._ingest_admitted(request, name, started, report, bound)
 
@@ -252,8 +257,7 @@ class Assistant:
                 )
             self._check_may_store(origin, name)
             report(IngestProgress("parsing"))
-            spec = await asyncio.to_thread(
-                load_spec,
+            spec = await self.parser.parse(
                 attachment.filename,
                 data,
                 max_bytes=self.settings.max_file_bytes,
@@ -655,6 +659,7 @@ class Assistant:
         await self.limiter.aclose()
         await self.upload_limiter.aclose()
         await self.state.aclose()
+        await self.parser.aclose()
         self.registry.close()
 
 

@@ -58,7 +58,8 @@ COMMENT_WIDTH = 100
 _TOKEN_PARAM_NAMES = frozenset({"token", "access_token", "auth_token", "bearer_token"})
 _KEY_PARAM_NAMES = frozenset({"api_key", "apikey", "api-key", "x-api-key", "key_id"})
 
-_TEMPLATE_VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+# The name starts and ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
+_TEMPLATE_VAR = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
 _BRACE_VAR = re.compile(r"\{([^{}/]+)\}")
 _COLON_VAR = re.compile(r"(?<=/):([A-Za-z_][A-Za-z0-9_]*)")
 _ANGLE_VAR = re.compile(r"<([A-Za-z_][A-Za-z0-9_-]*)>")

@@ -41,19 +41,24 @@ WORKING_EMOJI = "hourglass_flowing_sand"
 
 _ZWJ = "\u200d"
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_HEADING_START = re.compile(r"\s{0,3}#{1,6}\s")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
 _QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _RULE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
+# Every body below excludes its own opening character, so no run is scanned once per position: a code span is a
+# whole run of backticks, text without backticks and the same run (`(.+?)` between any backticks was cubic);
+# a link label holds no `[`; bold and strike text stop at the next `**` / `__` / `~~`.
 _INLINE = re.compile(
-    r"(?P<code>`+)(?P<code_text>.+?)(?P=code)"
-    r"|\[(?P<label>[^\]\n]+)\]\((?P<url>https?://[^\s()<>|]+)\)"
+    r"(?<!`)(?P<code>`+)(?P<code_text>[^`\n]+)(?P=code)(?!`)"
+    r"|\[(?P<label>[^\[\]\n]+)\]\((?P<url>https?://[^\s()<>|]+)\)"
     r"|<(?P<auto>https?://[^\s<>|]+)>"
     r"|(?P<bare>https?://[^\s<>|`]+[^\s<>|`.,;:!?)\]'\"])"
 )
 _ITALIC = re.compile(r"(?<![*\w])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![*\w])")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)")
-_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_BOLD = re.compile(
+    r"\*\*(?=\S)((?:[^*\n]|\*(?!\*))+?)(?<=\S)\*\*|(?<!\w)__(?=\S)((?:[^_\n]|_(?!_))+?)(?<=\S)__(?!\w)"
+)
+_STRIKE = re.compile(r"~~(?=\S)((?:[^~\n]|~(?!~))+?)(?<=\S)~~")
 _BOLD_MARK = "\x00"
 _TOKEN_START, _TOKEN_END = "\x01", "\x02"
 _TOKEN = re.compile("\x01(\\d+)\x02")
@@ -121,8 +126,9 @@ def inline_mrkdwn(text: str) -> str:
 
 
 def _line_mrkdwn(line: str) -> str:
-    if heading := _HEADING.match(line):
-        title = heading.group(1).replace("**", "").replace("__", "")
+    if heading := _HEADING_START.match(line):
+        # The title without a closing `#` run; string methods, as a regex for it was quadratic in spaces.
+        title = line[heading.end() :].strip().rstrip("#").rstrip().replace("**", "").replace("__", "")
         return f"*{inline_mrkdwn(title)}*" if title else ""
     if _RULE.match(line):
         return "──────────"
@@ -207,7 +213,8 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     marker = slack_messages.TEXT_TRUNCATED
-    return split_text(text, limit - len(marker))[0] + marker
+    pieces = split_text(text, limit - len(marker))
+    return (pieces[0] if pieces else "") + marker  # no pieces: the text was only spaces
 
 
 def code_sections(code: str, limit: int = MAX_SECTION_CHARS) -> list[str]:

@@ -80,7 +80,7 @@ def slack_to_plain(text: str, bot_user_id: str | None = None) -> str:
 
 def mentions(text: str, bot_user_id: str | None) -> bool:
     """Whether message text mentions the bot."""
-    return bool(bot_user_id) and re.search(rf"<@{re.escape(bot_user_id or '')}(?:\|[^>]*)?>", text or "") is not None
+    return bool(bot_user_id) and re.search(rf"<@{re.escape(bot_user_id or '')}(?:\|[^<>]*)?>", text or "") is not None
 
 
 def files_of(event: Mapping[str, Any]) -> tuple[SlackFile, ...]:

@@ -48,10 +48,9 @@ MAX_EXPANDED_NODES = 3_000_000
 
 _OPENAPI_KEY = re.compile(r"^[\"']?(openapi|swagger)[\"']?\s*:", re.MULTILINE)
 _YAML_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\]}]+")
-_GRAPHQL_DEFINITION = re.compile(
-    r"^\s*(?:extend\s+)?(?:type|schema|input|enum|interface|union|scalar|directive)\b[^\n]*[{@=]?", re.MULTILINE
-)
-_GRAPHQL_ROOT = re.compile(r"^\s*(?:extend\s+)?(?:type\s+(?:Query|Mutation|Subscription)\b|schema\s*\{)", re.M)
+# Indentation is `[^\S\n]*`, not `\s*`: under MULTILINE, `^\s*` at every line start ran on through all the blank
+# lines after it, so a run of blank lines was scanned once per line (quadratic).
+_GRAPHQL_ROOT = re.compile(r"^[^\S\n]*(?:extend\s+)?(?:type\s+(?:Query|Mutation|Subscription)\b|schema\s*\{)", re.M)
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
 
 

@@ -21,12 +21,17 @@ from core.parsing.text import first_sentence, truncate
 
 DESCRIPTION_LIMIT = 4000
 SPEC_DESCRIPTION_LIMIT = 2000
+# Headings and endpoint mentions are looked for in the first this-many characters of a line. Every pattern here
+# is linear in what it scans; the cap keeps one enormous line from costing more than a normal paragraph.
+MAX_SCANNED_LINE_CHARS = 20_000
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_HEADING_START = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _VERBS = "GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS"
 _BACKTICK = re.compile(r"`([^`\n]+)`")
 _VERB_BEFORE = re.compile(rf"\b({_VERBS})\b[\s*_:]*$")
+_VERB_GAP = frozenset("*_:")  # besides whitespace, what may sit between a verb and the backticked path after it
+_LONGEST_VERB = max(len(verb) for verb in _VERBS.split("|"))
 _ENDPOINT = re.compile(rf"^(?:({_VERBS})\s+)?(https?://\S+|/\S*)$")
 _VERB_ENDPOINT = re.compile(rf"\b({_VERBS})\s+(https?://[^\s<>()\[\]`\"']+|/[^\s<>()\[\]`\"']*)")
 _URL = re.compile(r"https?://[^\s<>()\[\]`\"']+")
@@ -136,22 +141,47 @@ def _code_lines(lines: list[str]) -> list[bool]:
     return flags
 
 
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, name) of an ATX heading line (`## Create a user ##`), or None; headings without a name are None.
+
+    Plain string handling: the old single regex (a lazy name before an optional closing `#` run) was quadratic in
+    a long run of spaces.
+    """
+    line = line[:MAX_SCANNED_LINE_CHARS]
+    match = _HEADING_START.match(line)
+    if match is None:
+        return None
+    name = line[match.end() :].strip(" \t")
+    # A closing run of `#` counts only after a space or tab: `## C#` keeps its name.
+    before_closing = name.rstrip("#")
+    if before_closing != name and before_closing[-1:] in (" ", "\t"):
+        name = before_closing.rstrip(" \t")
+    name = name.strip()
+    return (len(match.group(1)), name) if name else None
+
+
 def _sections(lines: list[str], in_code: list[bool]) -> list[_Section]:
     headings: list[tuple[int, int, str]] = []  # (line index, level, name)
     for index, line in enumerate(lines):
-        match = None if in_code[index] else _HEADING.match(line)
-        if match and (match.group(2) or "").strip():
-            headings.append((index, len(match.group(1)), match.group(2).strip()))
+        heading = None if in_code[index] else _heading(line)
+        if heading:
+            headings.append((index, *heading))
+
+    # Where each section ends: the next heading of the same or a higher level, found in one backward pass.
+    ends: list[int] = []
+    next_at_level = [len(lines)] * 7  # line index of the nearest following heading of each level 1-6
+    for index, level, _ in reversed(headings):
+        ends.append(min(next_at_level[1 : level + 1]))
+        next_at_level[level] = index
+    ends.reverse()
 
     sections = []
     stack: list[tuple[int, str]] = []  # open (level, name) ancestors
     for position, (index, level, name) in enumerate(headings):
-        following = headings[position + 1 :]
-        own_end = following[0][0] if following else len(lines)
-        end = next((i for i, lvl, _ in following if lvl <= level), len(lines))
+        own_end = headings[position + 1][0] if position + 1 < len(headings) else len(lines)
         while stack and stack[-1][0] >= level:
             stack.pop()
-        sections.append(_Section(level, name, index, own_end, end, tuple(n for _, n in stack)))
+        sections.append(_Section(level, name, index, own_end, ends[position], tuple(n for _, n in stack)))
         stack.append((level, name))
     return sections
 
@@ -209,6 +239,7 @@ def _mentions(lines: list[str], in_code: list[bool]) -> list[tuple[int, _Mention
     """Every endpoint-looking mention, with the index of the line it is on, in document order."""
     found: list[tuple[int, _Mention]] = []
     for index, line in enumerate(lines):
+        line = line[:MAX_SCANNED_LINE_CHARS]
         if in_code[index]:
             found.extend((index, m) for m in _code_mentions(line))
         elif not _LINK_DEFINITION.match(line):
@@ -223,8 +254,7 @@ def _prose_mentions(line: str) -> list[_Mention]:
     for span in _BACKTICK.finditer(line):
         match = _ENDPOINT.match(span.group(1).strip())
         if match:
-            before = _VERB_BEFORE.search(line[: span.start()])
-            verb = match.group(1) or (before.group(1) if before else "")
+            verb = match.group(1) or _verb_before(line, span.start())
             found.append((span.start(), _mention(match.group(2), verb, declared=True)))
     # Blank out what was consumed with spaces of the same length, so positions stay comparable.
     rest = _BACKTICK.sub(_blank, line)
@@ -234,6 +264,20 @@ def _prose_mentions(line: str) -> list[_Mention]:
     for match in _URL.finditer(rest):
         found.append((match.start(), _mention(match.group(0), "", declared=False)))
     return [mention for _, mention in sorted(found, key=lambda pair: pair[0]) if mention]
+
+
+def _verb_before(line: str, end: int) -> str:
+    """The HTTP verb written just before `line[end]` (`GET `, `**POST**: `), or "".
+
+    Only the gap of spaces, `*`, `_` and `:` before `end` and the few characters before it are searched, not the
+    whole line before every backticked span (quadratic on a long line full of spans).
+    """
+    start = end
+    while start > 0 and (line[start - 1] in _VERB_GAP or line[start - 1].isspace()):
+        start -= 1
+    # One character more than the longest verb, so that `\b` sees what precedes the verb.
+    before = _VERB_BEFORE.search(line[max(0, start - _LONGEST_VERB - 1) : end])
+    return before.group(1) if before else ""
 
 
 def _blank(match: re.Match[str]) -> str:
@@ -359,22 +403,56 @@ def _base_mentions(mentions: list[_Mention]) -> set[int]:
     A base is a full URL whose path is only a version prefix, or a `/`-ended path that prefixes at least
     two other endpoints.
     """
-    prefix_counts: Counter[tuple[str, ...]] = Counter()
-    for shape in {_shape(m.endpoint.path) for m in mentions}:
-        prefix_counts.update(shape[:k] for k in range(1, len(shape)))
+    prefixes = _PrefixCounts({_shape(m.endpoint.path) for m in mentions})
     bases = set()
     for index, mention in enumerate(mentions):
         path = mention.endpoint.path
         version_only = bool(mention.endpoint.server and _VERSION_PATH.match(path))
-        common_prefix = path.endswith("/") and prefix_counts[_shape(path)] >= 2
+        common_prefix = path.endswith("/") and prefixes.count(_shape(path)) >= 2
         if not mention.verb and (version_only or common_prefix):
             bases.add(index)
     return bases
 
 
+class _PrefixCounts:
+    """For each path shape, how many distinct shapes it is a proper prefix of.
+
+    Prefixes are numbered as they are met (a trie keyed by (parent, segment)), so counting costs one step per
+    segment; counting every `shape[:k]` tuple was quadratic in the length of a path.
+    """
+
+    def __init__(self, shapes: set[tuple[str, ...]]) -> None:
+        self._nodes: dict[tuple[int, str], int] = {}  # (parent node, segment) -> node; the root is 0
+        self._counts: Counter[int] = Counter()
+        for shape in shapes:
+            node = 0
+            for segment in shape[:-1]:
+                node = self._nodes.setdefault((node, segment), len(self._nodes) + 1)
+                self._counts[node] += 1
+
+    def count(self, shape: tuple[str, ...]) -> int:
+        """How many of the shapes `shape` is a proper prefix of."""
+        node = 0
+        for segment in shape:
+            found = self._nodes.get((node, segment))
+            if found is None:
+                return 0
+            node = found
+        return self._counts[node]  # the root (the empty shape) is never counted
+
+
 def _servers(mentions: list[_Mention], catalog: _Catalog) -> tuple[str, ...]:
     """Base URLs by how often they are mentioned; a base path is kept only if endpoints omit it."""
-    relative = [e.path for e in catalog.endpoints if not e.server]
+    relative = sorted(e.path for e in catalog.endpoints if not e.server)
+    omitted: dict[str, bool] = {}  # base path -> no relative endpoint starts with it
+
+    def endpoints_omit(base_path: str) -> bool:
+        if base_path not in omitted:
+            # The paths starting with a prefix sit together in sorted order, from where the prefix would go.
+            first = bisect_left(relative, base_path + "/")
+            omitted[base_path] = first == len(relative) or not relative[first].startswith(base_path + "/")
+        return omitted[base_path]
+
     counts: Counter[str] = Counter()
     for index, mention in enumerate(mentions):
         server = mention.endpoint.server
@@ -382,7 +460,7 @@ def _servers(mentions: list[_Mention], catalog: _Catalog) -> tuple[str, ...]:
             continue
         if index in catalog.bases:
             base_path = mention.endpoint.path.rstrip("/")
-            if base_path and not any(p.startswith(base_path + "/") for p in relative):
+            if base_path and endpoints_omit(base_path):
                 server += base_path
         counts[server] += 1
     return tuple(server for server, _ in counts.most_common())

@@ -35,7 +35,8 @@ MAX_RESPONSES = 10
 MAX_FIELDS = 200
 JSON_FIELD_DEPTH = 2
 
-_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+# The name starts and ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
+_VARIABLE = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
 _SCHEMA_VERSION = re.compile(r"/v(\d+\.\d+\.\d+)/")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Words that mark a name as holding a credential (matched on whole words, so `author_id` is fine).
@@ -43,7 +44,7 @@ _SECRET_WORDS = frozenset(
     {"key", "apikey", "token", "secret", "auth", "authorization", "password", "passwd", "signature"}
     | {"cookie", "session", "credential", "credentials"}
 )
-_LINE_COMMENT = re.compile(r"^\s*//.*$", re.M)
+_LINE_COMMENT = re.compile(r"^[^\S\n]*//.*$", re.M)  # not `^\s*`: that ran on through every blank line below
 _JSON_STRING_PAIR = re.compile(r'"([^"\\]+)"(\s*:\s*)"([^"\\]*)"')
 _UNQUOTED_VARIABLE = re.compile(r'(?<!")\{\{[^{}]+\}\}(?!")')
 
@@ -616,7 +617,7 @@ def _loads_postman_json(raw: str) -> Any:
     for candidate in (text, _UNQUOTED_VARIABLE.sub("null", text)):
         try:
             return json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep ("[[[[…")
             continue
     return None
 
@@ -689,7 +690,7 @@ def _responses(responses: Any) -> tuple[Response, ...]:
         status = str(saved.get("code") or saved.get("status") or "")
         try:
             parsed = json.loads(saved.get("body") or "")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             parsed = None
         result.append(
             Response(

@@ -321,3 +321,37 @@ async def test_purge_waits_for_an_upload_in_progress_so_it_cannot_come_back(assi
     assert report.specs == 1  # the purge ran after the upload had finished, and removed it
     assert await assistant.list_specs(ListSpecs(TEAM_A)) == []
     assert assistant.registry.versions_of(TEAM_A.scope) == set()
+
+
+async def test_event_loop_keeps_ticking_while_a_hostile_upload_is_parsed(settings, embedder, example_spec):
+    from core.bootstrap import build_assistant
+    from core.errors import ParseTimeoutError
+    from core.requests import BytesAttachment
+    from tests.core.parsing.test_worker import big_openapi_yaml
+
+    hostile = big_openapi_yaml(2000)  # over two seconds of parsing here, far past the limit below
+    limited = settings.model_copy(update={"parse_timeout_seconds": 1.0})
+    async with build_assistant(limited, embedder=embedder) as assistant:
+        loop = asyncio.get_running_loop()
+        lags: list[float] = []
+        parsing = True
+
+        async def ticker() -> None:
+            while parsing:
+                before = loop.time()
+                await asyncio.sleep(0.01)
+                lags.append(loop.time() - before - 0.01)
+
+        ticking = asyncio.create_task(ticker())
+        try:
+            with pytest.raises(ParseTimeoutError):
+                await assistant.ingest(UploadSpec(TEAM_A, BytesAttachment("huge.yaml", hostile)))
+        finally:
+            parsing = False
+            await ticking
+        assert len(lags) >= 50  # the ticker ran all through the parse (about a second of 10 ms ticks)
+        p99 = sorted(lags)[int(len(lags) * 0.99)]
+        assert p99 < 0.05, f"event loop lag p99 {p99 * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms"
+        # The worker that was stopped has been replaced: the next upload is indexed normally.
+        report = await upload(assistant, TEAM_A, example_spec, "bookshop")
+        assert report.record.operation_count == 7

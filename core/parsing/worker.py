@@ -1,0 +1,446 @@
+"""Parse uploads in warm worker processes, each bounded in wall-clock time and memory.
+
+Every pattern the parsers apply is linear, but a parser is a lot of code fed hostile files: this is the
+defence for what nobody has found yet. A `ParsePool` keeps `PARSE_WORKERS` worker processes running (started
+once, reused, so a normal upload pays no start-up) and sends each upload to an idle one:
+
+- past `PARSE_TIMEOUT_SECONDS` the worker is killed and replaced, and the user gets `ParseTimeoutError`;
+- each worker limits its own address space to `PARSE_MEMORY_MB` (`RLIMIT_AS`), so a file that needs more
+  fails with `MemoryError` inside it; the worker is replaced and the user gets `ParseMemoryError`;
+- any other exception inside the parser comes back as "couldn't read this spec" (`InvalidSpecError`), with
+  the stack logged (frames only: an exception's message can quote the file, secrets included).
+
+Waiting for a worker is plain asyncio I/O on its pipes, so the event loop never stalls, and at most
+`PARSE_WORKERS` files are parsed at once, whatever arrives.
+
+Workers are fresh interpreters (`python -m core.parsing.worker`) started with asyncio's subprocess support,
+never `fork()`ed from the bot (which holds model threads and sockets). `multiprocessing`'s spawn and forkserver
+contexts were not used: their children re-run the parent's `__main__` (the `api-assistant` script imports the
+whole bot, chromadb included) before doing anything, and their blocking pipes would need a thread per parse.
+
+The protocol is length-prefixed pickles: the bot sends (filename, data, max_bytes, allowed extensions); the
+worker answers ("ok", ApiSpec), ("rejected", error class name, message), ("memory",) or ("crashed", error class
+name, stack frames). The bot unpickles answers with an allow-list of `core.models` classes, so even a
+compromised worker could not make the bot run code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import io
+import os
+import pickle
+import resource
+import signal
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from core import messages
+from core.errors import (
+    FileTooLargeError,
+    FileTypeNotAllowedError,
+    InvalidSpecError,
+    ParseMemoryError,
+    ParseTimeoutError,
+    UnreadableSpecError,
+    UserFacingError,
+)
+from core.models import ApiSpec
+
+if TYPE_CHECKING:
+    from core.config import Settings
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TARGET = "core.parsing.loader:load_spec"
+WORKER_START_TIMEOUT_SECONDS = 60.0  # a fresh interpreter importing the parsers takes a fraction of a second
+# Workers run at a lower CPU priority: on a small machine a long parse must not take the core the event loop
+# (answering every workspace) needs.
+WORKER_NICENESS = 5
+_HEADER = struct.Struct(">Q")  # the length of the pickle that follows
+_MIB = 1024 * 1024
+# An answer is at most this many times the size of the upload (Stripe's is a third of it); more means a worker
+# gone wrong, and reading it would only move the memory problem into the bot.
+RESULT_BYTES_PER_INPUT_BYTE = 8
+MIN_RESULT_BYTES = 64 * _MIB
+# Kept free in each worker until a MemoryError, so it can still pickle and send its answer.
+_EMERGENCY_RESERVE_BYTES = 4 * _MIB
+# The classes an answer may contain; anything else is refused by the bot's unpickler.
+_ALLOWED_CLASSES = frozenset(
+    {
+        "ApiSpec", "ItemKind", "Operation", "Parameter", "RequestBody", "Response", "SchemaField", "SecurityScheme",
+        "SpecFormat",
+    }
+)  # fmt: skip
+# The user-facing errors a parser raises on purpose, rebuilt by name in the bot.
+_USER_ERRORS: dict[str, type[UserFacingError]] = {
+    cls.__name__: cls for cls in (InvalidSpecError, UnreadableSpecError, FileTooLargeError, FileTypeNotAllowedError)
+}
+
+
+class SpecParser(Protocol):
+    """The port for turning an upload into an `ApiSpec` (the assistant's `ParsePool`, or a test's own)."""
+
+    async def parse(
+        self, filename: str, data: bytes, *, max_bytes: int, allowed_extensions: frozenset[str]
+    ) -> ApiSpec:
+        """The parsed spec, or a `UserFacingError` saying why the file cannot be indexed."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the parser's processes."""
+        ...
+
+
+class ParsePool(SpecParser):
+    """Warm worker processes that parse uploads, one file each at a time, within time and memory limits."""
+
+    def __init__(
+        self,
+        workers: int = 1,
+        timeout_seconds: float = 60.0,
+        memory_mb: int = 1500,
+        *,
+        target: str = DEFAULT_TARGET,
+    ) -> None:
+        """`target` names the parse function the workers call, `module:function` (tests name their own)."""
+        if workers < 1:
+            raise ValueError("a parse pool needs at least one worker")
+        self.workers = workers
+        self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
+        self.target = target
+        # One slot per worker; None means "no live process here: start one before use".
+        self._slots: asyncio.Queue[_Worker | None] = asyncio.Queue()
+        for _ in range(workers):
+            self._slots.put_nowait(None)
+        self._running: set[_Worker] = set()
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ParsePool:
+        """A pool sized and bounded by `PARSE_WORKERS`, `PARSE_TIMEOUT_SECONDS` and `PARSE_MEMORY_MB`."""
+        return cls(settings.parse_workers, settings.parse_timeout_seconds, settings.parse_memory_mb)
+
+    @property
+    def pids(self) -> set[int]:
+        """The process ids of the running workers (for operators, metrics and tests)."""
+        return {worker.pid for worker in self._running if worker.alive}
+
+    async def start(self) -> None:
+        """Start every worker now rather than on the first upload (cheap: it does not wait for their imports)."""
+        slots = [self._slots.get_nowait() for _ in range(self._slots.qsize())]
+        try:
+            for index, worker in enumerate(slots):
+                if worker is None or not worker.alive:
+                    slots[index] = await self._start_worker()
+        finally:
+            for worker in slots:
+                self._slots.put_nowait(worker)
+
+    async def parse(
+        self, filename: str, data: bytes, *, max_bytes: int, allowed_extensions: frozenset[str]
+    ) -> ApiSpec:
+        """Parse an upload in a worker: the `ApiSpec`, or the user-facing error saying why not.
+
+        Raises `ParseTimeoutError` / `ParseMemoryError` past the limits, `InvalidSpecError` when the parser
+        failed unexpectedly, and whatever `UserFacingError` the parser raised for a bad file.
+        """
+        if self._closed:
+            raise RuntimeError("the parse pool is closed")
+        request = pickle.dumps((filename, data, max_bytes, allowed_extensions), protocol=pickle.HIGHEST_PROTOCOL)
+        reply_limit = max(MIN_RESULT_BYTES, RESULT_BYTES_PER_INPUT_BYTE * max_bytes)
+        worker = await self._slots.get()
+        replace: str | None = None  # why the worker must be replaced after this parse, if it must
+        try:
+            if worker is None or not worker.alive:
+                worker = await self._start_worker()
+            await worker.ready()  # a new worker's imports are not part of any file's time limit
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout_seconds):
+                    answer = await worker.exchange(request, reply_limit)
+            except TimeoutError:
+                replace = "timeout"
+                log.warning(
+                    "parse_timeout", filename=filename, bytes=len(data), timeout_seconds=self.timeout_seconds
+                )
+                raise ParseTimeoutError(messages.parse_timeout(filename, self.timeout_seconds)) from None
+            except _ReplyTooLarge as exc:
+                replace = "reply_too_large"
+                log.warning("parse_memory_exceeded", filename=filename, bytes=len(data), reply_bytes=exc.size)
+                raise ParseMemoryError(messages.parse_memory_exceeded(filename)) from None
+            except (asyncio.IncompleteReadError, ConnectionError):
+                returncode = await worker.wait_exit()
+                replace = "died"
+                if self._closed:
+                    raise RuntimeError("the parse pool was closed during the parse") from None
+                # SIGKILL that we did not send is the kernel's out-of-memory killer.
+                if returncode == -signal.SIGKILL:
+                    log.warning("parse_memory_exceeded", filename=filename, bytes=len(data), returncode=returncode)
+                    raise ParseMemoryError(messages.parse_memory_exceeded(filename)) from None
+                log.error("parse_worker_died", filename=filename, bytes=len(data), returncode=returncode)
+                raise InvalidSpecError(messages.spec_unreadable(filename)) from None
+            seconds = time.perf_counter() - started
+            return await self._outcome(filename, data, answer, seconds, worker)
+        except _WorkerSpent as exc:
+            replace = exc.reason
+            raise exc.error from None
+        except UserFacingError:
+            raise  # the verdict on this file; the worker is replaced only if `replace` says so
+        except BaseException:
+            if replace is None and worker is not None:  # cancelled mid-parse: its answer would arrive later
+                replace = "interrupted"
+            raise
+        finally:
+            await self._release(worker, replace)
+
+    async def _outcome(self, filename: str, data: bytes, answer: bytes, seconds: float, worker: _Worker) -> ApiSpec:
+        try:
+            # Unpickling a large spec takes tens of milliseconds: off the event loop.
+            reply = await asyncio.to_thread(_load_answer, answer)
+        except pickle.UnpicklingError as exc:
+            log.error("parse_answer_refused", filename=filename, problem=str(exc))
+            raise _WorkerSpent("bad_answer", InvalidSpecError(messages.spec_unreadable(filename))) from None
+        kind = reply[0]
+        if kind == "ok" and isinstance(reply[1], ApiSpec):
+            log.debug("parse_done", filename=filename, bytes=len(data), seconds=round(seconds, 3), pid=worker.pid)
+            return reply[1]
+        if kind == "rejected":
+            error = _USER_ERRORS.get(str(reply[1]), InvalidSpecError)
+            raise error(str(reply[2]))
+        if kind == "memory":
+            log.warning("parse_memory_exceeded", filename=filename, bytes=len(data), memory_mb=self.memory_mb)
+            raise _WorkerSpent("memory", ParseMemoryError(messages.parse_memory_exceeded(filename)))
+        if kind == "crashed":
+            log.error("parse_crashed", filename=filename, bytes=len(data), error=str(reply[1]), stack=list(reply[2]))
+            raise InvalidSpecError(messages.spec_unreadable(filename))
+        log.error("parse_answer_refused", filename=filename, problem=f"unexpected answer {kind!r}")
+        raise _WorkerSpent("bad_answer", InvalidSpecError(messages.spec_unreadable(filename)))
+
+    async def _release(self, worker: _Worker | None, replace: str | None) -> None:
+        """Put the worker back, or replace it: a fresh process, or an empty slot if none can be started."""
+        if worker is None or replace is None:
+            self._slots.put_nowait(worker)
+            return
+        await worker.kill()
+        self._running.discard(worker)
+        replacement: _Worker | None = None
+        if not self._closed and replace != "interrupted":  # a cancelled caller should not wait for a start-up
+            try:
+                replacement = await self._start_worker()
+            except OSError:
+                log.error("parse_worker_start_failed", exc_info=True)
+        log.info(
+            "parse_worker_restarted",
+            reason=replace,
+            old_pid=worker.pid,
+            new_pid=replacement.pid if replacement else None,
+        )
+        self._slots.put_nowait(replacement)
+
+    async def _start_worker(self) -> _Worker:
+        worker = await _Worker.start(self.memory_mb, self.target, self.timeout_seconds)
+        self._running.add(worker)
+        return worker
+
+    async def aclose(self) -> None:
+        """Stop every worker (idle or busy)."""
+        self._closed = True
+        for worker in list(self._running):
+            await worker.kill()
+        self._running.clear()
+
+
+class _ReplyTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"answer of {size} bytes")
+        self.size = size
+
+
+class _WorkerSpent(Exception):
+    """The parse is over with `error` for the user, and the worker must be replaced (`reason`)."""
+
+    def __init__(self, reason: str, error: UserFacingError) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+class _Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self.pid = process.pid
+        self._ready = False
+
+    @classmethod
+    async def start(cls, memory_mb: int, target: str, timeout_seconds: float) -> _Worker:
+        # The worker imports the same `core` as this process, wherever it is installed or checked out.
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "core.parsing.worker",
+            str(memory_mb),
+            target,
+            str(timeout_seconds),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        log.debug("parse_worker_started", pid=process.pid, memory_mb=memory_mb)
+        return cls(process)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.returncode is None
+
+    async def ready(self) -> None:
+        """Wait until the worker has imported the parsers and set its limits (it says so with an empty frame)."""
+        if self._ready:
+            return
+        assert self._process.stdout is not None
+        async with asyncio.timeout(WORKER_START_TIMEOUT_SECONDS):
+            (size,) = _HEADER.unpack(await self._process.stdout.readexactly(_HEADER.size))
+        if size != 0:
+            raise RuntimeError(f"parse worker {self.pid} did not start properly")
+        self._ready = True
+
+    async def exchange(self, request: bytes, reply_limit: int) -> bytes:
+        """Send one request and read its answer (raises `IncompleteReadError` if the worker dies)."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(_HEADER.pack(len(request)) + request)
+        await stdin.drain()
+        (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+        if size > reply_limit:
+            raise _ReplyTooLarge(size)
+        return await stdout.readexactly(size)
+
+    async def wait_exit(self) -> int | None:
+        """The exit status once the process has ended (it has closed its pipe, so that is imminent)."""
+        try:
+            async with asyncio.timeout(5):
+                return await self._process.wait()
+        except TimeoutError:
+            await self.kill()
+            return self._process.returncode
+
+    async def kill(self) -> None:
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
+                self._process.kill()
+        await self._process.wait()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+
+
+def _load_answer(answer: bytes) -> tuple[Any, ...]:
+    reply = _AllowListUnpickler(io.BytesIO(answer)).load()
+    if not isinstance(reply, tuple) or not reply:
+        raise pickle.UnpicklingError("the answer is not a tuple")
+    return reply
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    """Rebuilds only the model classes of `core.models`; any other class or function is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "core.models" and name in _ALLOWED_CLASSES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a parse result")
+
+
+# ---- the worker process -----------------------------------------------------------------------------------
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None  # the bot closed the pipe: time to go
+    (size,) = _HEADER.unpack(header)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return body
+
+
+def _frames(exc: BaseException) -> list[str]:
+    """Where an exception was raised, as `file:line in function` lines; never its message or local values."""
+    return [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+
+
+def _handle(parse: Callable[..., ApiSpec], request: bytes) -> tuple[Any, ...]:
+    filename, data, max_bytes, allowed_extensions = pickle.loads(request)
+    try:
+        return ("ok", parse(filename, data, max_bytes=max_bytes, allowed_extensions=allowed_extensions))
+    except UserFacingError as exc:
+        return ("rejected", type(exc).__name__, exc.user_message)
+    except MemoryError:
+        return ("memory",)
+    except Exception as exc:
+        return ("crashed", type(exc).__name__, _frames(exc))
+
+
+def _limit_cpu(budget_seconds: float) -> None:
+    """Let the coming parse use at most `budget_seconds` more CPU time; the kernel ends the process past it.
+
+    A backstop should the bot die mid-parse: it kills a worker at the wall-clock limit itself.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = usage.ru_utime + usage.ru_stime
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(used + budget_seconds) + 1
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def main(argv: list[str]) -> int:
+    """Serve parse requests on stdin/stdout until stdin closes: `python -m core.parsing.worker MB TARGET TIMEOUT`."""
+    memory_mb, target, timeout_seconds = int(argv[0]), argv[1], float(argv[2])
+    # Ctrl-C in a terminal reaches the whole process group; the bot decides when its workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    requests = sys.stdin.buffer
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not into the protocol
+    module_name, _, function_name = target.partition(":")
+    parse = getattr(importlib.import_module(module_name), function_name)
+    os.nice(WORKER_NICENESS)
+    if memory_mb > 0:
+        limit = memory_mb * _MIB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # the hard limit too: no raising it back
+    reserve: bytearray | None = bytearray(_EMERGENCY_RESERVE_BYTES)
+    answers.write(_HEADER.pack(0))  # ready
+    answers.flush()
+    while (request := _read_frame(requests)) is not None:
+        _limit_cpu(2 * timeout_seconds + 5)
+        reply = _handle(parse, request)
+        if reply[0] == "memory":
+            reserve = None  # room to answer; the bot replaces this worker anyway
+        try:
+            payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            reserve = None
+            payload = pickle.dumps(("memory",))
+        answers.write(_HEADER.pack(len(payload)) + payload)
+        answers.flush()
+    del reserve
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

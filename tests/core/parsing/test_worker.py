@@ -1,0 +1,207 @@
+"""Parsing in worker processes: time and memory limits, replaced workers, clear errors, a warm pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from core import messages
+from core.errors import InvalidSpecError, ParseMemoryError, ParseTimeoutError
+from core.models import SpecFormat
+from core.parsing.worker import ParsePool
+from tests.core.parsing.hostile_parsers import PLANTED_SECRET
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "core" / "examples" / "bookshop_openapi.yaml"
+HOOKS = "tests.core.parsing.hostile_parsers:parse"
+LIMITS = {"max_bytes": 20 * 1024 * 1024, "allowed_extensions": frozenset({"yaml", "json", "md", "txt"})}
+
+
+def big_openapi_yaml(operations: int) -> bytes:
+    """A large but ordinary OpenAPI document: about 1.3 KB of YAML and over a millisecond of parsing per operation."""
+    lines = ["openapi: 3.0.0", "info: {title: Big, version: '1'}", "paths:"]
+    for i in range(operations):
+        lines += [f"  /things{i}/{{id}}:", "    get:", f"      operationId: getThing{i}", f"      summary: Thing {i}"]
+        lines += ["      parameters:", "        - {name: id, in: path, required: true, schema: {type: string}}"]
+        query = "in: query, description: Filters., schema: {type: string}"
+        lines += [f"        - {{name: f{j}, {query}}}" for j in range(6)]
+        lines += ["      responses:", "        '200':", "          description: The thing.", "          content:"]
+        lines += ["            application/json:", "              schema:", "                type: object"]
+        lines += ["                properties:"] + [f"                  field{k}: {{type: string}}" for k in range(8)]
+    return "\n".join(lines).encode()
+
+
+def many_objects_json(count: int) -> bytes:
+    """Three bytes per object in the file, over sixty per object once loaded: a file that is mostly memory."""
+    return ("[" + "{}," * count + "{}]").encode()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def hostile_pool():
+    pool = ParsePool(workers=1, timeout_seconds=2.0, memory_mb=400, target=HOOKS)
+    await pool.start()
+    yield pool
+    await pool.aclose()
+
+
+async def parse_example(pool: ParsePool, name: str = "bookshop.yaml"):
+    return await pool.parse(name, EXAMPLE.read_bytes(), **LIMITS)
+
+
+async def test_a_normal_upload_is_parsed_by_the_same_warm_worker(hostile_pool):
+    [pid] = hostile_pool.pids
+    with capture_logs() as logs:
+        first = await parse_example(hostile_pool)
+        second = await parse_example(hostile_pool, "chatty:bookshop.yaml")  # stray prints do not corrupt answers
+    assert first == second
+    assert (first.format, first.title, len(first.operations)) == (SpecFormat.OPENAPI3, "Bookshop API", 7)
+    assert [e["pid"] for e in logs if e["event"] == "parse_done"] == [pid, pid]
+    assert hostile_pool.pids == {pid}
+    assert not [e for e in logs if e["event"] == "parse_worker_restarted"]
+
+
+async def test_a_parser_stuck_in_a_loop_times_out_and_its_worker_is_replaced(hostile_pool):
+    [old_pid] = hostile_pool.pids
+    started = time.perf_counter()
+    with capture_logs() as logs, pytest.raises(ParseTimeoutError) as caught:
+        await hostile_pool.parse("spin.yaml", b"openapi: 3.0.0", **LIMITS)
+    assert time.perf_counter() - started < 10
+    assert caught.value.user_message == messages.parse_timeout("spin.yaml", 2.0)
+    assert "took too long to read" in caught.value.user_message
+    [timeout] = [e for e in logs if e["event"] == "parse_timeout"]
+    assert (timeout["filename"], timeout["timeout_seconds"]) == ("spin.yaml", 2.0)
+    [restart] = [e for e in logs if e["event"] == "parse_worker_restarted"]
+    assert restart["reason"] == "timeout" and restart["old_pid"] == old_pid
+    assert not alive(old_pid)
+    assert hostile_pool.pids == {restart["new_pid"]}
+    assert len((await parse_example(hostile_pool)).operations) == 7  # the next upload works
+
+
+async def test_a_parser_that_keeps_allocating_hits_the_memory_limit(hostile_pool):
+    [old_pid] = hostile_pool.pids
+    with capture_logs() as logs, pytest.raises(ParseMemoryError) as caught:
+        await hostile_pool.parse("hog.yaml", b"openapi: 3.0.0", **LIMITS)
+    assert caught.value.user_message == messages.parse_memory_exceeded("hog.yaml")
+    assert "took too much memory to read" in caught.value.user_message
+    assert [e["filename"] for e in logs if e["event"] == "parse_memory_exceeded"] == ["hog.yaml"]
+    [restart] = [e for e in logs if e["event"] == "parse_worker_restarted"]
+    assert (restart["reason"], restart["old_pid"]) == ("memory", old_pid)
+    assert not alive(old_pid)
+    assert len((await parse_example(hostile_pool)).operations) == 7
+
+
+async def test_an_unexpected_parser_exception_is_a_clear_message_and_a_logged_stack(hostile_pool):
+    [pid] = hostile_pool.pids
+    with capture_logs() as logs, pytest.raises(InvalidSpecError) as caught:
+        await hostile_pool.parse("explode.yaml", b"openapi: 3.0.0", **LIMITS)
+    assert caught.value.user_message == messages.spec_unreadable("explode.yaml")
+    assert "couldn't read" in caught.value.user_message
+    [crash] = [e for e in logs if e["event"] == "parse_crashed"]
+    assert crash["error"] == "KeyError"
+    assert any("hostile_parsers.py" in frame and "in parse" in frame for frame in crash["stack"])
+    assert PLANTED_SECRET not in str(logs) and PLANTED_SECRET not in caught.value.user_message
+    assert hostile_pool.pids == {pid}  # an exception leaves the worker healthy: it is kept
+    assert len((await parse_example(hostile_pool)).operations) == 7
+
+
+async def test_an_answer_with_unexpected_classes_is_refused(hostile_pool):
+    [old_pid] = hostile_pool.pids
+    with capture_logs() as logs, pytest.raises(InvalidSpecError) as caught:
+        await hostile_pool.parse("smuggle.yaml", b"openapi: 3.0.0", **LIMITS)
+    assert caught.value.user_message == messages.spec_unreadable("smuggle.yaml")
+    [refused] = [e for e in logs if e["event"] == "parse_answer_refused"]
+    assert "fractions.Fraction is not allowed" in refused["problem"]
+    assert [e["reason"] for e in logs if e["event"] == "parse_worker_restarted"] == ["bad_answer"]
+    assert old_pid not in hostile_pool.pids
+    assert len((await parse_example(hostile_pool)).operations) == 7
+
+
+async def test_user_facing_parser_errors_come_back_unchanged(hostile_pool):
+    with pytest.raises(InvalidSpecError) as caught:
+        await hostile_pool.parse("broken.json", b'{"openapi": "3.0.0",', **LIMITS)
+    assert caught.value.user_message.startswith("`broken.json` isn't valid JSON at line 1")
+
+
+async def test_a_large_spec_past_the_time_limit_is_stopped_with_the_real_parser():
+    # An ordinary 1.3 MB spec takes over a second to parse here; the limit is a tenth of that.
+    pool = ParsePool(workers=1, timeout_seconds=0.15, memory_mb=1500)
+    try:
+        await pool.start()
+        # Right after start the worker is still importing, which does not count against the limit.
+        assert len((await pool.parse("bookshop.yaml", EXAMPLE.read_bytes(), **LIMITS)).operations) == 7
+        with pytest.raises(ParseTimeoutError):
+            await pool.parse("big.yaml", big_openapi_yaml(1000), **LIMITS)
+        assert len((await pool.parse("bookshop.yaml", EXAMPLE.read_bytes(), **LIMITS)).operations) == 7
+    finally:
+        await pool.aclose()
+
+
+async def test_a_file_that_needs_more_memory_than_allowed_is_refused_with_the_real_parser():
+    pool = ParsePool(workers=1, timeout_seconds=30, memory_mb=150)
+    try:
+        with pytest.raises(ParseMemoryError):  # 7.5 MB of `{},` is over 150 MB of Python objects
+            await pool.parse("objects.json", many_objects_json(2_500_000), **LIMITS)
+        spec = await pool.parse("objects.json", json.dumps(json.loads(EXAMPLE_JSON)).encode(), **LIMITS)
+        assert spec.title == "Tiny"
+    finally:
+        await pool.aclose()
+
+
+EXAMPLE_JSON = json.dumps(
+    {
+        "openapi": "3.0.0",
+        "info": {"title": "Tiny", "version": "1"},
+        "paths": {"/ping": {"get": {"responses": {"200": {"description": "pong"}}}}},
+    }
+)
+
+
+async def test_parses_beyond_the_worker_count_wait_their_turn():
+    one = ParsePool(workers=1, timeout_seconds=10, memory_mb=400, target=HOOKS)
+    two = ParsePool(workers=2, timeout_seconds=10, memory_mb=400, target=HOOKS)
+    try:
+        await asyncio.gather(one.start(), two.start())
+        await asyncio.gather(parse_example(one), parse_example(two), parse_example(two))  # imports done
+        started = time.perf_counter()
+        await asyncio.gather(*(parse_example(one, f"slow:bookshop{i}.yaml") for i in range(2)))
+        assert time.perf_counter() - started >= 0.8  # one worker: the second 0.4 s parse waited for the first
+        assert len(two.pids) == 2
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_a_cancelled_parse_does_not_leave_its_worker_busy(hostile_pool):
+    [old_pid] = hostile_pool.pids
+    task = asyncio.create_task(hostile_pool.parse("spin.yaml", b"x", **LIMITS))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not alive(old_pid)
+    assert len((await parse_example(hostile_pool)).operations) == 7
+    assert old_pid not in hostile_pool.pids
+
+
+async def test_closing_the_pool_stops_its_workers():
+    pool = ParsePool(workers=2, timeout_seconds=5, memory_mb=400)
+    await pool.start()
+    pids = pool.pids
+    assert len(pids) == 2 and all(alive(pid) for pid in pids)
+    await pool.aclose()
+    assert not any(alive(pid) for pid in pids)
+    with pytest.raises(RuntimeError):
+        await parse_example(pool)
