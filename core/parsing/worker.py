@@ -213,7 +213,7 @@ class ParsePool(SpecParser):
             raise _WorkerSpent("bad_answer", InvalidSpecError(messages.spec_unreadable(filename))) from None
         kind = reply[0]
         if kind == "ok" and isinstance(reply[1], ApiSpec):
-            log.debug("parse_done", filename=filename, bytes=len(data), seconds=round(seconds, 3), pid=worker.pid)
+            log.info("parse_done", filename=filename, bytes=len(data), seconds=round(seconds, 3), pid=worker.pid)
             return reply[1]
         if kind == "rejected":
             error = _USER_ERRORS.get(str(reply[1]), InvalidSpecError)
