@@ -50,6 +50,11 @@ class Embedder(Protocol):
         """Embed one query."""
         ...
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory, so answers need no load first (readiness)."""
+        ...
+
 
 def resolve_model_path(model: str) -> str:
     """Map the configured model to something `SentenceTransformer` can load without the network."""
@@ -97,6 +102,11 @@ class SentenceTransformerEmbedder:
     def load(self) -> SentenceTransformer:
         """Load the model (blocking) the first time it is needed in this process."""
         return _load_shared_model(self.model_id)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether this process has loaded the model already."""
+        return self.model_id in _LOADED_MODELS
 
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         model = self.load()
@@ -246,3 +256,8 @@ class CachedEmbedder:
     async def embed_query(self, text: str) -> list[float]:
         """Queries are not disk-cached (the in-memory query cache handles them)."""
         return await self._inner.embed_query(text)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the wrapped model is loaded."""
+        return self._inner.loaded
