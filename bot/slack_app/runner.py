@@ -1,11 +1,16 @@
 """Running the Slack adapter: Socket Mode when `SLACK_APP_TOKEN` is set, else the HTTP Events API.
 
-HTTP mode serves events, interactivity (👍/👎) and the `/api` command at `POST /slack/events`, plus
-`GET /healthz`, on `HOST:PORT`; Bolt checks every request's signature with `SLACK_SIGNING_SECRET`.
+HTTP mode serves events, interactivity (👍/👎) and the `/api` command at `POST /slack/events` on the process's
+HTTP server (`bot.http_server`, `HOST:PORT`, beside `/health`, `/ready` and `/metrics`); Bolt checks every
+request's signature with `SLACK_SIGNING_SECRET`.
+
+Readiness ("slack"): Socket Mode is ready while its WebSocket is connected; HTTP mode once the server listens
+and `auth.test` has accepted the bot token.
 
 When `stop` is set (SIGTERM), it stops taking new work (Socket Mode: the connection is closed, so Slack sends
-events to the app's other connections; HTTP: the port stops listening and requests still arriving get a 503,
-which Slack retries), waits up to `SHUTDOWN_GRACE_SECONDS` for answers and uploads in progress, then closes.
+events to the app's other connections; HTTP: events still arriving get a 503, which Slack retries, and
+`/ready` turns 503 so load balancers move on), waits up to `SHUTDOWN_GRACE_SECONDS` for answers and uploads in
+progress, then closes.
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
+from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
 from core.config import Settings
 from core.errors import ConfigError
+from core.health import READY, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
 from core.service import Assistant
 
@@ -35,23 +44,30 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def build_web_app(app: AsyncApp, accepting: Callable[[], bool] = lambda: True) -> web.Application:
-    """The aiohttp application: Bolt's `POST /slack/events` plus `GET /healthz`.
+def events_handler(
+    app: AsyncApp, accepting: Callable[[], bool] = lambda: True
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Bolt's handler for `POST /slack/events`, answering 503 while `accepting()` is False (shutting down).
 
-    While `accepting()` is False (shutting down), both answer 503: Slack retries the event later (reaching
-    another instance) and load balancers stop sending traffic here.
+    Slack retries an event that got a 503 later, so it reaches another instance (or this one, restarted).
     """
+    bolt = AsyncSlackAppServer(port=0, path=EVENTS_PATH, app=app)
 
-    @web.middleware
-    async def refuse_when_stopping(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def handle(request: web.Request) -> web.StreamResponse:
         if not accepting():
             return web.Response(status=503, text="shutting down", headers={"Retry-After": "5"})
-        return await handler(request)
+        return await bolt.handle_post_requests(request)
 
-    web_app = app.web_app(path=EVENTS_PATH)
-    web_app.middlewares.append(refuse_when_stopping)
+    return handle
+
+
+def build_web_app(app: AsyncApp, accepting: Callable[[], bool] = lambda: True) -> web.Application:
+    """A stand-alone aiohttp application with only Bolt's `POST /slack/events` and `GET /healthz`.
+
+    `serve_slack` uses the process's `HttpServer` instead; this serves the Slack app alone (tests).
+    """
+    web_app = web.Application()
+    web_app.router.add_post(EVENTS_PATH, events_handler(app, accepting))
     web_app.router.add_get(HEALTH_PATH, healthz)
     return web_app
 
@@ -68,39 +84,86 @@ async def start_http(
     return runner, int(addresses[0][1]) if addresses else port
 
 
-async def serve_slack(settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None) -> None:
-    """Run the Slack adapter until `stop` is set (then shut down gracefully) or the task is cancelled."""
+async def serve_slack(
+    settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None, server: HttpServer | None = None
+) -> None:
+    """Run the Slack adapter until `stop` is set (then shut down gracefully) or the task is cancelled.
+
+    HTTP mode adds its webhook to `server` (the process's HTTP server, which `api-assistant run` starts); without
+    one it starts its own on `HOST:PORT`.
+    """
     app = build_slack_app(settings, assistant)
     work = assistant.work
+    readiness = assistant.readiness
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
     if app_token:
         handler = AsyncSocketModeHandler(app, app_token=app_token)
-        await handler.connect_async()
-        log.info("slack_started", mode="socket")
-        connected = True
+        readiness.register("slack", lambda: _socket_connected(handler))
         try:
-            await wait_until_stopped(stop)
-            work.stop_accepting()
-            await handler.close_async()  # the answers in progress post through the Web API, not the socket
-            connected = False
-            await work.drain(settings.shutdown_grace_seconds)
+            await handler.connect_async()
+            log.info("slack_started", mode="socket")
+            connected = True
+            try:
+                await wait_until_stopped(stop)
+                work.stop_accepting()
+                await handler.close_async()  # the answers in progress post through the Web API, not the socket
+                connected = False
+                await work.drain(settings.shutdown_grace_seconds)
+            finally:
+                if connected:
+                    await handler.close_async()
+                log.info("slack_stopped", mode="socket")
         finally:
-            if connected:
-                await handler.close_async()
-            log.info("slack_stopped", mode="socket")
+            readiness.set("slack", not_ready("stopped"))
         return
     if not settings.slack_signing_secret or not settings.slack_signing_secret.get_secret_value():
         raise ConfigError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode needs it (or set SLACK_APP_TOKEN for Socket Mode)."
         )
-    runner, port = await start_http(app, settings.host, settings.port, accepting=lambda: work.accepting)
-    log.info("slack_started", mode="http", host=settings.host, port=port, path=EVENTS_PATH)
+    if server is None:
+        own = HttpServer(assistant)
+        async with own.serving(settings.host, settings.port):
+            await _serve_http(settings, assistant, app, own, stop)
+    else:
+        await _serve_http(settings, assistant, app, server, stop)
+
+
+async def _serve_http(
+    settings: Settings, assistant: Assistant, app: AsyncApp, server: HttpServer, stop: asyncio.Event | None
+) -> None:
+    work = assistant.work
+    auth = _AuthCheck(app)
+    assistant.readiness.register("slack", lambda: auth.verdict(server.listening))
+    server.add_webhook(EVENTS_PATH, events_handler(app, accepting=lambda: work.accepting))
+    log.info("slack_started", mode="http", host=settings.host, port=server.port, path=EVENTS_PATH)
     try:
         await wait_until_stopped(stop)
         work.stop_accepting()
-        for site in list(runner.sites):
-            await site.stop()
         await work.drain(settings.shutdown_grace_seconds)
     finally:
-        await runner.cleanup()
+        server.remove_webhook(EVENTS_PATH)
+        assistant.readiness.set("slack", not_ready("stopped"))
         log.info("slack_stopped", mode="http")
+
+
+async def _socket_connected(handler: AsyncSocketModeHandler) -> Verdict:
+    return READY if await handler.client.is_connected() else not_ready("Socket Mode not connected")
+
+
+class _AuthCheck:
+    """HTTP mode's readiness: `auth.test` accepted the bot token once (asked again on each check until then)."""
+
+    def __init__(self, app: AsyncApp) -> None:
+        self._app = app
+        self._passed = False
+
+    async def verdict(self, listening: bool) -> Verdict:
+        if not listening:
+            return not_ready("HTTP server not listening")
+        if not self._passed:
+            try:
+                await self._app.client.auth_test()
+            except SlackApiError as exc:  # e.g. invalid_auth; a network error is reported by `Readiness` itself
+                return not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
+            self._passed = True
+        return READY
