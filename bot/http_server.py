@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from core.errors import ConfigError
 from core.health import all_ready
@@ -29,6 +28,8 @@ HEALTH_PATH = "/health"
 HEALTH_ALIAS = "/healthz"
 READY_PATH = "/ready"
 METRICS_PATH = "/metrics"
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text exposition format, which `generate_latest` writes and every Prometheus 2.x reads."""
 
 
 class HttpServer:
@@ -111,7 +112,7 @@ class HttpServer:
     async def _metrics(self, _: web.Request) -> web.Response:
         await self.assistant.readiness.evaluate()  # so api_assistant_ready is current
         body = await self.assistant.telemetry.scrape()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         handler = self._webhooks.get(request.path)

@@ -526,25 +526,31 @@ class Assistant:
         """
         started = time.perf_counter()
         trace = _QuestionTrace()
-        outcome = "error"
+        platform = request.origin.platform
+        counted = False
+
+        def count(outcome: str) -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                self.telemetry.question(platform, outcome, time.perf_counter() - started)
+
         try:
             # aclosing: when the caller stops early, the inner generator closes now (releasing its LLM slot).
             async with aclosing(self._answer_events(request, trace)) as events:
                 async for event in events:
+                    if isinstance(event, FinalAnswer):  # counted before it is handed over: callers stop here
+                        count("fallback" if trace.fell_back else "answered")
                     yield event
-            outcome = "fallback" if trace.fell_back else "answered"
         except RateLimitedError:
-            outcome = "rate_limited"
+            count("rate_limited")
             raise
         except UserFacingError:
-            outcome = "refused"
+            count("refused")
             raise
-        except (GeneratorExit, asyncio.CancelledError):
-            outcome = ""  # the caller stopped listening or the task was cancelled (shutdown): not an answer
+        except Exception:
+            count("error")
             raise
-        finally:
-            if outcome:
-                self.telemetry.question(request.origin.platform, outcome, time.perf_counter() - started)
 
     async def _answer_events(self, request: AskQuestion, trace: _QuestionTrace) -> AsyncGenerator[AnswerEvent]:
         """The events of `stream_answer`; `trace` records the timings and whether the LLM's answer was replaced."""

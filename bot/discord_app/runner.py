@@ -122,7 +122,12 @@ async def _run_until_stopped(
         # The gateway stays connected meanwhile: answers in progress still edit and post messages.
         await assistant.work.drain(settings.shutdown_grace_seconds)
         await client.close()
-        await connection
+        try:
+            await connection
+        except Exception as exc:
+            # Closed on purpose, so what the connection raises now changes nothing. discord.py 2.7 raises
+            # AttributeError when closed before its first gateway connection was made (`self.ws` is None).
+            log.info("discord_closed_while_connecting", error=type(exc).__name__)
     finally:
         assistant.readiness.set("discord", not_ready("stopped"))
         for task in (connection, stopped):
