@@ -16,6 +16,7 @@ progress, then closes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -37,6 +38,8 @@ log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+AUTH_RETRY_SECONDS = 10.0
+"""In HTTP mode, how long a failed `auth.test` stands before a readiness check asks Slack again."""
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -151,19 +154,36 @@ async def _socket_connected(handler: AsyncSocketModeHandler) -> Verdict:
 
 
 class _AuthCheck:
-    """HTTP mode's readiness: `auth.test` accepted the bot token once (asked again on each check until then)."""
+    """HTTP mode's readiness: `auth.test` has accepted the bot token.
+
+    Asked on a readiness check until it succeeds once; after a failure the same verdict is repeated for
+    `AUTH_RETRY_SECONDS`, so frequent probes don't turn into a stream of `auth.test` calls (or of DNS lookups,
+    which can't be cancelled and would hold up the process's exit).
+    """
 
     def __init__(self, app: AsyncApp) -> None:
         self._app = app
         self._passed = False
+        self._retry_seconds = AUTH_RETRY_SECONDS
+        self._retry_at = 0.0
+        self._failure = not_ready("auth.test not asked yet")
 
     async def verdict(self, listening: bool) -> Verdict:
         if not listening:
             return not_ready("HTTP server not listening")
-        if not self._passed:
-            try:
-                await self._app.client.auth_test()
-            except SlackApiError as exc:  # e.g. invalid_auth; a network error is reported by `Readiness` itself
-                return not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
-            self._passed = True
+        if self._passed:
+            return READY
+        if time.monotonic() < self._retry_at:
+            return self._failure
+        self._retry_at = time.monotonic() + self._retry_seconds
+        self._failure = not_ready("auth.test did not answer")  # stays if this check is cut off by its timeout
+        try:
+            await self._app.client.auth_test()
+        except SlackApiError as exc:  # e.g. invalid_auth, token_revoked
+            self._failure = not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
+            return self._failure
+        except Exception as exc:  # network: the class only, its message may name hosts
+            self._failure = not_ready(f"auth.test failed: {type(exc).__name__}")
+            return self._failure
+        self._passed = True
         return READY
