@@ -1,15 +1,21 @@
-"""`api-assistant run`: start every platform that has credentials configured, sharing one core."""
+"""`api-assistant run`: start every platform that has credentials configured, sharing one core.
+
+In every mode the process also serves `/health`, `/ready` and `/metrics` on `HOST:PORT` (`bot.http_server`);
+Slack's HTTP mode adds `/slack/events` to that same server.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import structlog
 
+from bot.http_server import HttpServer
 from core.config import Settings
 from core.errors import ConfigError
 from core.lifecycle import InFlightWork
@@ -44,20 +50,24 @@ async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.
     if not platforms:
         raise ConfigError(NO_PLATFORM)
     stop = stop or asyncio.Event()
-    services: list[Coroutine[Any, Any, None]] = []
+    server = HttpServer(assistant)
+    for platform in platforms:
+        assistant.readiness.expect(platform)  # not ready until its adapter has connected
+        assistant.telemetry.prepare_platform(platform)
+    services: list[Callable[[], Coroutine[Any, Any, None]]] = []
     if "slack" in platforms:
         from bot.slack_app.runner import serve_slack
 
-        services.append(serve_slack(settings, assistant, stop))
+        services.append(partial(serve_slack, settings, assistant, stop, server))
     if "discord" in platforms:
         from bot.discord_app.runner import serve_discord
 
-        services.append(serve_discord(settings, assistant, stop))
+        services.append(partial(serve_discord, settings, assistant, stop))
     log.info("platforms_starting", platforms=platforms)
     with _shutdown_on_signals(stop, assistant.work, settings.shutdown_grace_seconds):
-        async with asyncio.TaskGroup() as group:
+        async with server.serving(settings.host, settings.port), asyncio.TaskGroup() as group:
             for service in services:
-                group.create_task(service)
+                group.create_task(service())
     log.info("platforms_stopped", platforms=platforms)
 
 

@@ -52,6 +52,11 @@ class Embedder(Protocol):
         """Embed one query."""
         ...
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory, so answers need no load first (readiness)."""
+        ...
+
 
 def resolve_model_path(model: str) -> str:
     """Map the configured model to something `SentenceTransformer` can load without the network."""
@@ -271,3 +276,8 @@ class CachedEmbedder:
     async def embed_query(self, text: str) -> list[float]:
         """Queries are not disk-cached (the in-memory query cache handles them)."""
         return await self._inner.embed_query(text)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the wrapped model is loaded."""
+        return self._inner.loaded

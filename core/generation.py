@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 import groq
@@ -352,6 +353,54 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
+@dataclass
+class GroqStats:
+    """What one `GroqGenerator` did since it was built (read at scrape time by the metrics collector)."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    """Answers asked for, by outcome: "ok", or "error" when it failed after the SDK's retries."""
+    failures: Counter[str] = field(default_factory=Counter)
+    """Failed calls by `GenerationError.reason`."""
+    requests: Counter[str] = field(default_factory=Counter)
+    """HTTP requests actually sent (retries included), by result: "2xx", "4xx", "429", "5xx", "timeout",
+    "connection"."""
+    retries: int = 0
+    """Requests that were the SDK retrying an earlier one."""
+
+
+RETRY_COUNT_HEADER = "x-stainless-retry-count"
+"""The groq SDK numbers each attempt of a request in this header (0 for the first)."""
+
+
+class CountingHttpClient(groq.DefaultAsyncHttpxClient):
+    """The SDK's default HTTP client, counting every request it sends into `stats`.
+
+    The SDK retries inside its own loop, each attempt through `send`, so counting here sees the retries that a
+    count of answers cannot; it works the same through a proxy.
+    """
+
+    def __init__(self, stats: GroqStats, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stats = stats
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """Send one attempt, counting it by result."""
+        attempt = request.headers.get(RETRY_COUNT_HEADER, "0")
+        if attempt.isdigit() and int(attempt) > 0:
+            self.stats.retries += 1
+        try:
+            response = await super().send(request, **kwargs)
+        except httpx.TimeoutException:
+            self.stats.requests["timeout"] += 1
+            raise
+        except httpx.TransportError:
+            self.stats.requests["connection"] += 1
+            raise
+        status = response.status_code
+        self.stats.requests["429" if status == 429 else f"{status // 100}xx"] += 1
+        return response
+
+
 class GroqGenerator(AnswerGenerator):
     """Streams answers from Groq's chat-completions API through the official async SDK.
 
@@ -360,25 +409,34 @@ class GroqGenerator(AnswerGenerator):
     """
 
     def __init__(
-        self, client: groq.AsyncGroq, model: str, *, temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS
+        self,
+        client: groq.AsyncGroq,
+        model: str,
+        *,
+        temperature: float = TEMPERATURE,
+        max_tokens: int = MAX_TOKENS,
+        stats: GroqStats | None = None,
     ) -> None:
         self._client = client
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.stats = stats or GroqStats()  # `requests`/`retries` stay 0 unless the client is a CountingHttpClient
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GroqGenerator:
         """Build the generator from `GROQ_*` settings; `ConfigError` without an API key."""
         if not settings.generation_enabled or settings.groq_api_key is None:
             raise ConfigError("GROQ_API_KEY is not set, so answers cannot be generated.")
+        stats = GroqStats()
         client = groq.AsyncGroq(
             api_key=settings.groq_api_key.get_secret_value(),
             base_url=settings.groq_base_url or None,  # None: GROQ_BASE_URL or the public API
             max_retries=settings.groq_max_retries,
             timeout=settings.groq_timeout_seconds,
+            http_client=CountingHttpClient(stats),
         )
-        return cls(client, settings.groq_model)
+        return cls(client, settings.groq_model, stats=stats)
 
     @property
     def max_retries(self) -> int:
@@ -430,6 +488,7 @@ class GroqGenerator(AnswerGenerator):
             await response.close()
         if finish_reason is None:  # the body ended without a final chunk: a cut-off answer
             raise self._failed(None, started, streamed=True)
+        self.stats.calls["ok"] += 1
         rest = guard.flush()
         if rest:
             yield rest
@@ -447,6 +506,8 @@ class GroqGenerator(AnswerGenerator):
         reason, status = _failure(exc) if exc is not None else ("stream_broken", None)
         if streamed and reason == "connection":
             reason = "stream_broken"
+        self.stats.calls["error"] += 1
+        self.stats.failures[reason] += 1
         # Only the error's class, status and code: never its message (it can echo the request), the key or prompt.
         fields = {
             "model": self.model,

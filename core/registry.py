@@ -59,6 +59,16 @@ class SpecRecord:
 _URL_ORIGIN = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]{0,20}://[^/?#\s]{0,255}|\{\{[^{}\s]{1,100}\}\})")
 
 
+@dataclass(frozen=True)
+class RegistryTotals:
+    """What the registry holds across all workspaces."""
+
+    workspaces: int
+    specs: int
+    documents: int
+    operations: int
+
+
 def destinations(spec: ApiSpec) -> tuple[str, ...]:
     """Where the spec sends requests: its servers, operation-level servers and the hosts of Postman URLs.
 
@@ -218,6 +228,18 @@ class SpecRegistry:
         with self._lock:
             rows = self._db.execute("SELECT index_version FROM specs WHERE workspace = ?", (workspace,)).fetchall()
         return {r[0] for r in rows}
+
+    def totals(self) -> RegistryTotals:
+        """How much is indexed across all workspaces (for metrics): live specs, their documents and operations."""
+        with self._lock:
+            workspaces, specs, operations = self._db.execute(
+                "SELECT COUNT(DISTINCT workspace), COUNT(*), COALESCE(SUM(operation_count), 0) FROM specs"
+            ).fetchone()
+            (documents,) = self._db.execute(
+                "SELECT COUNT(*) FROM documents d JOIN specs s "
+                "ON d.workspace = s.workspace AND d.index_version = s.index_version"
+            ).fetchone()
+        return RegistryTotals(int(workspaces), int(specs), int(documents), int(operations))
 
     # ---- index versions being written (the ledger the start-up sweep reads) ---------------------------
 

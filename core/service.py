@@ -12,8 +12,8 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ import structlog
 from core import messages
 from core.answers import (
     Answer,
+    AnswerEvent,
     AnswerKind,
     AnswerStream,
     CodeBlock,
@@ -43,11 +44,14 @@ from core.errors import (
     NothingIndexedError,
     PermissionDeniedError,
     QuotaExceededError,
+    RateLimitedError,
     SpecNotFoundError,
     UserFacingError,
 )
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
+from core.health import READY, Readiness, Verdict, not_ready
 from core.lifecycle import InFlightWork
+from core.metrics import AssistantCollector, Metrics
 from core.models import ApiSpec, SecurityScheme
 from core.parsing.loader import check_upload
 from core.parsing.text import truncate
@@ -182,6 +186,10 @@ class Assistant:
         self.parser = parser or ParsePool.from_settings(settings)
         self.feedback = {True: 0, False: 0}
         self.work = InFlightWork()  # what a graceful shutdown waits for
+        self.telemetry = Metrics()  # this instance's own Prometheus registry (GET /metrics)
+        self.telemetry.watch(AssistantCollector(self))
+        self.readiness = Readiness()  # GET /ready; platform adapters add their connections
+        self._register_readiness_checks()
 
     # ---- specs -------------------------------------------------------------------------------------
 
@@ -206,14 +214,17 @@ class Assistant:
                 reason=type(exc).__name__,
             )
             _audit("upload", origin, request.name or slugify_spec_name(filename), "refused", reason=type(exc).__name__)
+            self.telemetry.upload(origin.platform, "upload", "refused")
             raise
         except BaseException as exc:
             _audit("upload", origin, request.name or slugify_spec_name(filename), "error", reason=type(exc).__name__)
+            self.telemetry.upload(origin.platform, "upload", "error")
             raise
         record = report.record
         action = "replace" if report.replaced else "upload"
         outcome = "unchanged" if report.unchanged else "ok"
         _audit(action, origin, record.name, outcome, version=record.index_version, content=record.content_hash[:16])
+        self.telemetry.upload(origin.platform, action, outcome)
         return report
 
     async def _ingest(self, request: UploadSpec, progress: ProgressReporter | None) -> IngestReport:
@@ -514,8 +525,39 @@ class Assistant:
         """Answer as a stream of events: status updates, text parts, then exactly one `FinalAnswer`.
 
         User-facing problems (rate limited, nothing indexed, unknown spec, busy) are raised as
-        `UserFacingError`s before any text part is yielded.
+        `UserFacingError`s before any text part is yielded. Every question is counted in the metrics by platform
+        and outcome, with its timings.
         """
+        started = time.perf_counter()
+        trace = _QuestionTrace()
+        platform = request.origin.platform
+        counted = False
+
+        def count(outcome: str) -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                self.telemetry.question(platform, outcome, time.perf_counter() - started)
+
+        try:
+            # aclosing: when the caller stops early, the inner generator closes now (releasing its LLM slot).
+            async with aclosing(self._answer_events(request, trace)) as events:
+                async for event in events:
+                    if isinstance(event, FinalAnswer):  # counted before it is handed over: callers stop here
+                        count("fallback" if trace.fell_back else "answered")
+                    yield event
+        except RateLimitedError:
+            count("rate_limited")
+            raise
+        except UserFacingError:
+            count("refused")
+            raise
+        except Exception:
+            count("error")
+            raise
+
+    async def _answer_events(self, request: AskQuestion, trace: _QuestionTrace) -> AsyncGenerator[AnswerEvent]:
+        """The events of `stream_answer`; `trace` records the timings and whether the LLM's answer was replaced."""
         question = _validated_question(request.question)
         origin = request.origin
         bound = log.bind(workspace=origin.scope, user=origin.user, event_id=origin.event_id)
@@ -541,13 +583,16 @@ class Assistant:
         else:
             yield StatusUpdate(messages.searching())
             query = f"{history[-1].question} {question}" if history else question
+            searching = time.perf_counter()
             items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
+            self.telemetry.retrieval_seconds.observe(time.perf_counter() - searching)
             evidence = self.evidence(origin.scope, items)
             if self.generator is not None and evidence:
                 if self.guard.active >= self.guard.max_concurrent:
                     yield StatusUpdate(messages.queued())
                 async with self.guard.slot():
                     parts: list[str] = []
+                    generating = time.perf_counter()
                     try:
                         async with asyncio.timeout(self._generation_deadline()):
                             turns = [(t.question, t.answer_summary) for t in history]
@@ -559,6 +604,9 @@ class Assistant:
                         bound.warning("answer_fallback", reason=getattr(exc, "reason", "deadline"), partial=bool(parts))
                         answer = retrieval_answer(question, evidence, messages.generation_failed())
                         cache_key = ""  # never cache a fallback: the next try may reach the model
+                        trace.fell_back = True
+                    finally:
+                        self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
             if answer is None:
                 notice = messages.generation_off() if self.generator is None else ""
                 answer = retrieval_answer(question, evidence, notice)
@@ -635,6 +683,7 @@ class Assistant:
     async def record_feedback(self, origin: Origin, answer_id: str, helpful: bool) -> None:
         """Record a 👍/👎 on an answer (logged, and counted for metrics)."""
         self.feedback[helpful] += 1
+        self.telemetry.feedback.labels(origin.platform, "up" if helpful else "down").inc()
         log.info("answer_feedback", workspace=origin.scope, user=origin.user, answer_id=answer_id, helpful=helpful)
 
     def metrics(self) -> dict[str, Any]:
@@ -652,6 +701,28 @@ class Assistant:
             "feedback": {"helpful": self.feedback[True], "not_helpful": self.feedback[False]},
         }
 
+    def _register_readiness_checks(self) -> None:
+        """The core's own readiness: the model loaded, the store answering, Redis answering, taking work."""
+
+        def model() -> Verdict:
+            return READY if self.embedder.loaded else not_ready("embedding model not loaded yet")
+
+        async def store() -> Verdict:
+            await self.store.heartbeat()
+            return READY
+
+        async def redis() -> Verdict:
+            return READY if await self.state.ping() else not_ready("no answer from Redis")
+
+        def intake() -> Verdict:
+            return READY if self.work.accepting else not_ready("shutting down")
+
+        self.readiness.register("model", model)
+        self.readiness.register("store", store)
+        if self.state.backend == "redis":
+            self.readiness.register("redis", redis)
+        self.readiness.register("intake", intake)
+
     async def aclose(self) -> None:
         """Release resources."""
         if self.generator is not None:
@@ -661,6 +732,13 @@ class Assistant:
         await self.state.aclose()
         await self.parser.aclose()
         self.registry.close()
+
+
+@dataclass
+class _QuestionTrace:
+    """What `stream_answer` learns about one question while it is answered, for its metrics."""
+
+    fell_back: bool = False  # the LLM failed or ran out of time, so the retrieval answer was given
 
 
 def _audit(action: str, origin: Origin, spec: str, outcome: str, **details: str) -> None:

@@ -74,6 +74,10 @@ class VectorStore(Protocol):
         """Remove everything stored for a workspace; returns how many vectors there were."""
         ...
 
+    async def heartbeat(self) -> None:
+        """Raise unless the store answers (a cheap call, for readiness)."""
+        ...
+
 
 def collection_name(workspace: str) -> str:
     """A Chroma-safe collection name (3-512 chars, [a-zA-Z0-9._-]) unique to a workspace."""
@@ -197,6 +201,11 @@ class ChromaVectorStore:
             return count
 
         return await asyncio.to_thread(run)
+
+
+    async def heartbeat(self) -> None:
+        """Count the collections: a real round trip to the server, or a read of the embedded store's database."""
+        await asyncio.to_thread(self._client.count_collections)
 
 
 def _document_id(index_version: str, key: str) -> str:

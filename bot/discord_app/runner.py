@@ -17,6 +17,7 @@ from bot.discord_app.client import AssistantClient
 from bot.discord_app.handlers import EDIT_INTERVAL_SECONDS, PROGRESS_INTERVAL_SECONDS, DiscordHandlers
 from core.config import Settings
 from core.errors import ConfigError
+from core.health import READY, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
 from core.service import Assistant
 
@@ -106,9 +107,19 @@ async def serve_discord(settings: Settings, assistant: Assistant, stop: asyncio.
             log.info("discord_stopped")
 
 
+def gateway_verdict(client: discord.Client) -> Verdict:
+    """Readiness ("discord"): READY received and the gateway WebSocket open (not closed, not reconnecting)."""
+    if client.is_closed():
+        return not_ready("client closed")
+    if not client.is_ready() or client.ws is None or not client.ws.open:
+        return not_ready("not connected to the gateway")
+    return READY
+
+
 async def _run_until_stopped(
     client: AssistantClient, token: str, settings: Settings, assistant: Assistant, stop: asyncio.Event | None
 ) -> None:
+    assistant.readiness.register("discord", lambda: gateway_verdict(client))
     connection = asyncio.create_task(client.start(token))
     stopped = asyncio.create_task(wait_until_stopped(stop))
     try:
@@ -120,8 +131,14 @@ async def _run_until_stopped(
         # The gateway stays connected meanwhile: answers in progress still edit and post messages.
         await assistant.work.drain(settings.shutdown_grace_seconds)
         await client.close()
-        await connection
+        try:
+            await connection
+        except Exception as exc:
+            # Closed on purpose, so what the connection raises now changes nothing. discord.py 2.7 raises
+            # AttributeError when closed before its first gateway connection was made (`self.ws` is None).
+            log.info("discord_closed_while_connecting", error=type(exc).__name__)
     finally:
+        assistant.readiness.set("discord", not_ready("stopped"))
         for task in (connection, stopped):
             if not task.done():
                 task.cancel()

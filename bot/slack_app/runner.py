@@ -1,11 +1,16 @@
 """Running the Slack adapter: Socket Mode when `SLACK_APP_TOKEN` is set, else the HTTP Events API.
 
-HTTP mode serves events, interactivity (👍/👎) and the `/api` command at `POST /slack/events`, plus
-`GET /healthz`, on `HOST:PORT`; Bolt checks every request's signature with `SLACK_SIGNING_SECRET`.
+HTTP mode serves events, interactivity (👍/👎) and the `/api` command at `POST /slack/events` on the process's
+HTTP server (`bot.http_server`, `HOST:PORT`, beside `/health`, `/ready` and `/metrics`); Bolt checks every
+request's signature with `SLACK_SIGNING_SECRET`.
+
+Readiness ("slack"): Socket Mode is ready while its WebSocket is connected; HTTP mode once the server listens
+and `auth.test` has accepted the bot token.
 
 When `stop` is set (SIGTERM), it stops taking new work (Socket Mode: the connection is closed, so Slack sends
-events to the app's other connections; HTTP: the port stops listening and requests still arriving get a 503,
-which Slack retries), waits up to `SHUTDOWN_GRACE_SECONDS` for answers and uploads in progress, then closes.
+events to the app's other connections; HTTP: events still arriving get a 503, which Slack retries, and
+`/ready` turns 503 so load balancers move on), waits up to `SHUTDOWN_GRACE_SECONDS` for answers and uploads in
+progress, then closes.
 
 Before connecting, the bot token is checked with `auth.test` and the app token by opening the Socket Mode
 URL: a wrong or revoked token ends start-up with a `ConfigError` naming the variable (exit code 2), instead of
@@ -15,19 +20,24 @@ an app that connects but fails every event, or a Socket Mode client that retries
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import structlog
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
 from bot.slack_app.handlers import slack_error
 from core.config import Settings
 from core.errors import ConfigError
+from core.health import READY, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
 from core.service import Assistant
 
@@ -35,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+AUTH_RETRY_SECONDS = 10.0
+"""In HTTP mode, how long a failed `auth.test` stands before a readiness check asks Slack again."""
 # Slack's answers meaning the token itself is wrong, revoked or of the wrong kind: retrying cannot help.
 TOKEN_ERRORS = frozenset({
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type",
@@ -43,9 +55,16 @@ TOKEN_ERRORS = frozenset({
 
 
 async def check_bot_token(client: AsyncWebClient) -> None:
-    """`auth.test` with `SLACK_BOT_TOKEN`; a rejected token is a `ConfigError` naming it."""
+    """`auth.test` with `SLACK_BOT_TOKEN`; a rejected token is a `ConfigError` naming it.
+
+    Slack being out of reach is not a configuration error: it is logged, start-up goes on, and `/ready`
+    says "slack" until `auth.test` succeeds.
+    """
     try:
         identity = await client.auth_test()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("slack_unreachable_at_start", error=type(exc).__name__)
+        return
     except SlackApiError as exc:
         error = slack_error(exc)
         if error not in TOKEN_ERRORS:
@@ -83,23 +102,30 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def build_web_app(app: AsyncApp, accepting: Callable[[], bool] = lambda: True) -> web.Application:
-    """The aiohttp application: Bolt's `POST /slack/events` plus `GET /healthz`.
+def events_handler(
+    app: AsyncApp, accepting: Callable[[], bool] = lambda: True
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Bolt's handler for `POST /slack/events`, answering 503 while `accepting()` is False (shutting down).
 
-    While `accepting()` is False (shutting down), both answer 503: Slack retries the event later (reaching
-    another instance) and load balancers stop sending traffic here.
+    Slack retries an event that got a 503 later, so it reaches another instance (or this one, restarted).
     """
+    bolt = AsyncSlackAppServer(port=0, path=EVENTS_PATH, app=app)
 
-    @web.middleware
-    async def refuse_when_stopping(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def handle(request: web.Request) -> web.StreamResponse:
         if not accepting():
             return web.Response(status=503, text="shutting down", headers={"Retry-After": "5"})
-        return await handler(request)
+        return await bolt.handle_post_requests(request)
 
-    web_app = app.web_app(path=EVENTS_PATH)
-    web_app.middlewares.append(refuse_when_stopping)
+    return handle
+
+
+def build_web_app(app: AsyncApp, accepting: Callable[[], bool] = lambda: True) -> web.Application:
+    """A stand-alone aiohttp application with only Bolt's `POST /slack/events` and `GET /healthz`.
+
+    `serve_slack` uses the process's `HttpServer` instead; this serves the Slack app alone (tests).
+    """
+    web_app = web.Application()
+    web_app.router.add_post(EVENTS_PATH, events_handler(app, accepting))
     web_app.router.add_get(HEALTH_PATH, healthz)
     return web_app
 
@@ -116,10 +142,17 @@ async def start_http(
     return runner, int(addresses[0][1]) if addresses else port
 
 
-async def serve_slack(settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None) -> None:
-    """Run the Slack adapter until `stop` is set (then shut down gracefully) or the task is cancelled."""
+async def serve_slack(
+    settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None, server: HttpServer | None = None
+) -> None:
+    """Run the Slack adapter until `stop` is set (then shut down gracefully) or the task is cancelled.
+
+    HTTP mode adds its webhook to `server` (the process's HTTP server, which `api-assistant run` starts); without
+    one it starts its own on `HOST:PORT`.
+    """
     app = build_slack_app(settings, assistant)
     work = assistant.work
+    readiness = assistant.readiness
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
     if not app_token and (not settings.slack_signing_secret or not settings.slack_signing_secret.get_secret_value()):
         raise ConfigError(
@@ -128,6 +161,7 @@ async def serve_slack(settings: Settings, assistant: Assistant, stop: asyncio.Ev
     await check_bot_token(app.client)
     if app_token:
         handler = AsyncSocketModeHandler(app, app_token=app_token)
+        readiness.register("slack", lambda: _socket_connected(handler))
         open_session = True  # a failed or cancelled connect still leaves a session to close
         try:
             await connect_socket(handler)
@@ -140,16 +174,70 @@ async def serve_slack(settings: Settings, assistant: Assistant, stop: asyncio.Ev
         finally:
             if open_session:
                 await handler.close_async()
+            readiness.set("slack", not_ready("stopped"))
             log.info("slack_stopped", mode="socket")
         return
-    runner, port = await start_http(app, settings.host, settings.port, accepting=lambda: work.accepting)
-    log.info("slack_started", mode="http", host=settings.host, port=port, path=EVENTS_PATH)
+    if server is None:
+        own = HttpServer(assistant)
+        async with own.serving(settings.host, settings.port):
+            await _serve_http(settings, assistant, app, own, stop)
+    else:
+        await _serve_http(settings, assistant, app, server, stop)
+
+
+async def _serve_http(
+    settings: Settings, assistant: Assistant, app: AsyncApp, server: HttpServer, stop: asyncio.Event | None
+) -> None:
+    work = assistant.work
+    auth = _AuthCheck(app)
+    assistant.readiness.register("slack", lambda: auth.verdict(server.listening))
+    server.add_webhook(EVENTS_PATH, events_handler(app, accepting=lambda: work.accepting))
+    log.info("slack_started", mode="http", host=settings.host, port=server.port, path=EVENTS_PATH)
     try:
         await wait_until_stopped(stop)
         work.stop_accepting()
-        for site in list(runner.sites):
-            await site.stop()
         await work.drain(settings.shutdown_grace_seconds)
     finally:
-        await runner.cleanup()
+        server.remove_webhook(EVENTS_PATH)
+        assistant.readiness.set("slack", not_ready("stopped"))
         log.info("slack_stopped", mode="http")
+
+
+async def _socket_connected(handler: AsyncSocketModeHandler) -> Verdict:
+    return READY if await handler.client.is_connected() else not_ready("Socket Mode not connected")
+
+
+class _AuthCheck:
+    """HTTP mode's readiness: `auth.test` has accepted the bot token.
+
+    Asked on a readiness check until it succeeds once; after a failure the same verdict is repeated for
+    `AUTH_RETRY_SECONDS`, so frequent probes don't turn into a stream of `auth.test` calls (or of DNS lookups,
+    which can't be cancelled and would hold up the process's exit).
+    """
+
+    def __init__(self, app: AsyncApp) -> None:
+        self._app = app
+        self._passed = False
+        self._retry_seconds = AUTH_RETRY_SECONDS
+        self._retry_at = 0.0
+        self._failure = not_ready("auth.test not asked yet")
+
+    async def verdict(self, listening: bool) -> Verdict:
+        if not listening:
+            return not_ready("HTTP server not listening")
+        if self._passed:
+            return READY
+        if time.monotonic() < self._retry_at:
+            return self._failure
+        self._retry_at = time.monotonic() + self._retry_seconds
+        self._failure = not_ready("auth.test did not answer")  # stays if this check is cut off by its timeout
+        try:
+            await self._app.client.auth_test()
+        except SlackApiError as exc:  # e.g. invalid_auth, token_revoked
+            self._failure = not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
+            return self._failure
+        except Exception as exc:  # network: the class only, its message may name hosts
+            self._failure = not_ready(f"auth.test failed: {type(exc).__name__}")
+            return self._failure
+        self._passed = True
+        return READY

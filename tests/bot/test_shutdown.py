@@ -44,6 +44,7 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     services = ("SLACK_", "DISCORD_", "GROQ_", "REDIS_", "CHROMA_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(services)}
     env.update(PYTHONPATH=str(REPO_ROOT), DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", ENVIRONMENT="production")
+    env.update(HOST="127.0.0.1", PORT="0")  # `run` serves /health and /metrics in every mode: any free port
     env.update(extra)
     return env
 
