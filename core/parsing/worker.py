@@ -222,7 +222,7 @@ class ParsePool(SpecParser):
             log.warning("parse_memory_exceeded", filename=filename, bytes=len(data), memory_mb=self.memory_mb)
             raise _WorkerSpent("memory", ParseMemoryError(messages.parse_memory_exceeded(filename)))
         if kind == "crashed":
-            log.error("parse_crashed", filename=filename, bytes=len(data), error=str(reply[1]), stack=list(reply[2]))
+            log.error("parse_crashed", filename=filename, bytes=len(data), error=str(reply[1]), frames=list(reply[2]))
             raise InvalidSpecError(messages.spec_unreadable(filename))
         log.error("parse_answer_refused", filename=filename, problem=f"unexpected answer {kind!r}")
         raise _WorkerSpent("bad_answer", InvalidSpecError(messages.spec_unreadable(filename)))

@@ -219,13 +219,15 @@ def test_known_problems_keep_their_own_message(monkeypatch):
     assert not isinstance(raised.value, UnreadableSpecError)
 
 
-async def test_an_unreadable_spec_is_reported_to_the_uploader(assistant, monkeypatch):
-    from core.requests import BytesAttachment, Origin, UploadSpec
+async def test_an_unreadable_spec_is_reported_to_the_uploader(assistant):
+    from core.parsing.worker import ParsePool
+    from core.requests import BytesAttachment, ListSpecs, Origin, UploadSpec
 
-    def crash(*args, **kwargs):
-        raise KeyError("paths")
-
-    monkeypatch.setattr(loader, "parse_openapi", crash)
-    attachment = BytesAttachment("shop.json", json.dumps(MINIMAL_OPENAPI).encode())
-    with pytest.raises(UnreadableSpecError, match=r"couldn't read `shop\.json`"):
+    # Uploads are parsed in worker processes: this pool's workers crash inside the parser on `explode…` files.
+    await assistant.parser.aclose()
+    assistant.parser = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500,
+                                 target="tests.core.parsing.hostile_parsers:parse")
+    attachment = BytesAttachment("explode-shop.json", json.dumps(MINIMAL_OPENAPI).encode())
+    with pytest.raises(InvalidSpecError, match=r"couldn't read `explode-shop\.json`"):
         await assistant.ingest(UploadSpec(Origin("slack", "T1", user="U1"), attachment))
+    assert await assistant.list_specs(ListSpecs(Origin("slack", "T1"))) == []

@@ -58,16 +58,18 @@ async def test_socket_mode_serves_health_ready_and_metrics(  # type: ignore[no-u
 async def test_http_mode_serves_events_and_health_on_one_port(  # type: ignore[no-untyped-def]
     slack_settings, indexed, mock_slack: MockSlack, monkeypatch
 ) -> None:
-    mock_slack.fail("auth.test", error="invalid_auth")
     monkeypatch.setattr("bot.slack_app.runner.AUTH_RETRY_SECONDS", 3.0)  # plenty for one scrape, short to wait
     async with running(on_free_port(slack_settings), indexed) as base:
+        # Start-up accepted the token; then it is revoked (a rejected token at start-up ends the process).
+        assert len(mock_slack.calls_to("auth.test")) == 1
+        mock_slack.fail("auth.test", error="invalid_auth")
         status, body = await get(base + "/ready")
         assert status == 503
         assert json.loads(body)["not_ready"] == {"slack": "auth.test failed: invalid_auth"}
         metrics = await scrape(base)  # the failure stands for AUTH_RETRY_SECONDS: Slack is not asked again
         assert metrics.value("api_assistant_ready") == 0
         assert metrics.value("api_assistant_component_ready", component="slack") == 0
-        assert len(mock_slack.calls_to("auth.test")) == 1
+        assert len(mock_slack.calls_to("auth.test")) == 2
         await wait_ready(base)  # asked again after the pause: this time the token is accepted
         ready_calls = len(mock_slack.calls_to("auth.test"))
         await wait_ready(base)

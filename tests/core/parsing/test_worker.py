@@ -111,7 +111,7 @@ async def test_an_unexpected_parser_exception_is_a_clear_message_and_a_logged_st
     assert "couldn't read" in caught.value.user_message
     [crash] = [e for e in logs if e["event"] == "parse_crashed"]
     assert crash["error"] == "KeyError"
-    assert any("hostile_parsers.py" in frame and "in parse" in frame for frame in crash["stack"])
+    assert any("hostile_parsers.py" in frame and "in parse" in frame for frame in crash["frames"])
     assert PLANTED_SECRET not in str(logs) and PLANTED_SECRET not in caught.value.user_message
     assert hostile_pool.pids == {pid}  # an exception leaves the worker healthy: it is kept
     assert len((await parse_example(hostile_pool)).operations) == 7
