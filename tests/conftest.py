@@ -112,3 +112,23 @@ def own_redis() -> Iterator[RedisServer]:
     """A redis-server of the test's own, which it may kill and restart (outage tests)."""
     with start_redis() as server:
         yield server
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests that configure logging: put back what the session had (handlers, level, structlog), close files."""
+    import logging
+
+    import structlog
+
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    yield
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    structlog.configure(**config)

@@ -89,22 +89,6 @@ def test_debug_is_refused_in_production(monkeypatch, capsys, tmp_path):
     assert load_settings().effective_log_level == "DEBUG"
 
 
-@pytest.fixture
-def restore_logging():
-    """`main` configures logging for the process; put back what the test session had (and close log files)."""
-    root = logging.getLogger()
-    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
-    yield
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-        if isinstance(handler, logging.FileHandler):
-            handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    structlog.configure(**config)
-
-
 def test_log_file_from_the_environment(cli_env, monkeypatch, capsys, restore_logging):
     log_file = cli_env / "logs" / "assistant.log"
     monkeypatch.setenv("LOG_FILE", str(log_file))

@@ -21,24 +21,13 @@ SECRETS = (SLACK_TOKEN, DISCORD_TOKEN, GROQ_KEY, "s3cr3t-pw", "eyJhbGciOiJIUzI1N
 
 
 @pytest.fixture
-def configured():
-    """Configure logging for one test, then put back what was there (handlers, levels, structlog)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
+def configured(restore_logging):
+    """Configure logging for one test; `restore_logging` puts back what was there."""
 
     def configure(json_output: bool, level: str = "INFO", **options: Any) -> None:
         configure_logging(level, json=json_output, **options)
 
-    yield configure
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-        if isinstance(handler, logging.FileHandler):
-            handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    structlog.configure(**structlog_config)
+    return configure
 
 
 def _lines(err: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,10 @@ from core.requests import AskQuestion, ListSpecs, Origin, PathAttachment, Upload
 from core.state import NS_ANSWERS, workspace_prefix
 from core.store import collection_name
 from tests.bot.discord.fake_discord import GUILD_ID, FakeDiscord
+from tests.waiting import wait_for_log
 
 GUILD = Origin("discord", str(GUILD_ID))
 OTHER = Origin("discord", "999")
-
-
-async def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for entry in logs:
-            if entry["event"] == event:
-                return entry
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no {event} logged; saw {[e['event'] for e in logs]}")
 
 
 async def test_guild_remove_purges_that_server_only(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -15,19 +12,10 @@ from core.state import NS_ANSWERS, workspace_prefix
 from core.store import collection_name
 from tests.bot.slack.conftest import SlackHttp
 from tests.bot.slack.mock_slack import TEAM_ID, MockSlack
+from tests.waiting import wait_for_log
 
 T1 = Origin("slack", TEAM_ID)
 T2 = Origin("slack", "T2")
-
-
-async def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for entry in logs:
-            if entry["event"] == event:
-                return entry
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no {event} logged; saw {[e['event'] for e in logs]}")
 
 
 async def two_workspaces(assistant: Assistant, example_spec: Path) -> tuple[Path, Path]:
