@@ -15,7 +15,18 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 
-class SpecFormat(StrEnum):
+class _PicklesByValue(StrEnum):
+    """Members pickle as `Class(value)` on every Python patch release.
+
+    Some 3.11 releases (Debian bookworm's 3.11.2, the image's Python) pickle enum members as
+    `getattr(Class, name)`, which the parse worker's restricted unpickler rightly refuses.
+    """
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        return type(self), (self.value,)
+
+
+class SpecFormat(_PicklesByValue):
     """The source format a spec was parsed from."""
 
     OPENAPI3 = "openapi3"
@@ -36,7 +47,7 @@ class SpecFormat(StrEnum):
         }[self.value]
 
 
-class ItemKind(StrEnum):
+class ItemKind(_PicklesByValue):
     """What a retrievable item is; the values match the evaluation vocabulary."""
 
     OPERATION = "operation"  # an OpenAPI / Swagger (path x method) operation

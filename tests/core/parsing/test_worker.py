@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -205,3 +207,15 @@ async def test_closing_the_pool_stops_its_workers():
     assert not any(alive(pid) for pid in pids)
     with pytest.raises(RuntimeError):
         await parse_example(pool)
+
+
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
+def test_enum_members_pickle_by_value_so_the_allow_list_admits_them(protocol):
+    # Debian bookworm's Python 3.11.2 (the image's) pickles plain enum members as getattr(Class, name).
+    from core.models import ItemKind, SpecFormat
+    from core.parsing.worker import _AllowListUnpickler
+
+    for member in [*SpecFormat, *ItemKind]:
+        data = pickle.dumps(member, protocol=protocol)
+        assert b"builtins" not in data and b"getattr" not in data
+        assert _AllowListUnpickler(io.BytesIO(data)).load() is member
