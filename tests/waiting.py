@@ -1,4 +1,4 @@
-"""Waiting helpers shared by tests that watch an asynchronous effect."""
+"""Helpers shared by tests that watch an asynchronous effect: waiting for a log line, a slow generator."""
 
 from __future__ import annotations
 
@@ -16,3 +16,20 @@ async def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 
                 return entry
         await asyncio.sleep(0.02)
     raise AssertionError(f"no {event} logged; saw {[e['event'] for e in logs]}")
+
+
+class SlowGenerator:
+    """An answer generator that takes its time, so an answer is in flight when the shutdown starts."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.started = asyncio.Event()
+
+    async def stream(self, question: str, evidence: Any, history: Any = ()) -> Any:
+        self.started.set()
+        for part in ("Refund it with ", "the refund endpoint [1]."):
+            await asyncio.sleep(self.delay)
+            yield part
+
+    async def aclose(self) -> None:
+        pass

@@ -13,7 +13,7 @@ from core.requests import AskQuestion, ListSpecs, Origin, PathAttachment, Upload
 from core.state import NS_ANSWERS, workspace_prefix
 from core.store import collection_name
 from tests.bot.discord.fake_discord import GUILD_ID, FakeDiscord
-from tests.waiting import wait_for_log
+from tests.waiting import SlowGenerator, wait_for_log
 
 GUILD = Origin("discord", str(GUILD_ID))
 OTHER = Origin("discord", "999")
@@ -55,23 +55,6 @@ async def test_guild_remove_purges_that_server_only(
     assert await assistant.store.versions(OTHER.scope) == {kept.index_version}
     assert await assistant.state.delete_prefix(NS_ANSWERS, workspace_prefix(OTHER.scope)) == 1
     assert bot.get_guild(GUILD_ID) is None
-
-
-class SlowGenerator:
-    """An answer generator that takes its time, so an answer is in flight when the shutdown starts."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.started = asyncio.Event()
-
-    async def stream(self, question: str, evidence: Any, history: Any = ()) -> Any:
-        self.started.set()
-        for part in ("Refund it with ", "the refund endpoint [1]."):
-            await asyncio.sleep(self.delay)
-            yield part
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def test_stop_finishes_the_answer_in_flight_and_ignores_new_messages(

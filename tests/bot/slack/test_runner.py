@@ -14,6 +14,7 @@ from bot.slack_app.runner import serve_slack
 from core.errors import ConfigError
 from tests.bot.slack.conftest import event_body, mention, sign
 from tests.bot.slack.mock_slack import MockSlack
+from tests.waiting import SlowGenerator
 
 
 def free_port() -> int:
@@ -74,23 +75,6 @@ async def test_http_mode_needs_a_signing_secret(slack_settings, indexed) -> None
         await serve_slack(slack_settings.model_copy(update={"slack_signing_secret": None}), indexed)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         await serve_slack(slack_settings.model_copy(update={"slack_bot_token": None}), indexed)
-
-
-class SlowGenerator:
-    """An answer generator that takes its time, so an answer is in flight when the shutdown starts."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.started = asyncio.Event()
-
-    async def stream(self, question, evidence, history=()):  # type: ignore[no-untyped-def]
-        self.started.set()
-        for part in ("Refund it with ", "the refund endpoint [1]."):
-            await asyncio.sleep(self.delay)
-            yield part
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def test_http_mode_stops_taking_events_and_finishes_the_answer_in_flight(  # type: ignore[no-untyped-def]
