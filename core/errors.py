@@ -74,3 +74,7 @@ class BusyError(UserFacingError):
 
 class ConfigError(AssistantError):
     """Configuration is invalid; the message names the variable."""
+
+
+class BackupError(UserFacingError):
+    """A backup could not be written, or an archive was refused for restore (corrupt, truncated, foreign)."""

@@ -261,3 +261,13 @@ HELP_REPLY = (
     '"what specs do you have?" to see what\'s indexed.'
 )
 UNVERIFIED_NOTE = "Note: I couldn't find {operations} in the retrieved spec items; double-check before using it."
+
+
+def backup_refused(source: str, problem: str) -> str:
+    """A restore refused before anything was changed."""
+    return f"Refusing to restore `{source}`: {problem}. Nothing was changed."
+
+
+def backup_failed(problem: str) -> str:
+    """A backup that could not be written (nothing was pruned)."""
+    return f"The backup could not be written: {problem}."

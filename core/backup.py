@@ -1,0 +1,429 @@
+"""Backups of `DATA_DIR` and verified restores.
+
+An archive (`api-assistant-backup-<UTC time>.tar.gz`, sortable by name) holds:
+- `manifest.json` first: format version, app version, embedding model, counts and a SHA-256 per member;
+- `registry.sqlite3`: a consistent copy of the registry and stored documents, taken with SQLite's online
+  backup API while the bot may be writing;
+- `originals/<workspace folder>/<file>`: every original the copied registry references.
+
+Vectors are not archived: a restore rebuilds them from the restored documents. A restore verifies the whole
+archive (manifest, format, every checksum, no extra or missing members, no unsafe names) while extracting it
+into a staging folder, and only then swaps it in, so a bad archive leaves the current data untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+import structlog
+
+from core import messages
+from core.errors import BackupError
+from core.sqlite import connect
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.service import Assistant
+
+log = structlog.get_logger(__name__)
+
+FORMAT_VERSION = 1
+APP = "api-assistant"
+MANIFEST = "manifest.json"
+REGISTRY = "registry.sqlite3"
+ORIGINALS = "originals"
+PREFIX = "api-assistant-backup-"
+SUFFIX = ".tar.gz"
+TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+SNAPSHOT_ATTEMPTS = 3
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One archive: where it is, when it was taken, how big it is and what it holds."""
+
+    path: Path
+    created: datetime
+    size: int
+    counts: dict[str, int]
+
+
+def app_version() -> str:
+    """The installed package's version (recorded in every manifest)."""
+    try:
+        return metadata.version("api-assistant")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def archive_name(moment: datetime) -> str:
+    """`api-assistant-backup-20261127T150501Z.tar.gz`: names sort by time."""
+    return f"{PREFIX}{moment.astimezone(UTC).strftime(TIME_FORMAT)}{SUFFIX}"
+
+
+def archive_time(name: str) -> datetime | None:
+    """When an archive was taken, from its name; None for files that are not backups."""
+    if not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
+        return None
+    try:
+        return datetime.strptime(name[len(PREFIX) : -len(SUFFIX)], TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+# ---- backup -----------------------------------------------------------------------------------------
+
+
+def create_backup(
+    data_dir: Path, dest: Path, embedding_model: str, retention_days: int, moment: datetime | None = None
+) -> BackupInfo:
+    """Write one archive of `data_dir` into `dest`, then prune archives older than `retention_days`.
+
+    Pruning happens only after the new archive is complete and in place.
+    """
+    registry_path = data_dir / REGISTRY
+    if not registry_path.is_file():
+        raise BackupError(messages.backup_failed(f"there is no registry in `{data_dir}` (nothing indexed yet)"))
+    moment = moment or datetime.now(UTC)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".backup-", dir=dest) as tmp:
+        staging = Path(tmp)
+        members = _snapshot(registry_path, staging)
+        counts = _counts(staging / REGISTRY, members)
+        checksums = {name: _sha256_file(path) for name, path in members.items()}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "app": APP,
+            "app_version": app_version(),
+            "embedding_model": embedding_model,
+            "created": moment.astimezone(UTC).strftime(TIME_FORMAT),
+            "counts": counts,
+            "members": checksums,
+        }
+        final = dest / archive_name(moment)
+        partial = staging / (final.name + ".part")
+        _write_archive(partial, manifest, members)
+        os.replace(partial, final)
+    log.info("backup_written", path=str(final), **counts)
+    pruned = prune_backups(dest, retention_days, keep=final, now=moment)
+    if pruned:
+        log.info("backups_pruned", count=len(pruned), names=[p.name for p in pruned])
+    return BackupInfo(final, moment, final.stat().st_size, counts)
+
+
+def _snapshot(registry_path: Path, staging: Path) -> dict[str, Path]:
+    """Copy the registry (online backup API) and the originals it references into `staging`.
+
+    An upload replacing a spec may release an original between the registry copy and the file copy; then
+    the snapshot is taken again, so the archive never references an original it does not hold.
+    """
+    for _ in range(SNAPSHOT_ATTEMPTS):
+        copy = staging / REGISTRY
+        copy.unlink(missing_ok=True)
+        source = connect(registry_path)
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        members: dict[str, Path] = {REGISTRY: copy}
+        missing = False
+        for original in _referenced_originals(copy):
+            arcname = original_member(original)
+            if arcname in members:
+                continue
+            local = staging / arcname
+            local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copyfile(original, local)
+            except FileNotFoundError:
+                missing = True
+                break
+            members[arcname] = local
+        if not missing:
+            return members
+        shutil.rmtree(staging / ORIGINALS, ignore_errors=True)
+    raise BackupError(messages.backup_failed("originals kept changing while the backup ran; try again"))
+
+
+def original_member(original_path: str) -> str:
+    """The archive name of an original: `originals/<workspace folder>/<file>`."""
+    path = Path(original_path)
+    return f"{ORIGINALS}/{path.parent.name}/{path.name}"
+
+
+def _referenced_originals(db_path: Path) -> list[str]:
+    db = sqlite3.connect(db_path)
+    try:
+        return [row[0] for row in db.execute("SELECT DISTINCT original_path FROM specs ORDER BY original_path")]
+    finally:
+        db.close()
+
+
+def _counts(db_path: Path, members: dict[str, Path]) -> dict[str, int]:
+    db = sqlite3.connect(db_path)
+    try:
+        workspaces, specs = db.execute("SELECT COUNT(DISTINCT workspace), COUNT(*) FROM specs").fetchone()
+        (documents,) = db.execute(
+            "SELECT COUNT(*) FROM documents d JOIN specs s "
+            "ON d.workspace = s.workspace AND d.index_version = s.index_version"
+        ).fetchone()
+    finally:
+        db.close()
+    originals = sum(1 for name in members if name.startswith(ORIGINALS + "/"))
+    return {"workspaces": workspaces, "specs": specs, "documents": documents, "originals": originals}
+
+
+def _write_archive(path: Path, manifest: dict[str, Any], members: dict[str, Path]) -> None:
+    data = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(MANIFEST)  # first, so listing archives reads only the start of each
+        info.size = len(data)
+        info.mtime = int(time.time())
+        with tempfile.TemporaryFile() as buffer:
+            buffer.write(data)
+            buffer.seek(0)
+            tar.addfile(info, buffer)
+        for name in sorted(members):
+            tar.add(members[name], arcname=name, recursive=False)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---- retention and listing ----------------------------------------------------------------------------
+
+
+def prune_backups(dest: Path, retention_days: int, keep: Path, now: datetime) -> list[Path]:
+    """Delete archives in `dest` older than `retention_days` (by the time in their name), never `keep`."""
+    cutoff = now.timestamp() - retention_days * 86400
+    pruned = []
+    for path in sorted(dest.iterdir()):
+        taken = archive_time(path.name)
+        if taken is None or path == keep or not path.is_file():
+            continue
+        if taken.timestamp() < cutoff:
+            path.unlink(missing_ok=True)
+            pruned.append(path)
+    return pruned
+
+
+def list_backups(dest: Path) -> list[BackupInfo]:
+    """Every archive in `dest`, oldest first, with the counts from its manifest (empty if unreadable)."""
+    found: list[BackupInfo] = []
+    if not dest.is_dir():
+        return found
+    for path in sorted(dest.iterdir()):
+        taken = archive_time(path.name)
+        if taken is None or not path.is_file():
+            continue
+        found.append(BackupInfo(path, taken, path.stat().st_size, _manifest_counts(path)))
+    return found
+
+
+def _manifest_counts(path: Path) -> dict[str, int]:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile() or first.size > MAX_MANIFEST_BYTES:
+                return {}
+            handle = tar.extractfile(first)
+            if handle is None:
+                return {}
+            counts = json.loads(handle.read()).get("counts", {})
+    except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError, AttributeError):
+        return {}
+    return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
+
+
+# ---- restore ----------------------------------------------------------------------------------------
+
+
+def extract_verified(source: Path, staging: Path) -> dict[str, Any]:
+    """Extract `source` into the empty folder `staging`, verifying everything; returns the manifest.
+
+    Raises `BackupError` (one line, for the operator) on anything wrong: the caller then removes `staging`.
+    """
+    label = source.name
+
+    def refuse(problem: str) -> BackupError:
+        return BackupError(messages.backup_refused(label, problem))
+
+    if not source.is_file():
+        raise refuse("there is no such file")
+    digests: dict[str, str] = {}
+    manifest: dict[str, Any] | None = None
+    try:
+        with tarfile.open(source, "r:gz") as tar:
+            for member in tar:
+                name = _safe_name(member, refuse)
+                if name in digests or (name == MANIFEST and manifest is not None):
+                    raise refuse(f"`{name}` appears twice")
+                handle = tar.extractfile(member)
+                if handle is None:
+                    raise refuse(f"`{name}` is not a regular file")
+                if name == MANIFEST:
+                    if member.size > MAX_MANIFEST_BYTES:
+                        raise refuse("its manifest is too large")
+                    manifest = _parse_manifest(handle.read(), refuse)
+                    continue
+                digests[name] = _extract_one(handle, staging / name)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise refuse(f"it is not a readable backup archive (corrupt or truncated: {type(exc).__name__})") from exc
+    if manifest is None:
+        raise refuse("it has no manifest.json (not an api-assistant backup)")
+    expected = manifest["members"]
+    if REGISTRY not in expected:
+        raise refuse("its manifest lists no registry")
+    missing = sorted(set(expected) - set(digests))
+    extra = sorted(set(digests) - set(expected))
+    if missing:
+        raise refuse(f"members listed in the manifest are missing: {', '.join(missing[:5])}")
+    if extra:
+        raise refuse(f"it holds members the manifest does not list: {', '.join(extra[:5])}")
+    for name, digest in sorted(digests.items()):
+        if expected[name] != digest:
+            raise refuse(f"`{name}` does not match its checksum (the archive is corrupt)")
+    return manifest
+
+
+def _safe_name(member: tarfile.TarInfo, refuse: Any) -> str:
+    name = member.name
+    path = PurePosixPath(name)
+    if not member.isfile():
+        raise refuse(f"`{name}` is not a regular file (links and devices are never restored)")
+    if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts:
+        raise refuse(f"`{name}` points outside the data folder")
+    if name != MANIFEST and name != REGISTRY and not (len(path.parts) == 3 and path.parts[0] == ORIGINALS):
+        raise refuse(f"`{name}` is not part of an api-assistant backup")
+    return str(path)
+
+
+def _parse_manifest(data: bytes, refuse: Any) -> dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
+        raise refuse("its manifest.json is not valid JSON") from exc
+    if not isinstance(manifest, dict) or manifest.get("app") != APP:
+        raise refuse("its manifest is not an api-assistant manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise refuse(f"its format version {manifest.get('format_version')!r} is not one this version reads")
+    members = manifest.get("members")
+    if not isinstance(members, dict) or not all(isinstance(v, str) for v in members.values()):
+        raise refuse("its manifest has no member checksums")
+    return manifest
+
+
+def _extract_one(handle: IO[bytes], target: Path) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with target.open("wb") as out:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def workspaces_in(db_path: Path) -> set[str]:
+    """The workspaces a registry file has specs in (empty if there is no registry)."""
+    if not db_path.is_file():
+        return set()
+    db = sqlite3.connect(db_path)
+    try:
+        return {row[0] for row in db.execute("SELECT DISTINCT workspace FROM specs")}
+    except sqlite3.OperationalError:
+        return set()
+    finally:
+        db.close()
+
+
+def install(staging: Path, data_dir: Path) -> None:
+    """Swap the verified registry and originals in `staging` into `data_dir` (the bot must be stopped).
+
+    Originals' paths in the restored registry are rewritten to where they now live.
+    """
+    restored = staging / REGISTRY
+    db = sqlite3.connect(restored, isolation_level=None)
+    try:
+        rows = db.execute("SELECT workspace, name, original_path FROM specs").fetchall()
+        with db:
+            db.execute("BEGIN")
+            for workspace, name, original in rows:
+                new = data_dir / original_member(original)
+                db.execute(
+                    "UPDATE specs SET original_path = ? WHERE workspace = ? AND name = ?", (str(new), workspace, name)
+                )
+    finally:
+        db.close()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    old_originals = staging / "previous-originals"
+    if (data_dir / ORIGINALS).exists():
+        os.replace(data_dir / ORIGINALS, old_originals)
+    if (staging / ORIGINALS).exists():
+        os.replace(staging / ORIGINALS, data_dir / ORIGINALS)
+    for suffix in ("-wal", "-shm"):
+        (data_dir / (REGISTRY + suffix)).unlink(missing_ok=True)
+    os.replace(restored, data_dir / REGISTRY)
+
+
+async def restore_backup(settings: Settings, source: Path, confirm: Callable[[dict[str, Any]], bool]) -> dict[str, int]:
+    """Verify `source`, ask `confirm` (given the manifest) when `DATA_DIR` has data, swap it in, re-index.
+
+    Returns the manifest's counts. Nothing in `DATA_DIR` changes unless the whole archive verified and
+    `confirm` agreed.
+    """
+    from core.bootstrap import build_assistant  # the assistant (and its model) only once the archive is good
+
+    data_dir = settings.data_dir
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir.parent))
+    try:
+        manifest = extract_verified(source, staging)
+        previous = workspaces_in(data_dir / REGISTRY)
+        has_data = bool(previous) or any((data_dir / ORIGINALS).glob("*/*"))
+        if has_data and not confirm(manifest):
+            raise BackupError(messages.backup_refused(source.name, "replacing the current data was not confirmed"))
+        install(staging, data_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("backup_restored", source=str(source), **manifest["counts"])
+    async with build_assistant(settings) as assistant:
+        await reindex(assistant, previous | workspaces_in(data_dir / REGISTRY))
+    return {str(k): int(v) for k, v in manifest["counts"].items()}
+
+
+async def reindex(assistant: Assistant, workspaces: set[str]) -> int:
+    """Drop the vectors of `workspaces` and rebuild every live spec's from its stored documents."""
+    indexed = 0
+    for workspace in sorted(workspaces):
+        await assistant.store.drop_workspace(workspace)
+        for record in assistant.registry.list_records(workspace):
+            documents = await asyncio.to_thread(assistant.registry.documents, workspace, record.index_version)
+            embeddings = await assistant.embedder.embed_documents([d.embed_text for d in documents])
+            await assistant.store.add(workspace, record.name, record.index_version, documents, embeddings)
+            indexed += 1
+            log.info("spec_reindexed", workspace=workspace, spec=record.name, documents=len(documents))
+    return indexed
