@@ -38,6 +38,7 @@ from core.sqlite import connect
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from core.embedding import Embedder
     from core.service import Assistant
 
 log = structlog.get_logger(__name__)
@@ -389,8 +390,15 @@ def install(staging: Path, data_dir: Path) -> None:
     os.replace(restored, data_dir / REGISTRY)
 
 
-async def restore_backup(settings: Settings, source: Path, confirm: Callable[[dict[str, Any]], bool]) -> dict[str, int]:
+async def restore_backup(
+    settings: Settings,
+    source: Path,
+    confirm: Callable[[dict[str, Any]], bool],
+    embedder: Embedder | None = None,
+) -> dict[str, int]:
     """Verify `source`, ask `confirm` (given the manifest) when `DATA_DIR` has data, swap it in, re-index.
+
+    `embedder` shares an already-loaded model (tests); by default the configured one is loaded.
 
     Returns the manifest's counts. Nothing in `DATA_DIR` changes unless the whole archive verified and
     `confirm` agreed.
@@ -410,7 +418,7 @@ async def restore_backup(settings: Settings, source: Path, confirm: Callable[[di
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("backup_restored", source=str(source), **manifest["counts"])
-    async with build_assistant(settings) as assistant:
+    async with build_assistant(settings, embedder) as assistant:
         await reindex(assistant, previous | workspaces_in(data_dir / REGISTRY))
     return {str(k): int(v) for k, v in manifest["counts"].items()}
 

@@ -1,0 +1,270 @@
+"""Backups and verified restores, with the real Assistant, model and embedded Chroma."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+import tarfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
+
+from core.backup import MANIFEST, archive_name, create_backup, list_backups, restore_backup
+from core.bootstrap import build_assistant
+from core.config import Settings
+from core.errors import BackupError
+from core.requests import BytesAttachment, Origin, PathAttachment, UploadSpec
+
+TEAM_A = Origin(platform="slack", workspace="TA", user="U1", is_admin=True)
+TEAM_B = Origin(platform="discord", workspace="GB", user="U2", is_admin=True)
+MODEL = "packaged:all-MiniLM-L6-v2"
+
+WEATHER = {
+    "openapi": "3.0.0",
+    "info": {"title": "Weather API", "version": "2.0"},
+    "servers": [{"url": "https://weather.example.com/v2"}],
+    "paths": {
+        "/forecast": {
+            "get": {
+                "summary": "Get the forecast for a city",
+                "parameters": [{"name": "city", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The forecast"}},
+            }
+        },
+        "/alerts": {
+            "post": {
+                "summary": "Subscribe to severe weather alerts",
+                "responses": {"201": {"description": "Subscribed"}},
+            }
+        },
+        "/alerts/{alertId}": {
+            "delete": {
+                "summary": "Cancel an alert subscription",
+                "parameters": [{"name": "alertId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "Cancelled"}},
+            }
+        },
+    },
+}
+
+QUESTIONS = {
+    TEAM_A: ["how do I delete a customer?", "list books", "create an order", "authentication"],
+    TEAM_B: ["what is the forecast for Paris?", "cancel an alert", "how do I find a book?", "subscribe"],
+}
+
+
+async def _index(settings: Settings, embedder, example_spec: Path) -> None:  # type: ignore[no-untyped-def]
+    async with build_assistant(settings, embedder) as assistant:
+        await assistant.ingest(UploadSpec(TEAM_A, PathAttachment(example_spec), "bookshop"))
+        await assistant.ingest(UploadSpec(TEAM_B, BytesAttachment("weather.json", json.dumps(WEATHER).encode()), None))
+        await assistant.ingest(UploadSpec(TEAM_B, PathAttachment(example_spec), "shop"))
+
+
+async def _results(settings: Settings, embedder) -> dict[str, list[tuple[str, str, float]]]:  # type: ignore[no-untyped-def]
+    found = {}
+    async with build_assistant(settings, embedder) as assistant:
+        for origin, questions in QUESTIONS.items():
+            for question in questions:
+                items = await assistant.search(origin, question)
+                found[f"{origin.scope} {question}"] = [
+                    (i.spec, i.document.key, round(i.score, 6)) for i in items
+                ]
+    return found
+
+
+def _yes(manifest: dict) -> bool:  # type: ignore[type-arg]
+    return True
+
+
+def _snapshot(data_dir: Path) -> dict[str, bytes]:
+    """Every file under the data dir except the vector store and caches (what a refused restore must keep)."""
+    return {
+        str(p.relative_to(data_dir)): p.read_bytes()
+        for p in sorted(data_dir.rglob("*"))
+        if p.is_file() and "chroma" not in p.parts and "backups" not in p.parts and "cache" not in p.name
+    }
+
+
+async def test_backup_wipe_restore_gives_identical_search_results(settings, embedder, example_spec, tmp_path):
+    await _index(settings, embedder, example_spec)
+    before = await _results(settings, embedder)
+    assert all(before.values())
+
+    info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
+    assert info.counts == {"workspaces": 2, "specs": 3, "documents": info.counts["documents"], "originals": 3}
+    assert info.counts["documents"] > 10
+    with tarfile.open(info.path) as tar:
+        names = tar.getnames()
+    assert names[0] == MANIFEST and "registry.sqlite3" in names
+    assert not any("chroma" in n for n in names)  # vectors are rebuilt, never archived
+
+    shutil.rmtree(settings.data_dir)
+    # A fresh process after the wipe, as in real use: Chroma caches its embedded client per path per process.
+    SharedSystemClient.clear_system_cache()
+    counts = await restore_backup(settings, info.path, _yes, embedder)
+    assert counts == info.counts
+    assert await _results(settings, embedder) == before
+
+
+async def test_restore_into_a_different_data_dir_points_records_at_the_restored_originals(
+    settings, embedder, example_spec, tmp_path
+):
+    await _index(settings, embedder, example_spec)
+    info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
+    elsewhere = Settings(data_dir=tmp_path / "elsewhere", _env_file=None)  # type: ignore[call-arg]
+    await restore_backup(elsewhere, info.path, _yes, embedder)
+    async with build_assistant(elsewhere, embedder) as assistant:
+        for record in assistant.registry.list_records(TEAM_B.scope):
+            assert Path(record.original_path).is_file()
+            assert Path(record.original_path).is_relative_to(elsewhere.data_dir)
+
+
+def _rewrite(source: Path, target: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """Copy an archive member by member, letting `change(info, data)` alter or drop each."""
+    with tarfile.open(source) as tar_in, tarfile.open(target, "w:gz") as tar_out:
+        for member in tar_in:
+            handle = tar_in.extractfile(member)
+            data = handle.read() if handle else b""
+            member.pax_headers = {}  # long names live here and would override a changed `name` on write
+            changed = change(member, data)
+            if changed is None:
+                continue
+            info, content = changed
+            info.size = len(content)
+            tar_out.addfile(info, io.BytesIO(content))
+
+
+def _corrupt_member(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
+    if info.name.startswith("originals/"):
+        return info, data.replace(b"Bookshop", b"B00kshop")
+    return info, data
+
+
+def _truncate(source: Path, target: Path) -> None:
+    data = source.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+
+
+def _foreign(target: Path) -> None:
+    with tarfile.open(target, "w:gz") as tar:
+        content = b"hello"
+        info = tarfile.TarInfo("notes.txt")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+
+
+def _traversal(source: Path, target: Path) -> None:
+    def change(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
+        if info.name.startswith("originals/"):
+            info.name = "originals/../../escaped.yaml"
+        return info, data
+
+    _rewrite(source, target, change)
+
+
+def _symlink(source: Path, target: Path) -> None:
+    _rewrite(source, target, lambda info, data: (info, data))
+    with tarfile.open(target, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+    with tarfile.open(target, "w:gz") as tar:
+        for member, data in members:
+            tar.addfile(member, io.BytesIO(data))
+        link = tarfile.TarInfo("originals/abc/link.yaml")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tar.addfile(link)
+
+
+def _unknown_format(source: Path, target: Path) -> None:
+    def change(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
+        if info.name == MANIFEST:
+            manifest = json.loads(data)
+            manifest["format_version"] = 99
+            return info, json.dumps(manifest).encode()
+        return info, data
+
+    _rewrite(source, target, change)
+
+
+def _missing_member(source: Path, target: Path) -> None:
+    _rewrite(source, target, lambda info, data: None if info.name.startswith("originals/") else (info, data))
+
+
+BAD_ARCHIVES = {
+    "corrupt member": (lambda s, t: _rewrite(s, t, _corrupt_member), "does not match its checksum"),
+    "truncated": (_truncate, "corrupt or truncated"),
+    "foreign": (lambda s, t: _foreign(t), "not part of an api-assistant backup"),
+    "path traversal": (_traversal, "points outside the data folder"),
+    "symlink": (_symlink, "not a regular file"),
+    "unknown format": (_unknown_format, "format version 99"),
+    "missing member": (_missing_member, "missing"),
+    "not gzip": (lambda s, t: t.write_bytes(gzip.compress(b"plain text, not a tar")), "corrupt or truncated"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_ARCHIVES))
+async def test_bad_archives_are_refused_and_leave_the_data_untouched(
+    kind, settings, embedder, example_spec, tmp_path
+):
+    await _index(settings, embedder, example_spec)
+    good = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
+    make, problem = BAD_ARCHIVES[kind]
+    bad = tmp_path / "bad.tar.gz"
+    make(good.path, bad)
+    before = _snapshot(settings.data_dir)
+    results = await _results(settings, embedder)
+
+    with pytest.raises(BackupError) as refused:
+        await restore_backup(settings, bad, _yes, embedder)
+    message = refused.value.user_message
+    assert problem in message and "Nothing was changed" in message and "\n" not in message
+    assert _snapshot(settings.data_dir) == before
+    assert not (tmp_path / "escaped.yaml").exists()
+    assert not list(settings.data_dir.parent.glob(".restore-*"))  # staging removed
+    assert await _results(settings, embedder) == results
+
+
+async def test_restore_over_existing_data_needs_confirmation(settings, embedder, example_spec, tmp_path):
+    await _index(settings, embedder, example_spec)
+    good = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
+    before = _snapshot(settings.data_dir)
+    asked = []
+
+    def refuse(manifest: dict) -> bool:  # type: ignore[type-arg]
+        asked.append(manifest["counts"])
+        return False
+
+    with pytest.raises(BackupError, match="not confirmed"):
+        await restore_backup(settings, good.path, refuse, embedder)
+    assert asked == [good.counts]
+    assert _snapshot(settings.data_dir) == before
+
+
+async def test_retention_prunes_old_archives_only_after_a_successful_backup(
+    settings, embedder, example_spec, tmp_path
+):
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    now = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    old = dest / archive_name(now - timedelta(days=31))
+    recent = dest / archive_name(now - timedelta(days=29))
+    unrelated = dest / "notes.txt"
+    for path in (old, recent, unrelated):
+        path.write_bytes(b"x")
+
+    # No registry yet: the backup fails, and nothing is pruned.
+    with pytest.raises(BackupError, match="could not be written"):
+        create_backup(settings.data_dir, dest, MODEL, 30, moment=now)
+    assert old.exists()
+
+    await _index(settings, embedder, example_spec)
+    info = create_backup(settings.data_dir, dest, MODEL, 30, moment=now)
+    assert not old.exists() and recent.exists() and unrelated.exists() and info.path.exists()
+    listed = list_backups(dest)
+    assert [b.path.name for b in listed] == [recent.name, info.path.name]
+    assert listed[0].counts == {} and listed[1].counts == info.counts
+    assert not [p for p in dest.iterdir() if p.name.startswith(".backup-")]  # no staging left behind
