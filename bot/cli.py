@@ -37,7 +37,7 @@ from bot.console import (
 )
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
-from core.backup import create_backup, list_backups, restore_backup
+from core.backup import create_backup, describe_counts, list_backups, restore_backup
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
 from core.errors import BackupError, ConfigError, UserFacingError
@@ -93,8 +93,7 @@ def _backup(settings: Settings, dest: Path | None) -> int:
     info = create_backup(
         settings.data_dir, _backup_dest(settings, dest), settings.embedding_model, settings.backup_retention_days
     )
-    counts = ", ".join(f"{v} {k}" for k, v in info.counts.items())
-    print(f"Wrote {info.path} ({_size(info.size)}: {counts}).")
+    print(f"Wrote {info.path} ({_size(info.size)}: {describe_counts(info.counts)}).")
     return 0
 
 
@@ -108,7 +107,7 @@ def _backups(settings: Settings, dest: Path | None) -> int:
     for info in found:
         hours = (now - info.created).total_seconds() / 3600
         age = f"{hours / 24:.1f}d" if hours >= 24 else f"{hours:.1f}h"
-        counts = ", ".join(f"{v} {k}" for k, v in info.counts.items()) or "(unreadable manifest)"
+        counts = describe_counts(info.counts) or "(unreadable manifest)"
         print(f"{info.path.name:<46} {age:>8} {_size(info.size):>9}  {counts}")
     return 0
 
@@ -129,7 +128,7 @@ def _confirm_replace(yes: bool) -> Callable[[dict[str, Any]], bool]:
 
 async def _restore(settings: Settings, source: Path, yes: bool) -> int:
     counts = await restore_backup(settings, source, _confirm_replace(yes))
-    print("Restored " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; vectors rebuilt.")
+    print(f"Restored {describe_counts(counts)}; vectors rebuilt.")
     return 0
 
 

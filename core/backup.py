@@ -89,6 +89,13 @@ def archive_time(name: str) -> datetime | None:
         return None
 
 
+def describe_counts(counts: dict[str, int]) -> str:
+    """`2 workspaces, 3 specs, 22 documents, 3 originals` (always in that order)."""
+    order = ["workspaces", "specs", "documents", "originals"]
+    keys = [k for k in order if k in counts] + sorted(k for k in counts if k not in order)
+    return ", ".join(f"{counts[k]} {k}" for k in keys)
+
+
 # ---- backup -----------------------------------------------------------------------------------------
 
 

@@ -160,3 +160,33 @@ async def test_console_unexpected_error_names_a_fresh_request_id_per_line(assist
     assert len(set(refs)) == 2
     assert first == messages.unexpected_error(refs[0]) and second == messages.unexpected_error(refs[1])
     assert [e["request_id"] for e in logs if e["event"] == "listing"] == refs
+
+
+def test_backup_backups_restore(cli_env, example_spec, capsys):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    capsys.readouterr()
+    dest = cli_env / "archives"
+    assert main(["backup", str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Wrote {dest}/api-assistant-backup-") and "1 specs" in out and "1 originals" in out
+    archive = next(dest.glob("api-assistant-backup-*.tar.gz"))
+
+    assert main(["backups", str(dest)]) == 0
+    listing = capsys.readouterr().out
+    assert archive.name in listing and "1 workspaces, 1 specs" in listing
+
+    # Existing data, no terminal and no --yes: refused, nothing changed.
+    assert main(["restore", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert "--yes" in err and "Nothing was changed" in err
+
+    bad = cli_env / "bad.tar.gz"
+    bad.write_bytes(archive.read_bytes()[:200])
+    assert main(["restore", str(bad), "--yes"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Refusing to restore `bad.tar.gz`") and "\n" not in err and "Traceback" not in err
+
+    assert main(["restore", str(archive), "--yes"]) == 0
+    assert "Restored 1 workspaces, 1 specs" in capsys.readouterr().out
+    assert main(["ask", "how do I delete a customer?", "--spec", "shop"]) == 0
+    assert "DELETE /customers/{customerId}" in capsys.readouterr().out
