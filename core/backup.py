@@ -386,15 +386,29 @@ def install(staging: Path, data_dir: Path) -> None:
                 )
     finally:
         db.close()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    old_originals = staging / "previous-originals"
-    if (data_dir / ORIGINALS).exists():
-        os.replace(data_dir / ORIGINALS, old_originals)
-    if (staging / ORIGINALS).exists():
-        os.replace(staging / ORIGINALS, data_dir / ORIGINALS)
-    for suffix in ("-wal", "-shm"):
-        (data_dir / (REGISTRY + suffix)).unlink(missing_ok=True)
-    os.replace(restored, data_dir / REGISTRY)
+    # The current files are moved aside (same file system, so each move is a rename) and put back if any
+    # step fails, so a failed install leaves the previous data as it was.
+    previous = staging / "previous"
+    previous.mkdir()
+    current = [
+        name for name in (ORIGINALS, REGISTRY, REGISTRY + "-wal", REGISTRY + "-shm") if (data_dir / name).exists()
+    ]
+    moved: list[str] = []
+    placed: list[str] = []
+    try:
+        for name in current:
+            os.replace(data_dir / name, previous / name)
+            moved.append(name)
+        if (staging / ORIGINALS).exists():
+            os.replace(staging / ORIGINALS, data_dir / ORIGINALS)
+            placed.append(ORIGINALS)
+        os.replace(restored, data_dir / REGISTRY)
+    except BaseException:
+        for name in placed:
+            shutil.rmtree(data_dir / name, ignore_errors=True)
+        for name in moved:
+            os.replace(previous / name, data_dir / name)
+        raise
 
 
 async def restore_backup(
@@ -413,8 +427,9 @@ async def restore_backup(
     from core.bootstrap import build_assistant  # the assistant (and its model) only once the archive is good
 
     data_dir = settings.data_dir
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir.parent))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Inside DATA_DIR, so the swap is a rename even when DATA_DIR is a mounted volume.
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     try:
         manifest = extract_verified(source, staging)
         previous = workspaces_in(data_dir / REGISTRY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import shutil
 import tarfile
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
+from core import backup
 from core.backup import MANIFEST, archive_name, create_backup, list_backups, restore_backup
 from core.bootstrap import build_assistant
 from core.config import Settings
@@ -224,7 +226,7 @@ async def test_bad_archives_are_refused_and_leave_the_data_untouched(
     assert problem in message and "Nothing was changed" in message and "\n" not in message
     assert _snapshot(settings.data_dir) == before
     assert not (tmp_path / "escaped.yaml").exists()
-    assert not list(settings.data_dir.parent.glob(".restore-*"))  # staging removed
+    assert not list(settings.data_dir.glob(".restore-*"))  # staging removed
     assert await _results(settings, embedder) == results
 
 
@@ -268,3 +270,23 @@ async def test_retention_prunes_old_archives_only_after_a_successful_backup(
     assert [b.path.name for b in listed] == [recent.name, info.path.name]
     assert listed[0].counts == {} and listed[1].counts == info.counts
     assert not [p for p in dest.iterdir() if p.name.startswith(".backup-")]  # no staging left behind
+
+
+async def test_a_failed_swap_puts_the_previous_data_back(settings, embedder, example_spec, tmp_path, monkeypatch):
+    await _index(settings, embedder, example_spec)
+    good = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
+    before = _snapshot(settings.data_dir)
+    real_replace = os.replace
+
+    def failing_replace(src, dst):  # type: ignore[no-untyped-def]
+        restored_registry = ".restore-" in str(src) and "previous" not in str(src)
+        if Path(dst) == settings.data_dir / "registry.sqlite3" and restored_registry:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(backup.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        await restore_backup(settings, good.path, _yes, embedder)
+    monkeypatch.undo()
+    assert _snapshot(settings.data_dir) == before
+    assert not list(settings.data_dir.glob(".restore-*"))
