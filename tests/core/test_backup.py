@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import hashlib
 import io
 import json
 import os
 import shutil
+import sqlite3
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +18,15 @@ import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
 from core import backup
-from core.backup import MANIFEST, archive_name, create_backup, list_backups, restore_backup
+from core.backup import (
+    MANIFEST,
+    archive_name,
+    create_backup,
+    extract_verified,
+    list_backups,
+    original_member,
+    restore_backup,
+)
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.errors import BackupError
@@ -290,3 +301,62 @@ async def test_a_failed_swap_puts_the_previous_data_back(settings, embedder, exa
     monkeypatch.undo()
     assert _snapshot(settings.data_dir) == before
     assert not list(settings.data_dir.glob(".restore-*"))
+
+
+WEATHER_V2 = json.loads(json.dumps(WEATHER))
+WEATHER_V2["info"]["version"] = "3.0"
+WEATHER_V2["paths"]["/radar"] = {
+    "get": {"summary": "Get the radar image for a region", "responses": {"200": {"description": "An image"}}}
+}
+
+
+async def test_backups_taken_during_uploads_hold_one_whole_version(settings, embedder, tmp_path):
+    settings = settings.model_copy(update={"upload_rate_limit_burst": 100, "upload_rate_limit_per_hour": 6000})
+    versions = {"2.0": json.dumps(WEATHER).encode(), "3.0": json.dumps(WEATHER_V2).encode()}
+    dest = tmp_path / "backups"
+    async with build_assistant(settings, embedder) as assistant:
+        documents = {}
+        for number, data in versions.items():  # how many documents each version has, indexed on its own
+            report = await assistant.ingest(UploadSpec(TEAM_A, BytesAttachment("weather.json", data), f"ref{number}"))
+            documents[number] = assistant.registry.count_documents(TEAM_A.scope, report.record.index_version)
+        assert documents["2.0"] != documents["3.0"]
+        await assistant.ingest(UploadSpec(TEAM_B, BytesAttachment("weather.json", versions["2.0"]), "weather"))
+
+        async def upload_alternately() -> None:
+            for round_ in range(8):
+                data = versions["3.0" if round_ % 2 == 0 else "2.0"]
+                await assistant.ingest(UploadSpec(TEAM_B, BytesAttachment("weather.json", data), "weather"))
+
+        def back_up_repeatedly() -> list[Path]:
+            start = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+            return [
+                create_backup(settings.data_dir, dest, MODEL, 30, moment=start + timedelta(seconds=i)).path
+                for i in range(8)
+            ]
+
+        archives, _ = await asyncio.gather(asyncio.to_thread(back_up_repeatedly), upload_alternately())
+
+    for archive in archives:
+        staging = tmp_path / f"check-{archive.name}"
+        staging.mkdir()
+        extract_verified(archive, staging)
+        db = sqlite3.connect(staging / "registry.sqlite3")
+        version, index_version, content_hash, original = db.execute(
+            "SELECT version, index_version, content_hash, original_path FROM specs WHERE workspace = ? AND name = ?",
+            (TEAM_B.scope, "weather"),
+        ).fetchone()
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM documents WHERE workspace = ? AND index_version = ?", (TEAM_B.scope, index_version)
+        ).fetchone()
+        db.close()
+        archived = (staging / original_member(original)).read_bytes()
+        assert hashlib.sha256(archived).hexdigest() == content_hash  # the original of the live version
+        assert archived == versions[version] and count == documents[version]  # its own documents, all of them
+
+    # One of them, restored, answers from the version it holds.
+    SharedSystemClient.clear_system_cache()
+    shutil.rmtree(settings.data_dir)
+    await restore_backup(settings, archives[-1], _yes, embedder)
+    async with build_assistant(settings, embedder) as assistant:
+        items = await assistant.search(TEAM_B, "forecast for a city", spec="weather")
+        assert items and items[0].spec == "weather"
