@@ -124,6 +124,7 @@ def create_backup(
             "created": moment.astimezone(UTC).strftime(TIME_FORMAT),
             "counts": counts,
             "members": checksums,
+            "sizes": {name: path.stat().st_size for name, path in members.items()},
         }
         final = dest / archive_name(moment)
         partial = staging / (final.name + ".part")
@@ -288,21 +289,29 @@ def extract_verified(source: Path, staging: Path) -> dict[str, Any]:
         with tarfile.open(source, "r:gz") as tar:
             for member in tar:
                 name = _safe_name(member, refuse)
-                if name in digests or (name == MANIFEST and manifest is not None):
-                    raise refuse(f"`{name}` appears twice")
                 handle = tar.extractfile(member)
                 if handle is None:
                     raise refuse(f"`{name}` is not a regular file")
-                if name == MANIFEST:
+                if manifest is None:
+                    # The manifest comes first, so nothing it does not list is ever written to disk.
+                    if name != MANIFEST:
+                        raise refuse("it does not start with a manifest.json (not an api-assistant backup)")
                     if member.size > MAX_MANIFEST_BYTES:
                         raise refuse("its manifest is too large")
                     manifest = _parse_manifest(handle.read(), refuse)
+                    _check_space(manifest, staging, refuse)
                     continue
+                if name in digests or name == MANIFEST:
+                    raise refuse(f"`{name}` appears twice")
+                if name not in manifest["members"]:
+                    raise refuse(f"it holds a member the manifest does not list: `{name}`")
+                if member.size != manifest["sizes"].get(name):
+                    raise refuse(f"`{name}` is not the size its manifest says (the archive is corrupt)")
                 digests[name] = _extract_one(handle, staging / name)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise refuse(f"it is not a readable backup archive (corrupt or truncated: {type(exc).__name__})") from exc
     if manifest is None:
-        raise refuse("it has no manifest.json (not an api-assistant backup)")
+        raise refuse("it is empty (not an api-assistant backup)")
     expected = manifest["members"]
     if REGISTRY not in expected:
         raise refuse("its manifest lists no registry")
@@ -342,7 +351,22 @@ def _parse_manifest(data: bytes, refuse: Any) -> dict[str, Any]:
     members = manifest.get("members")
     if not isinstance(members, dict) or not all(isinstance(v, str) for v in members.values()):
         raise refuse("its manifest has no member checksums")
+    sizes = manifest.get("sizes")
+    if (
+        not isinstance(sizes, dict)
+        or set(sizes) != set(members)
+        or not all(isinstance(v, int) and v >= 0 for v in sizes.values())
+    ):
+        raise refuse("its manifest has no member sizes")
     return manifest
+
+
+def _check_space(manifest: dict[str, Any], staging: Path, refuse: Any) -> None:
+    """Refuse before extracting when the members would not fit on the disk (the swap itself is only renames)."""
+    needed = sum(manifest["sizes"].values())
+    free = shutil.disk_usage(staging).free
+    if needed > free:
+        raise refuse(f"it needs {needed} bytes of free disk space and there are {free}")
 
 
 def _extract_one(handle: IO[bytes], target: Path) -> str:

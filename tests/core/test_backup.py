@@ -207,7 +207,49 @@ def _missing_member(source: Path, target: Path) -> None:
     _rewrite(source, target, lambda info, data: None if info.name.startswith("originals/") else (info, data))
 
 
+def _manifest_edit(edit):  # type: ignore[no-untyped-def]
+    def make(source: Path, target: Path) -> None:
+        def change(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
+            if info.name == MANIFEST:
+                manifest = json.loads(data)
+                edit(manifest)
+                return info, json.dumps(manifest).encode()
+            return info, data
+
+        _rewrite(source, target, change)
+
+    return make
+
+
+def _extra_member(source: Path, target: Path) -> None:
+    def change(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
+        if info.name.startswith("originals/"):
+            info.name = info.name.rsplit("/", 1)[0] + "/planted.yaml"
+        return info, data
+
+    _rewrite(source, target, change)
+
+
+def _manifest_last(source: Path, target: Path) -> None:
+    with tarfile.open(source) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+    with tarfile.open(target, "w:gz") as tar:
+        for member, data in members[1:] + members[:1]:
+            member.pax_headers = {}
+            tar.addfile(member, io.BytesIO(data))
+
+
 BAD_ARCHIVES = {
+    "unlisted member": (_extra_member, "does not list"),
+    "manifest not first": (_manifest_last, "does not start with a manifest.json"),
+    "size mismatch": (
+        _manifest_edit(lambda m: m["sizes"].update({"registry.sqlite3": m["sizes"]["registry.sqlite3"] + 1})),
+        "is not the size its manifest says",
+    ),
+    "larger than the disk": (
+        _manifest_edit(lambda m: m["sizes"].update({"registry.sqlite3": 10**18})),
+        "bytes of free disk space",
+    ),
     "corrupt member": (lambda s, t: _rewrite(s, t, _corrupt_member), "does not match its checksum"),
     "truncated": (_truncate, "corrupt or truncated"),
     "foreign": (lambda s, t: _foreign(t), "not part of an api-assistant backup"),
