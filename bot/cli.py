@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -37,7 +38,17 @@ from bot.console import (
 )
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
-from core.backup import create_backup, describe_counts, list_backups, restore_backup
+from core.backup import (
+    backup_to_s3,
+    create_backup,
+    describe_counts,
+    download_from_s3,
+    list_backups,
+    list_s3_backups,
+    restore_backup,
+    s3_client,
+    s3_location,
+)
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
 from core.errors import BackupError, ConfigError, UserFacingError
@@ -76,20 +87,28 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--specs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, required=True)
     backup = commands.add_parser("backup", help="write a backup archive (default folder: DATA_DIR/backups)")
-    backup.add_argument("dest", nargs="?", type=Path)
+    backup.add_argument("dest", nargs="?", help="a folder or s3://bucket/prefix")
     listing = commands.add_parser("backups", help="list backup archives")
-    listing.add_argument("dest", nargs="?", type=Path)
+    listing.add_argument("dest", nargs="?", help="a folder or s3://bucket/prefix")
     restore = commands.add_parser("restore", help="verify a backup archive, restore it and rebuild the vectors")
-    restore.add_argument("source", type=Path)
+    restore.add_argument("source", help="an archive file or s3://bucket/key")
     restore.add_argument("--yes", action="store_true", help="replace existing data without asking")
     return parser
 
 
-def _backup_dest(settings: Settings, dest: Path | None) -> Path:
-    return dest if dest is not None else settings.data_dir / "backups"
+def _backup_dest(settings: Settings, dest: str | None) -> Path:
+    return Path(dest) if dest is not None else settings.data_dir / "backups"
 
 
-def _backup(settings: Settings, dest: Path | None) -> int:
+def _backup(settings: Settings, dest: str | None) -> int:
+    location = s3_location(dest or "")
+    if location is not None:
+        client = s3_client(settings.s3_endpoint_url)
+        info = backup_to_s3(
+            settings.data_dir, location, client, settings.embedding_model, settings.backup_retention_days
+        )
+        print(f"Wrote s3://{location.bucket}/{info.path} ({_size(info.size)}: {describe_counts(info.counts)}).")
+        return 0
     info = create_backup(
         settings.data_dir, _backup_dest(settings, dest), settings.embedding_model, settings.backup_retention_days
     )
@@ -97,8 +116,12 @@ def _backup(settings: Settings, dest: Path | None) -> int:
     return 0
 
 
-def _backups(settings: Settings, dest: Path | None) -> int:
-    found = list_backups(_backup_dest(settings, dest))
+def _backups(settings: Settings, dest: str | None) -> int:
+    location = s3_location(dest or "")
+    if location is not None:
+        found = list_s3_backups(location, s3_client(settings.s3_endpoint_url))
+    else:
+        found = list_backups(_backup_dest(settings, dest))
     if not found:
         print("No backups yet.")
         return 0
@@ -126,8 +149,16 @@ def _confirm_replace(yes: bool) -> Callable[[dict[str, Any]], bool]:
     return confirm
 
 
-async def _restore(settings: Settings, source: Path, yes: bool) -> int:
-    counts = await restore_backup(settings, source, _confirm_replace(yes))
+async def _restore(settings: Settings, source: str, yes: bool) -> int:
+    location = s3_location(source)
+    if location is None:
+        counts = await restore_backup(settings, Path(source), _confirm_replace(yes))
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=settings.data_dir) as tmp:
+            client = s3_client(settings.s3_endpoint_url)
+            archive = await asyncio.to_thread(download_from_s3, location, client, Path(tmp))
+            counts = await restore_backup(settings, archive, _confirm_replace(yes))
     print(f"Restored {describe_counts(counts)}; vectors rebuilt.")
     return 0
 

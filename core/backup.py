@@ -481,3 +481,89 @@ async def reindex(assistant: Assistant, workspaces: set[str]) -> int:
             indexed += 1
             log.info("spec_reindexed", workspace=workspace, spec=record.name, documents=len(documents))
     return indexed
+
+
+# ---- S3-compatible destinations ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """`s3://bucket/prefix`: where archives go in a bucket."""
+
+    bucket: str
+    prefix: str
+
+    def key(self, name: str) -> str:
+        """The object key of an archive name."""
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+
+def s3_location(dest: str) -> S3Location | None:
+    """The bucket and prefix of an `s3://` destination; None for a local folder."""
+    if not dest.startswith("s3://"):
+        return None
+    bucket, _, prefix = dest[len("s3://") :].partition("/")
+    if not bucket:
+        raise BackupError(messages.backup_failed(f"`{dest}` names no bucket"))
+    return S3Location(bucket, prefix.strip("/"))
+
+
+def s3_client(endpoint_url: str | None) -> Any:
+    """A boto3 S3 client; credentials and region come from the standard AWS variables."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url)
+
+
+def backup_to_s3(
+    data_dir: Path, location: S3Location, client: Any, embedding_model: str, retention_days: int
+) -> BackupInfo:
+    """Write an archive locally (inside `data_dir`), upload it, then prune old archives in the bucket."""
+    with tempfile.TemporaryDirectory(prefix=".backup-upload-", dir=data_dir) as tmp:
+        # Retention applies to the bucket, not to this empty scratch folder.
+        local = create_backup(data_dir, Path(tmp), embedding_model, retention_days)
+        client.upload_file(str(local.path), location.bucket, location.key(local.path.name))
+    log.info("backup_uploaded", bucket=location.bucket, key=location.key(local.path.name))
+    cutoff = local.created.timestamp() - retention_days * 86400
+    for name, key, _size in _s3_archives(location, client):
+        taken = archive_time(name)
+        if taken is not None and taken.timestamp() < cutoff and name != local.path.name:
+            client.delete_object(Bucket=location.bucket, Key=key)
+            log.info("backup_pruned", bucket=location.bucket, key=key)
+    return BackupInfo(Path(location.key(local.path.name)), local.created, local.size, local.counts)
+
+
+def _s3_archives(location: S3Location, client: Any) -> list[tuple[str, str, int]]:
+    found = []
+    prefix = location.key("")
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix) :]
+            if "/" not in name and archive_time(name) is not None:
+                found.append((name, item["Key"], int(item["Size"])))
+    return sorted(found)
+
+
+def list_s3_backups(location: S3Location, client: Any) -> list[BackupInfo]:
+    """Every archive under the prefix, oldest first, with counts read from each manifest."""
+    found = []
+    for name, key, size in _s3_archives(location, client):
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / name
+            client.download_file(location.bucket, key, str(local))
+            counts = _manifest_counts(local)
+        taken = archive_time(name) or datetime.fromtimestamp(0, UTC)  # _s3_archives keeps only archive names
+        found.append(BackupInfo(Path(key), taken, size, counts))
+    return found
+
+
+def download_from_s3(location: S3Location, client: Any, folder: Path) -> Path:
+    """Fetch `s3://bucket/key` (the location's prefix is the whole key) into `folder`."""
+    target = folder / PurePosixPath(location.prefix).name
+    try:
+        client.download_file(location.bucket, location.prefix, str(target))
+    except Exception as exc:  # botocore's ClientError and connection errors: one line for the operator
+        raise BackupError(
+            messages.backup_refused(location.prefix, f"it could not be downloaded ({type(exc).__name__})")
+        ) from exc
+    return target

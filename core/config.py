@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     backup_retention_days: int = Field(
         30, ge=1, le=3650, description="Backups older than this many days are deleted after a successful backup."
     )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint for `s3://` backup destinations (unset: AWS itself)."
+    )
     chroma_host: str | None = Field(None, description="Chroma server host; embedded store when unset.")
     chroma_port: int | None = Field(None, ge=1, le=65535, description="Chroma server port.")
 
