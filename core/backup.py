@@ -510,7 +510,10 @@ def s3_location(dest: str) -> S3Location | None:
 
 def s3_client(endpoint_url: str | None) -> Any:
     """A boto3 S3 client; credentials and region come from the standard AWS variables."""
-    import boto3
+    try:
+        import boto3
+    except ImportError as exc:
+        raise BackupError(messages.backup_failed("s3:// needs boto3: pip install 'api-assistant[s3]'")) from exc
 
     return boto3.client("s3", endpoint_url=endpoint_url)
 
