@@ -216,11 +216,8 @@ def _write_archive(path: Path, manifest: dict[str, Any], members: dict[str, Path
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # ---- retention and listing ----------------------------------------------------------------------------
