@@ -204,28 +204,32 @@ class Assistant:
         filename = request.attachment.filename
         try:
             report = await self._ingest(request, progress)
-        except UserFacingError as exc:
-            log.info(
-                "ingest_rejected",
-                workspace=origin.scope,
-                user=origin.user,
-                event_id=origin.event_id,
-                filename=filename,
-                reason=type(exc).__name__,
-            )
-            _audit("upload", origin, request.name or slugify_spec_name(filename), "refused", reason=type(exc).__name__)
-            self.telemetry.upload(origin.platform, "upload", "refused")
-            raise
         except BaseException as exc:
-            _audit("upload", origin, request.name or slugify_spec_name(filename), "error", reason=type(exc).__name__)
-            self.telemetry.upload(origin.platform, "upload", "error")
+            outcome = "refused" if isinstance(exc, UserFacingError) else "error"
+            if outcome == "refused":
+                log.info(
+                    "ingest_rejected",
+                    workspace=origin.scope,
+                    user=origin.user,
+                    event_id=origin.event_id,
+                    filename=filename,
+                    reason=type(exc).__name__,
+                )
+            name = request.name or slugify_spec_name(filename)
+            self._record_upload("upload", origin, name, outcome, reason=type(exc).__name__)
             raise
         record = report.record
         action = "replace" if report.replaced else "upload"
         outcome = "unchanged" if report.unchanged else "ok"
-        _audit(action, origin, record.name, outcome, version=record.index_version, content=record.content_hash[:16])
-        self.telemetry.upload(origin.platform, action, outcome)
+        self._record_upload(
+            action, origin, record.name, outcome, version=record.index_version, content=record.content_hash[:16]
+        )
         return report
+
+    def _record_upload(self, action: str, origin: Origin, spec: str, outcome: str, **details: str) -> None:
+        """Every upload attempt: one audit line and one count in the metrics."""
+        _audit(action, origin, spec, outcome, **details)
+        self.telemetry.upload(origin.platform, action, outcome)
 
     async def _ingest(self, request: UploadSpec, progress: ProgressReporter | None) -> IngestReport:
         started = time.perf_counter()
