@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     backup_retention_days: int = Field(
         30, ge=1, le=3650, description="Backups older than this many days are deleted after a successful backup."
     )
+    backup_interval_hours: float = Field(
+        0, ge=0, le=24 * 365, description="`run` also writes a backup every this many hours (0: off; cron works too)."
+    )
+    backup_dest: str | None = Field(
+        None, description="Where scheduled backups go: a folder or `s3://bucket/prefix` (unset: DATA_DIR/backups)."
+    )
+    reindex_on_model_change: bool = Field(
+        True,
+        description="At start-up, re-index specs whose vectors came from another embedding model; "
+        "when false, such specs are reported and left out of search until `api-assistant reindex`.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL (`postgresql://user:password@host/db`) holding the registry, documents and "
+        "originals, shared by replicas; unset: SQLite under DATA_DIR.",
+    )
     s3_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint for `s3://` backup destinations (unset: AWS itself)."
     )
