@@ -100,17 +100,30 @@ def _backup_dest(settings: Settings, dest: str | None) -> Path:
     return Path(dest) if dest is not None else settings.data_dir / "backups"
 
 
+def _database_url(settings: Settings) -> str | None:
+    return settings.database_url.get_secret_value() if settings.database_url else None
+
+
 def _backup(settings: Settings, dest: str | None) -> int:
     location = s3_location(dest or "")
     if location is not None:
         client = s3_client(settings.s3_endpoint_url)
         info = backup_to_s3(
-            settings.data_dir, location, client, settings.embedding_model, settings.backup_retention_days
+            settings.data_dir,
+            location,
+            client,
+            settings.embedding_model,
+            settings.backup_retention_days,
+            database_url=_database_url(settings),
         )
         print(f"Wrote s3://{location.bucket}/{info.path} ({_size(info.size)}: {describe_counts(info.counts)}).")
         return 0
     info = create_backup(
-        settings.data_dir, _backup_dest(settings, dest), settings.embedding_model, settings.backup_retention_days
+        settings.data_dir,
+        _backup_dest(settings, dest),
+        settings.embedding_model,
+        settings.backup_retention_days,
+        database_url=_database_url(settings),
     )
     print(f"Wrote {info.path} ({_size(info.size)}: {describe_counts(info.counts)}).")
     return 0

@@ -2,13 +2,15 @@
 
 An archive (`api-assistant-backup-<UTC time>.tar.gz`, sortable by name) holds:
 - `manifest.json` first: format version, app version, embedding model, counts and a SHA-256 per member;
-- `registry.sqlite3`: a consistent copy of the registry and stored documents, taken with SQLite's online
-  backup API while the bot may be writing;
-- `originals/<workspace folder>/<file>`: every original the copied registry references.
+- `registry.sqlite3`: the registry (spec records, stored documents, the version ledger and every uploaded
+  original) copied from one consistent snapshot while the bot may be writing, from whichever engine holds it
+  (SQLite under DATA_DIR or PostgreSQL), always as a SQLite file so an archive restores into either.
 
-Vectors are not archived: a restore rebuilds them from the restored documents. A restore verifies the whole
-archive (manifest, format, every checksum, no extra or missing members, no unsafe names) while extracting it
-into a staging folder, and only then swaps it in, so a bad archive leaves the current data untouched.
+Format 1 archives (the first release) held the originals as `originals/<workspace folder>/<file>` members
+beside the registry; they still restore. Vectors are not archived: a restore rebuilds them from the restored
+documents. A restore verifies the whole archive (manifest, format, every checksum, no extra or missing
+members, no unsafe names) while extracting it into a staging folder, and only then replaces the current
+registry with it in one transaction, so a bad archive leaves the current data untouched.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 import structlog
+from pydantic import SecretStr
 
-from core import messages
+from core import database, messages
 from core.errors import BackupError
-from core.sqlite import connect
+from core.registry import SpecRegistry
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 APP = "api-assistant"
 MANIFEST = "manifest.json"
 REGISTRY = "registry.sqlite3"
@@ -52,7 +56,6 @@ PREFIX = "api-assistant-backup-"
 SUFFIX = ".tar.gz"
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-SNAPSHOT_ATTEMPTS = 3
 CHUNK = 1024 * 1024
 
 
@@ -100,21 +103,26 @@ def describe_counts(counts: dict[str, int]) -> str:
 
 
 def create_backup(
-    data_dir: Path, dest: Path, embedding_model: str, retention_days: int, moment: datetime | None = None
+    data_dir: Path,
+    dest: Path,
+    embedding_model: str,
+    retention_days: int,
+    moment: datetime | None = None,
+    *,
+    database_url: str | None = None,
 ) -> BackupInfo:
-    """Write one archive of `data_dir` into `dest`, then prune archives older than `retention_days`.
+    """Write one archive of the registry (at `database_url`, or under `data_dir`) into `dest`; then prune.
 
-    Pruning happens only after the new archive is complete and in place.
+    Archives older than `retention_days` are pruned only after the new archive is complete and in place.
     """
-    registry_path = data_dir / REGISTRY
-    if not registry_path.is_file():
+    if not database_url and not (data_dir / REGISTRY).is_file():
         raise BackupError(messages.backup_failed(f"there is no registry in `{data_dir}` (nothing indexed yet)"))
     moment = moment or datetime.now(UTC)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=dest) as tmp:
         staging = Path(tmp)
-        members = _snapshot(registry_path, staging)
-        counts = _counts(staging / REGISTRY, members)
+        members = _snapshot(data_dir, database_url, staging)
+        counts = _counts(staging / REGISTRY)
         checksums = {name: _sha256_file(path) for name, path in members.items()}
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -137,57 +145,20 @@ def create_backup(
     return BackupInfo(final, moment, final.stat().st_size, counts)
 
 
-def _snapshot(registry_path: Path, staging: Path) -> dict[str, Path]:
-    """Copy the registry (online backup API) and the originals it references into `staging`.
-
-    An upload replacing a spec may release an original between the registry copy and the file copy; then
-    the snapshot is taken again, so the archive never references an original it does not hold.
-    """
-    for _ in range(SNAPSHOT_ATTEMPTS):
-        copy = staging / REGISTRY
-        copy.unlink(missing_ok=True)
-        source = connect(registry_path)
-        target = sqlite3.connect(copy)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
-        members: dict[str, Path] = {REGISTRY: copy}
-        missing = False
-        for original in _referenced_originals(copy):
-            arcname = original_member(original)
-            if arcname in members:
-                continue
-            local = staging / arcname
-            local.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                shutil.copyfile(original, local)
-            except FileNotFoundError:
-                missing = True
-                break
-            members[arcname] = local
-        if not missing:
-            return members
-        shutil.rmtree(staging / ORIGINALS, ignore_errors=True)
-    raise BackupError(messages.backup_failed("originals kept changing while the backup ran; try again"))
-
-
-def original_member(original_path: str) -> str:
-    """The archive name of an original: `originals/<workspace folder>/<file>`."""
-    path = Path(original_path)
-    return f"{ORIGINALS}/{path.parent.name}/{path.name}"
-
-
-def _referenced_originals(db_path: Path) -> list[str]:
-    db = sqlite3.connect(db_path)
+def _snapshot(data_dir: Path, database_url: str | None, staging: Path) -> dict[str, Path]:
+    """Copy the whole registry, originals included, into `staging/registry.sqlite3` from one snapshot."""
+    registry = SpecRegistry(data_dir, database_url)
+    copy = database.sqlite_engine(staging / REGISTRY)
     try:
-        return [row[0] for row in db.execute("SELECT DISTINCT original_path FROM specs ORDER BY original_path")]
+        database.migrate(copy, staging)
+        registry.export_to(copy)
     finally:
-        db.close()
+        copy.dispose()
+        registry.close()
+    return {REGISTRY: staging / REGISTRY}
 
 
-def _counts(db_path: Path, members: dict[str, Path]) -> dict[str, int]:
+def _counts(db_path: Path) -> dict[str, int]:
     db = sqlite3.connect(db_path)
     try:
         workspaces, specs = db.execute("SELECT COUNT(DISTINCT workspace), COUNT(*) FROM specs").fetchone()
@@ -195,9 +166,9 @@ def _counts(db_path: Path, members: dict[str, Path]) -> dict[str, int]:
             "SELECT COUNT(*) FROM documents d JOIN specs s "
             "ON d.workspace = s.workspace AND d.index_version = s.index_version"
         ).fetchone()
+        (originals,) = db.execute("SELECT COUNT(*) FROM originals").fetchone()
     finally:
         db.close()
-    originals = sum(1 for name in members if name.startswith(ORIGINALS + "/"))
     return {"workspaces": workspaces, "specs": specs, "documents": documents, "originals": originals}
 
 
@@ -331,6 +302,7 @@ def _safe_name(member: tarfile.TarInfo, refuse: Any) -> str:
         raise refuse(f"`{name}` is not a regular file (links and devices are never restored)")
     if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts:
         raise refuse(f"`{name}` points outside the data folder")
+    # Originals were separate members in format 1 only; the manifest (checked later) says which format it is.
     if name != MANIFEST and name != REGISTRY and not (len(path.parts) == 3 and path.parts[0] == ORIGINALS):
         raise refuse(f"`{name}` is not part of an api-assistant backup")
     return str(path)
@@ -343,7 +315,7 @@ def _parse_manifest(data: bytes, refuse: Any) -> dict[str, Any]:
         raise refuse("its manifest.json is not valid JSON") from exc
     if not isinstance(manifest, dict) or manifest.get("app") != APP:
         raise refuse("its manifest is not an api-assistant manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise refuse(f"its format version {manifest.get('format_version')!r} is not one this version reads")
     members = manifest.get("members")
     if not isinstance(members, dict) or not all(isinstance(v, str) for v in members.values()):
@@ -376,60 +348,19 @@ def _extract_one(handle: IO[bytes], target: Path) -> str:
     return digest.hexdigest()
 
 
-def workspaces_in(db_path: Path) -> set[str]:
-    """The workspaces a registry file has specs in (empty if there is no registry)."""
-    if not db_path.is_file():
-        return set()
-    db = sqlite3.connect(db_path)
-    try:
-        return {row[0] for row in db.execute("SELECT DISTINCT workspace FROM specs")}
-    except sqlite3.OperationalError:
-        return set()
-    finally:
-        db.close()
+def _staged_registry(staging: Path, manifest: dict[str, Any]) -> SpecRegistry:
+    """Open the verified archive's registry, migrated to this version's schema.
 
-
-def install(staging: Path, data_dir: Path) -> None:
-    """Swap the verified registry and originals in `staging` into `data_dir` (the bot must be stopped).
-
-    Originals' paths in the restored registry are rewritten to where they now live.
+    A format 1 archive's originals (files beside the registry) are adopted into it by the migration that
+    adopts any registry from before originals lived in the database.
     """
-    restored = staging / REGISTRY
-    db = sqlite3.connect(restored, isolation_level=None)
+    if manifest["format_version"] >= 2 and any(name != REGISTRY for name in manifest["members"]):
+        raise BackupError(messages.backup_refused("the archive", "it holds members its format does not have"))
     try:
-        rows = db.execute("SELECT workspace, name, original_path FROM specs").fetchall()
-        with db:
-            db.execute("BEGIN")
-            for workspace, name, original in rows:
-                new = data_dir / original_member(original)
-                db.execute(
-                    "UPDATE specs SET original_path = ? WHERE workspace = ? AND name = ?", (str(new), workspace, name)
-                )
-    finally:
-        db.close()
-    # The current files are moved aside (same file system, so each move is a rename) and put back if any
-    # step fails, so a failed install leaves the previous data as it was.
-    previous = staging / "previous"
-    previous.mkdir()
-    current = [
-        name for name in (ORIGINALS, REGISTRY, REGISTRY + "-wal", REGISTRY + "-shm") if (data_dir / name).exists()
-    ]
-    moved: list[str] = []
-    placed: list[str] = []
-    try:
-        for name in current:
-            os.replace(data_dir / name, previous / name)
-            moved.append(name)
-        if (staging / ORIGINALS).exists():
-            os.replace(staging / ORIGINALS, data_dir / ORIGINALS)
-            placed.append(ORIGINALS)
-        os.replace(restored, data_dir / REGISTRY)
-    except BaseException:
-        for name in placed:
-            shutil.rmtree(data_dir / name, ignore_errors=True)
-        for name in moved:
-            os.replace(previous / name, data_dir / name)
-        raise
+        return SpecRegistry(staging)
+    except Exception as exc:  # a registry file that verified but is not one this version can read
+        log.warning("restore_registry_unreadable", error=type(exc).__name__)
+        raise BackupError(messages.backup_refused("the archive", "its registry cannot be read")) from exc
 
 
 async def restore_backup(
@@ -438,32 +369,43 @@ async def restore_backup(
     confirm: Callable[[dict[str, Any]], bool],
     embedder: Embedder | None = None,
 ) -> dict[str, int]:
-    """Verify `source`, ask `confirm` (given the manifest) when `DATA_DIR` has data, swap it in, re-index.
+    """Verify `source`, ask `confirm` (given the manifest) when the registry has data, replace it, re-index.
 
     `embedder` shares an already-loaded model (tests); by default the configured one is loaded.
 
-    Returns the manifest's counts. Nothing in `DATA_DIR` changes unless the whole archive verified and
-    `confirm` agreed.
+    Returns the manifest's counts. Nothing stored changes unless the whole archive verified and `confirm`
+    agreed; the replacement itself is one transaction, on SQLite and PostgreSQL alike.
     """
     from core.bootstrap import build_assistant  # the assistant (and its model) only once the archive is good
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Inside DATA_DIR, so the swap is a rename even when DATA_DIR is a mounted volume.
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     try:
         manifest = extract_verified(source, staging)
-        previous = workspaces_in(data_dir / REGISTRY)
-        has_data = bool(previous) or any((data_dir / ORIGINALS).glob("*/*"))
-        if has_data and not confirm(manifest):
-            raise BackupError(messages.backup_refused(source.name, "replacing the current data was not confirmed"))
-        install(staging, data_dir)
+        restored = _staged_registry(staging, manifest)
+        target = SpecRegistry(data_dir, _secret(settings.database_url))
+        try:
+            previous = set(target.workspaces())
+            if (previous or target.has_originals()) and not confirm(manifest):
+                raise BackupError(
+                    messages.backup_refused(source.name, "replacing the current data was not confirmed")
+                )
+            target.replace_all(restored.engine)
+            now_held = set(target.workspaces())
+        finally:
+            target.close()
+            restored.close()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("backup_restored", source=str(source), **manifest["counts"])
     async with build_assistant(settings, embedder) as assistant:
-        await reindex(assistant, previous | workspaces_in(data_dir / REGISTRY))
+        await reindex(assistant, previous | now_held)
     return {str(k): int(v) for k, v in manifest["counts"].items()}
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 async def reindex(assistant: Assistant, workspaces: set[str]) -> int:
@@ -516,12 +458,18 @@ def s3_client(endpoint_url: str | None) -> Any:
 
 
 def backup_to_s3(
-    data_dir: Path, location: S3Location, client: Any, embedding_model: str, retention_days: int
+    data_dir: Path,
+    location: S3Location,
+    client: Any,
+    embedding_model: str,
+    retention_days: int,
+    *,
+    database_url: str | None = None,
 ) -> BackupInfo:
     """Write an archive locally (inside `data_dir`), upload it, then prune old archives in the bucket."""
     with tempfile.TemporaryDirectory(prefix=".backup-upload-", dir=data_dir) as tmp:
         # Retention applies to the bucket, not to this empty scratch folder.
-        local = create_backup(data_dir, Path(tmp), embedding_model, retention_days)
+        local = create_backup(data_dir, Path(tmp), embedding_model, retention_days, database_url=database_url)
         client.upload_file(str(local.path), location.bucket, location.key(local.path.name))
     log.info("backup_uploaded", bucket=location.bucket, key=location.key(local.path.name))
     cutoff = local.created.timestamp() - retention_days * 86400

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pydantic import SecretStr
+
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
 from core.generation import GroqGenerator
@@ -21,6 +23,10 @@ def build_store(settings: Settings) -> VectorStore:
     if settings.chroma_host:
         return ChromaVectorStore.server(settings.chroma_host, settings.chroma_port or 8000)
     return ChromaVectorStore.embedded(settings.data_dir / "chroma")
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 @asynccontextmanager
@@ -40,7 +46,7 @@ async def build_assistant(
     parser = ParsePool.from_settings(settings)
     assistant = Assistant(
         settings=settings,
-        registry=SpecRegistry(settings.data_dir),
+        registry=SpecRegistry(settings.data_dir, _secret(settings.database_url)),
         store=build_store(settings),
         embedder=CachedEmbedder(model, disk_cache),
         state=state,

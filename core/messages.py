@@ -271,3 +271,8 @@ def backup_refused(source: str, problem: str) -> str:
 def backup_failed(problem: str) -> str:
     """A backup that could not be written (nothing was pruned)."""
     return f"The backup could not be written: {problem}."
+
+
+def database_unavailable(where: str, reason: str) -> str:
+    """The registry's database could not be opened at start-up (one line for the operator)."""
+    return f"Cannot open the registry database at {where}: {reason}. Check DATABASE_URL and that the server is up."

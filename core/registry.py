@@ -6,26 +6,27 @@ the registry points at their index version. Uploaded originals are kept so the i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
 import socket
-import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.documents import Document
-from core.models import ApiSpec, SpecFormat, from_dict, to_dict
-from core.sqlite import connect, transaction
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-PART_SUFFIX = ".part"
+from core import database, messages
+from core.database import documents as documents_table
+from core.database import index_versions, originals, specs
+from core.documents import Document
+from core.errors import ConfigError
+from core.models import ApiSpec, SpecFormat, from_dict, to_dict
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class SpecRecord:
     header: ApiSpec  # the spec without operations: servers, schemes and default security, for snippets
     uploader_name: str = ""  # the uploader as the platform displayed them, for "only X can replace it"
     destinations: tuple[str, ...] = ()  # every base URL requests go to (see `destinations`)
+    embedding_model: str = ""  # the model (name@fingerprint) whose vectors this version has
 
     @property
     def label(self) -> str:
@@ -90,190 +92,162 @@ def spec_header(spec: ApiSpec) -> ApiSpec:
 
 
 class SpecRegistry:
-    """SQLite-backed registry plus an originals folder, both under `DATA_DIR`."""
+    """Spec records, stored documents and uploaded originals, in one database (see `core.database`).
 
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._originals = data_dir / "originals"
-        self._lock = threading.Lock()
-        # Originals saved by an ingest whose record is not written yet: never released meanwhile.
-        self._pinned: Counter[tuple[str, str]] = Counter()
-        self._db = connect(data_dir / "registry.sqlite3")
-        self._db.execute(
-            """CREATE TABLE IF NOT EXISTS specs (
-                workspace TEXT NOT NULL, name TEXT NOT NULL, format TEXT NOT NULL, title TEXT NOT NULL,
-                version TEXT NOT NULL, content_hash TEXT NOT NULL, index_version TEXT NOT NULL,
-                operation_count INTEGER NOT NULL, scheme_count INTEGER NOT NULL, uploaded_by TEXT NOT NULL,
-                platform TEXT NOT NULL, indexed_at REAL NOT NULL, original_path TEXT NOT NULL,
-                filename TEXT NOT NULL, header TEXT NOT NULL, PRIMARY KEY (workspace, name))"""
-        )
-        # Columns added after the first release: registries created before them get them with defaults.
-        existing = {row[1] for row in self._db.execute("PRAGMA table_info(specs)")}
-        for column, definition in _ADDED_COLUMNS.items():
-            if column not in existing:
-                self._db.execute(f"ALTER TABLE specs ADD COLUMN {column} {definition}")
-        # The full documents (operation detail for answers and snippets) live here, next to the registry;
-        # the vector store keeps only vectors and the keys that point back at these rows.
-        self._db.execute(
-            """CREATE TABLE IF NOT EXISTS documents (
-                workspace TEXT NOT NULL, index_version TEXT NOT NULL, position INTEGER NOT NULL,
-                payload TEXT NOT NULL, PRIMARY KEY (workspace, index_version, position))"""
-        )
-        self._create_version_ledger()
+    SQLite under `data_dir` by default; PostgreSQL at `database_url`, shared by replicas. Every method is one
+    transaction, so a failure never leaves a half-written change.
+    """
 
-    def save_original(self, workspace: str, content_hash: str, filename: str, data: bytes) -> Path:
-        """Keep the uploaded file (content-addressed, so re-uploads share one copy)."""
-        folder = self._originals / hashlib.sha256(workspace.encode("utf-8")).hexdigest()[:32]
-        folder.mkdir(parents=True, exist_ok=True)
-        suffix = Path(filename).suffix.lower()[:12]
-        path = folder / f"{content_hash}{suffix}"
-        pin = (workspace, path.name)
-        with self._lock:
-            self._pinned[pin] += 1  # until `put` writes the record that references it
-            if path.exists():
-                # Fresh mtime too: the start-up sweep only removes unreferenced originals that are old.
-                os.utime(path)
-                return path
-        # A name of its own per write, so two uploads of the same content never write into one temp file.
-        partial = folder / f"{path.name}.{uuid.uuid4().hex}{PART_SUFFIX}"
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+        self._data_dir = data_dir
         try:
-            partial.write_bytes(data)
-            partial.replace(path)
-        except BaseException:
-            self._unpin(pin)
-            raise
-        finally:
-            partial.unlink(missing_ok=True)
-        return path
+            self._engine = database.open_database(data_dir, database_url)
+        except (sa.exc.SQLAlchemyError, ValueError) as exc:
+            where = database.describe(data_dir, database_url)
+            raise ConfigError(messages.database_unavailable(where, database.failure_reason(exc))) from None
 
-    def _unpin(self, pin: tuple[str, str]) -> None:
-        with self._lock:
-            self._pinned[pin] -= 1
-            if self._pinned[pin] <= 0:
-                del self._pinned[pin]
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (backups copy through it)."""
+        return self._engine
+
+    def lock(self, name: str, *, shared: bool = False) -> AbstractAsyncContextManager[None]:
+        """A lock held across every process sharing this registry (see `core.database.named_lock`)."""
+        return database.named_lock(self._engine, self._data_dir, name, shared=shared)
+
+    def ping(self) -> None:
+        """Raise unless the database answers (readiness)."""
+        with database.read(self._engine) as db:
+            db.execute(sa.text("SELECT 1"))
 
     def get(self, workspace: str, name: str) -> SpecRecord | None:
         """The record for one spec, if indexed."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM specs WHERE workspace = ? AND name = ?", (workspace, name)
-            ).fetchone()
-        return _record(row) if row else None
+        with database.read(self._engine) as db:
+            row = db.execute(sa.select(specs).where(specs.c.workspace == workspace, specs.c.name == name)).first()
+        return _record(row._mapping) if row else None
 
     def list_records(self, workspace: str) -> list[SpecRecord]:
         """Every spec of a workspace, by name."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM specs WHERE workspace = ? ORDER BY name", (workspace,)
-            ).fetchall()
-        return [_record(r) for r in rows]
+        with database.read(self._engine) as db:
+            rows = db.execute(sa.select(specs).where(specs.c.workspace == workspace).order_by(specs.c.name)).all()
+        return [_record(r._mapping) for r in rows]
 
-    def put(self, record: SpecRecord) -> None:
-        """Insert or replace a spec record atomically: the moment a new index version goes live."""
-        if (record.workspace, Path(record.original_path).name) in self._pinned:
-            self._unpin((record.workspace, Path(record.original_path).name))  # the record now holds it
-        values = (
-            record.workspace,
-            record.name,
-            record.format.value,
-            record.title,
-            record.version,
-            record.content_hash,
-            record.index_version,
-            record.operation_count,
-            record.scheme_count,
-            record.uploaded_by,
-            record.platform,
-            record.indexed_at,
-            record.original_path,
-            record.filename,
-            json.dumps(to_dict(record.header)),
-            record.uploader_name,
-            json.dumps(list(record.destinations)),
-        )
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO specs ({_COLUMNS}) VALUES ({','.join('?' * len(values))})", values
-            )
+    def workspaces(self) -> list[str]:
+        """Every workspace with at least one spec."""
+        with database.read(self._engine) as db:
+            return list(db.execute(sa.select(specs.c.workspace).distinct().order_by(specs.c.workspace)).scalars())
+
+    def put(self, record: SpecRecord, original: bytes | None = None) -> None:
+        """Make `record` live, with its uploaded original: one transaction, the moment a new version goes live.
+
+        The original is stored under `record.original_path` (see `original_name`); re-uploads of the same
+        content in a workspace share one copy. Writing it here, with the record, means no other process can
+        release it in between.
+        """
+        with database.write(self._engine) as db:
+            if original is not None:
+                database.upsert(
+                    db,
+                    originals,
+                    [
+                        {
+                            "workspace": record.workspace,
+                            "name": Path(record.original_path).name,
+                            "data": original,
+                            "size": len(original),
+                            "touched_at": now(),
+                        }
+                    ],
+                )
+            database.upsert(db, specs, [_row(record)])
+
+    def read_original(self, workspace: str, original_path: str) -> bytes:
+        """The bytes of a workspace's stored original (found by name within the workspace only)."""
+        with database.read(self._engine) as db:
+            data = db.execute(
+                sa.select(originals.c.data).where(
+                    originals.c.workspace == workspace, originals.c.name == Path(original_path).name
+                )
+            ).scalar()
+        if data is None:
+            raise FileNotFoundError(f"no stored original {Path(original_path).name!r} in this workspace")
+        return bytes(data)
 
     def put_documents(self, workspace: str, index_version: str, documents: Sequence[Document]) -> None:
         """Store the documents of one spec version (not visible until `put` points a record at it)."""
-        rows = ((workspace, index_version, i, d.to_payload()) for i, d in enumerate(documents))
-        with self._lock, transaction(self._db):
-            self._db.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?)", rows)
+        rows = [
+            {"workspace": workspace, "index_version": index_version, "position": i, "payload": d.to_payload()}
+            for i, d in enumerate(documents)
+        ]
+        with database.write(self._engine) as db:
+            database.upsert(db, documents_table, rows)
 
     def documents(self, workspace: str, index_version: str) -> list[Document]:
         """The documents of one spec version, in the order they were stored."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT payload FROM documents WHERE workspace = ? AND index_version = ? ORDER BY position",
-                (workspace, index_version),
-            ).fetchall()
-        return [Document.from_payload(r[0]) for r in rows]
+        table = documents_table
+        with database.read(self._engine) as db:
+            payloads = db.execute(
+                sa.select(table.c.payload)
+                .where(table.c.workspace == workspace, table.c.index_version == index_version)
+                .order_by(table.c.position)
+            ).scalars()
+            return [Document.from_payload(p) for p in payloads]
 
     def delete_documents(self, workspace: str, index_version: str) -> None:
         """Remove the documents of one spec version."""
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM documents WHERE workspace = ? AND index_version = ?", (workspace, index_version)
-            )
+        table = documents_table
+        with database.write(self._engine) as db:
+            db.execute(sa.delete(table).where(table.c.workspace == workspace, table.c.index_version == index_version))
 
     def delete(self, workspace: str, name: str) -> None:
         """Forget a spec."""
-        with self._lock:
-            self._db.execute("DELETE FROM specs WHERE workspace = ? AND name = ?", (workspace, name))
+        with database.write(self._engine) as db:
+            db.execute(sa.delete(specs).where(specs.c.workspace == workspace, specs.c.name == name))
 
     def live_versions(self, workspace: str) -> set[str]:
         """Index versions the registry points at in a workspace."""
-        with self._lock:
-            rows = self._db.execute("SELECT index_version FROM specs WHERE workspace = ?", (workspace,)).fetchall()
-        return {r[0] for r in rows}
+        with database.read(self._engine) as db:
+            return set(db.execute(sa.select(specs.c.index_version).where(specs.c.workspace == workspace)).scalars())
 
     def totals(self) -> RegistryTotals:
         """How much is indexed across all workspaces (for metrics): live specs, their documents and operations."""
-        with self._lock:
-            workspaces, specs, operations = self._db.execute(
-                "SELECT COUNT(DISTINCT workspace), COUNT(*), COALESCE(SUM(operation_count), 0) FROM specs"
-            ).fetchone()
-            (documents,) = self._db.execute(
-                "SELECT COUNT(*) FROM documents d JOIN specs s "
-                "ON d.workspace = s.workspace AND d.index_version = s.index_version"
-            ).fetchone()
-        return RegistryTotals(int(workspaces), int(specs), int(documents), int(operations))
+        live = documents_table.join(
+            specs,
+            sa.and_(
+                documents_table.c.workspace == specs.c.workspace,
+                documents_table.c.index_version == specs.c.index_version,
+            ),
+        )
+        with database.read(self._engine) as db:
+            workspaces, spec_count, operations = db.execute(
+                sa.select(
+                    sa.func.count(sa.distinct(specs.c.workspace)),
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(specs.c.operation_count), 0),
+                ).select_from(specs)
+            ).one()
+            document_count = db.execute(sa.select(sa.func.count()).select_from(live)).scalar_one()
+        return RegistryTotals(int(workspaces), int(spec_count), int(document_count), int(operations))
 
     # ---- index versions being written (the ledger the start-up sweep reads) ---------------------------
 
-    def _create_version_ledger(self) -> None:
-        """Create the ledger of index versions; a registry from before it gets a row per stored version."""
-        existed = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_versions'"
-        ).fetchone()
-        with transaction(self._db):
-            self._db.execute(
-                """CREATE TABLE IF NOT EXISTS index_versions (
-                    workspace TEXT NOT NULL, index_version TEXT NOT NULL, spec TEXT NOT NULL,
-                    owner TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (workspace, index_version))"""
-            )
-            if not existed:  # unknown writer, created long ago: swept at once unless live
-                self._db.execute(
-                    "INSERT OR IGNORE INTO index_versions "
-                    "SELECT DISTINCT workspace, index_version, '', '', 0 FROM documents"
-                )
-
     def begin_version(self, workspace: str, spec: str, index_version: str) -> None:
         """Note that this process starts writing an index version (before any of its documents or vectors)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO index_versions VALUES (?, ?, ?, ?, ?)",
-                (workspace, index_version, spec, process_owner(), now()),
-            )
+        row = {
+            "workspace": workspace,
+            "index_version": index_version,
+            "spec": spec,
+            "owner": process_owner(),
+            "created_at": now(),
+        }
+        with database.write(self._engine) as db:
+            database.upsert(db, index_versions, [row])
 
     def end_version(self, workspace: str, index_version: str) -> None:
         """Drop the ledger entry of a version whose documents and vectors are gone."""
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM index_versions WHERE workspace = ? AND index_version = ?", (workspace, index_version)
-            )
+        table = index_versions
+        with database.write(self._engine) as db:
+            db.execute(sa.delete(table).where(table.c.workspace == workspace, table.c.index_version == index_version))
 
     def stale_versions(self, older_than: float) -> list[tuple[str, str]]:
         """(workspace, index_version) of versions no record points at that nobody is still writing.
@@ -281,158 +255,157 @@ class SpecRegistry:
         A version is abandoned when its writer ran on this host and has exited (a crash, `kill -9`), or, for
         writers elsewhere (replicas sharing the data), when it was started more than `older_than` seconds ago.
         """
-        with self._lock:
-            rows = self._db.execute(
-                """SELECT v.workspace, v.index_version, v.owner, v.created_at FROM index_versions v
-                   WHERE NOT EXISTS (SELECT 1 FROM specs s
-                                     WHERE s.workspace = v.workspace AND s.index_version = v.index_version)"""
-            ).fetchall()
+        v = index_versions
+        live = sa.select(specs.c.index_version).where(
+            specs.c.workspace == v.c.workspace, specs.c.index_version == v.c.index_version
+        )
+        with database.read(self._engine) as db:
+            rows = db.execute(
+                sa.select(v.c.workspace, v.c.index_version, v.c.owner, v.c.created_at).where(~live.exists())
+            ).all()
         cutoff = now() - older_than
         return [(ws, version) for ws, version, owner, created in rows if created < cutoff or _writer_gone(owner)]
 
     def count_documents(self, workspace: str, index_version: str) -> int:
         """How many documents one spec version has stored."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*) FROM documents WHERE workspace = ? AND index_version = ?", (workspace, index_version)
-            ).fetchone()
-        return int(row[0])
+        table = documents_table
+        with database.read(self._engine) as db:
+            return int(
+                db.execute(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.c.workspace == workspace, table.c.index_version == index_version)
+                ).scalar_one()
+            )
 
     # ---- originals ---------------------------------------------------------------------------------
 
-    def _originals_folder(self, workspace: str) -> Path:
-        return self._originals / hashlib.sha256(workspace.encode("utf-8")).hexdigest()[:32]
-
     def release_original(self, workspace: str, original_path: str) -> bool:
-        """Delete a workspace's original file unless one of its records still uses it; True if deleted.
+        """Delete a workspace's original unless one of its records still uses it; True if deleted.
 
         Originals are content-addressed per workspace, so two specs uploaded from the same file share one.
-        The file is found by name inside the workspace's folder, never by trusting the stored path.
+        The row is locked first (PostgreSQL; SQLite's write transaction locks everything), so a `put` that
+        is writing a record for the same content either finishes first and is seen, or re-creates the row.
         """
         name = Path(original_path).name
-        with self._lock:
-            if (workspace, name) in self._pinned:
-                return False  # an ingest just saved this very content and is about to reference it
-            rows = self._db.execute("SELECT original_path FROM specs WHERE workspace = ?", (workspace,)).fetchall()
-            if name in {Path(r[0]).name for r in rows}:
+        o = originals
+        with database.write(self._engine) as db:
+            held = db.execute(
+                sa.select(o.c.name).where(o.c.workspace == workspace, o.c.name == name).with_for_update()
+            ).first()
+            if held is None:
                 return False
-            path = self._originals_folder(workspace) / name
-            existed = path.exists()
-            path.unlink(missing_ok=True)
-        return existed
+            used = db.execute(
+                sa.select(specs.c.name).where(specs.c.workspace == workspace, specs.c.original_path == name).limit(1)
+            ).first()
+            if used is not None:
+                return False
+            db.execute(sa.delete(o).where(o.c.workspace == workspace, o.c.name == name))
+        return True
 
-    def sweep_originals(self, older_than: float) -> tuple[int, int]:
-        """Delete `.part` files and originals no record references, if untouched for `older_than` seconds.
+    def sweep_originals(self, older_than: float) -> int:
+        """Delete originals no record references that were last written more than `older_than` seconds ago.
 
-        Returns (part files, orphan originals) deleted. Young files are kept: another process may be writing
-        one, or be about to point a record at it.
+        Young ones are kept: another process may be about to point a record at one.
         """
-        if not self._originals.is_dir():
-            return 0, 0
-        with self._lock:
-            rows = self._db.execute("SELECT original_path FROM specs").fetchall()
-        referenced = {Path(r[0]).parts[-2:] for r in rows}
-        cutoff = now() - older_than
-        parts = orphans = 0
-        for path in _files_in_subfolders(self._originals):
-            try:
-                if path.stat().st_mtime >= cutoff:
-                    continue
-                if path.name.endswith(PART_SUFFIX):
-                    path.unlink(missing_ok=True)
-                    parts += 1
-                elif path.parts[-2:] not in referenced:
-                    path.unlink(missing_ok=True)
-                    orphans += 1
-            except OSError:  # gone meanwhile, or unreadable: leave it for the next sweep
-                continue
-        return parts, orphans
+        o = originals
+        used = sa.select(specs.c.name).where(specs.c.workspace == o.c.workspace, specs.c.original_path == o.c.name)
+        with database.write(self._engine) as db:
+            result = db.execute(sa.delete(o).where(o.c.touched_at < now() - older_than, ~used.exists()))
+        return int(result.rowcount or 0)
+
+    def has_originals(self) -> bool:
+        """Whether any workspace holds an original (data worth asking about before it is replaced)."""
+        with database.read(self._engine) as db:
+            return db.execute(sa.select(originals.c.name).limit(1)).first() is not None
+
+    def original_names(self, workspace: str) -> list[str]:
+        """The names of every original a workspace holds."""
+        with database.read(self._engine) as db:
+            return list(
+                db.execute(
+                    sa.select(originals.c.name).where(originals.c.workspace == workspace).order_by(originals.c.name)
+                ).scalars()
+            )
 
     # ---- purging a workspace -----------------------------------------------------------------------
 
     def delete_specs(self, workspace: str) -> int:
         """Remove every record of a workspace at once (its specs stop being visible); returns how many."""
-        with self._lock:
-            return self._db.execute("DELETE FROM specs WHERE workspace = ?", (workspace,)).rowcount
+        with database.write(self._engine) as db:
+            return int(db.execute(sa.delete(specs).where(specs.c.workspace == workspace)).rowcount or 0)
 
     def versions_of(self, workspace: str) -> set[str]:
         """Every index version the registry knows of in a workspace: live, being written or abandoned."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT index_version FROM index_versions WHERE workspace = ? "
-                "UNION SELECT DISTINCT index_version FROM documents WHERE workspace = ?",
-                (workspace, workspace),
-            ).fetchall()
-        return {r[0] for r in rows}
+        with database.read(self._engine) as db:
+            ledger = db.execute(
+                sa.select(index_versions.c.index_version).where(index_versions.c.workspace == workspace)
+            ).scalars()
+            stored = db.execute(
+                sa.select(documents_table.c.index_version).distinct().where(documents_table.c.workspace == workspace)
+            ).scalars()
+            return set(ledger) | set(stored)
 
     def delete_workspace_data(self, workspace: str) -> int:
         """Remove every stored document and ledger entry of a workspace (one transaction); returns documents."""
-        with self._lock, transaction(self._db):
-            documents = self._db.execute("DELETE FROM documents WHERE workspace = ?", (workspace,)).rowcount
-            self._db.execute("DELETE FROM index_versions WHERE workspace = ?", (workspace,))
-        return documents
+        with database.write(self._engine) as db:
+            count = db.execute(sa.delete(documents_table).where(documents_table.c.workspace == workspace)).rowcount
+            db.execute(sa.delete(index_versions).where(index_versions.c.workspace == workspace))
+        return int(count or 0)
 
     def delete_originals(self, workspace: str) -> int:
-        """Remove a workspace's originals folder; returns how many files it held."""
-        folder = self._originals_folder(workspace)
-        if not folder.is_dir():
-            return 0
-        count = sum(1 for p in folder.iterdir() if not p.name.endswith(PART_SUFFIX))
-        shutil.rmtree(folder, ignore_errors=True)
-        return count
+        """Remove every original of a workspace; returns how many."""
+        with database.write(self._engine) as db:
+            return int(db.execute(sa.delete(originals).where(originals.c.workspace == workspace)).rowcount or 0)
+
+    # ---- whole-registry copies (backups) -----------------------------------------------------------
+
+    def export_to(self, target: Engine) -> None:
+        """Copy every table into the empty, migrated database `target`, from one consistent snapshot."""
+        with database.read(self._engine) as source, database.write(target) as sink:
+            for table in database.TABLES:
+                rows = source.execute(sa.select(table)).mappings()
+                while batch := rows.fetchmany(COPY_BATCH):
+                    sink.execute(sa.insert(table), [dict(r) for r in batch])
+
+    def replace_all(self, source: Engine) -> None:
+        """Replace everything this registry holds with the contents of `source`, in one transaction."""
+        with database.read(source) as reader, database.write(self._engine) as db:
+            for table in database.TABLES:
+                db.execute(sa.delete(table))
+            for table in database.TABLES:
+                rows = reader.execute(sa.select(table)).mappings()
+                while batch := rows.fetchmany(COPY_BATCH):
+                    db.execute(sa.insert(table), [dict(r) for r in batch])
 
     def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+        """Release the database connections."""
+        self._engine.dispose()
 
 
-_ADDED_COLUMNS = {"uploader_name": "TEXT NOT NULL DEFAULT ''", "destinations": "TEXT NOT NULL DEFAULT '[]'"}
-_COLUMNS = (
-    "workspace, name, format, title, version, content_hash, index_version, operation_count, scheme_count, "
-    "uploaded_by, platform, indexed_at, original_path, filename, header, uploader_name, destinations"
-)
+COPY_BATCH = 500
 
 
-def _record(row: tuple[Any, ...]) -> SpecRecord:
-    (
-        workspace,
-        name,
-        fmt,
-        title,
-        version,
-        content_hash,
-        index_version,
-        ops,
-        schemes,
-        uploaded_by,
-        platform,
-        indexed_at,
-        original_path,
-        filename,
-        header,
-        uploader_name,
-        destinations_json,
-    ) = row
-    return SpecRecord(
-        workspace=workspace,
-        name=name,
-        format=SpecFormat(fmt),
-        title=title,
-        version=version,
-        content_hash=content_hash,
-        index_version=index_version,
-        operation_count=ops,
-        scheme_count=schemes,
-        uploaded_by=uploaded_by,
-        platform=platform,
-        indexed_at=indexed_at,
-        original_path=original_path,
-        filename=filename,
-        header=from_dict(ApiSpec, json.loads(header)),
-        uploader_name=uploader_name,
-        destinations=tuple(json.loads(destinations_json)),
-    )
+def original_name(content_hash: str, filename: str) -> str:
+    """How an original is stored: its content hash plus the upload's extension (`<sha256>.yaml`)."""
+    return f"{content_hash}{Path(filename).suffix.lower()[:12]}"
+
+
+def _row(record: SpecRecord) -> dict[str, Any]:
+    row = {field.name: getattr(record, field.name) for field in fields(record)}
+    row["format"] = record.format.value
+    row["original_path"] = Path(record.original_path).name
+    row["header"] = json.dumps(to_dict(record.header))
+    row["destinations"] = json.dumps(list(record.destinations))
+    return row
+
+
+def _record(row: Mapping[str, Any] | sa.RowMapping) -> SpecRecord:
+    values = dict(row)
+    values["format"] = SpecFormat(values["format"])
+    values["header"] = from_dict(ApiSpec, json.loads(values["header"]))
+    values["destinations"] = tuple(json.loads(values["destinations"]))
+    return SpecRecord(**values)
 
 
 def now() -> float:
@@ -467,10 +440,3 @@ def _writer_gone(owner: str) -> bool:
     except PermissionError:  # alive, owned by someone else
         return False
     return False
-
-
-def _files_in_subfolders(root: Path) -> Iterator[Path]:
-    """The files one level below `root`'s subfolders (the originals layout: one folder per workspace)."""
-    for folder in root.iterdir():
-        if folder.is_dir():
-            yield from (p for p in folder.iterdir() if p.is_file())

@@ -12,8 +12,8 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
-from contextlib import AsyncExitStack, aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ from core.parsing.loader import check_upload
 from core.parsing.text import truncate
 from core.parsing.worker import ParsePool, SpecParser
 from core.ratelimit import ConcurrencyGuard, RateLimiter
-from core.registry import SpecRecord, SpecRegistry, destinations, now, spec_header
+from core.registry import SpecRecord, SpecRegistry, destinations, now, original_name, spec_header
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.retrieval import HybridRetriever, RetrievedItem, SearchScope
 from core.snippets import build_snippet, can_build_snippet
@@ -123,7 +123,6 @@ class SweepReport:
 
     versions: int = 0
     documents: int = 0
-    part_files: int = 0
     originals: int = 0
 
 
@@ -258,8 +257,7 @@ class Assistant:
         attachment = request.attachment
         data = await attachment.read(self.settings.max_file_bytes)
         content_hash = hashlib.sha256(data).hexdigest()
-        lock = self._spec_locks.setdefault((origin.scope, name), asyncio.Lock())
-        async with lock:
+        async with self._spec_lock(origin.scope, name):
             previous = self.registry.get(origin.scope, name)
             if previous and previous.content_hash == content_hash:
                 bound.info("ingest_unchanged")
@@ -300,6 +298,21 @@ class Assistant:
             replacement_changes(previous, record) if previous else (),
         )
 
+    @asynccontextmanager
+    async def _spec_lock(self, scope: str, name: str) -> AsyncIterator[None]:
+        """Hold one spec name of a workspace against every other writer, in this process and in any replica.
+
+        The workspace is held shared at the same time, so a purge (which holds it exclusively) waits for
+        uploads in progress everywhere and no upload starts during one.
+        """
+        local = self._spec_locks.setdefault((scope, name), asyncio.Lock())
+        async with (
+            local,
+            self.registry.lock(_workspace_lock(scope), shared=True),
+            self.registry.lock(f"spec:{scope}:{name}"),
+        ):
+            yield
+
     def _check_may_store(self, origin: Origin, name: str) -> None:
         """Raise unless `origin` may store a spec called `name`: its uploader or an admin, within the quota."""
         existing = self.registry.get(origin.scope, name)
@@ -339,7 +352,6 @@ class Assistant:
             await asyncio.to_thread(self.registry.put_documents, origin.scope, index_version, documents)
             await self.store.add(origin.scope, name, index_version, documents, embeddings)
             report(IngestProgress("storing", len(documents), len(documents)))
-            original = await asyncio.to_thread(self.registry.save_original, origin.scope, content_hash, filename, data)
             record = SpecRecord(
                 workspace=origin.scope,
                 name=name,
@@ -353,14 +365,14 @@ class Assistant:
                 uploaded_by=origin.user,
                 platform=origin.platform,
                 indexed_at=now(),
-                original_path=str(original),
+                original_path=original_name(content_hash, filename),
                 filename=filename,
                 header=spec_header(spec),
                 uploader_name=origin.user_name,
                 destinations=destinations(spec),
             )
-            # The swap: from here on, searches see the new version.
-            self.registry.put(record)
+            # The swap: from here on, searches see the new version (its original is stored with it).
+            self.registry.put(record, original=data)
             return record
         except BaseException:
             await self._delete_quietly(origin.scope, index_version)
@@ -389,28 +401,26 @@ class Assistant:
         """Remove a spec and its documents from the workspace (its uploader or a workspace admin only)."""
         origin = request.origin
         scope = origin.scope
-        try:
-            record = self._record(scope, request.name)
-            self._check_may_change(origin, record, "forget")
-        except UserFacingError as exc:
-            _audit("forget", origin, request.name, "refused", reason=type(exc).__name__)
-            raise
-        self.registry.delete(scope, record.name)
-        await self._delete_quietly(scope, record.index_version)
-        self._release_original(record)
+        async with self._spec_lock(scope, request.name):
+            try:
+                record = self._record(scope, request.name)
+                self._check_may_change(origin, record, "forget")
+            except UserFacingError as exc:
+                _audit("forget", origin, request.name, "refused", reason=type(exc).__name__)
+                raise
+            self.registry.delete(scope, record.name)
+            await self._delete_quietly(scope, record.index_version)
+            self._release_original(record)
         log.info("spec_forgotten", workspace=scope, spec=record.name, user=origin.user)
         _audit("forget", origin, record.name, "ok", version=record.index_version, content=record.content_hash[:16])
         return record
 
     def _release_original(self, record: SpecRecord) -> None:
-        """Delete the uploaded file of a record that is gone, unless another spec of the workspace shares it.
-
-        Runs on the event loop, like `registry.put`, so it never interleaves with an ingest writing its record.
-        """
+        """Delete the uploaded original of a record that is gone, unless another spec of the workspace shares it."""
         try:
             if self.registry.release_original(record.workspace, record.original_path):
                 log.info("original_deleted", workspace=record.workspace, spec=record.name)
-        except OSError:
+        except Exception:
             log.warning("original_delete_failed", workspace=record.workspace, spec=record.name, exc_info=True)
 
     async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
@@ -424,6 +434,7 @@ class Assistant:
         async with AsyncExitStack() as held:
             for key in [k for k in self._spec_locks if k[0] == scope]:
                 await held.enter_async_context(self._spec_locks[key])
+            await held.enter_async_context(self.registry.lock(_workspace_lock(scope)))
             report, names, outcome = await self._purge(scope)
         for key in [k for k in self._spec_locks if k[0] == scope and not self._spec_locks[k].locked()]:
             del self._spec_locks[key]
@@ -465,12 +476,12 @@ class Assistant:
                 await self.store.delete_version(scope, index_version)
                 self.registry.end_version(scope, index_version)
                 versions += 1
-            part_files, originals = await asyncio.to_thread(self.registry.sweep_originals, stale_after)
+            originals = await asyncio.to_thread(self.registry.sweep_originals, stale_after)
         except Exception:
             log.warning("startup_sweep_failed", versions=versions, exc_info=True)
             return SweepReport(versions, documents)
-        report = SweepReport(versions, documents, part_files, originals)
-        log.info("startup_sweep", versions=versions, documents=documents, part_files=part_files, originals=originals)
+        report = SweepReport(versions, documents, originals)
+        log.info("startup_sweep", versions=versions, documents=documents, originals=originals)
         return report
 
     def _record(self, scope: str, name: str) -> SpecRecord:
@@ -743,6 +754,10 @@ class _QuestionTrace:
     """What `stream_answer` learns about one question while it is answered, for its metrics."""
 
     fell_back: bool = False  # the LLM failed or ran out of time, so the retrieval answer was given
+
+
+def _workspace_lock(scope: str) -> str:
+    return f"workspace:{scope}"
 
 
 def _audit(action: str, origin: Origin, spec: str, outcome: str, **details: str) -> None:

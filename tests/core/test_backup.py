@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import shutil
 import sqlite3
 import tarfile
@@ -17,14 +16,13 @@ from pathlib import Path
 import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
-from core import backup
+from core import registry as registry_module
 from core.backup import (
     MANIFEST,
     archive_name,
     create_backup,
     extract_verified,
     list_backups,
-    original_member,
     restore_backup,
 )
 from core.bootstrap import build_assistant
@@ -123,17 +121,95 @@ async def test_backup_wipe_restore_gives_identical_search_results(settings, embe
     assert await _results(settings, embedder) == before
 
 
-async def test_restore_into_a_different_data_dir_points_records_at_the_restored_originals(
-    settings, embedder, example_spec, tmp_path
+async def test_a_sqlite_backup_restores_into_postgres_and_back(
+    settings, embedder, example_spec, tmp_path, postgres_url
 ):
+    """The archive is engine-neutral: embedded SQLite → PostgreSQL (going to replicas) → SQLite again."""
     await _index(settings, embedder, example_spec)
+    before = await _results(settings, embedder)
     info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
-    elsewhere = Settings(data_dir=tmp_path / "elsewhere", _env_file=None)  # type: ignore[call-arg]
-    await restore_backup(elsewhere, info.path, _yes, embedder)
-    async with build_assistant(elsewhere, embedder) as assistant:
+    on_postgres = settings.model_copy(update={"data_dir": tmp_path / "replica", "database_url": postgres_url})
+    await restore_backup(on_postgres, info.path, _yes, embedder)
+    assert await _results(on_postgres, embedder) == before
+    async with build_assistant(on_postgres, embedder) as assistant:
+        assert assistant.registry.engine.dialect.name == "postgresql"
         for record in assistant.registry.list_records(TEAM_B.scope):
-            assert Path(record.original_path).is_file()
-            assert Path(record.original_path).is_relative_to(elsewhere.data_dir)
+            data = assistant.registry.read_original(TEAM_B.scope, record.original_path)
+            assert hashlib.sha256(data).hexdigest() == record.content_hash
+
+    again = create_backup(
+        on_postgres.data_dir, tmp_path / "from-postgres", MODEL, 30, database_url=postgres_url
+    )
+    assert again.counts == info.counts
+    back = Settings(data_dir=tmp_path / "back", _env_file=None)  # type: ignore[call-arg]
+    await restore_backup(back, again.path, _yes, embedder)
+    assert await _results(back, embedder) == before
+
+
+async def test_backup_and_restore_on_postgres_while_it_holds_other_data(
+    settings, embedder, example_spec, tmp_path, postgres_url
+):
+    on_postgres = settings.model_copy(update={"database_url": postgres_url})
+    await _index(on_postgres, embedder, example_spec)
+    before = await _results(on_postgres, embedder)
+    info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30, database_url=postgres_url)
+    async with build_assistant(on_postgres, embedder) as assistant:  # changes after the backup are undone
+        await assistant.ingest(UploadSpec(TEAM_A, BytesAttachment("weather.json", json.dumps(WEATHER).encode()), None))
+    shutil.rmtree(settings.data_dir)  # the local disk of a replica is disposable: vectors are rebuilt
+    SharedSystemClient.clear_system_cache()
+    counts = await restore_backup(on_postgres, info.path, _yes, embedder)
+    assert counts == info.counts
+    assert await _results(on_postgres, embedder) == before
+    async with build_assistant(on_postgres, embedder) as assistant:
+        assert "weather" not in [r.name for r in assistant.registry.list_records(TEAM_A.scope)]
+
+
+async def test_a_first_release_archive_with_original_files_still_restores(settings, embedder, example_spec, tmp_path):
+    await _index(settings, embedder, example_spec)
+    before = await _results(settings, embedder)
+    legacy = _as_format_1(create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30).path, tmp_path)
+    shutil.rmtree(settings.data_dir)
+    SharedSystemClient.clear_system_cache()
+    await restore_backup(settings, legacy, _yes, embedder)
+    assert await _results(settings, embedder) == before
+    async with build_assistant(settings, embedder) as assistant:
+        for record in assistant.registry.list_records(TEAM_A.scope):
+            assert hashlib.sha256(assistant.registry.read_original(TEAM_A.scope, record.original_path)).hexdigest() == (
+                record.content_hash
+            )
+
+
+def _as_format_1(archive: Path, tmp_path: Path) -> Path:
+    """The layout of the first release: originals as files beside a registry without an originals table."""
+    staging = tmp_path / "legacy"
+    staging.mkdir()
+    manifest = extract_verified(archive, staging)
+    db = sqlite3.connect(staging / "registry.sqlite3")
+    members = {}
+    for workspace, name, data in db.execute("SELECT workspace, name, data FROM originals"):
+        member = f"originals/{hashlib.sha256(workspace.encode()).hexdigest()[:32]}/{name}"
+        (staging / member).parent.mkdir(parents=True, exist_ok=True)
+        (staging / member).write_bytes(data)
+        members[member] = staging / member
+    db.execute("UPDATE specs SET original_path = '/old/data/originals/x/' || original_path")
+    db.execute("DROP TABLE originals")
+    db.execute("DROP TABLE alembic_version")
+    db.commit()
+    db.execute("VACUUM")
+    db.close()
+    members["registry.sqlite3"] = staging / "registry.sqlite3"
+    manifest["format_version"] = 1
+    manifest["members"] = {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in members.items()}
+    manifest["sizes"] = {n: p.stat().st_size for n, p in members.items()}
+    target = tmp_path / archive_name(datetime(2026, 1, 1, tzinfo=UTC))
+    with tarfile.open(target, "w:gz") as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for name, path in sorted(members.items()):
+            tar.add(path, arcname=name)
+    return target
 
 
 def _rewrite(source: Path, target: Path, change) -> None:  # type: ignore[no-untyped-def]
@@ -152,7 +228,7 @@ def _rewrite(source: Path, target: Path, change) -> None:  # type: ignore[no-unt
 
 
 def _corrupt_member(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
-    if info.name.startswith("originals/"):
+    if info.name == "registry.sqlite3":
         return info, data.replace(b"Bookshop", b"B00kshop")
     return info, data
 
@@ -172,7 +248,7 @@ def _foreign(target: Path) -> None:
 
 def _traversal(source: Path, target: Path) -> None:
     def change(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
-        if info.name.startswith("originals/"):
+        if info.name == "registry.sqlite3":
             info.name = "originals/../../escaped.yaml"
         return info, data
 
@@ -204,7 +280,7 @@ def _unknown_format(source: Path, target: Path) -> None:
 
 
 def _missing_member(source: Path, target: Path) -> None:
-    _rewrite(source, target, lambda info, data: None if info.name.startswith("originals/") else (info, data))
+    _rewrite(source, target, lambda info, data: None if info.name == "registry.sqlite3" else (info, data))
 
 
 def _manifest_edit(edit):  # type: ignore[no-untyped-def]
@@ -222,12 +298,15 @@ def _manifest_edit(edit):  # type: ignore[no-untyped-def]
 
 
 def _extra_member(source: Path, target: Path) -> None:
-    def change(info: tarfile.TarInfo, data: bytes):  # type: ignore[no-untyped-def]
-        if info.name.startswith("originals/"):
-            info.name = info.name.rsplit("/", 1)[0] + "/planted.yaml"
-        return info, data
-
-    _rewrite(source, target, change)
+    _rewrite(source, target, lambda info, data: (info, data))
+    with tarfile.open(target, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+    with tarfile.open(target, "w:gz") as tar:
+        for member, data in members:
+            tar.addfile(member, io.BytesIO(data))
+        planted = tarfile.TarInfo("originals/abc/planted.yaml")
+        planted.size = 5
+        tar.addfile(planted, io.BytesIO(b"owned"))
 
 
 def _manifest_last(source: Path, target: Path) -> None:
@@ -325,23 +404,29 @@ async def test_retention_prunes_old_archives_only_after_a_successful_backup(
     assert not [p for p in dest.iterdir() if p.name.startswith(".backup-")]  # no staging left behind
 
 
-async def test_a_failed_swap_puts_the_previous_data_back(settings, embedder, example_spec, tmp_path, monkeypatch):
+async def test_a_restore_failing_half_way_leaves_the_previous_data(
+    settings, embedder, example_spec, tmp_path, monkeypatch
+):
+    """The replacement is one transaction: rows already deleted and copied come back when a later step fails."""
     await _index(settings, embedder, example_spec)
     good = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
-    before = _snapshot(settings.data_dir)
-    real_replace = os.replace
+    async with build_assistant(settings, embedder) as assistant:
+        await assistant.ingest(UploadSpec(TEAM_A, BytesAttachment("weather.json", json.dumps(WEATHER).encode()), None))
+    results = await _results(settings, embedder)
+    real_insert = registry_module.sa.insert
 
-    def failing_replace(src, dst):  # type: ignore[no-untyped-def]
-        restored_registry = ".restore-" in str(src) and "previous" not in str(src)
-        if Path(dst) == settings.data_dir / "registry.sqlite3" and restored_registry:
+    def failing_insert(table):  # type: ignore[no-untyped-def]
+        if table.name == "originals":  # the last table copied: specs and documents are already replaced
             raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
+        return real_insert(table)
 
-    monkeypatch.setattr(backup.os, "replace", failing_replace)
+    monkeypatch.setattr(registry_module.sa, "insert", failing_insert)
     with pytest.raises(OSError, match="No space left"):
         await restore_backup(settings, good.path, _yes, embedder)
     monkeypatch.undo()
-    assert _snapshot(settings.data_dir) == before
+    assert await _results(settings, embedder) == results
+    async with build_assistant(settings, embedder) as assistant:
+        assert "weather" in [r.name for r in assistant.registry.list_records(TEAM_A.scope)]
     assert not list(settings.data_dir.glob(".restore-*"))
 
 
@@ -383,15 +468,17 @@ async def test_backups_taken_during_uploads_hold_one_whole_version(settings, emb
         staging.mkdir()
         extract_verified(archive, staging)
         db = sqlite3.connect(staging / "registry.sqlite3")
-        version, index_version, content_hash, original = db.execute(
+        version, index_version, content_hash, original_name = db.execute(
             "SELECT version, index_version, content_hash, original_path FROM specs WHERE workspace = ? AND name = ?",
             (TEAM_B.scope, "weather"),
         ).fetchone()
         (count,) = db.execute(
             "SELECT COUNT(*) FROM documents WHERE workspace = ? AND index_version = ?", (TEAM_B.scope, index_version)
         ).fetchone()
+        (archived,) = db.execute(
+            "SELECT data FROM originals WHERE workspace = ? AND name = ?", (TEAM_B.scope, original_name)
+        ).fetchone()
         db.close()
-        archived = (staging / original_member(original)).read_bytes()
         assert hashlib.sha256(archived).hexdigest() == content_hash  # the original of the live version
         assert archived == versions[version] and count == documents[version]  # its own documents, all of them
 

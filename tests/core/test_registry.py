@@ -1,26 +1,49 @@
-"""The registry on disk: writes commit or roll back, the version ledger, and originals housekeeping."""
+"""The registry on both engines: writes commit or roll back, the version ledger, originals, locks, migrations."""
 
 from __future__ import annotations
 
-import os
+import asyncio
+import hashlib
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
+from core import database
 from core import registry as registry_module
 from core.documents import Document
 from core.embedding import EmbeddingDiskCache
+from core.errors import ConfigError
 from core.models import ApiSpec, ItemKind, SpecFormat
 from core.registry import SpecRecord, SpecRegistry, process_owner
 
 WS = "slack:T1"
 OTHER_WS = "slack:T2"
+
+Opener = Callable[[], SpecRegistry]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens the registry the way a (new) process would, on SQLite under tmp_path or on a fresh PostgreSQL db."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    opened: list[SpecRegistry] = []
+
+    def open_() -> SpecRegistry:
+        opened.append(SpecRegistry(tmp_path, url))
+        return opened[-1]
+
+    yield open_
+    for registry in opened:
+        registry.close()
 
 
 def doc(i: int) -> Document:
@@ -28,7 +51,7 @@ def doc(i: int) -> Document:
 
 
 class Exploding(Document):
-    """A document whose serialisation fails: the write fails half-way through `executemany`."""
+    """A document whose serialisation fails: the write fails before a row is sent."""
 
     def to_payload(self) -> str:
         raise RuntimeError("disk full, say")
@@ -50,22 +73,25 @@ def record(name: str, index_version: str, original: Path | str = "", workspace: 
     )
 
 
-@pytest.mark.parametrize(("bad", "error"), [(Exploding, RuntimeError), (NullPayload, sqlite3.IntegrityError)])
-def test_a_failed_write_rolls_back_and_later_writes_still_commit(tmp_path: Path, bad: type, error: type) -> None:
-    registry = SpecRegistry(tmp_path)
+def originals_held(registry: SpecRegistry, workspace: str = WS) -> list[str]:
+    return registry.original_names(workspace)
+
+
+@pytest.mark.parametrize(("bad", "error"), [(Exploding, RuntimeError), (NullPayload, sa.exc.IntegrityError)])
+def test_a_failed_write_rolls_back_and_later_writes_still_commit(open_registry: Opener, bad: type, error: type) -> None:
+    registry = open_registry()
     broken = [doc(0), doc(1), bad(**vars(doc(2))), doc(3)]
     with pytest.raises(error):
         registry.put_documents(WS, "v-broken", broken)
     registry.put_documents(WS, "v-good", [doc(0), doc(1)])
-    registry.put(record("shop", "v-good"))
+    registry.put(record("shop", "v-good", "abc.yaml"), original=b"spec")
     registry.close()
 
-    reopened = SpecRegistry(tmp_path)  # what a new process would read from disk
+    reopened = open_registry()  # what a new process would read
     assert reopened.get(WS, "shop") is not None
+    assert reopened.read_original(WS, "abc.yaml") == b"spec"
     assert [d.key for d in reopened.documents(WS, "v-good")] == ["k0", "k1"]
-    assert reopened.documents(WS, "v-broken") == []  # the rows written before the failure were rolled back
-    raw = sqlite3.connect(tmp_path / "registry.sqlite3")
-    assert raw.execute("SELECT COUNT(*) FROM documents WHERE index_version = 'v-broken'").fetchone() == (0,)
+    assert reopened.count_documents(WS, "v-broken") == 0  # the rows written before the failure were rolled back
 
 
 def test_embedding_cache_failed_write_rolls_back_and_later_writes_commit(tmp_path: Path) -> None:
@@ -82,9 +108,9 @@ def test_embedding_cache_failed_write_rolls_back_and_later_writes_commit(tmp_pat
     assert np.allclose(found["d"], [0.5, 0.6])
 
 
-def test_writes_wait_for_another_connections_lock(tmp_path: Path) -> None:
+def test_sqlite_writes_wait_for_another_connections_lock(tmp_path: Path) -> None:
     registry = SpecRegistry(tmp_path)
-    other = sqlite3.connect(tmp_path / "registry.sqlite3", isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(tmp_path / database.SQLITE_FILE, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock for a moment
     releaser = threading.Timer(0.5, lambda: other.execute("COMMIT"))
     releaser.start()
@@ -93,113 +119,126 @@ def test_writes_wait_for_another_connections_lock(tmp_path: Path) -> None:
     finally:
         releaser.join()
     assert registry.get(WS, "shop") is not None
+    registry.close()
 
 
-def test_same_content_saved_concurrently_never_collides(tmp_path: Path) -> None:
-    registry = SpecRegistry(tmp_path)
+def test_same_content_stored_concurrently_by_many_specs_is_one_original(open_registry: Opener) -> None:
+    registry = open_registry()
     data = b"openapi: 3.0.0\n" * 50_000
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
-    paths: list[Path] = []
 
-    def save() -> None:
+    def put(i: int) -> None:
         barrier.wait()
         try:
-            paths.append(registry.save_original(WS, "abc", "spec.yaml", data))
+            registry.put(record(f"spec{i}", f"v{i}", "abc.yaml"), original=data)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=save) for _ in range(8)]
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
-    assert len(set(paths)) == 1 and paths[0].read_bytes() == data
-    assert [p.name for p in paths[0].parent.iterdir()] == ["abc.yaml"]  # no temp file left behind
+    assert len(registry.list_records(WS)) == 8
+    assert originals_held(registry) == ["abc.yaml"]
+    assert registry.read_original(WS, "abc.yaml") == data
 
 
-def test_release_original_keeps_a_file_another_record_uses(tmp_path: Path) -> None:
-    registry = SpecRegistry(tmp_path)
-    shared = registry.save_original(WS, "abc", "a.yaml", b"x")
-    registry.put(record("one", "v1", shared))
-    registry.put(record("two", "v2", shared))
+def test_release_original_keeps_one_another_record_uses(open_registry: Opener) -> None:
+    registry = open_registry()
+    registry.put(record("one", "v1", "abc.yaml"), original=b"x")
+    registry.put(record("two", "v2", "abc.yaml"), original=b"x")
     registry.delete(WS, "one")
-    assert registry.release_original(WS, str(shared)) is False
-    assert shared.exists()
+    assert registry.release_original(WS, "abc.yaml") is False
+    assert originals_held(registry) == ["abc.yaml"]
     registry.delete(WS, "two")
-    assert registry.release_original(WS, str(shared)) is True
-    assert not shared.exists()
+    assert registry.release_original(WS, "abc.yaml") is True
+    assert originals_held(registry) == []
+    with pytest.raises(FileNotFoundError):
+        registry.read_original(WS, "abc.yaml")
 
 
-def test_release_original_finds_the_file_whatever_the_stored_path_looks_like(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    registry = SpecRegistry(Path("data"))  # a relative DATA_DIR, as with the default `.data`
-    saved = registry.save_original(WS, "abc", "a.yaml", b"x")
-    registry.put(record("one", "v1", saved))
+def test_originals_are_found_by_name_within_their_workspace_only(open_registry: Opener) -> None:
+    registry = open_registry()
+    registry.put(record("one", "v1", "/somewhere/else/abc.yaml"), original=b"x")
+    assert registry.get(WS, "one").original_path == "abc.yaml"  # type: ignore[union-attr]
+    assert registry.read_original(WS, "../../abc.yaml") == b"x"
+    with pytest.raises(FileNotFoundError):
+        registry.read_original(OTHER_WS, "abc.yaml")
+    assert registry.release_original(OTHER_WS, "abc.yaml") is False
     registry.delete(WS, "one")
-    assert registry.release_original(WS, str(saved.resolve())) is True
-    assert not saved.exists()
+    assert registry.release_original(WS, "/elsewhere/abc.yaml") is True
 
 
-def test_an_original_saved_for_a_record_not_written_yet_is_not_released(tmp_path: Path) -> None:
-    registry = SpecRegistry(tmp_path)
-    first = registry.save_original(WS, "abc", "a.yaml", b"x")
-    registry.put(record("one", "v1", first))
-    again = registry.save_original(WS, "abc", "a.yaml", b"x")  # another ingest of the same file, mid-way
-    registry.delete(WS, "one")  # meanwhile `one` is forgotten
-    assert registry.release_original(WS, str(first)) is False
-    registry.put(record("two", "v2", again))  # the other ingest completes
-    assert again.exists()
-    registry.delete(WS, "two")
-    assert registry.release_original(WS, str(again)) is True
+def test_a_release_racing_a_put_of_the_same_content_never_strands_the_record(open_registry: Opener) -> None:
+    """Forgetting spec `one` while `two` is stored from the same file: `two` always keeps its original."""
+    registry = open_registry()
+    for round_ in range(30):
+        registry.put(record("one", f"v1-{round_}", "abc.yaml"), original=b"x")
+        registry.delete(WS, "one")
+        barrier = threading.Barrier(2)
+
+        def put(barrier: threading.Barrier, version: str) -> None:
+            barrier.wait()
+            registry.put(record("two", version, "abc.yaml"), original=b"x")
+
+        def release(barrier: threading.Barrier) -> None:
+            barrier.wait()
+            registry.release_original(WS, "abc.yaml")
+
+        threads = [
+            threading.Thread(target=put, args=(barrier, f"v2-{round_}")),
+            threading.Thread(target=release, args=(barrier,)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert registry.read_original(WS, "abc.yaml") == b"x", f"round {round_}"
+        registry.delete(WS, "two")
+        registry.release_original(WS, "abc.yaml")
 
 
-def _age(path: Path, seconds: float) -> None:
-    old = time.time() - seconds
-    os.utime(path, (old, old))
+def test_sweep_originals_removes_only_old_unreferenced_ones(open_registry: Opener) -> None:
+    registry = open_registry()
+    registry.put(record("kept", "v1", "kept.yaml"), original=b"kept")
+    registry.put(record("orphan", "v2", "orphan.yaml"), original=b"orphan")
+    registry.put(record("young", "v3", "young.yaml", workspace=OTHER_WS), original=b"young")
+    registry.delete(WS, "orphan")
+    registry.delete(OTHER_WS, "young")
+    with database.write(registry.engine) as db:
+        db.execute(sa.update(database.originals).where(database.originals.c.workspace == WS).values(touched_at=0))
+
+    assert registry.sweep_originals(older_than=3600) == 1
+    assert originals_held(registry) == ["kept.yaml"] and originals_held(registry, OTHER_WS) == ["young.yaml"]
+    assert registry.sweep_originals(older_than=3600) == 0
 
 
-def test_sweep_originals_removes_only_old_part_files_and_unreferenced_originals(tmp_path: Path) -> None:
-    registry = SpecRegistry(tmp_path)
-    kept = registry.save_original(WS, "kept", "a.yaml", b"kept")
-    registry.put(record("kept", "v1", kept))
-    orphan = registry.save_original(WS, "orphan", "b.yaml", b"orphan")
-    young_orphan = registry.save_original(OTHER_WS, "young", "c.yaml", b"young")
-    old_part = kept.parent / "x.yaml.0123.part"
-    old_part.write_bytes(b"half")
-    young_part = kept.parent / "y.yaml.4567.part"
-    young_part.write_bytes(b"being written")
-    for path in (kept, orphan, old_part):
-        _age(path, 7200)
-
-    assert registry.sweep_originals(older_than=3600) == (1, 1)
-    assert kept.exists() and young_orphan.exists() and young_part.exists()
-    assert not orphan.exists() and not old_part.exists()
-    assert registry.sweep_originals(older_than=3600) == (0, 0)
-
-
-def test_stale_versions(tmp_path: Path) -> None:
-    registry = SpecRegistry(tmp_path)
+def test_stale_versions(open_registry: Opener) -> None:
+    registry = open_registry()
     registry.begin_version(WS, "live", "v-live")
     registry.put(record("live", "v-live"))
     registry.begin_version(WS, "mine", "v-mine")  # this process is writing it right now
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     host, _, _ = process_owner().split("|")
-    raw = sqlite3.connect(tmp_path / "registry.sqlite3", isolation_level=None)
     now = time.time()
     rows = [
         ("v-crashed", f"{host}|{dead.stdout.strip()}|token", now),  # its writer exited
         ("v-elsewhere", "other-host|1|token", now),  # another replica, maybe still writing
         ("v-elsewhere-old", "other-host|1|token", now - 7200),  # another replica, long ago
     ]
-    for version, owner, created in rows:
-        raw.execute("INSERT INTO index_versions VALUES (?, ?, 's', ?, ?)", (WS, version, owner, created))
+    with database.write(registry.engine) as db:
+        db.execute(
+            sa.insert(database.index_versions),
+            [{"workspace": WS, "index_version": v, "spec": "s", "owner": o, "created_at": c} for v, o, c in rows],
+        )
     stale = registry.stale_versions(older_than=3600)
     assert sorted(stale) == [(WS, "v-crashed"), (WS, "v-elsewhere-old")]
 
 
-def test_an_earlier_process_with_our_pid_counts_as_gone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_earlier_process_with_our_pid_counts_as_gone() -> None:
     host, pid, _ = process_owner().split("|")
     assert registry_module._writer_gone(f"{host}|{pid}|an-earlier-token")  # e.g. pid 1 in a restarted container
     assert not registry_module._writer_gone(process_owner())
@@ -207,7 +246,7 @@ def test_an_earlier_process_with_our_pid_counts_as_gone(monkeypatch) -> None:  #
 
 
 def test_a_registry_from_before_the_ledger_gets_its_versions_listed(tmp_path: Path) -> None:
-    raw = sqlite3.connect(tmp_path / "registry.sqlite3", isolation_level=None)
+    raw = sqlite3.connect(tmp_path / database.SQLITE_FILE, isolation_level=None)
     raw.execute(
         "CREATE TABLE documents (workspace TEXT NOT NULL, index_version TEXT NOT NULL, position INTEGER NOT NULL, "
         "payload TEXT NOT NULL, PRIMARY KEY (workspace, index_version, position))"
@@ -216,3 +255,146 @@ def test_a_registry_from_before_the_ledger_gets_its_versions_listed(tmp_path: Pa
     raw.close()
     registry = SpecRegistry(tmp_path)
     assert registry.stale_versions(older_than=3600) == [(WS, "v-old")]
+    registry.close()
+
+
+def test_a_registry_from_before_alembic_is_adopted_with_its_original_files(tmp_path: Path) -> None:
+    """The layout of earlier releases: specs without later columns, originals as files. Nothing is lost."""
+    folder = tmp_path / "originals" / hashlib.sha256(WS.encode()).hexdigest()[:32]
+    folder.mkdir(parents=True)
+    (folder / "abc.yaml").write_bytes(b"openapi: 3.0.0")
+    raw = sqlite3.connect(tmp_path / database.SQLITE_FILE, isolation_level=None)
+    raw.execute(
+        """CREATE TABLE specs (workspace TEXT NOT NULL, name TEXT NOT NULL, format TEXT NOT NULL, title TEXT NOT NULL,
+           version TEXT NOT NULL, content_hash TEXT NOT NULL, index_version TEXT NOT NULL,
+           operation_count INTEGER NOT NULL, scheme_count INTEGER NOT NULL, uploaded_by TEXT NOT NULL,
+           platform TEXT NOT NULL, indexed_at REAL NOT NULL, original_path TEXT NOT NULL,
+           filename TEXT NOT NULL, header TEXT NOT NULL, PRIMARY KEY (workspace, name))"""
+    )
+    raw.execute(
+        "INSERT INTO specs VALUES (?, 'shop', 'openapi3', 'T', '1', 'h', 'v1', 1, 0, 'U1', 'slack', 0, ?, 't.yaml', ?)",
+        (WS, str(folder / "abc.yaml"), '{"format": "openapi3", "title": "T"}'),
+    )
+    raw.close()
+
+    registry = SpecRegistry(tmp_path)
+    adopted = registry.get(WS, "shop")
+    assert adopted is not None and adopted.original_path == "abc.yaml" and adopted.uploader_name == ""
+    assert registry.read_original(WS, "abc.yaml") == b"openapi: 3.0.0"
+    assert not (tmp_path / "originals").exists()  # its files live in the database now
+    registry.close()
+    reopened = SpecRegistry(tmp_path)  # a second start finds nothing left to migrate
+    assert reopened.read_original(WS, "abc.yaml") == b"openapi: 3.0.0"
+    reopened.close()
+
+
+def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SpecRegistry(tmp_path, "postgresql://bot:hunter2-secret@127.0.0.1:1/registry")
+    message = str(caught.value)
+    assert "hunter2" not in message and "127.0.0.1:1/registry" in message and "\n" not in message
+    with pytest.raises(ConfigError, match="postgresql://"):
+        SpecRegistry(tmp_path, "mysql://bot:pw@127.0.0.1/registry")
+
+
+def test_replicas_starting_together_migrate_once(postgres_url: str, tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    registries: list[SpecRegistry] = []
+    barrier = threading.Barrier(4)
+
+    def start(i: int) -> None:
+        barrier.wait()
+        try:
+            registries.append(SpecRegistry(tmp_path / str(i), postgres_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    registries[0].put(record("shop", "v1"))
+    assert all(r.get(WS, "shop") is not None for r in registries)
+    for registry in registries:
+        registry.close()
+
+
+# ---- locks across processes ---------------------------------------------------------------------------
+
+HOLDER = """
+import asyncio, sys
+from pathlib import Path
+from core.registry import SpecRegistry
+
+async def main():
+    registry = SpecRegistry(Path(sys.argv[1]), sys.argv[2] or None)
+    async with registry.lock("spec:slack:T1:shop"):
+        print("held", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def _acquired_within(registry: SpecRegistry, name: str, seconds: float, shared: bool = False) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            async with registry.lock(name, shared=shared):
+                return True
+    except TimeoutError:
+        return False
+
+
+async def test_a_lock_held_by_another_process_waits_and_is_released_when_it_is_killed(
+    open_registry: Opener, tmp_path: Path
+) -> None:
+    registry = open_registry()
+    url = registry.engine.url.render_as_string(hide_password=False) if database.is_postgres(registry.engine) else ""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path), url.replace("+psycopg", "")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert not await _acquired_within(registry, "spec:slack:T1:shop", 0.5)
+        assert await _acquired_within(registry, "spec:slack:T1:other", 2)  # other names are independent
+        holder.send_signal(signal.SIGKILL)  # no clean-up code runs: the database / kernel must let go
+        holder.wait(timeout=10)
+        assert await _acquired_within(registry, "spec:slack:T1:shop", 10)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+async def test_shared_holders_coexist_and_exclude_an_exclusive_one(open_registry: Opener) -> None:
+    registry = open_registry()
+    async with registry.lock("workspace:slack:T1", shared=True), registry.lock("workspace:slack:T1", shared=True):
+        assert not await _acquired_within(registry, "workspace:slack:T1", 0.3)
+    assert await _acquired_within(registry, "workspace:slack:T1", 2)
+
+
+def test_export_and_replace_copy_everything_between_engines(postgres_url: str, tmp_path: Path) -> None:
+    source = SpecRegistry(tmp_path / "a")
+    source.put_documents(WS, "v1", [doc(0), doc(1)])
+    source.begin_version(WS, "shop", "v1")
+    source.put(record("shop", "v1", "abc.yaml"), original=b"spec bytes")
+    target = SpecRegistry(tmp_path / "b", postgres_url)
+    target.put(record("old", "v0"))  # replaced, not merged
+    target.replace_all(source.engine)
+    assert [r.name for r in target.list_records(WS)] == ["shop"]
+    assert target.read_original(WS, "abc.yaml") == b"spec bytes"
+    assert [d.key for d in target.documents(WS, "v1")] == ["k0", "k1"]
+    copy = database.sqlite_engine(tmp_path / "copy.sqlite3")
+    database.migrate(copy, tmp_path)
+    target.export_to(copy)
+    assert SpecRegistry(tmp_path / "c").engine is not None
+    with database.read(copy) as db:
+        assert db.execute(sa.select(sa.func.count()).select_from(database.documents)).scalar_one() == 2
+    copy.dispose()
+    source.close()
+    target.close()
+

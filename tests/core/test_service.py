@@ -1,16 +1,18 @@
 """The assistant end to end on the real model and an embedded Chroma store."""
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from structlog.testing import capture_logs
 
+from core import database
 from core.errors import FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
 from core.registry import process_owner
 from core.requests import (
@@ -46,7 +48,7 @@ async def test_ingest_list_search_forget(assistant, example_spec):
 
     [record] = await assistant.list_specs(ListSpecs(TEAM_A))
     assert (record.name, record.title, record.version) == ("bookshop", "Bookshop API", "1.2.0")
-    assert Path(record.original_path).read_bytes() == example_spec.read_bytes()
+    assert assistant.registry.read_original(TEAM_A.scope, record.original_path) == example_spec.read_bytes()
 
     items = await assistant.search(TEAM_A, "how do I refund an order?")
     assert items[0].document.item == {"kind": "operation", "method": "POST", "path": "/orders/{orderId}/refund"}
@@ -189,13 +191,13 @@ def changed_copy(example_spec: Path, folder: Path, version: str) -> Path:
 async def test_forget_deletes_the_original_once_no_other_spec_uses_it(assistant, example_spec):
     one = await upload(assistant, TEAM_A, example_spec, "one")
     two = await upload(assistant, TEAM_A, example_spec, "two")  # the same file: one shared original
-    original = Path(one.record.original_path)
-    assert Path(two.record.original_path) == original
+    original = one.record.original_path
+    assert two.record.original_path == original
 
     await assistant.forget(ForgetSpec(TEAM_A, "one"))
-    assert original.exists()  # `two` still uses it
+    assert assistant.registry.original_names(TEAM_A.scope) == [original]  # `two` still uses it
     await assistant.forget(ForgetSpec(TEAM_A, "two"))
-    assert not original.exists()
+    assert assistant.registry.original_names(TEAM_A.scope) == []
     assert await assistant.store.versions(TEAM_A.scope) == set()
     assert assistant.registry.documents(TEAM_A.scope, two.record.index_version) == []
     assert assistant.registry.stale_versions(older_than=0) == []  # nothing left for a sweep either
@@ -205,8 +207,7 @@ async def test_replacing_a_spec_deletes_the_old_original(assistant, example_spec
     first = await upload(assistant, TEAM_A, example_spec, "bookshop")
     second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
     assert second.replaced
-    assert not Path(first.record.original_path).exists()
-    assert Path(second.record.original_path).exists()
+    assert assistant.registry.original_names(TEAM_A.scope) == [second.record.original_path]
     assert assistant.registry.documents(TEAM_A.scope, first.record.index_version) == []
 
 
@@ -218,7 +219,6 @@ async def test_purge_removes_everything_of_one_workspace_only(assistant, example
     await assistant.ask(AskQuestion(TEAM_A, "how do I refund an order?"))  # a cached answer
     await assistant.ask(AskQuestion(in_thread, "how do I list books?"))  # thread memory (and a cached answer)
     await assistant.ask(AskQuestion(TEAM_B, "how do I refund an order?"))
-    folder_a = Path((await assistant.list_specs(ListSpecs(TEAM_A)))[0].original_path).parent
     versions_a = {r.index_version for r in await assistant.list_specs(ListSpecs(TEAM_A))}
 
     with capture_logs() as logs:
@@ -228,7 +228,7 @@ async def test_purge_removes_everything_of_one_workspace_only(assistant, example
     assert report.documents == report.vectors == 18  # 9 documents (7 operations, 1 scheme, 1 overview) each
     assert (report.cached_answers, report.threads) == (2, 1)
     assert await assistant.list_specs(ListSpecs(TEAM_A)) == []
-    assert not folder_a.exists()
+    assert assistant.registry.original_names(TEAM_A.scope) == []
     assert all(assistant.registry.documents(TEAM_A.scope, v) == [] for v in versions_a)
     assert assistant.registry.versions_of(TEAM_A.scope) == set()
     chroma = assistant.store._client
@@ -242,7 +242,8 @@ async def test_purge_removes_everything_of_one_workspace_only(assistant, example
 
     # The other workspace is untouched: its spec, original, vectors and cached answer.
     [record] = await assistant.list_specs(ListSpecs(TEAM_B))
-    assert record.index_version == kept.record.index_version and Path(record.original_path).exists()
+    assert record.index_version == kept.record.index_version
+    assert assistant.registry.original_names(TEAM_B.scope) == [record.original_path]
     assert await assistant.store.versions(TEAM_B.scope) == {kept.record.index_version}
     with capture_logs() as logs:
         await assistant.ask(AskQuestion(TEAM_B, "how do I refund an order?"))
@@ -270,9 +271,11 @@ async def _half_written(assistant, origin, spec: str, owner: str, created_at: fl
     assistant.registry.put_documents(origin.scope, version, documents)
     vectors = await assistant.embedder.embed_documents([d.embed_text for d in documents[:4]])
     await assistant.store.add(origin.scope, spec, version, documents[:4], vectors)
-    assistant.registry._db.execute(
-        "UPDATE index_versions SET owner = ?, created_at = ? WHERE index_version = ?", (owner, created_at, version)
-    )
+    ledger = database.index_versions
+    with database.write(assistant.registry.engine) as db:
+        db.execute(
+            sa.update(ledger).where(ledger.c.index_version == version).values(owner=owner, created_at=created_at)
+        )
     return version
 
 
@@ -283,25 +286,26 @@ async def test_startup_sweep_removes_what_a_crash_left_and_keeps_what_may_be_in_
     crashed = await _half_written(assistant, TEAM_A, "bookshop", f"{host}|{_dead_pid()}|x", time.time())
     elsewhere = await _half_written(assistant, TEAM_A, "bookshop", "other-host|7|y", time.time())
     ancient = await _half_written(assistant, TEAM_A, "bookshop", "other-host|7|z", time.time() - 7200)
-    folder = Path(live.record.original_path).parent
-    old_part = folder / "abc.yaml.0123abcd.part"
-    old_part.write_bytes(b"half an upload")
-    os.utime(old_part, (time.time() - 7200, time.time() - 7200))
-    fresh_part = folder / "def.yaml.4567abcd.part"
-    fresh_part.write_bytes(b"an upload in progress")
-    orphan = assistant.registry.save_original(TEAM_A.scope, "f" * 64, "gone.yaml", b"nobody uses me")
-    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+    # An original whose record was never written (a crash between the two is impossible now, but a forget
+    # racing elsewhere can leave one), and a young one another process may be about to reference.
+    gone = replace(live.record, name="gone", original_path="gone.yaml", indexed_at=time.time())
+    assistant.registry.put(gone, original=b"nobody uses me")
+    assistant.registry.put(replace(gone, name="young", original_path="young.yaml"), original=b"in progress")
+    assistant.registry.delete(TEAM_A.scope, "gone")
+    assistant.registry.delete(TEAM_A.scope, "young")
+    with database.write(assistant.registry.engine) as db:
+        originals = database.originals
+        db.execute(sa.update(originals).where(originals.c.name == "gone.yaml").values(touched_at=time.time() - 7200))
 
     with capture_logs() as logs:
         report = await assistant.sweep_leftovers()
 
-    assert report == SweepReport(versions=2, documents=18, part_files=1, originals=1)
+    assert report == SweepReport(versions=2, documents=18, originals=1)
     assert await assistant.store.versions(TEAM_A.scope) == {live.record.index_version, elsewhere}
     assert assistant.registry.documents(TEAM_A.scope, crashed) == []
     assert assistant.registry.documents(TEAM_A.scope, ancient) == []
     assert len(assistant.registry.documents(TEAM_A.scope, elsewhere)) == 9  # maybe still being written
-    assert not old_part.exists() and fresh_part.exists() and not orphan.exists()
-    assert Path(live.record.original_path).exists()
+    assert assistant.registry.original_names(TEAM_A.scope) == sorted([live.record.original_path, "young.yaml"])
     assert next(e for e in logs if e["event"] == "startup_sweep")["versions"] == 2
     assert (await assistant.search(TEAM_A, "refund an order"))[0].document.item["path"] == "/orders/{orderId}/refund"
     assert await assistant.sweep_leftovers() == SweepReport()

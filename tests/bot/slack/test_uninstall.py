@@ -18,25 +18,25 @@ T1 = Origin("slack", TEAM_ID)
 T2 = Origin("slack", "T2")
 
 
-async def two_workspaces(assistant: Assistant, example_spec: Path) -> tuple[Path, Path]:
+async def two_workspaces(assistant: Assistant, example_spec: Path) -> tuple[str, str]:
     """T1 (indexed by the fixture) and T2 each have the spec and a cached answer; returns their originals."""
     await assistant.ingest(UploadSpec(T2, PathAttachment(example_spec), "bookshop"))
     for origin in (T1, T2):
         await assistant.ask(AskQuestion(origin, "how do I refund an order?"))
     [one] = await assistant.list_specs(ListSpecs(T1))
     [two] = await assistant.list_specs(ListSpecs(T2))
-    return Path(one.original_path), Path(two.original_path)
+    return one.original_path, two.original_path
 
 
-async def assert_only_t1_purged(assistant: Assistant, t1_original: Path, t2_original: Path) -> None:
+async def assert_only_t1_purged(assistant: Assistant, t1_original: str, t2_original: str) -> None:
     assert await assistant.list_specs(ListSpecs(T1)) == []
-    assert not t1_original.exists()
+    assert t1_original not in assistant.registry.original_names(T1.scope)
     chroma = assistant.store._client  # type: ignore[attr-defined]
     assert collection_name(T1.scope) not in {c.name for c in chroma.list_collections()}
     assert assistant.registry.versions_of(T1.scope) == set()
     assert await assistant.state.delete_prefix(NS_ANSWERS, workspace_prefix(T1.scope)) == 0  # none left
     [kept] = await assistant.list_specs(ListSpecs(T2))
-    assert t2_original.exists()
+    assert assistant.registry.original_names(T2.scope) == [t2_original]
     assert await assistant.store.versions(T2.scope) == {kept.index_version}
     assert await assistant.state.delete_prefix(NS_ANSWERS, workspace_prefix(T2.scope)) == 1  # still cached
 
