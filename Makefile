@@ -17,7 +17,7 @@ IMAGE ?= api-assistant:latest
 # elsewhere `make image BASE_IMAGE=python:3.11-slim`, or plain `docker build .`.
 BASE_IMAGE ?= localhost/bookworm-python
 
-.PHONY: setup demo test lint redis-server promtool lock audit docker image container-test
+.PHONY: setup demo test lint redis-server postgres promtool lock audit docker image container-test
 
 # The dev lock is the runtime lock plus the dev tools, at the same versions and hashes. setuptools comes
 # from the lock too (no build isolation), so nothing unpinned is downloaded.
@@ -40,6 +40,26 @@ redis-server:
 	fi; \
 	apt-get update -qq && apt-get install -y -qq redis-server
 
+# The tests start their own throwaway PostgreSQL cluster (tests/postgres_server.py) from the binaries of Debian's
+# package, /usr/lib/postgresql/<version>/bin (or POSTGRES_BIN_DIR, or initdb on PATH); no server needs to run.
+# Only when there are none is the package installed, as root. The cluster the package creates is stopped and set
+# to manual start (start.conf; pg_ctlcluster works with or without systemd): nothing uses it.
+postgres:
+	@if [ -n "$${POSTGRES_BIN_DIR:-}" ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 \
+		|| command -v initdb >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "PostgreSQL not found: install it (sudo apt-get install postgresql) or set POSTGRES_BIN_DIR to the folder" \
+			"holding initdb and postgres; its tests are skipped meanwhile" >&2; \
+		exit 0; \
+	fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	(apt-get install -y -qq postgresql >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)) || exit 1; \
+	pg_lsclusters --no-header | while read -r version cluster _; do \
+		pg_ctlcluster "$$version" "$$cluster" stop >/dev/null 2>&1 || true; \
+		echo manual > "/etc/postgresql/$$version/$$cluster/start.conf"; \
+	done
+
 # The alert rules' tests run promtool (Debian's prometheus package ships it); installed when missing, as root.
 promtool:
 	@if command -v promtool >/dev/null; then exit 0; fi; \
@@ -58,7 +78,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy core bot
 
-test: setup redis-server promtool lint
+test: setup redis-server postgres promtool lint
 	$(BIN)/pytest -q
 
 $(TOOLS)/bin/pip-compile:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import corpus
+from tests.postgres_server import PostgresServer, start_postgres
 from tests.redis_server import RedisServer, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -112,6 +113,24 @@ def own_redis() -> Iterator[RedisServer]:
     """A redis-server of the test's own, which it may kill and restart (outage tests)."""
     with start_redis() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session; tests get a database of their own through `postgres_url`."""
+    try:
+        with start_postgres() as server:
+            yield server
+    except pytest.skip.Exception as skipped:
+        _SKIP_NOTES[skipped.msg] = None  # repeated once at the end of the run
+        raise
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh empty database, owned by the app role (not a superuser) and dropped after the test."""
+    with postgres_server.database() as url:
+        yield url
 
 
 @pytest.fixture
