@@ -536,3 +536,31 @@ def test_durations() -> None:
     for bad in ("", "30", "30 s", "s", "1d"):
         with pytest.raises(ValueError):
             duration_seconds(bad)
+
+
+# ---- the operations guide agrees with the file and the benchmarks -------------------------------------------
+
+# Figures docs/OPERATIONS.md (and README) quote, each with the line of benchmarks/RESULTS.md it comes from.
+QUOTED_FIGURES = {
+    "median 130 ms, p95 155 ms": "| 10 | 130 ms / 155 ms |",
+    "median 511 ms, p95 587 ms": "| 50 | 511 ms / 587 ms |",
+    "median 446 ms, p95 525 ms": "| 446 ms / 525 ms |",
+    "median 28.5 ms, p95 49.6 ms": "| 28.5 ms | 49.6 ms |",
+}
+
+
+def test_the_scaling_guide_quotes_the_measured_figures_and_names_real_variables() -> None:
+    guide = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    section = guide[guide.index("## Running several replicas\n") :]
+    section = section[: section.index("\n## ", 1)]
+    results = (REPO_ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    for quoted, measured in QUOTED_FIGURES.items():
+        assert quoted in section, quoted
+        assert measured in results, f"benchmarks/RESULTS.md changed: update {quoted!r} in docs/OPERATIONS.md"
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/OPERATIONS.md#running-several-replicas)" in readme
+    assert "a median 511 ms" in readme
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", section))
+    compose_only = set(REQUIRED) - set(SETTINGS_VARIABLES)
+    assert named - set(SETTINGS_VARIABLES) <= compose_only, named - set(SETTINGS_VARIABLES)
+    assert {"DATABASE_URL", "CHROMA_HOST", "CHROMA_PORT", "REDIS_URL"} <= named
