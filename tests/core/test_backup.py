@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
+from pydantic import SecretStr
 
 from core import registry as registry_module
 from core.backup import (
@@ -128,7 +129,8 @@ async def test_a_sqlite_backup_restores_into_postgres_and_back(
     await _index(settings, embedder, example_spec)
     before = await _results(settings, embedder)
     info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30)
-    on_postgres = settings.model_copy(update={"data_dir": tmp_path / "replica", "database_url": postgres_url})
+    replica = {"data_dir": tmp_path / "replica", "database_url": SecretStr(postgres_url)}
+    on_postgres = settings.model_copy(update=replica)
     await restore_backup(on_postgres, info.path, _yes, embedder)
     assert await _results(on_postgres, embedder) == before
     async with build_assistant(on_postgres, embedder) as assistant:
@@ -149,7 +151,7 @@ async def test_a_sqlite_backup_restores_into_postgres_and_back(
 async def test_backup_and_restore_on_postgres_while_it_holds_other_data(
     settings, embedder, example_spec, tmp_path, postgres_url
 ):
-    on_postgres = settings.model_copy(update={"database_url": postgres_url})
+    on_postgres = settings.model_copy(update={"database_url": SecretStr(postgres_url)})
     await _index(on_postgres, embedder, example_spec)
     before = await _results(on_postgres, embedder)
     info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30, database_url=postgres_url)
