@@ -449,10 +449,7 @@ def s3_location(dest: str) -> S3Location | None:
 
 def s3_client(endpoint_url: str | None) -> Any:
     """A boto3 S3 client; credentials and region come from the standard AWS variables."""
-    try:
-        import boto3
-    except ImportError as exc:
-        raise BackupError(messages.backup_failed("s3:// needs boto3: pip install 'api-assistant[s3]'")) from exc
+    import boto3  # only when a bucket is used: it takes a while to import
 
     return boto3.client("s3", endpoint_url=endpoint_url)
 

@@ -10,15 +10,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from bot.cli import main
 from core.backup import archive_name
 from tests.redis_server import free_port
-
-boto3 = pytest.importorskip(
-    "boto3", reason="S3 backup tests need the s3 extra (pip install -e '.[s3]'): boto3 and moto's S3 server"
-)
 
 BUCKET = "team-backups"
 
@@ -26,8 +23,7 @@ BUCKET = "team-backups"
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     moto_server = Path(sys.executable).with_name("moto_server")
-    if not moto_server.exists():
-        pytest.skip("S3 backup tests need moto's server (pip install -e '.[s3]')")
+    assert moto_server.exists(), "moto's S3 server is part of the dev dependencies: run make setup"
     port = free_port()
     server = subprocess.Popen(
         [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
