@@ -271,3 +271,24 @@ def backup_refused(source: str, problem: str) -> str:
 def backup_failed(problem: str) -> str:
     """A backup that could not be written (nothing was pruned)."""
     return f"The backup could not be written: {problem}."
+
+
+def backup_schedule_invalid(problem: str) -> str:
+    """`run` refusing to start because `BACKUP_INTERVAL_HOURS` is set and `BACKUP_DEST` cannot work."""
+    return f"Invalid configuration: BACKUP_DEST: scheduled backups (BACKUP_INTERVAL_HOURS) cannot run. {problem}"
+
+
+def restore_while_running(data_dir: str) -> str:
+    """Why `restore` refuses while a bot runs on the same DATA_DIR (the problem part of `backup_refused`)."""
+    return (
+        f"an `api-assistant run` is using DATA_DIR `{data_dir}`; stop the bot first (`docker stop`, "
+        "`fly machine stop`, or Ctrl-C), restore, then start it again"
+    )
+
+
+def run_while_restoring(data_dir: str) -> str:
+    """Why `run` refuses to start while a restore is replacing DATA_DIR."""
+    return (
+        f"DATA_DIR `{data_dir}` is being restored (`api-assistant restore` is running); "
+        "start the bot once the restore has finished."
+    )
