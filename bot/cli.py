@@ -223,11 +223,24 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         if not configured_platforms(settings):
             raise ConfigError(NO_PLATFORM)
         check_backup_schedule(settings)
-        try:
-            with _data_dir_lock(settings, exclusive=False):  # held until the process ends (see core.data_lock)
+    # Every command that opens the data shares DATA_DIR with the others; a restore needs it alone.
+    try:
+        with _data_dir_lock(settings, exclusive=False):  # held until the command ends (see core.data_lock)
+            if args.command == "run":
                 return await _serve(settings)
-        except DataDirBusyError as exc:
-            raise ConfigError(messages.run_while_restoring(str(settings.data_dir))) from exc
+            return await _local_command(args, settings)
+    except DataDirBusyError as exc:
+        raise ConfigError(messages.data_dir_being_restored(str(settings.data_dir))) from exc
+
+
+async def _serve(settings: Settings) -> int:
+    # A server loads the model before it connects anywhere: ready means it can answer at once.
+    async with build_assistant(settings, load_model=True) as assistant:
+        await run_platforms(settings, assistant)
+    return 0
+
+
+async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
     async with build_assistant(settings) as assistant:
         action: Callable[[], Awaitable[str]]
         if args.command == "console":
@@ -258,13 +271,6 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
                 print(messages.unexpected_error(CLI_ORIGIN.request_id), file=sys.stderr)
                 return 1
         return 0
-
-
-async def _serve(settings: Settings) -> int:
-    # A server loads the model before it connects anywhere: ready means it can answer at once.
-    async with build_assistant(settings, load_model=True) as assistant:
-        await run_platforms(settings, assistant)
-    return 0
 
 
 def startup_error(exc: BaseException) -> ConfigError | None:

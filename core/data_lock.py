@@ -1,11 +1,11 @@
-"""Who may use `DATA_DIR` at the same time: bots share it, a restore needs it alone.
+"""Who may use `DATA_DIR` at the same time: the bot and other commands share it, a restore needs it alone.
 
-`api-assistant run` (embedded SQLite registry) holds a shared `flock` on `DATA_DIR/.run.lock` for its whole
-life; `api-assistant restore` takes the same lock exclusively before it changes anything and keeps it until
-the vectors are rebuilt. So a restore refuses while any bot runs on that folder (swapping the registry under
-an open connection would lose that bot's writes without a word), and a bot refuses to start while a restore
-runs. Several bots may still share one folder (e.g. Slack and Discord as two processes beside a Chroma
-server).
+Every command that opens the data (`api-assistant run` for its whole life, and `console`, `ingest`, `ask`, ...
+while they run) holds a shared `flock` on `DATA_DIR/.run.lock`; `api-assistant restore` takes the same lock
+exclusively before it changes anything and keeps it until the vectors are rebuilt. So a restore refuses while
+a bot runs on that folder (swapping the registry under an open connection would lose that bot's writes without
+a word), and a bot refuses to start while a restore runs. Several processes may still share one folder (e.g.
+Slack and Discord as two processes beside a Chroma server, or an `ingest` while the bot runs).
 
 The kernel drops an `flock` when its holder's last descriptor closes, so the lock is released however the
 process ends, `kill -9` included: there is never a stale lock to clean up, and so no `--force`. The file stays
@@ -13,7 +13,7 @@ process ends, `kill -9` included: there is never a stale lock to clean up, and s
 Python opens it close-on-exec and the parse workers are fresh interpreters, never forks.
 
 A lock on a local folder says nothing about other machines: with `DATABASE_URL` the registry is shared by
-replicas elsewhere, so neither command takes it.
+replicas elsewhere, so no command takes it.
 """
 
 from __future__ import annotations

@@ -279,16 +279,16 @@ def backup_schedule_invalid(problem: str) -> str:
 
 
 def restore_while_running(data_dir: str) -> str:
-    """Why `restore` refuses while a bot runs on the same DATA_DIR (the problem part of `backup_refused`)."""
+    """Why `restore` refuses while another command uses the same DATA_DIR (the problem part of `backup_refused`)."""
     return (
-        f"an `api-assistant run` is using DATA_DIR `{data_dir}`; stop the bot first (`docker stop`, "
-        "`fly machine stop`, or Ctrl-C), restore, then start it again"
+        f"the bot (`api-assistant run`) or another api-assistant command is using DATA_DIR `{data_dir}`; stop it "
+        "first (`docker stop`, `fly machine stop`, or Ctrl-C), restore, then start it again"
     )
 
 
-def run_while_restoring(data_dir: str) -> str:
-    """Why `run` refuses to start while a restore is replacing DATA_DIR."""
+def data_dir_being_restored(data_dir: str) -> str:
+    """Why `run` (or any command that opens the data) refuses to start while a restore is replacing DATA_DIR."""
     return (
         f"DATA_DIR `{data_dir}` is being restored (`api-assistant restore` is running); "
-        "start the bot once the restore has finished."
+        "try again once the restore has finished."
     )

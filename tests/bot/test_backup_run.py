@@ -168,9 +168,9 @@ async def test_restore_refuses_while_the_bot_runs_and_works_after_kill_9(
             code, out, err = await run_cli(tmp_path, cli_env(data), "restore", str(archive), "--yes")
             assert code == 2, err[-3000:]
             assert err.strip() == (
-                f"Refusing to restore `{archive.name}`: an `api-assistant run` is using DATA_DIR `{data}`; stop the "
-                "bot first (`docker stop`, `fly machine stop`, or Ctrl-C), restore, then start it again. "
-                "Nothing was changed."
+                f"Refusing to restore `{archive.name}`: the bot (`api-assistant run`) or another api-assistant "
+                f"command is using DATA_DIR `{data}`; stop it first (`docker stop`, `fly machine stop`, or Ctrl-C), "
+                "restore, then start it again. Nothing was changed."
             )
             assert _files(data) == before
 
@@ -198,6 +198,6 @@ async def test_run_refuses_to_start_while_a_restore_holds_the_data_dir(tmp_path:
     assert code == 2, err[-3000:]
     assert err.strip() == (
         f"DATA_DIR `{data}` is being restored (`api-assistant restore` is running); "
-        "start the bot once the restore has finished."
+        "try again once the restore has finished."
     )
     assert "model_loaded" not in out and not slack.calls  # refused before loading anything or connecting
