@@ -7,7 +7,8 @@ api-assistant ask "QUESTION" [--spec N]   print an answer
 api-assistant console                     terminal chat
 api-assistant demo                        index the bundled example, then open the chat
 api-assistant eval --questions F --specs DIR --out OUT   retrieval evaluation
-api-assistant backup [DEST]               archive DATA_DIR's registry and originals (default DATA_DIR/backups)
+api-assistant backup [DEST]               archive DATA_DIR's registry and originals (default BACKUP_DEST,
+                                          else DATA_DIR/backups)
 api-assistant backups [DEST]              list archives with age, size and counts
 api-assistant restore SRC [--yes]         verify an archive, then restore it and rebuild the vectors
 """
@@ -19,9 +20,10 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import structlog
@@ -39,8 +41,8 @@ from bot.console import (
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
 from core.backup import (
-    backup_to_s3,
-    create_backup,
+    backup_destination,
+    backup_now,
     describe_counts,
     download_from_s3,
     list_backups,
@@ -49,9 +51,11 @@ from core.backup import (
     s3_client,
     s3_location,
 )
+from core.backup_schedule import check_backup_schedule
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
-from core.errors import BackupError, ConfigError, UserFacingError
+from core.data_lock import data_dir_lock
+from core.errors import BackupError, ConfigError, DataDirBusyError, UserFacingError
 from core.logs import LogFile, configure_logging
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
 from core.service import Assistant
@@ -86,9 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--questions", type=Path, required=True)
     evaluate.add_argument("--specs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, required=True)
-    backup = commands.add_parser("backup", help="write a backup archive (default folder: DATA_DIR/backups)")
+    backup = commands.add_parser("backup", help="write a backup archive (default: BACKUP_DEST, else DATA_DIR/backups)")
     backup.add_argument("dest", nargs="?", help="a folder or s3://bucket/prefix")
-    listing = commands.add_parser("backups", help="list backup archives")
+    listing = commands.add_parser("backups", help="list backup archives (default: BACKUP_DEST, else DATA_DIR/backups)")
     listing.add_argument("dest", nargs="?", help="a folder or s3://bucket/prefix")
     restore = commands.add_parser("restore", help="verify a backup archive, restore it and rebuild the vectors")
     restore.add_argument("source", help="an archive file or s3://bucket/key")
@@ -96,55 +100,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backup_dest(settings: Settings, dest: str | None) -> Path:
-    return Path(dest) if dest is not None else settings.data_dir / "backups"
-
-
-def _database_url(settings: Settings) -> str | None:
-    return settings.database_url.get_secret_value() if settings.database_url else None
-
-
 def _backup(settings: Settings, dest: str | None) -> int:
-    location = s3_location(dest or "")
-    if location is not None:
-        client = s3_client(settings.s3_endpoint_url)
-        info = backup_to_s3(
-            settings.data_dir,
-            location,
-            client,
-            settings.embedding_model,
-            settings.backup_retention_days,
-            database_url=_database_url(settings),
-        )
-        print(f"Wrote s3://{location.bucket}/{info.path} ({_size(info.size)}: {describe_counts(info.counts)}).")
-        return 0
-    info = create_backup(
-        settings.data_dir,
-        _backup_dest(settings, dest),
-        settings.embedding_model,
-        settings.backup_retention_days,
-        database_url=_database_url(settings),
-    )
-    print(f"Wrote {info.path} ({_size(info.size)}: {describe_counts(info.counts)}).")
+    info = backup_now(settings, dest)
+    print(f"Wrote {info.where} ({_size(info.size)}: {describe_counts(info.counts)}).")
     return 0
 
 
 def _backups(settings: Settings, dest: str | None) -> int:
-    location = s3_location(dest or "")
+    target = backup_destination(settings, dest)
+    location = s3_location(target)
     if location is not None:
         found = list_s3_backups(location, s3_client(settings.s3_endpoint_url))
     else:
-        found = list_backups(_backup_dest(settings, dest))
+        found = list_backups(Path(target))
     if not found:
         print("No backups yet.")
         return 0
     now = datetime.now(UTC)
-    print(f"{'archive':<46} {'age':>8} {'size':>9}  counts")
+    print(f"{'archive':<62} {'age':>8} {'size':>9}  counts")
     for info in found:
         hours = (now - info.created).total_seconds() / 3600
         age = f"{hours / 24:.1f}d" if hours >= 24 else f"{hours:.1f}h"
         counts = describe_counts(info.counts) or "(unreadable manifest)"
-        print(f"{info.path.name:<46} {age:>8} {_size(info.size):>9}  {counts}")
+        print(f"{info.path.name:<62} {age:>8} {_size(info.size):>9}  {counts}")
     return 0
 
 
@@ -164,16 +142,31 @@ def _confirm_replace(yes: bool) -> Callable[[dict[str, Any]], bool]:
 
 async def _restore(settings: Settings, source: str, yes: bool) -> int:
     location = s3_location(source)
-    if location is None:
-        counts = await restore_backup(settings, Path(source), _confirm_replace(yes))
-    else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".download-", dir=settings.data_dir) as tmp:
-            client = s3_client(settings.s3_endpoint_url)
-            archive = await asyncio.to_thread(download_from_s3, location, client, Path(tmp))
-            counts = await restore_backup(settings, archive, _confirm_replace(yes))
+    # Alone on DATA_DIR from before the first change until the vectors are rebuilt (see core.data_lock).
+    try:
+        with _data_dir_lock(settings, exclusive=True):
+            if location is None:
+                counts = await restore_backup(settings, Path(source), _confirm_replace(yes))
+            else:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(prefix=".download-", dir=settings.data_dir) as tmp:
+                    client = s3_client(settings.s3_endpoint_url)
+                    archive = await asyncio.to_thread(download_from_s3, location, client, Path(tmp))
+                    counts = await restore_backup(settings, archive, _confirm_replace(yes))
+    except DataDirBusyError as exc:
+        label = PurePosixPath(location.prefix).name if location else Path(source).name
+        raise BackupError(
+            messages.backup_refused(label, messages.restore_while_running(str(settings.data_dir)))
+        ) from exc
     print(f"Restored {describe_counts(counts)}; vectors rebuilt.")
     return 0
+
+
+def _data_dir_lock(settings: Settings, *, exclusive: bool) -> AbstractContextManager[None]:
+    """DATA_DIR's run/restore lock; none when the registry lives in PostgreSQL (replicas on other machines)."""
+    if settings.database_url is not None:
+        return nullcontext()
+    return data_dir_lock(settings.data_dir, exclusive=exclusive)
 
 
 def _size(num_bytes: int) -> str:
@@ -226,16 +219,32 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         count = await sync_commands(settings, guild_id=args.guild)
         print(f"Synced {count} top-level command{'s' * (count != 1)} with Discord.")
         return 0
-    if args.command == "run" and not configured_platforms(settings):
-        raise ConfigError(NO_PLATFORM)
+    if args.command == "run":
+        if not configured_platforms(settings):
+            raise ConfigError(NO_PLATFORM)
+        check_backup_schedule(settings)
+    # Every command that opens the data shares DATA_DIR with the others; a restore needs it alone.
+    try:
+        with _data_dir_lock(settings, exclusive=False):  # held until the command ends (see core.data_lock)
+            if args.command == "run":
+                return await _serve(settings)
+            return await _local_command(args, settings)
+    except DataDirBusyError as exc:
+        raise ConfigError(messages.data_dir_being_restored(str(settings.data_dir))) from exc
+
+
+async def _serve(settings: Settings) -> int:
     # A server loads the model before it connects anywhere: ready means it can answer at once.
-    async with build_assistant(settings, load_model=args.command == "run") as assistant:
+    async with build_assistant(settings, load_model=True) as assistant:
+        await run_platforms(settings, assistant)
+    return 0
+
+
+async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
+    async with build_assistant(settings) as assistant:
         action: Callable[[], Awaitable[str]]
         if args.command == "console":
             await ConsoleChat(assistant).run()
-            return 0
-        if args.command == "run":
-            await run_platforms(settings, assistant)
             return 0
         if args.command == "demo":
             print(await guarded(_ingest(assistant, example_spec_path(), "bookshop"), CLI_ORIGIN.request_id))

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from bot.http_server import HttpServer
+from core.backup_schedule import BackupSchedule
 from core.config import Settings
 from core.errors import ConfigError
 from core.lifecycle import InFlightWork
@@ -45,6 +46,8 @@ async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.
 
     On the first signal: no new work is taken, work in progress gets `SHUTDOWN_GRACE_SECONDS` to finish, then
     the platform clients close. A second signal stops waiting. Returns normally, so the process exits 0.
+    With `BACKUP_INTERVAL_HOURS` set, backups are also taken on schedule (`core.backup_schedule`); one that is
+    running when the signal comes is finished before this returns.
     """
     platforms = configured_platforms(settings)
     if not platforms:
@@ -63,11 +66,14 @@ async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.
         from bot.discord_app.runner import serve_discord
 
         services.append(partial(serve_discord, settings, assistant, stop))
+    backups = BackupSchedule(settings, assistant.telemetry)
     log.info("platforms_starting", platforms=platforms)
     with _shutdown_on_signals(stop, assistant.work, settings.shutdown_grace_seconds):
         async with server.serving(settings.host, settings.port), asyncio.TaskGroup() as group:
             for service in services:
                 group.create_task(service())
+            if backups.enabled:  # BACKUP_INTERVAL_HOURS: stops with `stop`, after a backup in progress
+                group.create_task(backups.run(stop))
     log.info("platforms_stopped", platforms=platforms)
 
 

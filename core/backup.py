@@ -1,6 +1,7 @@
 """Backups of `DATA_DIR` and verified restores.
 
-An archive (`api-assistant-backup-<UTC time>.tar.gz`, sortable by name) holds:
+An archive (`api-assistant-backup-<UTC time to the microsecond>-<random tag>.tar.gz`, sortable by name, never
+overwriting another) holds:
 - `manifest.json` first: format version, app version, embedding model, counts and a SHA-256 per member;
 - `registry.sqlite3`: the registry (spec records, stored documents, the version ledger and every uploaded
   original) copied from one consistent snapshot while the bot may be writing, from whichever engine holds it
@@ -19,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import sqlite3
 import tarfile
@@ -55,18 +57,34 @@ ORIGINALS = "originals"
 PREFIX = "api-assistant-backup-"
 SUFFIX = ".tar.gz"
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+"""Whole seconds: the manifest's `created`, and the names of archives written before names had a tag."""
+NAME_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+TAG_CHARS = 8
+MAX_NAME_CHARS = 255
+PLACE_ATTEMPTS = 5
+STALE_STAGING_SECONDS = 24 * 3600
+"""A backup's staging folder this old was left by a killed process (no backup takes a day): the next one removes it."""
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class BackupInfo:
-    """One archive: where it is, when it was taken, how big it is and what it holds."""
+    """One archive: where it is, when it was taken, how big it is and what it holds.
+
+    In a bucket, `path` is the object key and `url` is `s3://bucket/key`.
+    """
 
     path: Path
     created: datetime
     size: int
     counts: dict[str, int]
+    url: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The archive's file path, or its `s3://` URL."""
+        return self.url or str(self.path)
 
 
 def app_version() -> str:
@@ -77,19 +95,33 @@ def app_version() -> str:
         return "unknown"
 
 
-def archive_name(moment: datetime) -> str:
-    """`api-assistant-backup-20261127T150501Z.tar.gz`: names sort by time."""
-    return f"{PREFIX}{moment.astimezone(UTC).strftime(TIME_FORMAT)}{SUFFIX}"
+def archive_name(moment: datetime, tag: str | None = None) -> str:
+    """`api-assistant-backup-20261127T150501.123456Z-9f86d081.tar.gz`: names sort by time.
+
+    The random tag keeps two backups taken at the same moment (two processes, or a cron job beside the bot's
+    own schedule) into the same folder or bucket from ever having the same name.
+    """
+    tag = tag if tag is not None else secrets.token_hex(TAG_CHARS // 2)
+    return f"{PREFIX}{moment.astimezone(UTC).strftime(NAME_TIME_FORMAT)}-{tag}{SUFFIX}"
 
 
 def archive_time(name: str) -> datetime | None:
-    """When an archive was taken, from its name; None for files that are not backups."""
-    if not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
+    """When an archive was taken, from its name; None for files that are not backups.
+
+    Reads both the tagged names and the whole-second names (`api-assistant-backup-20261127T150501Z.tar.gz`)
+    archives had before.
+    """
+    if len(name) > MAX_NAME_CHARS or not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
         return None
-    try:
-        return datetime.strptime(name[len(PREFIX) : -len(SUFFIX)], TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+    stamp, dash, tag = name[len(PREFIX) : -len(SUFFIX)].partition("-")
+    if dash and not (len(tag) == TAG_CHARS and all(c in "0123456789abcdef" for c in tag)):
         return None
+    for time_format in (NAME_TIME_FORMAT, TIME_FORMAT) if dash else (TIME_FORMAT,):
+        try:
+            return datetime.strptime(stamp, time_format).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 def describe_counts(counts: dict[str, int]) -> str:
@@ -134,15 +166,34 @@ def create_backup(
             "members": checksums,
             "sizes": {name: path.stat().st_size for name, path in members.items()},
         }
-        final = dest / archive_name(moment)
-        partial = staging / (final.name + ".part")
+        partial = staging / "archive.part"
         _write_archive(partial, manifest, members)
-        os.replace(partial, final)
+        final = _place(partial, dest, moment)
     log.info("backup_written", path=str(final), **counts)
     pruned = prune_backups(dest, retention_days, keep=final, now=moment)
     if pruned:
         log.info("backups_pruned", count=len(pruned), names=[p.name for p in pruned])
     return BackupInfo(final, moment, final.stat().st_size, counts)
+
+
+def _place(partial: Path, dest: Path, moment: datetime) -> Path:
+    """Give the finished archive its name in `dest`, never replacing an archive already there.
+
+    A hard link is atomic and fails when the name exists (a rename would silently replace it); file systems
+    without hard links get a rename after checking the name is free, which the random tag makes safe enough.
+    """
+    for _ in range(PLACE_ATTEMPTS):
+        final = dest / archive_name(moment)
+        try:
+            os.link(partial, final)
+        except FileExistsError:
+            continue
+        except OSError:
+            if final.exists():
+                continue
+            os.replace(partial, final)
+        return final
+    raise BackupError(messages.backup_failed(f"no free archive name in `{dest}` after {PLACE_ATTEMPTS} tries"))
 
 
 def _snapshot(data_dir: Path, database_url: str | None, staging: Path) -> dict[str, Path]:
@@ -213,12 +264,12 @@ def list_backups(dest: Path) -> list[BackupInfo]:
     found: list[BackupInfo] = []
     if not dest.is_dir():
         return found
-    for path in sorted(dest.iterdir()):
+    for path in dest.iterdir():
         taken = archive_time(path.name)
         if taken is None or not path.is_file():
             continue
         found.append(BackupInfo(path, taken, path.stat().st_size, _manifest_counts(path)))
-    return found
+    return sorted(found, key=lambda info: (info.created, info.path.name))
 
 
 def _manifest_counts(path: Path) -> dict[str, int]:
@@ -436,6 +487,10 @@ class S3Location:
         """The object key of an archive name."""
         return f"{self.prefix}/{name}" if self.prefix else name
 
+    def url(self, key: str) -> str:
+        """`s3://bucket/key`."""
+        return f"s3://{self.bucket}/{key}"
+
 
 def s3_location(dest: str) -> S3Location | None:
     """The bucket and prefix of an `s3://` destination; None for a local folder."""
@@ -470,35 +525,36 @@ def backup_to_s3(
         client.upload_file(str(local.path), location.bucket, location.key(local.path.name))
     log.info("backup_uploaded", bucket=location.bucket, key=location.key(local.path.name))
     cutoff = local.created.timestamp() - retention_days * 86400
-    for name, key, _size in _s3_archives(location, client):
-        taken = archive_time(name)
-        if taken is not None and taken.timestamp() < cutoff and name != local.path.name:
+    for taken, name, key, _size in _s3_archives(location, client):
+        if taken.timestamp() < cutoff and name != local.path.name:
             client.delete_object(Bucket=location.bucket, Key=key)
             log.info("backup_pruned", bucket=location.bucket, key=key)
-    return BackupInfo(Path(location.key(local.path.name)), local.created, local.size, local.counts)
+    key = location.key(local.path.name)
+    return BackupInfo(Path(key), local.created, local.size, local.counts, url=location.url(key))
 
 
-def _s3_archives(location: S3Location, client: Any) -> list[tuple[str, str, int]]:
+def _s3_archives(location: S3Location, client: Any) -> list[tuple[datetime, str, str, int]]:
+    """(time, name, key, size) of every archive directly under the prefix, oldest first."""
     found = []
     prefix = location.key("")
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             name = item["Key"][len(prefix) :]
-            if "/" not in name and archive_time(name) is not None:
-                found.append((name, item["Key"], int(item["Size"])))
+            taken = archive_time(name) if "/" not in name else None
+            if taken is not None:
+                found.append((taken, name, item["Key"], int(item["Size"])))
     return sorted(found)
 
 
 def list_s3_backups(location: S3Location, client: Any) -> list[BackupInfo]:
     """Every archive under the prefix, oldest first, with counts read from each manifest."""
     found = []
-    for name, key, size in _s3_archives(location, client):
+    for taken, name, key, size in _s3_archives(location, client):
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / name
             client.download_file(location.bucket, key, str(local))
             counts = _manifest_counts(local)
-        taken = archive_time(name) or datetime.fromtimestamp(0, UTC)  # _s3_archives keeps only archive names
-        found.append(BackupInfo(Path(key), taken, size, counts))
+        found.append(BackupInfo(Path(key), taken, size, counts, url=location.url(key)))
     return found
 
 
@@ -512,3 +568,69 @@ def download_from_s3(location: S3Location, client: Any, folder: Path) -> Path:
             messages.backup_refused(location.prefix, f"it could not be downloaded ({type(exc).__name__})")
         ) from exc
     return target
+
+
+# ---- one backup per settings (the `backup` command and `BACKUP_INTERVAL_HOURS`) -------------------------
+
+
+def backup_destination(settings: Settings, dest: str | None = None) -> str:
+    """Where backups go: `dest`, else `BACKUP_DEST`, else `DATA_DIR/backups`."""
+    if dest:
+        return dest
+    return settings.backup_dest or str(settings.data_dir / "backups")
+
+
+def backup_now(settings: Settings, dest: str | None = None) -> BackupInfo:
+    """Take one backup now, into a local folder or an `s3://` bucket (see `backup_destination`).
+
+    Blocking (SQLite copy, compression, upload): async callers run it in a worker thread. Staging folders a
+    killed backup left behind in the same place are removed afterwards.
+    """
+    target = backup_destination(settings, dest)
+    location = s3_location(target)
+    if location is not None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        client = s3_client(settings.s3_endpoint_url)
+        info = backup_to_s3(
+            settings.data_dir,
+            location,
+            client,
+            settings.embedding_model,
+            settings.backup_retention_days,
+            database_url=_secret(settings.database_url),
+        )
+        sweep_staging(settings.data_dir, ".backup-upload-")
+        return info
+    folder = Path(target)
+    info = create_backup(
+        settings.data_dir,
+        folder,
+        settings.embedding_model,
+        settings.backup_retention_days,
+        database_url=_secret(settings.database_url),
+    )
+    sweep_staging(folder, ".backup-")
+    return info
+
+
+def sweep_staging(folder: Path, prefix: str, older_than: float = STALE_STAGING_SECONDS) -> list[Path]:
+    """Remove `prefix*` staging folders in `folder` untouched for `older_than` seconds (a killed backup's).
+
+    Younger ones may belong to a backup running now in another process, and are left alone.
+    """
+    removed: list[Path] = []
+    cutoff = time.time() - older_than
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            if path.is_dir() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue
+    if removed:
+        log.info("backup_staging_swept", folder=str(folder), count=len(removed))
+    return removed

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
         0, ge=0, le=24 * 365, description="`run` also writes a backup every this many hours (0: off; cron works too)."
     )
     backup_dest: str | None = Field(
-        None, description="Where scheduled backups go: a folder or `s3://bucket/prefix` (unset: DATA_DIR/backups)."
+        None,
+        description="Where backups go (scheduled ones, and `backup`/`backups` without DEST): a folder or "
+        "`s3://bucket/prefix` (unset: DATA_DIR/backups).",
     )
     reindex_on_model_change: bool = Field(
         True,

@@ -78,3 +78,7 @@ class ConfigError(AssistantError):
 
 class BackupError(UserFacingError):
     """A backup could not be written, or an archive was refused for restore (corrupt, truncated, foreign)."""
+
+
+class DataDirBusyError(AssistantError):
+    """DATA_DIR's lock is held: a bot runs on it (a restore must wait) or a restore is replacing it (a bot must)."""

@@ -276,3 +276,24 @@ def backup_failed(problem: str) -> str:
 def database_unavailable(where: str, reason: str) -> str:
     """The registry's database could not be opened at start-up (one line for the operator)."""
     return f"Cannot open the registry database at {where}: {reason}. Check DATABASE_URL and that the server is up."
+
+
+def backup_schedule_invalid(problem: str) -> str:
+    """`run` refusing to start because `BACKUP_INTERVAL_HOURS` is set and `BACKUP_DEST` cannot work."""
+    return f"Invalid configuration: BACKUP_DEST: scheduled backups (BACKUP_INTERVAL_HOURS) cannot run. {problem}"
+
+
+def restore_while_running(data_dir: str) -> str:
+    """Why `restore` refuses while another command uses the same DATA_DIR (the problem part of `backup_refused`)."""
+    return (
+        f"the bot (`api-assistant run`) or another api-assistant command is using DATA_DIR `{data_dir}`; stop it "
+        "first (`docker stop`, `fly machine stop`, or Ctrl-C), restore, then start it again"
+    )
+
+
+def data_dir_being_restored(data_dir: str) -> str:
+    """Why `run` (or any command that opens the data) refuses to start while a restore is replacing DATA_DIR."""
+    return (
+        f"DATA_DIR `{data_dir}` is being restored (`api-assistant restore` is running); "
+        "try again once the restore has finished."
+    )

@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     PlatformCollector,
@@ -103,6 +104,30 @@ class Metrics:
             f"{PREFIX}_feedback", "Feedback on answers, by platform and vote (up, down).", ["platform", "vote"],
             registry=registry,
         )  # fmt: skip
+        # Scheduled backups (BACKUP_INTERVAL_HOURS); a `backup` run from cron is another process, not counted here.
+        self.backup_interval = Gauge(
+            f"{PREFIX}_backup_interval_seconds",
+            "BACKUP_INTERVAL_HOURS in seconds: how often this process writes a backup (0: it does not).",
+            registry=registry,
+        )
+        self.backup_last_success = Gauge(
+            f"{PREFIX}_backup_last_success_timestamp_seconds",
+            "When the last scheduled backup that succeeded was taken (Unix time; 0: none since this process started).",
+            registry=registry,
+        )
+        self.backup_last_failure = Gauge(
+            f"{PREFIX}_backup_last_failure_timestamp_seconds",
+            "When the last scheduled backup that failed was attempted (Unix time; 0: none since start).",
+            registry=registry,
+        )
+        self.backup_last_size = Gauge(
+            f"{PREFIX}_backup_last_size_bytes", "Size of the archive the last successful scheduled backup wrote.",
+            registry=registry,
+        )  # fmt: skip
+        self.backup_failures = Counter(
+            f"{PREFIX}_backup_failures", "Scheduled backups that failed (each is tried again at the next interval).",
+            registry=registry,
+        )  # fmt: skip
         # CPU seconds, resident memory, open files, Python version and GC counts, from this registry only.
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -132,6 +157,16 @@ class Metrics:
     def upload(self, platform: str, action: str, outcome: str) -> None:
         """Count one upload attempt (the same outcomes as its audit line)."""
         self.uploads.labels(platform, action, outcome).inc()
+
+    def backup_succeeded(self, taken: float, size: int) -> None:
+        """A scheduled backup taken at `taken` (Unix time) wrote an archive of `size` bytes."""
+        self.backup_last_success.set(taken)
+        self.backup_last_size.set(size)
+
+    def backup_failed(self, attempted: float) -> None:
+        """A scheduled backup attempted at `attempted` (Unix time) failed."""
+        self.backup_failures.inc()
+        self.backup_last_failure.set(attempted)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of everything in this registry, computed here (blocking)."""

@@ -14,6 +14,7 @@ from bot.cli import main, startup_error
 from bot.console import ConsoleChat
 from core import messages
 from core.config import load_settings
+from core.data_lock import data_dir_lock
 from core.errors import ConfigError
 
 
@@ -190,3 +191,26 @@ def test_backup_backups_restore(cli_env, example_spec, capsys):
     assert "Restored 1 workspaces, 1 specs" in capsys.readouterr().out
     assert main(["ask", "how do I delete a customer?", "--spec", "shop"]) == 0
     assert "DELETE /customers/{customerId}" in capsys.readouterr().out
+
+
+def test_restore_and_the_other_commands_take_turns_on_data_dir(cli_env, example_spec, capsys):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    assert main(["backup", str(cli_env / "archives")]) == 0
+    archive = next((cli_env / "archives").glob("api-assistant-backup-*.tar.gz"))
+    data = load_settings().data_dir
+    capsys.readouterr()
+
+    with data_dir_lock(data, exclusive=False):  # what a running bot (or a terminal chat) holds
+        assert main(["restore", str(archive), "--yes"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"Refusing to restore `{archive.name}`: the bot (`api-assistant run`) or another")
+        assert "Nothing was changed" in err and err.count("\n") == 1
+        assert main(["specs"]) == 0  # other commands share the folder with the bot
+        assert main(["backup", str(cli_env / "archives")]) == 0  # and so does a backup
+    with data_dir_lock(data, exclusive=True):  # what a restore holds
+        for command in (["specs"], ["ask", "how do I delete a customer?"], ["ingest", str(example_spec)]):
+            capsys.readouterr()
+            assert main(command) == 2
+            assert capsys.readouterr().err == f"DATA_DIR `{data}` is being restored (`api-assistant restore` is " \
+                "running); try again once the restore has finished.\n"
+    assert main(["restore", str(archive), "--yes"]) == 0  # the lock is free again

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import boto3
 import pytest
 
 from bot.cli import main
-from core.backup import archive_name
+from core.backup import archive_name, backup_now
+from core.backup_schedule import BackupSchedule, check_backup_schedule
+from core.config import load_settings
+from core.metrics import Metrics
 from tests.redis_server import free_port
 
 BUCKET = "team-backups"
@@ -93,3 +98,47 @@ def test_backup_list_prune_and_restore_through_a_bucket(s3, example_spec, capsys
     assert "Restored 1 workspaces, 1 specs" in capsys.readouterr().out
     assert main(["ask", "how do I delete a customer?", "--spec", "shop"]) == 0
     assert "DELETE /customers/{customerId}" in capsys.readouterr().out
+
+
+def test_backup_dest_is_the_default_and_backups_in_the_same_second_both_land(s3, example_spec, capsys, monkeypatch):
+    monkeypatch.setenv("BACKUP_DEST", f"s3://{BUCKET}/team")
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    settings = load_settings()
+
+    # Four at once (a small archive takes well under a second): four objects, none replacing another.
+    with ThreadPoolExecutor(4) as pool:
+        infos = list(pool.map(lambda _: backup_now(settings), range(4)))
+    keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="team/")["Contents"])
+    assert keys == sorted(str(info.path) for info in infos) and len(set(keys)) == 4
+    assert all(info.url == f"s3://{BUCKET}/{info.path}" for info in infos)
+
+    capsys.readouterr()
+    assert main(["backup"]) == 0  # no DEST: BACKUP_DEST
+    assert capsys.readouterr().out.startswith(f"Wrote s3://{BUCKET}/team/api-assistant-backup-")
+    assert main(["backups"]) == 0
+    listing = capsys.readouterr().out
+    assert all(PurePosixPath(key).name in listing for key in keys) and listing.count("1 specs") == 5
+
+
+def test_scheduled_backups_into_a_bucket(s3, example_spec, capsys, monkeypatch):
+    monkeypatch.setenv("BACKUP_DEST", f"s3://{BUCKET}/scheduled")
+    monkeypatch.setenv("BACKUP_INTERVAL_HOURS", str(0.3 / 3600))
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    settings = load_settings()
+    check_backup_schedule(settings)
+    metrics = Metrics()
+
+    async def until_one_backup() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(BackupSchedule(settings, metrics).run(stop))
+        deadline = time.monotonic() + 60
+        while not metrics.registry.get_sample_value("api_assistant_backup_last_size_bytes"):
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+    asyncio.run(until_one_backup())
+    objects = s3.list_objects_v2(Bucket=BUCKET, Prefix="scheduled/")["Contents"]
+    assert objects and metrics.registry.get_sample_value("api_assistant_backup_failures_total") == 0
+    assert metrics.registry.get_sample_value("api_assistant_backup_last_size_bytes") in {o["Size"] for o in objects}

@@ -1,0 +1,47 @@
+"""Who may use `DATA_DIR` at the same time: the bot and other commands share it, a restore needs it alone.
+
+Every command that opens the data (`api-assistant run` for its whole life, and `console`, `ingest`, `ask`, ...
+while they run) holds a shared `flock` on `DATA_DIR/.run.lock`; `api-assistant restore` takes the same lock
+exclusively before it changes anything and keeps it until the vectors are rebuilt. So a restore refuses while
+a bot runs on that folder (swapping the registry under an open connection would lose that bot's writes without
+a word), and a bot refuses to start while a restore runs. Several processes may still share one folder (e.g.
+Slack and Discord as two processes beside a Chroma server, or an `ingest` while the bot runs).
+
+The kernel drops an `flock` when its holder's last descriptor closes, so the lock is released however the
+process ends, `kill -9` included: there is never a stale lock to clean up, and so no `--force`. The file stays
+(deleting a lock file while someone waits on it is a race) and holds nothing. Child processes never inherit it:
+Python opens it close-on-exec and the parse workers are fresh interpreters, never forks.
+
+A lock on a local folder says nothing about other machines: with `DATABASE_URL` the registry is shared by
+replicas elsewhere, so no command takes it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.errors import DataDirBusyError
+
+LOCK_FILE = ".run.lock"
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold `DATA_DIR`'s lock (shared for a bot, `exclusive` for a restore) for the block.
+
+    Never waits: raises `DataDirBusyError` at once when the other kind of holder has it.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise DataDirBusyError(str(data_dir)) from exc
+        yield
+    finally:
+        os.close(fd)  # releases the lock (the kernel does the same if the process dies first)
