@@ -20,7 +20,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -54,7 +54,8 @@ from core.backup import (
 from core.backup_schedule import check_backup_schedule
 from core.bootstrap import build_assistant
 from core.config import Settings, load_settings
-from core.data_lock import data_dir_lock
+from core.data_lock import data_dir_lock, database_lock
+from core.data_lock import describe as describe_locked_data
 from core.errors import BackupError, ConfigError, DataDirBusyError, UserFacingError
 from core.logs import LogFile, configure_logging
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
@@ -156,17 +157,22 @@ async def _restore(settings: Settings, source: str, yes: bool) -> int:
     except DataDirBusyError as exc:
         label = PurePosixPath(location.prefix).name if location else Path(source).name
         raise BackupError(
-            messages.backup_refused(label, messages.restore_while_running(str(settings.data_dir)))
+            messages.backup_refused(label, messages.restore_while_running(_locked_data(settings)))
         ) from exc
     print(f"Restored {describe_counts(counts)}; vectors rebuilt.")
     return 0
 
 
 def _data_dir_lock(settings: Settings, *, exclusive: bool) -> AbstractContextManager[None]:
-    """DATA_DIR's run/restore lock; none when the registry lives in PostgreSQL (replicas on other machines)."""
+    """The run/restore lock: on DATA_DIR, or in the registry's PostgreSQL database (shared by replicas)."""
     if settings.database_url is not None:
-        return nullcontext()
+        return database_lock(settings.database_url.get_secret_value(), exclusive=exclusive)
     return data_dir_lock(settings.data_dir, exclusive=exclusive)
+
+
+def _locked_data(settings: Settings) -> str:
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    return describe_locked_data(settings.data_dir, url)
 
 
 def _size(num_bytes: int) -> str:
@@ -230,7 +236,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
                 return await _serve(settings)
             return await _local_command(args, settings)
     except DataDirBusyError as exc:
-        raise ConfigError(messages.data_dir_being_restored(str(settings.data_dir))) from exc
+        raise ConfigError(messages.data_dir_being_restored(_locked_data(settings))) from exc
 
 
 async def _serve(settings: Settings) -> int:

@@ -12,8 +12,9 @@ process ends, `kill -9` included: there is never a stale lock to clean up, and s
 (deleting a lock file while someone waits on it is a race) and holds nothing. Child processes never inherit it:
 Python opens it close-on-exec and the parse workers are fresh interpreters, never forks.
 
-A lock on a local folder says nothing about other machines: with `DATABASE_URL` the registry is shared by
-replicas elsewhere, so no command takes it.
+With `DATABASE_URL` the registry is shared by replicas on other machines, where a local file lock means
+nothing: the same lock is then a PostgreSQL advisory lock (`database_lock`), shared by every running
+replica and command, exclusive for a restore, and dropped by the server with the holder's connection.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from core import database
 from core.errors import DataDirBusyError
 
 LOCK_FILE = ".run.lock"
+DATABASE_LOCK = "api-assistant:data"
 
 
 @contextmanager
@@ -45,3 +50,32 @@ def data_dir_lock(data_dir: Path, *, exclusive: bool) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock (the kernel does the same if the process dies first)
+
+
+@contextmanager
+def database_lock(database_url: str, *, exclusive: bool) -> Iterator[None]:
+    """The same lock for a registry in PostgreSQL: a session advisory lock on a connection of its own.
+
+    Never waits: raises `DataDirBusyError` at once when the other kind of holder has it. An unreachable
+    database is not this lock's business: the registry reports it when it opens.
+    """
+    engine = database.create_engine(Path("."), database_url)
+    mode = "" if exclusive else "_shared"
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            key = {"key": database.lock_key(DATABASE_LOCK)}
+            if not connection.execute(sa.text(f"SELECT pg_try_advisory_lock{mode}(:key)"), key).scalar():
+                raise DataDirBusyError(database.describe(Path("."), database_url))
+            try:
+                yield
+            finally:
+                connection.execute(sa.text(f"SELECT pg_advisory_unlock{mode}(:key)"), key)
+    finally:
+        engine.dispose()
+
+
+def describe(data_dir: Path, database_url: str | None) -> str:
+    """What the lock guards, for messages: DATA_DIR, or the registry database without its password."""
+    if database_url:
+        return f"the registry database `{database.describe(data_dir, database_url)}`"
+    return f"DATA_DIR `{data_dir}`"

@@ -283,17 +283,18 @@ def backup_schedule_invalid(problem: str) -> str:
     return f"Invalid configuration: BACKUP_DEST: scheduled backups (BACKUP_INTERVAL_HOURS) cannot run. {problem}"
 
 
-def restore_while_running(data_dir: str) -> str:
-    """Why `restore` refuses while another command uses the same DATA_DIR (the problem part of `backup_refused`)."""
+def restore_while_running(where: str) -> str:
+    """Why `restore` refuses while another command uses the same data (the problem part of `backup_refused`).
+
+    `where` is `DATA_DIR `…`` or `the registry database `…`` (see `core.data_lock.describe`).
+    """
     return (
-        f"the bot (`api-assistant run`) or another api-assistant command is using DATA_DIR `{data_dir}`; stop it "
-        "first (`docker stop`, `fly machine stop`, or Ctrl-C), restore, then start it again"
+        f"the bot (`api-assistant run`) or another api-assistant command is using {where}; stop every "
+        "one of them first (`docker stop`, `fly machine stop`, or Ctrl-C), restore, then start them again"
     )
 
 
-def data_dir_being_restored(data_dir: str) -> str:
-    """Why `run` (or any command that opens the data) refuses to start while a restore is replacing DATA_DIR."""
-    return (
-        f"DATA_DIR `{data_dir}` is being restored (`api-assistant restore` is running); "
-        "try again once the restore has finished."
-    )
+def data_dir_being_restored(where: str) -> str:
+    """Why `run` (or any command that opens the data) refuses to start while a restore is replacing it."""
+    where = where[:1].upper() + where[1:]
+    return f"{where} is being restored (`api-assistant restore` is running); try again once the restore has finished."

@@ -169,8 +169,8 @@ async def test_restore_refuses_while_the_bot_runs_and_works_after_kill_9(
             assert code == 2, err[-3000:]
             assert err.strip() == (
                 f"Refusing to restore `{archive.name}`: the bot (`api-assistant run`) or another api-assistant "
-                f"command is using DATA_DIR `{data}`; stop it first (`docker stop`, `fly machine stop`, or Ctrl-C), "
-                "restore, then start it again. Nothing was changed."
+                f"command is using DATA_DIR `{data}`; stop every one of them first (`docker stop`, `fly machine stop`, "
+                "or Ctrl-C), restore, then start them again. Nothing was changed."
             )
             assert _files(data) == before
 

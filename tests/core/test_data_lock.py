@@ -6,7 +6,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from core.data_lock import LOCK_FILE, data_dir_lock
+from bot.cli import main
+from core.data_lock import LOCK_FILE, data_dir_lock, database_lock
 from core.errors import DataDirBusyError
 
 
@@ -24,3 +25,24 @@ def test_bots_share_the_folder_and_a_restore_needs_it_alone(tmp_path):
     with data_dir_lock(data, exclusive=False):  # released when the restore ends
         pass
     assert (data / LOCK_FILE).read_bytes() == b""
+
+
+def test_with_postgres_the_same_rules_hold_in_the_database_for_every_replica(
+    postgres_url, tmp_path, monkeypatch, capsys
+):
+    with ExitStack() as replicas:
+        replicas.enter_context(database_lock(postgres_url, exclusive=False))
+        replicas.enter_context(database_lock(postgres_url, exclusive=False))  # a second replica is fine
+        with pytest.raises(DataDirBusyError), database_lock(postgres_url, exclusive=True):
+            pass
+    with database_lock(postgres_url, exclusive=True):  # what a restore holds
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("DATABASE_URL", postgres_url)
+        monkeypatch.chdir(tmp_path)
+        assert main(["specs"]) == 2
+        err = capsys.readouterr().err
+        password = postgres_url.split(":")[2].split("@")[0]
+        assert err.startswith("The registry database `postgresql+psycopg://") and "is being restored" in err
+        assert password not in err
+    with database_lock(postgres_url, exclusive=True):  # released when the restore ended
+        pass
