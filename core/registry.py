@@ -28,6 +28,10 @@ from core.sqlite import connect, transaction
 PART_SUFFIX = ".part"
 
 
+class OriginalMissingError(FileNotFoundError):
+    """A record's uploaded original is not in the store, so its spec cannot be rebuilt from it."""
+
+
 @dataclass(frozen=True)
 class SpecRecord:
     """One indexed spec in one workspace."""
@@ -49,6 +53,7 @@ class SpecRecord:
     header: ApiSpec  # the spec without operations: servers, schemes and default security, for snippets
     uploader_name: str = ""  # the uploader as the platform displayed them, for "only X can replace it"
     destinations: tuple[str, ...] = ()  # every base URL requests go to (see `destinations`)
+    embedding_model: str = ""  # the model whose vectors this index version holds (`ModelIdentity.text`)
 
     @property
     def label(self) -> str:
@@ -190,6 +195,7 @@ class SpecRegistry:
             json.dumps(to_dict(record.header)),
             record.uploader_name,
             json.dumps(list(record.destinations)),
+            record.embedding_model,
         )
         with self._lock:
             self._db.execute(
@@ -222,6 +228,12 @@ class SpecRegistry:
         """Forget a spec."""
         with self._lock:
             self._db.execute("DELETE FROM specs WHERE workspace = ? AND name = ?", (workspace, name))
+
+    def workspaces(self) -> list[str]:
+        """Every workspace that has at least one spec, sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT workspace FROM specs ORDER BY workspace").fetchall()
+        return [r[0] for r in rows]
 
     def live_versions(self, workspace: str) -> set[str]:
         """Index versions the registry points at in a workspace."""
@@ -302,6 +314,19 @@ class SpecRegistry:
 
     def _originals_folder(self, workspace: str) -> Path:
         return self._originals / hashlib.sha256(workspace.encode("utf-8")).hexdigest()[:32]
+
+    def read_original(self, workspace: str, original_path: str) -> bytes:
+        """The bytes of a workspace's stored original, found by name in its folder (never by the stored path).
+
+        Raises `OriginalMissingError` when the file is not there (deleted by hand, or a partial restore).
+        """
+        name = Path(original_path).name
+        try:
+            if name not in {"", ".", ".."}:
+                return (self._originals_folder(workspace) / name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+        raise OriginalMissingError(f"the stored original {name!r} of workspace {workspace!r} is missing")
 
     def release_original(self, workspace: str, original_path: str) -> bool:
         """Delete a workspace's original file unless one of its records still uses it; True if deleted.
@@ -387,10 +412,15 @@ class SpecRegistry:
             self._db.close()
 
 
-_ADDED_COLUMNS = {"uploader_name": "TEXT NOT NULL DEFAULT ''", "destinations": "TEXT NOT NULL DEFAULT '[]'"}
+_ADDED_COLUMNS = {
+    "uploader_name": "TEXT NOT NULL DEFAULT ''",
+    "destinations": "TEXT NOT NULL DEFAULT '[]'",
+    "embedding_model": "TEXT NOT NULL DEFAULT ''",  # '': indexed before models were recorded
+}
 _COLUMNS = (
     "workspace, name, format, title, version, content_hash, index_version, operation_count, scheme_count, "
-    "uploaded_by, platform, indexed_at, original_path, filename, header, uploader_name, destinations"
+    "uploaded_by, platform, indexed_at, original_path, filename, header, uploader_name, destinations, "
+    "embedding_model"
 )
 
 
@@ -413,6 +443,7 @@ def _record(row: tuple[Any, ...]) -> SpecRecord:
         header,
         uploader_name,
         destinations_json,
+        embedding_model,
     ) = row
     return SpecRecord(
         workspace=workspace,
@@ -432,6 +463,7 @@ def _record(row: tuple[Any, ...]) -> SpecRecord:
         header=from_dict(ApiSpec, json.loads(header)),
         uploader_name=uploader_name,
         destinations=tuple(json.loads(destinations_json)),
+        embedding_model=embedding_model,
     )
 
 
