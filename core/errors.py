@@ -78,3 +78,15 @@ class ConfigError(AssistantError):
 
 class BackupError(UserFacingError):
     """A backup could not be written, or an archive was refused for restore (corrupt, truncated, foreign)."""
+
+
+class WorkspaceNotFoundError(UserFacingError):
+    """A named workspace has no specs in the registry."""
+
+
+class SpecNeedsReindexError(UserFacingError):
+    """The spec's vectors came from another embedding model, so it is left out of search until re-indexed."""
+
+
+class OriginalUnavailableError(UserFacingError):
+    """A spec's stored original is missing or no longer matches its record, so it cannot be rebuilt from it."""
