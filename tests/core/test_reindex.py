@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from bot.console import render_specs
@@ -407,3 +409,16 @@ async def test_a_spec_forgotten_while_it_is_rebuilt_stays_forgotten(assistant, e
     assert await assistant.store.versions(TEAM_A.scope) == {books.index_version}  # the rebuilt one was dropped
     assert assistant.registry.versions_of(TEAM_A.scope) == {books.index_version}
     assert Path(books.original_path).is_file()  # shared with the forgotten spec: still used by `books`
+
+
+@given(
+    name=st.text(max_size=300),
+    backend=st.text(alphabet=st.characters(blacklist_characters="|"), min_size=1, max_size=20),
+    fingerprint=st.text(alphabet="0123456789abcdef", min_size=1, max_size=64),
+)
+@settings(max_examples=300, deadline=None)
+def test_stored_identities_read_back_whatever_the_name(name, backend, fingerprint):
+    identity = ModelIdentity(name or "m", backend, fingerprint)  # names are paths or hub ids: `|` is possible
+    assert ModelIdentity.parse(identity.text) == identity
+    assert identity.same_vectors(identity.text)
+    assert not identity.same_vectors(name.replace("|", ""))  # a bare name (as older releases keyed) never matches
