@@ -11,6 +11,7 @@ api-assistant backup [DEST]               archive DATA_DIR's registry and origin
                                           else DATA_DIR/backups)
 api-assistant backups [DEST]              list archives with age, size and counts
 api-assistant restore SRC [--yes]         verify an archive, then restore it and rebuild the vectors
+api-assistant reindex [--workspace W] [--spec NAME]   rebuild vectors and lexical indexes from the originals
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from core.data_lock import describe as describe_locked_data
 from core.errors import BackupError, ConfigError, DataDirBusyError, UserFacingError
 from core.logs import LogFile, configure_logging
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
-from core.service import Assistant
+from core.service import Assistant, ReindexProgress
 
 CLI_ORIGIN = local_origin("cli", "cli")
 EXAMPLE_SPEC = "bookshop_openapi.yaml"
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("restore", help="verify a backup archive, restore it and rebuild the vectors")
     restore.add_argument("source", help="an archive file or s3://bucket/key")
     restore.add_argument("--yes", action="store_true", help="replace existing data without asking")
+    reindex = commands.add_parser("reindex", help="rebuild vectors and lexical indexes from the stored originals")
+    reindex.add_argument("--workspace", help="only this workspace (as stored, e.g. `slack:T0123` or `local:local`)")
+    reindex.add_argument("--spec", help="only specs of this name")
     return parser
 
 
@@ -187,7 +191,8 @@ async def _ingest(assistant: Assistant, path: Path, name: str | None) -> str:
 
 
 async def _specs(assistant: Assistant) -> str:
-    return render_specs(await assistant.list_specs(ListSpecs(CLI_ORIGIN)))
+    records = await assistant.list_specs(ListSpecs(CLI_ORIGIN))
+    return render_specs(records, assistant.stale_specs(CLI_ORIGIN.scope))
 
 
 async def _forget(assistant: Assistant, name: str) -> str:
@@ -197,6 +202,21 @@ async def _forget(assistant: Assistant, name: str) -> str:
 
 async def _ask(assistant: Assistant, question: str, spec: str | None) -> str:
     return render_answer(await assistant.ask(AskQuestion(CLI_ORIGIN, question, spec)))
+
+
+async def _reindex(assistant: Assistant, workspace: str | None, spec: str | None) -> int:
+    """A line per spec on stdout (its indexing steps on stderr, like `ingest`), then a summary; 1 if any failed."""
+    show_step = progress_printer(sys.stderr)
+
+    def show(event: ReindexProgress) -> None:
+        if event.step is not None:
+            show_step(event.step)
+        else:
+            print(event.message, flush=True)
+
+    report = await assistant.reindex(workspace, spec, show)
+    print(report.summary if report.indexed or report.failed or report.skipped else messages.nothing_to_reindex())
+    return 1 if report.failed else 0
 
 
 async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path) -> str:
@@ -240,15 +260,18 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> int:
-    # A server loads the model before it connects anywhere: ready means it can answer at once.
-    async with build_assistant(settings, load_model=True) as assistant:
+    # A server loads the model before it connects anywhere: ready means it can answer at once. A re-index after
+    # a model change runs in the background there (/ready waits for it).
+    async with build_assistant(settings, load_model=True, reindex_in_background=True) as assistant:
         await run_platforms(settings, assistant)
     return 0
 
 
 async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
-    async with build_assistant(settings) as assistant:
-        action: Callable[[], Awaitable[str]]
+    # Other commands wait for a re-index after a model change first; `reindex` skips that check: it rebuilds
+    # what it is asked to itself.
+    async with build_assistant(settings, check_model=args.command != "reindex") as assistant:
+        action: Callable[[], Awaitable[str]] | None = None
         if args.command == "console":
             await ConsoleChat(assistant).run()
             return 0
@@ -264,10 +287,12 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
             action = lambda: _forget(assistant, args.name)  # noqa: E731
         elif args.command == "ask":
             action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
-        else:
+        elif args.command == "eval":
             action = lambda: _eval(assistant, args.questions, args.specs, args.out)  # noqa: E731
         with bound_contextvars(request_id=CLI_ORIGIN.request_id):  # one command, one action
             try:
+                if action is None:
+                    return await _reindex(assistant, args.workspace, args.spec)
                 print(await action())
             except UserFacingError as exc:
                 print(exc.user_message, file=sys.stderr)

@@ -11,7 +11,7 @@ import getpass
 import shlex
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -43,14 +43,15 @@ def render_answer(answer: Answer) -> str:
     return answer.as_markdown()
 
 
-def render_specs(records: list[SpecRecord]) -> str:
-    """A table of indexed specs."""
+def render_specs(records: list[SpecRecord], stale: Collection[str] = ()) -> str:
+    """A table of indexed specs; those in `stale` (left out of search until re-indexed) are marked."""
     if not records:
         return messages.nothing_indexed()
     lines = [f"{'NAME':<28} {'FORMAT':<18} {'VERSION':<14} {'OPS':>5}  INDEXED"]
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.indexed_at))
-        lines.append(f"{r.name:<28} {r.format.label:<18} {r.version[:14]:<14} {r.operation_count:>5}  {when}")
+        line = f"{r.name:<28} {r.format.label:<18} {r.version[:14]:<14} {r.operation_count:>5}  {when}"
+        lines.append(line + (f"  ({messages.needs_reindex_marker()})" if r.name in stale else ""))
     return "\n".join(lines)
 
 
@@ -157,7 +158,8 @@ class ConsoleChat:
         return render_answer(answer)
 
     async def _specs(self) -> str:
-        return render_specs(await self.assistant.list_specs(ListSpecs(self.origin)))
+        records = await self.assistant.list_specs(ListSpecs(self.origin))
+        return render_specs(records, self.assistant.stale_specs(self.origin.scope))
 
     async def _upload(self, path: Path, name: str | None) -> str:
         if not path.is_file():

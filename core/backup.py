@@ -28,7 +28,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -450,7 +450,8 @@ async def restore_backup(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("backup_restored", source=str(source), **manifest["counts"])
-    async with build_assistant(settings, embedder) as assistant:
+    # The model check is skipped: every restored spec gets the current model's vectors right here.
+    async with build_assistant(settings, embedder, check_model=False) as assistant:
         await reindex(assistant, previous | now_held)
     return {str(k): int(v) for k, v in manifest["counts"].items()}
 
@@ -460,7 +461,12 @@ def _secret(value: SecretStr | None) -> str | None:
 
 
 async def reindex(assistant: Assistant, workspaces: set[str]) -> int:
-    """Drop the vectors of `workspaces` and rebuild every live spec's from its stored documents."""
+    """Drop the vectors of `workspaces` and rebuild every live spec's from its stored documents.
+
+    Documents are model-independent text, so the rebuilt vectors are the current model's whatever model the
+    archive was taken with: each record is stamped with the current model's identity.
+    """
+    identity = (await assistant.embedder.identity()).text
     indexed = 0
     for workspace in sorted(workspaces):
         await assistant.store.drop_workspace(workspace)
@@ -468,6 +474,8 @@ async def reindex(assistant: Assistant, workspaces: set[str]) -> int:
             documents = await asyncio.to_thread(assistant.registry.documents, workspace, record.index_version)
             embeddings = await assistant.embedder.embed_documents([d.embed_text for d in documents])
             await assistant.store.add(workspace, record.name, record.index_version, documents, embeddings)
+            if record.embedding_model != identity:
+                await asyncio.to_thread(assistant.registry.put, replace(record, embedding_model=identity))
             indexed += 1
             log.info("spec_reindexed", workspace=workspace, spec=record.name, documents=len(documents))
     return indexed

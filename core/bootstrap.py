@@ -31,12 +31,23 @@ def _secret(value: SecretStr | None) -> str | None:
 
 @asynccontextmanager
 async def build_assistant(
-    settings: Settings, embedder: Embedder | None = None, *, load_model: bool = False
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    load_model: bool = False,
+    check_model: bool = True,
+    reindex_in_background: bool = False,
 ) -> AsyncIterator[Assistant]:
     """Wire an `Assistant`; pass `embedder` to share one already-loaded model (tests, benchmarks).
 
     `load_model` loads the embedding model before anything else (a server's readiness means it can answer);
     otherwise it loads on first use, which keeps short commands that never embed quick.
+
+    `check_model` compares the embedding model with the one each spec was indexed with (`api-assistant reindex`
+    turns it off: it rebuilds what it is asked to itself). Specs indexed with another model are re-indexed
+    when `REINDEX_ON_MODEL_CHANGE` is on: before this yields, or with `reindex_in_background` while the caller
+    goes on (a server, whose /ready says "reindex" until it is done); otherwise they are reported and left
+    out of search.
     """
     model = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
     if load_model and isinstance(model, SentenceTransformerEmbedder):
@@ -57,6 +68,10 @@ async def build_assistant(
     try:
         await assistant.sweep_leftovers()  # what a crash of an earlier run left behind
         await parser.start()  # warm: the first upload pays no start-up
+        if check_model:
+            await assistant.check_embedding_model(reindex=settings.reindex_on_model_change)
+            if not reindex_in_background:
+                await assistant.wait_for_model_reindex()
         yield assistant
     finally:
         await assistant.aclose()

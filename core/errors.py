@@ -82,3 +82,15 @@ class BackupError(UserFacingError):
 
 class DataDirBusyError(AssistantError):
     """DATA_DIR's lock is held: a bot runs on it (a restore must wait) or a restore is replacing it (a bot must)."""
+
+
+class WorkspaceNotFoundError(UserFacingError):
+    """A named workspace has no specs in the registry."""
+
+
+class SpecNeedsReindexError(UserFacingError):
+    """The spec's vectors came from another embedding model, so it is left out of search until re-indexed."""
+
+
+class OriginalUnavailableError(UserFacingError):
+    """A spec's stored original is missing or no longer matches its record, so it cannot be rebuilt from it."""

@@ -6,6 +6,9 @@ common subset: `code`, *emphasis* and plain sentences.
 
 from __future__ import annotations
 
+import shlex
+from typing import Literal
+
 
 def _size(num_bytes: int | float) -> str:
     mib = num_bytes / (1024 * 1024)
@@ -298,3 +301,94 @@ def data_dir_being_restored(where: str) -> str:
     """Why `run` (or any command that opens the data) refuses to start while a restore is replacing it."""
     where = where[:1].upper() + where[1:]
     return f"{where} is being restored (`api-assistant restore` is running); try again once the restore has finished."
+
+
+# ---- re-indexing (after an embedding model change, or on an operator's request) ----------------------------
+
+
+def reindex_command(workspace: str | None = None, spec: str | None = None) -> str:
+    """The command an operator runs to re-index (a workspace, a spec), quoted for a shell."""
+    words = ["api-assistant", "reindex"]
+    if workspace is not None:
+        words += ["--workspace", shlex.quote(workspace)]
+    if spec is not None:
+        words += ["--spec", shlex.quote(spec)]
+    return " ".join(words)
+
+
+def needs_reindex_marker() -> str:
+    """Shown beside a spec in spec lists while it is left out of search (vectors of another model)."""
+    return "needs re-index"
+
+
+def specs_need_reindex(names: list[str], in_progress: bool) -> str:
+    """A question could only be answered from specs whose vectors came from another embedding model."""
+    listed = ", ".join(f"`{n}`" for n in names)
+    one = len(names) == 1
+    text = (
+        f"{listed} {'was' if one else 'were'} indexed with a different embedding model, so I can't search "
+        f"{'it' if one else 'them'} until {'it is' if one else 'they are'} re-indexed."
+    )
+    if in_progress:
+        return text + " That's under way right now; please ask again in a minute."
+    return text + f" Ask whoever runs this bot to run `{reindex_command()}`."
+
+
+def workspace_not_found(workspace: str, known: list[str]) -> str:
+    """An operator named a workspace that has no specs."""
+    if not known:
+        return f"There's no workspace `{workspace}`: no specs have been indexed in any workspace yet."
+    return f"There's no workspace `{workspace}` with specs. Workspaces: {', '.join(f'`{k}`' for k in known)}."
+
+
+def original_missing(name: str) -> str:
+    """A spec's uploaded file is gone from the store, so it cannot be rebuilt (its index stays as it is)."""
+    return f"the uploaded file of `{name}` is missing from the store; upload it again to rebuild it"
+
+
+def original_changed(name: str) -> str:
+    """The stored file no longer matches the record's checksum (damaged storage)."""
+    return f"the stored file of `{name}` no longer matches its checksum; upload it again to rebuild it"
+
+
+def reindex_unexpected(event: str) -> str:
+    """A spec failed to re-index for a reason nobody planned for; the log has the traceback."""
+    return f"an unexpected error (the log line `{event}` has the details)"
+
+
+def nothing_to_reindex() -> str:
+    """`reindex` found no specs at all."""
+    return "Nothing to re-index: no specs have been indexed yet."
+
+
+def reindex_progress(
+    position: int, total: int, where: str, stage: str, detail: str = "", operations: int = 0, seconds: float = 0.0
+) -> str:
+    """One line per spec of a re-index: started, done, skipped or failed."""
+    head = f"[{position}/{total}] {where}"
+    if stage == "started":
+        return f"{head}: re-indexing…"
+    if stage == "indexed":
+        return f"{head}: re-indexed, {operations} operation{'s' * (operations != 1)} in {seconds:.1f}s"
+    if stage == "skipped":
+        return f"{head}: skipped ({detail})"
+    return f"{head}: failed, {detail}; its previous index is still live"
+
+
+def reindex_summary(indexed: int, failed: int, skipped: int, seconds: float) -> str:
+    """The last line of a re-index."""
+    text = f"Re-indexed {indexed} spec{'s' * (indexed != 1)} in {seconds:.1f}s"
+    if skipped:
+        text += f", {skipped} skipped"
+    if failed:
+        text += f"; {failed} failed (each kept its previous index): see the lines above"
+    return text + "."
+
+
+def reindex_skipped(why: Literal["forgotten", "current", "changed"]) -> str:
+    """Why a spec chosen for re-indexing was left alone."""
+    return {
+        "forgotten": "forgotten meanwhile",
+        "current": "already re-uploaded with the current model",
+        "changed": "replaced or forgotten while it was being rebuilt; that change stands",
+    }[why]

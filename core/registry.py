@@ -29,6 +29,10 @@ from core.errors import ConfigError
 from core.models import ApiSpec, SpecFormat, from_dict, to_dict
 
 
+class OriginalMissingError(FileNotFoundError):
+    """A record's uploaded original is not in the store, so its spec cannot be rebuilt from it."""
+
+
 @dataclass(frozen=True)
 class SpecRecord:
     """One indexed spec in one workspace."""
@@ -50,7 +54,7 @@ class SpecRecord:
     header: ApiSpec  # the spec without operations: servers, schemes and default security, for snippets
     uploader_name: str = ""  # the uploader as the platform displayed them, for "only X can replace it"
     destinations: tuple[str, ...] = ()  # every base URL requests go to (see `destinations`)
-    embedding_model: str = ""  # the model (name@fingerprint) whose vectors this version has
+    embedding_model: str = ""  # the model whose vectors this index version holds (`ModelIdentity.text`)
 
     @property
     def label(self) -> str:
@@ -170,7 +174,7 @@ class SpecRegistry:
                 )
             ).scalar()
         if data is None:
-            raise FileNotFoundError(f"no stored original {Path(original_path).name!r} in this workspace")
+            raise OriginalMissingError(f"no stored original {Path(original_path).name!r} in this workspace")
         return bytes(data)
 
     def put_documents(self, workspace: str, index_version: str, documents: Sequence[Document]) -> None:

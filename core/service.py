@@ -13,8 +13,9 @@ import re
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
-from dataclasses import asdict, dataclass
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager, suppress
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -38,15 +39,18 @@ from core.answers import (
 )
 from core.config import Settings
 from core.documents import build_documents
-from core.embedding import Embedder
+from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     InvalidSpecError,
     NothingIndexedError,
+    OriginalUnavailableError,
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitedError,
+    SpecNeedsReindexError,
     SpecNotFoundError,
     UserFacingError,
+    WorkspaceNotFoundError,
 )
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.health import READY, Readiness, Verdict, not_ready
@@ -57,7 +61,15 @@ from core.parsing.loader import check_upload
 from core.parsing.text import truncate
 from core.parsing.worker import ParsePool, SpecParser
 from core.ratelimit import ConcurrencyGuard, RateLimiter
-from core.registry import SpecRecord, SpecRegistry, destinations, now, original_name, spec_header
+from core.registry import (
+    OriginalMissingError,
+    SpecRecord,
+    SpecRegistry,
+    destinations,
+    now,
+    original_name,
+    spec_header,
+)
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.retrieval import HybridRetriever, RetrievedItem, SearchScope
 from core.snippets import build_snippet, can_build_snippet
@@ -127,6 +139,74 @@ class SweepReport:
 
 
 @dataclass(frozen=True)
+class ReindexProgress:
+    """One spec of a re-index: `stage` is "started", then "indexed", "skipped" or "failed" (`detail` says why).
+
+    While a spec is being rebuilt, events with `step` set carry its indexing progress (embedding, storing).
+    """
+
+    workspace: str
+    spec: str
+    position: int  # 1-based, of `total`
+    total: int
+    stage: str
+    detail: str = ""
+    operations: int = 0
+    seconds: float = 0.0
+    step: IngestProgress | None = None
+
+    @property
+    def message(self) -> str:
+        """A human progress line."""
+        if self.step is not None:
+            return self.step.message
+        where = f"{self.workspace}/{self.spec}"
+        return messages.reindex_progress(
+            self.position, self.total, where, self.stage, self.detail, self.operations, self.seconds
+        )
+
+
+ReindexReporter = Callable[[ReindexProgress], None]
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What a re-index did. A spec that failed kept its previous index version, live as before."""
+
+    indexed: tuple[SpecRecord, ...]
+    failed: tuple[tuple[str, str, str], ...]  # (workspace, spec, why)
+    skipped: int
+    seconds: float
+
+    @property
+    def summary(self) -> str:
+        """The closing line for an operator."""
+        return messages.reindex_summary(len(self.indexed), len(self.failed), self.skipped, self.seconds)
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """Whose spec an index version is: the uploader's, also when an operator re-indexes it later."""
+
+    user: str
+    user_name: str
+    platform: str
+
+
+@dataclass(frozen=True)
+class _Rebuild:
+    """A re-index of a live version from its stored original: not a new upload."""
+
+    replaces: str  # the live index version rebuilt, which must still be live at the swap
+    original_path: str  # the stored original it was read from, kept as it is
+    indexed_at: float  # when it was uploaded, kept too
+
+
+class _Superseded(Exception):
+    """A re-indexed version was not made live: the spec was replaced or forgotten while it was being rebuilt."""
+
+
+@dataclass(frozen=True)
 class IngestReport:
     """What an ingest did."""
 
@@ -189,6 +269,11 @@ class Assistant:
         self.telemetry.watch(AssistantCollector(self))
         self.readiness = Readiness()  # GET /ready; platform adapters add their connections
         self._register_readiness_checks()
+        # The embedding model's identity, once known (start-up check or first index): specs whose vectors came
+        # from another model are left out of search, so one query never mixes vectors of two models.
+        self.model_identity: ModelIdentity | None = None
+        self._model_reindex: asyncio.Task[ReindexReport] | None = None  # the start-up re-index, if one runs
+        self._model_reindex_done = 0
 
     # ---- specs -------------------------------------------------------------------------------------
 
@@ -276,7 +361,8 @@ class Assistant:
                 max_bytes=self.settings.max_file_bytes,
                 allowed_extensions=self.settings.allowed_extensions,
             )
-            record = await self._index(origin, name, attachment.filename, data, content_hash, spec, report)
+            owner = _Owner(origin.user, origin.user_name, origin.platform)
+            record = await self._index(origin.scope, name, attachment.filename, data, content_hash, spec, report, owner)
             if previous:
                 await self._delete_quietly(origin.scope, previous.index_version)
                 self._release_original(previous)
@@ -331,17 +417,24 @@ class Assistant:
 
     async def _index(
         self,
-        origin: Origin,
+        scope: str,
         name: str,
         filename: str,
         data: bytes,
         content_hash: str,
         spec: ApiSpec,
         report: ProgressReporter,
+        owner: _Owner,
+        rebuild: _Rebuild | None = None,
     ) -> SpecRecord:
+        """Build, embed and store a new index version of a spec, then make it live (the previous one stays).
+
+        With `rebuild`, the new version goes live only if `rebuild.replaces` still is (else `_Superseded`).
+        """
+        identity = self.model_identity = await self.embedder.identity()
         documents = await asyncio.to_thread(build_documents, spec)
         index_version = uuid.uuid4().hex[:16]
-        self.registry.begin_version(origin.scope, name, index_version)  # a crash from here on is swept at start-up
+        self.registry.begin_version(scope, name, index_version)  # a crash from here on is swept at start-up
         try:
             report(IngestProgress("embedding", 0, len(documents)))
             embeddings = await self.embedder.embed_documents(
@@ -349,11 +442,12 @@ class Assistant:
                 lambda done, total: report(IngestProgress("embedding", done, total)),
             )
             report(IngestProgress("storing", 0, len(documents)))
-            await asyncio.to_thread(self.registry.put_documents, origin.scope, index_version, documents)
-            await self.store.add(origin.scope, name, index_version, documents, embeddings)
+            await asyncio.to_thread(self.registry.put_documents, scope, index_version, documents)
+            await self.store.add(scope, name, index_version, documents, embeddings)
             report(IngestProgress("storing", len(documents), len(documents)))
+            original = original_name(content_hash, filename) if rebuild is None else rebuild.original_path
             record = SpecRecord(
-                workspace=origin.scope,
+                workspace=scope,
                 name=name,
                 format=spec.format,
                 title=spec.title,
@@ -362,20 +456,27 @@ class Assistant:
                 index_version=index_version,
                 operation_count=len(spec.operations),
                 scheme_count=len(spec.security_schemes),
-                uploaded_by=origin.user,
-                platform=origin.platform,
-                indexed_at=now(),
-                original_path=original_name(content_hash, filename),
+                uploaded_by=owner.user,
+                platform=owner.platform,
+                indexed_at=now() if rebuild is None else rebuild.indexed_at,
+                original_path=original,
                 filename=filename,
                 header=spec_header(spec),
-                uploader_name=origin.user_name,
+                uploader_name=owner.user_name,
                 destinations=destinations(spec),
+                embedding_model=identity.text,
             )
+            if rebuild is not None:
+                # Under the spec's lock (held by the caller across processes), so no upload or forget slips in
+                # between this check and the swap.
+                live = self.registry.get(scope, name)
+                if live is None or live.index_version != rebuild.replaces:
+                    raise _Superseded
             # The swap: from here on, searches see the new version (its original is stored with it).
             self.registry.put(record, original=data)
             return record
         except BaseException:
-            await self._delete_quietly(origin.scope, index_version)
+            await self._delete_quietly(scope, index_version)
             raise
 
     async def _delete_quietly(self, scope: str, index_version: str) -> None:
@@ -484,6 +585,178 @@ class Assistant:
         log.info("startup_sweep", versions=versions, documents=documents, originals=originals)
         return report
 
+    # ---- re-indexing ---------------------------------------------------------------------------------
+
+    async def reindex(
+        self, workspace: str | None = None, spec: str | None = None, progress: ReindexReporter | None = None
+    ) -> ReindexReport:
+        """Rebuild documents, vectors and lexical index of the chosen specs from their stored originals.
+
+        `workspace` (a storage scope such as `slack:T0123`) and `spec` (a name, in every workspace unless
+        `workspace` is given) narrow the choice; neither means every spec. Each spec gets a fresh index version,
+        made live like an upload and the old one removed; one that fails keeps its previous version live and
+        the others go on. Raises `WorkspaceNotFoundError` / `SpecNotFoundError` when the choice matches nothing.
+        """
+        records = self._reindex_selection(workspace, spec)
+        self.model_identity = await self.embedder.identity()
+        return await self._reindex_records(records, progress or (lambda _: None), only_stale=False)
+
+    def _reindex_selection(self, workspace: str | None, spec: str | None) -> list[SpecRecord]:
+        known = self.registry.workspaces()
+        if workspace is not None and workspace not in known:
+            raise WorkspaceNotFoundError(messages.workspace_not_found(workspace, known))
+        scopes = [workspace] if workspace is not None else known
+        records = [r for scope in scopes for r in self.registry.list_records(scope)]
+        if spec is None:
+            return records
+        chosen = [r for r in records if r.name == spec]
+        if not chosen:
+            raise SpecNotFoundError(messages.spec_not_found(spec, sorted({r.name for r in records})))
+        return chosen
+
+    async def _reindex_records(
+        self, records: list[SpecRecord], progress: ReindexReporter, *, only_stale: bool
+    ) -> ReindexReport:
+        """Re-index `records` one at a time (`only_stale`: leave those already on the current model)."""
+        started = time.perf_counter()
+        indexed: list[SpecRecord] = []
+        failed: list[tuple[str, str, str]] = []
+        skipped = 0
+        for position, record in enumerate(records, 1):
+            self._model_reindex_done = position - 1
+            begun = ReindexProgress(record.workspace, record.name, position, len(records), "started")
+            bound = log.bind(workspace=record.workspace, spec=record.name, position=position, total=len(records))
+            progress(begun)
+            spec_started = time.perf_counter()
+
+            def step(stage: IngestProgress, begun: ReindexProgress = begun) -> None:
+                progress(replace(begun, step=stage))
+
+            try:
+                rebuilt = await self._reindex_one(record, step, only_stale=only_stale)
+            except UserFacingError as exc:
+                bound.warning("spec_reindex_failed", reason=type(exc).__name__)
+                end = replace(begun, stage="failed", detail=exc.user_message)
+            except Exception:
+                bound.exception("spec_reindex_failed", reason="unexpected")
+                end = replace(begun, stage="failed", detail=messages.reindex_unexpected("spec_reindex_failed"))
+            else:
+                seconds = time.perf_counter() - spec_started
+                if isinstance(rebuilt, SpecRecord):
+                    indexed.append(rebuilt)
+                    bound.info("spec_reindexed", index_version=rebuilt.index_version, seconds=round(seconds, 2))
+                    end = replace(begun, stage="indexed", operations=rebuilt.operation_count, seconds=seconds)
+                else:
+                    skipped += 1
+                    bound.info("spec_reindex_skipped", reason=rebuilt)
+                    end = replace(begun, stage="skipped", detail=rebuilt)
+            if end.stage == "failed":
+                failed.append((record.workspace, record.name, end.detail))
+            progress(end)
+        self._model_reindex_done = len(records)
+        report = ReindexReport(tuple(indexed), tuple(failed), skipped, time.perf_counter() - started)
+        log.info(
+            "reindex_done", indexed=len(indexed), failed=len(failed), skipped=skipped, seconds=round(report.seconds, 2)
+        )
+        return report
+
+    async def _reindex_one(self, record: SpecRecord, report: ProgressReporter, *, only_stale: bool) -> SpecRecord | str:
+        """Rebuild one spec from its original under its lock; the new record, or why it was skipped."""
+        scope, name = record.workspace, record.name
+        async with self._spec_lock(scope, name):
+            current = self.registry.get(scope, name)  # an upload or forget may have come first
+            if current is None:
+                return messages.reindex_skipped("forgotten")
+            if only_stale and not self.needs_reindex(current):
+                return messages.reindex_skipped("current")
+            try:
+                data = await asyncio.to_thread(self.registry.read_original, scope, current.original_path)
+            except OriginalMissingError:
+                raise OriginalUnavailableError(messages.original_missing(name)) from None
+            if hashlib.sha256(data).hexdigest() != current.content_hash:
+                raise OriginalUnavailableError(messages.original_changed(name))
+            report(IngestProgress("parsing"))
+            # The file was accepted when it was uploaded; a lower size limit or a narrower type list set since
+            # then must not stop it being rebuilt.
+            extension = Path(current.filename).suffix.lower().lstrip(".")
+            spec = await self.parser.parse(
+                current.filename,
+                data,
+                max_bytes=max(self.settings.max_file_bytes, len(data)),
+                allowed_extensions=self.settings.allowed_extensions | {extension},
+            )
+            owner = _Owner(current.uploaded_by, current.uploader_name, current.platform)
+            rebuild = _Rebuild(current.index_version, current.original_path, current.indexed_at)
+            try:
+                rebuilt = await self._index(
+                    scope, name, current.filename, data, current.content_hash, spec, report, owner, rebuild
+                )
+            except _Superseded:  # the new version was already removed; what replaced it is live
+                return messages.reindex_skipped("changed")
+            # The original stays (the new version was built from it); only the old index version goes.
+            await self._delete_quietly(scope, current.index_version)
+        return rebuilt
+
+    def needs_reindex(self, record: SpecRecord) -> bool:
+        """Whether a spec's vectors came from another embedding model than this one (or an unrecorded one)."""
+        return self.model_identity is not None and not self.model_identity.same_vectors(record.embedding_model)
+
+    def stale_specs(self, scope: str) -> list[str]:
+        """The specs of a workspace left out of search until they are re-indexed (for spec lists)."""
+        return [r.name for r in self.registry.list_records(scope) if self.needs_reindex(r)]
+
+    @property
+    def reindexing(self) -> bool:
+        """Whether the start-up re-index after a model change is still running."""
+        return self._model_reindex is not None and not self._model_reindex.done()
+
+    async def check_embedding_model(self, reindex: bool) -> list[SpecRecord]:
+        """At start-up: find the specs whose vectors came from another embedding model; returns them.
+
+        With `reindex` (`REINDEX_ON_MODEL_CHANGE`), they are re-indexed in the background, logging progress,
+        and readiness reports "reindex" as not ready until it is done (`wait_for_model_reindex` waits for it).
+        Without, each gets a warning naming the command to run. Either way they stay out of search until
+        their vectors come from the current model.
+        """
+        identity = self.model_identity = await self.embedder.identity()
+        stale = [r for scope in self.registry.workspaces() for r in self.registry.list_records(scope)]
+        stale = [r for r in stale if self.needs_reindex(r)]
+        if not stale:
+            log.info("embedding_model_checked", model=identity.label, stale_specs=0)
+            return stale
+        if not reindex:
+            for record in stale:
+                recorded = ModelIdentity.parse(record.embedding_model)
+                log.warning(
+                    "spec_needs_reindex",
+                    workspace=record.workspace,
+                    spec=record.name,
+                    indexed_with=recorded.label if recorded else "unrecorded",
+                    model=identity.label,
+                    run=messages.reindex_command(record.workspace, record.name),
+                )
+            return stale
+        log.warning("embedding_model_changed", model=identity.label, stale_specs=len(stale), action="reindexing")
+
+        def show(event: ReindexProgress) -> None:
+            if event.step is None:
+                log.info("model_reindex_progress", line=event.message, stage=event.stage)
+
+        self._model_reindex_done = 0
+        self._model_reindex = asyncio.create_task(self._reindex_records(stale, show, only_stale=True))
+
+        def ready() -> Verdict:
+            if not self.reindexing:
+                return READY
+            return not_ready(f"re-indexing after an embedding model change ({self._model_reindex_done}/{len(stale)})")
+
+        self.readiness.register("reindex", ready)
+        return stale
+
+    async def wait_for_model_reindex(self) -> ReindexReport | None:
+        """Wait for the start-up re-index, if one runs; its report."""
+        return await self._model_reindex if self._model_reindex is not None else None
+
     def _record(self, scope: str, name: str) -> SpecRecord:
         record = self.registry.get(scope, name)
         if record is None:
@@ -496,11 +769,16 @@ class Assistant:
         """The live spec versions a question may search: one named spec, or the whole workspace."""
         if spec:
             record = self._record(scope, spec)
+            if self.needs_reindex(record):
+                raise SpecNeedsReindexError(messages.specs_need_reindex([record.name], self.reindexing))
             return SearchScope(scope, {record.name: record.index_version})
         records = self.registry.list_records(scope)
         if not records:
             raise NothingIndexedError(messages.nothing_indexed())
-        return SearchScope(scope, {r.name: r.index_version for r in records})
+        current = {r.name: r.index_version for r in records if not self.needs_reindex(r)}
+        if not current:
+            raise SpecNeedsReindexError(messages.specs_need_reindex([r.name for r in records], self.reindexing))
+        return SearchScope(scope, current)
 
     async def search(
         self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
@@ -641,7 +919,11 @@ class Assistant:
         """The spec named in the request; else the specs a thread already talked about; else the workspace."""
         if spec or not history or not history[-1].specs:
             return self.search_scope(scope, spec)
-        live = {r.name: r.index_version for r in self.registry.list_records(scope) if r.name in history[-1].specs}
+        live = {
+            r.name: r.index_version
+            for r in self.registry.list_records(scope)
+            if r.name in history[-1].specs and not self.needs_reindex(r)
+        }
         return SearchScope(scope, live) if live else self.search_scope(scope, None)
 
     def _answer_cache_key(self, scope: SearchScope, question: str, spec: str | None) -> str:
@@ -651,7 +933,7 @@ class Assistant:
         return workspace_key(scope.workspace, f"{spec or '*'}|{versions}|{mode}|{normalised}")
 
     async def _embed_query(self, query: str) -> list[float]:
-        key = f"{self.embedder.model_id}|{query}"
+        key = f"{(await self.embedder.identity()).key}|{query}"  # never another model's vector
         cached = await self.state.get(NS_EMBEDDINGS, key)
         if cached is not None:
             return list(cached)
@@ -682,7 +964,11 @@ class Assistant:
         records = self.registry.list_records(scope)
         if not records:
             return messages.nothing_indexed()
-        lines = [f"• `{r.name}`: {r.label} ({r.format.label}, {r.operation_count} operations)" for r in records]
+        lines = [
+            f"• `{r.name}`: {r.label} ({r.format.label}, {r.operation_count} operations)"
+            + (f", {messages.needs_reindex_marker()}" if self.needs_reindex(r) else "")
+            for r in records
+        ]
         return "Specs indexed here:\n" + "\n".join(lines)
 
     async def claim_event(self, origin: Origin) -> bool:
@@ -739,7 +1025,11 @@ class Assistant:
         self.readiness.register("intake", intake)
 
     async def aclose(self) -> None:
-        """Release resources."""
+        """Release resources (a start-up re-index still running stops; its specs keep their previous versions)."""
+        if self._model_reindex is not None and not self._model_reindex.done():
+            self._model_reindex.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._model_reindex
         if self.generator is not None:
             await self.generator.aclose()
         await self.limiter.aclose()

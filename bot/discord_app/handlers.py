@@ -341,7 +341,8 @@ class DiscordHandlers:
         await self._command(interaction, "specs", specs, ephemeral=True)
 
     async def _specs(self, reply: MessageSeries, origin: Origin) -> None:
-        await reply.show(render_text(render_specs(await self.assistant.list_specs(ListSpecs(origin)))))
+        records = await self.assistant.list_specs(ListSpecs(origin))
+        await reply.show(render_text(render_specs(records, self.assistant.stale_specs(origin.scope))))
 
     @in_flight("discord_command")
     async def slash_forget(self, interaction: discord.Interaction, name: str) -> None:

@@ -8,7 +8,7 @@ at most `MESSAGE_LIMIT` characters, never leaves a code fence open, and has lite
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from core import messages
 from core.answers import Answer, Citation, CodeBlock
@@ -117,8 +117,8 @@ def render_ingest(report: IngestReport) -> str:
     return text
 
 
-def render_specs(records: Sequence[SpecRecord]) -> str:
-    """The workspace's specs as a list, with Discord relative timestamps."""
+def render_specs(records: Sequence[SpecRecord], stale: Collection[str] = ()) -> str:
+    """The workspace's specs as a list, with Discord relative timestamps; those in `stale` are marked."""
     if not records:
         return messages.nothing_indexed()
     lines = [f"**Specs indexed here ({len(records)})**"]
@@ -126,6 +126,7 @@ def render_specs(records: Sequence[SpecRecord]) -> str:
         lines.append(
             f"• `{r.name}` — {escape_markdown(r.label)} · {r.format.label} · "
             f"{_count(r.operation_count, 'operation')} · updated <t:{int(r.indexed_at)}:R>"
+            + (f" · ⚠ {messages.needs_reindex_marker()}" if r.name in stale else "")
         )
     return "\n".join(lines)
 

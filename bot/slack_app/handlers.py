@@ -500,7 +500,8 @@ class SlackBot:
         if command.name == "help":
             await reply.send([render_markdown(slack_messages.HELP)])
         elif command.name == "specs":
-            await reply.send([render_specs(await self.assistant.list_specs(ListSpecs(origin)))])
+            records = await self.assistant.list_specs(ListSpecs(origin))
+            await reply.send([render_specs(records, self.assistant.stale_specs(origin.scope))])
         elif command.name == "forget":
             if not command.argument:
                 await reply.send([render_markdown(slack_messages.forget_usage())])

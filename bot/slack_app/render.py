@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack_app import messages as slack_messages
+from core import messages
 from core.answers import Answer, CodeBlock
 from core.registry import SpecRecord
 from core.service import IngestReport
@@ -368,13 +369,14 @@ def ingest_summary(report: IngestReport) -> str:
     return text
 
 
-def render_specs(records: Sequence[SpecRecord]) -> SlackMessage:
-    """The workspace's specs."""
+def render_specs(records: Sequence[SpecRecord], stale: Collection[str] = ()) -> SlackMessage:
+    """The workspace's specs; those in `stale` (left out of search until re-indexed) are marked."""
     if not records:
         return render_markdown(slack_messages.no_specs())
     lines = [slack_messages.specs_heading(len(records))]
     for record in records:
         when = time.strftime("%Y-%m-%d", time.gmtime(record.indexed_at))
         lines.append(f"• `{record.name}` — {record.label} ({record.format.label}), "
-                     f"{record.operation_count} operations, indexed {when}")
+                     f"{record.operation_count} operations, indexed {when}"
+                     + (f" — _{messages.needs_reindex_marker()}_" if record.name in stale else ""))
     return render_markdown("\n".join(lines))

@@ -214,3 +214,83 @@ def test_restore_and_the_other_commands_take_turns_on_data_dir(cli_env, example_
             assert capsys.readouterr().err == f"DATA_DIR `{data}` is being restored (`api-assistant restore` is " \
                 "running); try again once the restore has finished.\n"
     assert main(["restore", str(archive), "--yes"]) == 0  # the lock is free again
+
+
+def test_reindex_prints_progress_per_spec_and_a_summary(cli_env, example_spec, capsys):
+    assert main(["reindex"]) == 0
+    assert "Nothing to re-index: no specs have been indexed yet." in capsys.readouterr().out
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    assert main(["ingest", str(example_spec), "--name", "books"]) == 0
+    capsys.readouterr()
+
+    assert main(["reindex"]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert lines[0] == "[1/2] local:local/books: re-indexing…"
+    assert lines[1].startswith("[1/2] local:local/books: re-indexed, 7 operations in ")
+    assert lines[2] == "[2/2] local:local/shop: re-indexing…"
+    assert lines[3].startswith("[2/2] local:local/shop: re-indexed, 7 operations in ")
+    assert lines[4].startswith("Re-indexed 2 specs in ") and len(lines) == 5
+    assert "Indexing: embedding 9/9" in out.err  # each spec's own steps, as `ingest` shows them
+
+    assert main(["reindex", "--workspace", "local:local", "--spec", "shop"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[1/1] local:local/shop: re-indexing…" and lines[-1].startswith("Re-indexed 1 spec in ")
+    assert main(["ask", "how do I delete a customer?", "--spec", "shop"]) == 0
+    assert "DELETE /customers/{customerId}" in capsys.readouterr().out
+
+
+def test_reindex_names_an_unknown_workspace_or_spec(cli_env, example_spec, capsys):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    capsys.readouterr()
+    assert main(["reindex", "--workspace", "slack:T0NOPE"]) == 1
+    err = capsys.readouterr().err
+    assert "There's no workspace `slack:T0NOPE` with specs. Workspaces: `local:local`." in err
+    assert "Traceback" not in err
+    assert main(["reindex", "--spec", "nope"]) == 1
+    assert "There's no spec called `nope` here. Indexed specs: `shop`." in capsys.readouterr().err
+
+
+def _record_as_indexed_before_models_were_recorded(data_dir, name):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from core.registry import SpecRegistry
+
+    registry = SpecRegistry(data_dir)
+    try:
+        record = registry.get("local:local", name)
+        assert record is not None and record.embedding_model
+        registry.put(replace(record, embedding_model=""))
+    finally:
+        registry.close()
+
+
+def test_with_reindex_off_the_cli_reports_stale_specs_until_reindex(cli_env, example_spec, capsys, monkeypatch):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    _record_as_indexed_before_models_were_recorded(cli_env / "data", "shop")
+    monkeypatch.setenv("REINDEX_ON_MODEL_CHANGE", "false")
+    capsys.readouterr()
+
+    assert main(["specs"]) == 0
+    out = capsys.readouterr()
+    [line] = [line for line in out.out.splitlines() if line.startswith("shop")]
+    assert line.endswith("(needs re-index)")
+    assert "spec_needs_reindex" in out.err and "api-assistant reindex --workspace local:local --spec shop" in out.err
+    assert main(["ask", "how do I delete a customer?"]) == 1
+    assert "`shop` was indexed with a different embedding model" in capsys.readouterr().err
+
+    assert main(["reindex"]) == 0
+    assert "[1/1] local:local/shop: re-indexed" in capsys.readouterr().out
+    assert main(["specs"]) == 0
+    out = capsys.readouterr()
+    assert "needs re-index" not in out.out and "spec_needs_reindex" not in out.err
+
+
+def test_by_default_a_stale_spec_is_re_indexed_when_the_next_command_starts(cli_env, example_spec, capsys):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    _record_as_indexed_before_models_were_recorded(cli_env / "data", "shop")
+    capsys.readouterr()
+    assert main(["ask", "how do I delete a customer?"]) == 0
+    out = capsys.readouterr()
+    assert "DELETE /customers/{customerId}" in out.out
+    assert "embedding_model_changed" in out.err and "[1/1] local:local/shop: re-indexed" in out.err

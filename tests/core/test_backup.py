@@ -175,10 +175,12 @@ async def test_a_first_release_archive_with_original_files_still_restores(settin
     await restore_backup(settings, legacy, _yes, embedder)
     assert await _results(settings, embedder) == before
     async with build_assistant(settings, embedder) as assistant:
+        identity = (await assistant.embedder.identity()).text
         for record in assistant.registry.list_records(TEAM_A.scope):
             assert hashlib.sha256(assistant.registry.read_original(TEAM_A.scope, record.original_path)).hexdigest() == (
                 record.content_hash
             )
+            assert record.embedding_model == identity  # it had none: the vectors rebuilt on restore are current
 
 
 def _as_format_1(archive: Path, tmp_path: Path) -> Path:
@@ -194,6 +196,7 @@ def _as_format_1(archive: Path, tmp_path: Path) -> Path:
         (staging / member).write_bytes(data)
         members[member] = staging / member
     db.execute("UPDATE specs SET original_path = '/old/data/originals/x/' || original_path")
+    db.execute("ALTER TABLE specs DROP COLUMN embedding_model")  # recorded from the second release on
     db.execute("DROP TABLE originals")
     db.execute("DROP TABLE alembic_version")
     db.commit()

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
 from tests.bot.discord.fake_discord import TOKEN, FakeDiscord
 from tests.bot.slack.conftest import event_body, mention, sign
-from tests.bot.slack.mock_slack import MockSlack
-from tests.ops import get, on_free_port, running, scrape, wait_for_metric, wait_ready
+from tests.bot.slack.mock_slack import TEAM_ID, MockSlack
+from tests.ops import get, on_free_port, running, scrape, wait_for_metric, wait_for_status, wait_ready
 
 QUESTION = "how do I refund an order?"
 
@@ -129,3 +131,33 @@ async def test_slack_and_discord_at_once(  # type: ignore[no-untyped-def]
             assert metrics.value("api_assistant_workspaces") == 2
     finally:
         await fake.stop()
+
+
+async def test_ready_waits_for_a_start_up_re_index_after_a_model_change(  # type: ignore[no-untyped-def]
+    socket_settings, indexed, mock_slack: MockSlack
+) -> None:
+    [record] = indexed.registry.list_records(f"slack:{TEAM_ID}")
+    indexed.registry.put(replace(record, embedding_model=""))  # indexed before models were recorded
+    real_parser, go_on = indexed.parser, asyncio.Event()
+
+    class GatedParser:
+        async def parse(self, *args: Any, **kwargs: Any) -> Any:
+            await go_on.wait()
+            return await real_parser.parse(*args, **kwargs)
+
+    indexed.parser = GatedParser()
+    try:
+        await indexed.check_embedding_model(reindex=True)  # what start-up does under `run`
+        async with running(on_free_port(socket_settings), indexed) as base:
+            await wait_for_status(base + "/ready", 503)
+            status, body = await get(base + "/ready")
+            assert status == 503
+            assert json.loads(body)["not_ready"] == {"reindex": "re-indexing after an embedding model change (0/1)"}
+            assert await get(base + "/health") == (200, "ok")  # alive meanwhile
+            go_on.set()
+            ready = json.loads(await wait_ready(base))
+            assert ready["components"]["reindex"] == {"ready": True, "detail": "ok"}
+            [rebuilt] = indexed.registry.list_records(f"slack:{TEAM_ID}")
+            assert rebuilt.index_version != record.index_version and rebuilt.embedding_model
+    finally:
+        indexed.parser = real_parser
