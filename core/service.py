@@ -496,7 +496,7 @@ class Assistant:
 
     async def list_specs(self, request: ListSpecs) -> list[SpecRecord]:
         """The workspace's specs."""
-        return self.registry.list_records(request.origin.scope)
+        return await asyncio.to_thread(self.registry.list_records, request.origin.scope)
 
     async def forget(self, request: ForgetSpec) -> SpecRecord:
         """Remove a spec and its documents from the workspace (its uploader or a workspace admin only)."""
@@ -784,7 +784,7 @@ class Assistant:
         self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
     ) -> list[RetrievedItem]:
         """Hybrid retrieval over the workspace (or one spec)."""
-        scope = self.search_scope(origin.scope, spec)
+        scope = await asyncio.to_thread(self.search_scope, origin.scope, spec)
         return await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
 
     def evidence(self, scope: str, items: list[RetrievedItem]) -> list[Evidence]:
@@ -858,13 +858,14 @@ class Assistant:
         reply = smalltalk_reply(question)
         if reply is not None or asks_for_spec_list(question):
             bound.info("question_answered", mode="smalltalk")
-            text = reply if reply is not None else self._spec_list_text(origin.scope)
+            text = reply if reply is not None else await asyncio.to_thread(self._spec_list_text, origin.scope)
             yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
             return
 
         thread_key = _thread_key(origin)
         history = await self.memory.history(thread_key) if thread_key else []
-        scope = self._question_scope(origin.scope, request.spec, history)
+        # Registry reads go to a worker thread: with DATABASE_URL each is a round trip to PostgreSQL.
+        scope = await asyncio.to_thread(self._question_scope, origin.scope, request.spec, history)
         # Answers that depend on a thread's history are not shared; the key names every live spec version,
         # so a new upload can never be answered from the cache.
         cache_key = "" if history else self._answer_cache_key(scope, question, request.spec)
@@ -879,7 +880,7 @@ class Assistant:
             searching = time.perf_counter()
             items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
             self.telemetry.retrieval_seconds.observe(time.perf_counter() - searching)
-            evidence = self.evidence(origin.scope, items)
+            evidence = await asyncio.to_thread(self.evidence, origin.scope, items)
             if self.generator is not None and evidence:
                 if self.guard.active >= self.guard.max_concurrent:
                     yield StatusUpdate(messages.queued())
