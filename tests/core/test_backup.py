@@ -494,3 +494,37 @@ async def test_backups_taken_during_uploads_hold_one_whole_version(settings, emb
     async with build_assistant(settings, embedder) as assistant:
         items = await assistant.search(TEAM_B, "forecast for a city", spec="weather")
         assert items and items[0].spec == "weather"
+
+
+async def test_real_specs_in_two_workspaces_on_postgres_survive_backup_wipe_restore(
+    settings, embedder, example_spec, specs_dir, tmp_path, postgres_url
+):
+    """Several real specs (OpenAPI YAML, Markdown docs) in two workspaces: identical retrieval after a restore."""
+    from tests.core.test_reindex import index_specs, results
+
+    on_postgres = settings.model_copy(update={"database_url": SecretStr(postgres_url)})
+    async with build_assistant(on_postgres, embedder) as assistant:
+        await index_specs(assistant, specs_dir, example_spec)
+        before = await results(assistant)
+    info = create_backup(settings.data_dir, tmp_path / "backups", MODEL, 30, database_url=postgres_url)
+    assert (info.counts["workspaces"], info.counts["specs"], info.counts["originals"]) == (2, 4, 4)
+
+    empty = await _results_or_nothing(on_postgres, embedder, tmp_path)  # wipe: an empty registry, no vectors
+    assert empty == 0
+    SharedSystemClient.clear_system_cache()
+    await restore_backup(on_postgres, info.path, _yes, embedder)
+    async with build_assistant(on_postgres, embedder) as assistant:
+        assert await results(assistant) == before
+
+
+async def _results_or_nothing(settings: Settings, embedder, tmp_path: Path) -> int:  # type: ignore[no-untyped-def]
+    """Wipe everything the deployment holds (registry rows and the replica's local data); returns what is left."""
+    async with build_assistant(settings, embedder) as assistant:
+        for workspace in assistant.registry.workspaces():
+            await assistant.store.drop_workspace(workspace)
+        empty = Settings(data_dir=tmp_path / "nothing", _env_file=None)  # type: ignore[call-arg]
+        async with build_assistant(empty, embedder) as nothing:
+            assistant.registry.replace_all(nothing.registry.engine)
+        left = len(assistant.registry.workspaces())
+    shutil.rmtree(settings.data_dir)
+    return left
