@@ -639,3 +639,28 @@ async def test_a_thread_answered_by_one_replica_continues_on_the_other(cluster: 
                                          timeout=REPLY_TIMEOUT)
     assert "DELETE /products/{sku}" in calls[1].blob()
     assert all(c.params.get("thread_ts") == ts for c in cluster.replies_in(channel) if c.method == "chat.postMessage")
+
+
+PURGED_TEAM = "T3"
+
+
+async def test_a_workspace_purged_through_one_replica_starts_over_through_the_other(cluster: Cluster) -> None:
+    """Uninstalled through B: A, which had the workspace's collection open, indexes and answers it afresh."""
+    a, b = cluster.replicas
+    scope = scope_of(PURGED_TEAM)
+    assert "Indexed `catalog`" in await cluster.upload(a, "catalog.json", CATALOG, team=PURGED_TEAM)
+    assert "GET /products/{sku}" in await cluster.ask(a, "how do I look up a product by its SKU?", team=PURGED_TEAM)
+
+    assert await b.post(event_body({"type": "app_uninstalled"}, team=PURGED_TEAM)) == 200
+    deadline = time.monotonic() + REPLY_TIMEOUT
+    while not b.events("workspace_purged"):
+        assert time.monotonic() < deadline, "the workspace was never purged"
+        await asyncio.sleep(0.1)
+    assert cluster.rows("SELECT count(*) FROM specs WHERE workspace = %s", scope) == [(0,)]
+    assert cluster.chroma_versions(scope) == set()
+
+    assert "Indexed `catalog`" in await cluster.upload(a, "catalog.json", CATALOG, team=PURGED_TEAM)
+    for replica in (a, b):
+        answer = await cluster.ask(replica, f"how does {replica.name} retire a product?", team=PURGED_TEAM)
+        assert "DELETE /products/{sku}" in answer
+    cluster.assert_no_orphans(scope)
