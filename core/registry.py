@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from core import database, messages
 from core.database import documents as documents_table
@@ -149,6 +149,11 @@ class SpecRegistry:
         release it in between.
         """
         with database.write(self._engine) as db:
+            previous = db.execute(
+                sa.select(specs.c.index_version, specs.c.original_path)
+                .where(specs.c.workspace == record.workspace, specs.c.name == record.name)
+                .with_for_update()
+            ).all()
             if original is not None:
                 database.upsert(
                     db,
@@ -164,6 +169,7 @@ class SpecRegistry:
                     ],
                 )
             database.upsert(db, specs, [_row(record)])
+            _retire(db, record.workspace, [(v, o) for v, o in previous if v != record.index_version])
 
     def read_original(self, workspace: str, original_path: str) -> bytes:
         """The bytes of a workspace's stored original (found by name within the workspace only)."""
@@ -204,9 +210,14 @@ class SpecRegistry:
             db.execute(sa.delete(table).where(table.c.workspace == workspace, table.c.index_version == index_version))
 
     def delete(self, workspace: str, name: str) -> None:
-        """Forget a spec."""
+        """Forget a spec (its version is retired: the sweep may remove whatever of it is left)."""
         with database.write(self._engine) as db:
-            db.execute(sa.delete(specs).where(specs.c.workspace == workspace, specs.c.name == name))
+            gone = db.execute(
+                sa.delete(specs)
+                .where(specs.c.workspace == workspace, specs.c.name == name)
+                .returning(specs.c.index_version, specs.c.original_path)
+            ).all()
+            _retire(db, workspace, [(v, o) for v, o in gone])
 
     def live_versions(self, workspace: str) -> set[str]:
         """Index versions the registry points at in a workspace."""
@@ -256,8 +267,10 @@ class SpecRegistry:
     def stale_versions(self, older_than: float) -> list[tuple[str, str]]:
         """(workspace, index_version) of versions no record points at that nobody is still writing.
 
-        A version is abandoned when its writer ran on this host and has exited (a crash, `kill -9`), or, for
-        writers elsewhere (replicas sharing the data), when it was started more than `older_than` seconds ago.
+        A version is abandoned when it was live once and has been replaced or forgotten (retired: its writer
+        finished long ago, whoever and wherever it was), when its writer ran on this host and has exited (a
+        crash, `kill -9`), or, for writers elsewhere (replicas sharing the data), when it was started more than
+        `older_than` seconds ago.
         """
         v = index_versions
         live = sa.select(specs.c.index_version).where(
@@ -268,7 +281,11 @@ class SpecRegistry:
                 sa.select(v.c.workspace, v.c.index_version, v.c.owner, v.c.created_at).where(~live.exists())
             ).all()
         cutoff = now() - older_than
-        return [(ws, version) for ws, version, owner, created in rows if created < cutoff or _writer_gone(owner)]
+        return [
+            (ws, version)
+            for ws, version, owner, created in rows
+            if owner == RETIRED or created < cutoff or _writer_gone(owner)
+        ]
 
     def count_documents(self, workspace: str, index_version: str) -> int:
         """How many documents one spec version has stored."""
@@ -335,9 +352,15 @@ class SpecRegistry:
     # ---- purging a workspace -----------------------------------------------------------------------
 
     def delete_specs(self, workspace: str) -> int:
-        """Remove every record of a workspace at once (its specs stop being visible); returns how many."""
+        """Remove every record of a workspace at once (its specs stop being visible, their versions are retired)."""
         with database.write(self._engine) as db:
-            return int(db.execute(sa.delete(specs).where(specs.c.workspace == workspace)).rowcount or 0)
+            gone = db.execute(
+                sa.delete(specs)
+                .where(specs.c.workspace == workspace)
+                .returning(specs.c.index_version, specs.c.original_path)
+            ).all()
+            _retire(db, workspace, [(v, o) for v, o in gone])
+        return len(gone)
 
     def versions_of(self, workspace: str) -> set[str]:
         """Every index version the registry knows of in a workspace: live, being written or abandoned."""
@@ -424,6 +447,35 @@ _PROCESS_TOKEN = uuid.uuid4().hex
 def process_owner() -> str:
     """Who is writing: `host|pid|token`; the token tells this process from an earlier one with the same pid."""
     return f"{_HOST}|{os.getpid()}|{_PROCESS_TOKEN}"
+
+
+RETIRED = "retired"
+"""The ledger's owner of a version that stopped being live: the process removing it may die half-way (and the
+version's writer may be another replica, still running), so any sweep may finish the job at once."""
+
+
+def _retire(db: Connection, workspace: str, gone: Sequence[tuple[str, str]]) -> None:
+    """In the transaction that made them so: mark (index_version, original) pairs that are no longer live.
+
+    The versions become nobody's (see `RETIRED`); originals no record uses any more are made old, so the
+    sweep may take them at once too (a later `put` of the same content makes them young again, and a sweep
+    never deletes one a record uses).
+    """
+    if not gone:
+        return
+    table = index_versions
+    db.execute(
+        sa.update(table)
+        .where(table.c.workspace == workspace, table.c.index_version.in_([v for v, _ in gone]))
+        .values(owner=RETIRED)
+    )
+    names = [Path(o).name for _, o in gone]
+    used = sa.select(specs.c.original_path).where(specs.c.workspace == workspace, specs.c.original_path.in_(names))
+    db.execute(
+        sa.update(originals)
+        .where(originals.c.workspace == workspace, originals.c.name.in_(names), originals.c.name.not_in(used))
+        .values(touched_at=0.0)
+    )
 
 
 def _writer_gone(owner: str) -> bool:

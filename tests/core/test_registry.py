@@ -207,9 +207,11 @@ def test_sweep_originals_removes_only_old_unreferenced_ones(open_registry: Opene
     registry.put(record("orphan", "v2", "orphan.yaml"), original=b"orphan")
     registry.put(record("young", "v3", "young.yaml", workspace=OTHER_WS), original=b"young")
     registry.delete(WS, "orphan")
-    registry.delete(OTHER_WS, "young")
     with database.write(registry.engine) as db:
         db.execute(sa.update(database.originals).where(database.originals.c.workspace == WS).values(touched_at=0))
+        # Unreferenced but young, as a sweep that raced a `put` of the same content finds it (`delete` would
+        # retire it: a forgotten spec's original is old at once).
+        db.execute(sa.delete(database.specs).where(database.specs.c.workspace == OTHER_WS))
 
     assert registry.sweep_originals(older_than=3600) == 1
     assert originals_held(registry) == ["kept.yaml"] and originals_held(registry, OTHER_WS) == ["young.yaml"]
@@ -236,6 +238,32 @@ def test_stale_versions(open_registry: Opener) -> None:
         )
     stale = registry.stale_versions(older_than=3600)
     assert sorted(stale) == [(WS, "v-crashed"), (WS, "v-elsewhere-old")]
+
+
+def test_versions_replaced_or_forgotten_are_retired_for_the_sweep_whoever_wrote_them(open_registry: Opener) -> None:
+    """A version stops being live in the transaction that retires it: if the process removing it then dies, the
+    next sweep takes it (and its original, unless another record shares it) at once, even though its writer
+    (another replica, or this process) is still running."""
+    registry = open_registry()
+    for spec, version, original in (("shop", "v1", "s1.yaml"), ("gone", "g1", "shared.yaml"),
+                                    ("other", "o1", "shared.yaml")):
+        registry.begin_version(WS, spec, version)  # this process is the writer: alive
+        registry.put(record(spec, version, original), original=original.encode())
+    registry.begin_version(OTHER_WS, "shop", "w1")
+    registry.put(record("shop", "w1", "w1.yaml", workspace=OTHER_WS), original=b"w1")
+    assert registry.stale_versions(older_than=3600) == []
+
+    registry.begin_version(WS, "shop", "v2")
+    registry.put(record("shop", "v2", "s2.yaml"), original=b"s2")
+    registry.put(record("shop", "v2", "s2.yaml"))  # the same version again (a metadata update) retires nothing
+    registry.delete(WS, "gone")
+    assert sorted(registry.stale_versions(older_than=3600)) == [(WS, "g1"), (WS, "v1")]
+    assert registry.sweep_originals(older_than=3600) == 1  # s1.yaml; shared.yaml is still `other`'s
+    assert originals_held(registry) == ["s2.yaml", "shared.yaml"]
+
+    registry.delete_specs(OTHER_WS)  # a purge whose vector store was down: its versions wait for the sweep
+    assert sorted(registry.stale_versions(older_than=3600)) == [(WS, "g1"), (WS, "v1"), (OTHER_WS, "w1")]
+    assert {r.index_version for r in registry.list_records(WS)} == {"v2", "o1"}
 
 
 def test_an_earlier_process_with_our_pid_counts_as_gone() -> None:

@@ -292,10 +292,11 @@ async def test_startup_sweep_removes_what_a_crash_left_and_keeps_what_may_be_in_
     assistant.registry.put(gone, original=b"nobody uses me")
     assistant.registry.put(replace(gone, name="young", original_path="young.yaml"), original=b"in progress")
     assistant.registry.delete(TEAM_A.scope, "gone")
-    assistant.registry.delete(TEAM_A.scope, "young")
     with database.write(assistant.registry.engine) as db:
         originals = database.originals
         db.execute(sa.update(originals).where(originals.c.name == "gone.yaml").values(touched_at=time.time() - 7200))
+        # Not `registry.delete`, which retires the original (old at once): unreferenced and young.
+        db.execute(sa.delete(database.specs).where(database.specs.c.name == "young"))
 
     with capture_logs() as logs:
         report = await assistant.sweep_leftovers()
