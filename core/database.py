@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MS = 60_000
 """No registry statement may run longer than this on PostgreSQL (a stuck one fails instead of hanging)."""
 LOCK_POLL_SECONDS = 0.05
+KEEPALIVE_IDLE_SECONDS = 30
+KEEPALIVE_INTERVAL_SECONDS = 10
+KEEPALIVE_COUNT = 3
 MIGRATION_LOCK = "api-assistant:migrations"
 
 metadata = sa.MetaData()
@@ -111,7 +115,16 @@ def create_engine(data_dir: Path, database_url: str | None) -> Engine:
             pool_timeout=30,
             connect_args={
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                # The server drops a vanished replica's session (and its advisory locks) within about a minute
+                # instead of the kernel's two hours; the client side likewise notices a vanished server.
+                "options": (
+                    f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c tcp_keepalives_idle={KEEPALIVE_IDLE_SECONDS} "
+                    f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL_SECONDS} -c tcp_keepalives_count={KEEPALIVE_COUNT}"
+                ),
+                "keepalives": 1,
+                "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
+                "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
+                "keepalives_count": KEEPALIVE_COUNT,
                 "application_name": "api-assistant",
             },
         )
@@ -234,24 +247,37 @@ def lock_key(name: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def named_lock(engine: Engine, data_dir: Path, name: str, *, shared: bool = False) -> AsyncIterator[None]:
+async def named_lock(
+    engine: Engine, data_dir: Path, name: str, *, shared: bool = False, timeout: float | None = None
+) -> AsyncIterator[None]:
     """Hold a lock called `name` across every process using this database until the block ends.
 
     Exclusive by default; `shared` holders exclude only exclusive ones. Waits without blocking the event
-    loop. A holder that dies (even `kill -9`) releases it: the database drops the session's advisory locks,
-    the kernel drops the file lock.
+    loop, at most `timeout` seconds (then `TimeoutError`). A holder that dies (even `kill -9`) releases it:
+    the database drops the session's advisory locks, the kernel drops the file lock.
     """
     if is_postgres(engine):
-        async with _advisory_lock(engine, name, shared):
+        async with _advisory_lock(engine, name, shared, timeout):
             yield
     else:
-        async with _file_lock(data_dir, name, shared):
+        async with _file_lock(data_dir, name, shared, timeout):
             yield
+
+
+def _deadline(timeout: float | None) -> float:
+    return float("inf") if timeout is None else time.monotonic() + timeout
+
+
+async def _wait_or_give_up(deadline: float) -> None:
+    if time.monotonic() >= deadline:
+        raise TimeoutError
+    await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
 @contextlib.asynccontextmanager
-async def _advisory_lock(engine: Engine, name: str, shared: bool) -> AsyncIterator[None]:
+async def _advisory_lock(engine: Engine, name: str, shared: bool, timeout: float | None) -> AsyncIterator[None]:
     mode = "_shared" if shared else ""
+    deadline = _deadline(timeout)
     key = {"key": lock_key(name)}
     # A connection of its own, outside any transaction: session-level advisory locks live as long as it does.
     connection = await asyncio.to_thread(lambda: engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
@@ -259,7 +285,7 @@ async def _advisory_lock(engine: Engine, name: str, shared: bool) -> AsyncIterat
         while not await asyncio.to_thread(
             lambda: bool(connection.execute(sa.text(f"SELECT pg_try_advisory_lock{mode}(:key)"), key).scalar())
         ):
-            await asyncio.sleep(LOCK_POLL_SECONDS)
+            await _wait_or_give_up(deadline)
         try:
             yield
         finally:
@@ -269,7 +295,8 @@ async def _advisory_lock(engine: Engine, name: str, shared: bool) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def _file_lock(data_dir: Path, name: str, shared: bool) -> AsyncIterator[None]:
+async def _file_lock(data_dir: Path, name: str, shared: bool, timeout: float | None) -> AsyncIterator[None]:
+    deadline = _deadline(timeout)
     folder = data_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(name.encode('utf-8')).hexdigest()[:32]}.lock"
@@ -281,7 +308,7 @@ async def _file_lock(data_dir: Path, name: str, shared: bool) -> AsyncIterator[N
                 fcntl.flock(descriptor, operation)
                 break
             except BlockingIOError:
-                await asyncio.sleep(LOCK_POLL_SECONDS)
+                await _wait_or_give_up(deadline)
         try:
             yield
         finally:

@@ -219,6 +219,11 @@ def upload_rate_limited(retry_after: float) -> str:
     return f"You're uploading specs faster than I can index them. Please try again in {minutes} minutes."
 
 
+def spec_busy(name: str) -> str:
+    """Another upload (or re-index) of the same spec has held it for too long."""
+    return f"`{name}` is still being updated by another upload. Please try again in a few minutes."
+
+
 def ingest_busy() -> str:
     """Too many specs are being indexed at once and the queue is full."""
     return "I'm indexing a lot of specs right now and couldn't queue yours. Please try again in a minute."

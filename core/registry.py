@@ -115,9 +115,11 @@ class SpecRegistry:
         """The SQLAlchemy engine (backups copy through it)."""
         return self._engine
 
-    def lock(self, name: str, *, shared: bool = False) -> AbstractAsyncContextManager[None]:
+    def lock(
+        self, name: str, *, shared: bool = False, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
         """A lock held across every process sharing this registry (see `core.database.named_lock`)."""
-        return database.named_lock(self._engine, self._data_dir, name, shared=shared)
+        return database.named_lock(self._engine, self._data_dir, name, shared=shared, timeout=timeout)
 
     def ping(self) -> None:
         """Raise unless the database answers (readiness)."""

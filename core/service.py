@@ -41,6 +41,7 @@ from core.config import Settings
 from core.documents import build_documents
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
+    BusyError,
     InvalidSpecError,
     NothingIndexedError,
     OriginalUnavailableError,
@@ -90,6 +91,8 @@ log = structlog.get_logger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
+SPEC_LOCK_WAIT_SECONDS = 300.0
+"""Longest an upload, re-index or forget waits for another one of the same spec (a Stripe upload takes ~25 s)."""
 STALE_AFTER_SECONDS = 3600.0
 """Leftovers (unfinished index versions, temp files, unreferenced originals) younger than this may belong to
 another process still at work, unless their writer is known to have exited; the start-up sweep keeps them."""
@@ -390,13 +393,19 @@ class Assistant:
 
         The workspace is held shared at the same time, so a purge (which holds it exclusively) waits for
         uploads in progress everywhere and no upload starts during one.
+        A writer that vanished without its connection being closed holds the lock until the database notices
+        (TCP keepalives, about a minute); waiting is bounded, then the user is told to try again.
         """
         local = self._spec_locks.setdefault((scope, name), asyncio.Lock())
-        async with (
-            local,
-            self.registry.lock(_workspace_lock(scope), shared=True),
-            self.registry.lock(f"spec:{scope}:{name}"),
-        ):
+        async with AsyncExitStack() as held:
+            try:
+                async with asyncio.timeout(SPEC_LOCK_WAIT_SECONDS):
+                    await held.enter_async_context(local)
+                    await held.enter_async_context(self.registry.lock(_workspace_lock(scope), shared=True))
+                    await held.enter_async_context(self.registry.lock(f"spec:{scope}:{name}"))
+            except TimeoutError:
+                log.warning("spec_lock_timeout", workspace=scope, spec=name, seconds=SPEC_LOCK_WAIT_SECONDS)
+                raise BusyError(messages.spec_busy(name)) from None
             yield
 
     def _check_may_store(self, origin: Origin, name: str) -> None:

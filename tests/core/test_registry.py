@@ -426,3 +426,15 @@ def test_export_and_replace_copy_everything_between_engines(postgres_url: str, t
     source.close()
     target.close()
 
+
+
+async def test_waiting_for_a_lock_is_bounded(open_registry: Opener) -> None:
+    registry = open_registry()
+    async with registry.lock("spec:slack:T1:shop"):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with registry.lock("spec:slack:T1:shop", timeout=0.3):
+                pass
+        assert time.monotonic() - started < 5
+    async with registry.lock("spec:slack:T1:shop", timeout=0.3):  # free again
+        pass

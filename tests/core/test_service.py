@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from core import database
-from core.errors import FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
+from core import service as service_module
+from core.errors import BusyError, FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
 from core.registry import process_owner
 from core.requests import (
     AskQuestion,
@@ -360,3 +361,12 @@ async def test_event_loop_keeps_ticking_while_a_hostile_upload_is_parsed(setting
         # The worker that was stopped has been replaced: the next upload is indexed normally.
         report = await upload(assistant, TEAM_A, example_spec, "bookshop")
         assert report.record.operation_count == 7
+
+
+async def test_an_upload_waiting_too_long_for_its_spec_is_told_to_try_again(assistant, example_spec, monkeypatch):
+    monkeypatch.setattr(service_module, "SPEC_LOCK_WAIT_SECONDS", 0.3)
+    async with assistant.registry.lock(f"spec:{TEAM_A.scope}:bookshop"):  # another replica is updating it
+        with pytest.raises(BusyError) as busy:
+            await upload(assistant, TEAM_A, example_spec, "bookshop")
+    assert "`bookshop` is still being updated" in busy.value.user_message
+    assert (await upload(assistant, TEAM_A, example_spec, "bookshop")).record.name == "bookshop"
