@@ -19,8 +19,8 @@ from bot.http_server import HttpServer
 from core.backup_schedule import BackupSchedule
 from core.config import Settings
 from core.errors import ConfigError
-from core.lifecycle import InFlightWork
-from core.service import Assistant
+from core.lifecycle import InFlightWork, repeat_until_stopped
+from core.service import STALE_AFTER_SECONDS, Assistant
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +74,9 @@ async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.
                 group.create_task(service())
             if backups.enabled:  # BACKUP_INTERVAL_HOURS: stops with `stop`, after a backup in progress
                 group.create_task(backups.run(stop))
+            # Start-up sweeps only see leftovers of writers that are certainly gone; leftovers of a replica
+            # that died on another host age out, and are swept here once they have.
+            group.create_task(repeat_until_stopped(stop, STALE_AFTER_SECONDS, assistant.sweep_leftovers))
     log.info("platforms_stopped", platforms=platforms)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -95,3 +95,22 @@ async def wait_until_stopped(stop: asyncio.Event | None) -> None:
         await asyncio.Future()
     else:
         await stop.wait()
+
+
+async def repeat_until_stopped(stop: asyncio.Event, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run `job` every `interval` seconds (the first time one interval from now) until `stop` is set.
+
+    For housekeeping that must not wait for the next restart (e.g. the sweep of what a replica that died on
+    another host left behind). `job` is expected to log its own failures; one that raises is logged here
+    and tried again at the next tick.
+    """
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic_job_failed", job=getattr(job, "__name__", repr(job)))

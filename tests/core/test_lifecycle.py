@@ -7,7 +7,7 @@ import time
 
 from structlog.testing import capture_logs
 
-from core.lifecycle import InFlightWork
+from core.lifecycle import InFlightWork, repeat_until_stopped
 
 
 async def test_work_is_admitted_until_shutdown_then_only_essential_work() -> None:
@@ -76,3 +76,23 @@ async def test_a_second_signal_stops_waiting() -> None:
     assert await work.drain(30) == 1
     assert time.monotonic() - started < 5
     assert task.cancelled()
+
+
+async def test_repeat_until_stopped_runs_on_each_tick_survives_failures_and_stops_at_once():
+    stop = asyncio.Event()
+    calls: list[float] = []
+
+    async def job() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 2:
+            raise RuntimeError("the store blinked")
+        if len(calls) == 4:
+            stop.set()
+
+    started = time.monotonic()
+    await asyncio.wait_for(repeat_until_stopped(stop, 0.05, job), 10)
+    assert len(calls) == 4  # the failing second run did not end the loop
+    assert calls[0] - started >= 0.04  # the first run waits one interval
+    stop.set()
+    await asyncio.wait_for(repeat_until_stopped(stop, 3600, job), 1)  # already stopped: returns at once
+    assert len(calls) == 4
