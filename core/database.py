@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ KEEPALIVE_IDLE_SECONDS = 30
 KEEPALIVE_INTERVAL_SECONDS = 10
 KEEPALIVE_COUNT = 3
 MIGRATION_LOCK = "api-assistant:migrations"
+_MIGRATIONS_IN_THIS_PROCESS = threading.Lock()
 
 metadata = sa.MetaData()
 
@@ -228,7 +230,9 @@ def migrate(engine: Engine, data_dir: Path) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["data_dir"] = data_dir
-    with write(engine) as connection:
+    # Alembic's `context` and `op` are module-level proxies: two upgrades in one process at once (backups
+    # in threads, each migrating its own copy) would tear each other's down. One at a time per process.
+    with _MIGRATIONS_IN_THIS_PROCESS, write(engine) as connection:
         if is_postgres(connection):
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(MIGRATION_LOCK)})
         config.attributes["connection"] = connection
