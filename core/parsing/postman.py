@@ -26,7 +26,15 @@ from core.models import (
     SecurityScheme,
     SpecFormat,
 )
-from core.parsing.text import first_sentence, identifier_words, split_userinfo, strip_userinfo, truncate
+from core.parsing.text import (
+    TEMPLATE_VARIABLE,
+    first_sentence,
+    identifier_words,
+    split_userinfo,
+    strip_userinfo,
+    truncate,
+)
+from core.parsing.values import json_type, scalar_text
 
 DESCRIPTION_LIMIT = 4000
 BODY_EXAMPLE_LIMIT = 2000
@@ -35,8 +43,6 @@ MAX_RESPONSES = 10
 MAX_FIELDS = 200
 JSON_FIELD_DEPTH = 2
 
-# The name starts and ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
-_VARIABLE = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
 _SCHEMA_VERSION = re.compile(r"/v(\d+\.\d+\.\d+)/")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Words that mark a name as holding a credential (matched on whole words, so `author_id` is fine).
@@ -230,7 +236,7 @@ def _record_auth(walk: _Walk, auth: Any) -> None:
     use = walk.auth_uses.setdefault(auth_type, _AuthUse(first_attributes=attributes))
     for value in attributes.values():
         if isinstance(value, str):
-            for variable in _VARIABLE.findall(value):
+            for variable in TEMPLATE_VARIABLE.findall(value):
                 if variable not in use.variables:
                     use.variables.append(variable)
 
@@ -408,7 +414,7 @@ def _resolve(text: str, variables: dict[str, str]) -> str:
     def substitute(match: re.Match[str]) -> str:
         return variables.get(match.group(1)) or match.group(0)
 
-    return _VARIABLE.sub(substitute, text)
+    return TEMPLATE_VARIABLE.sub(substitute, text)
 
 
 def _collection_variables(variables: Any) -> dict[str, str]:
@@ -600,7 +606,7 @@ def _redact(raw: str) -> str:
 
     def blank(match: re.Match[str]) -> str:
         key, value = match.group(1), match.group(3)
-        if _is_secret_name(key) and value and not _VARIABLE.fullmatch(value):
+        if _is_secret_name(key) and value and not TEMPLATE_VARIABLE.fullmatch(value):
             return f'"{key}"{match.group(2)}"…"'
         return match.group(0)
 
@@ -650,8 +656,8 @@ def _json_fields(value: Any, prefix: str = "", depth: int = 0) -> tuple[SchemaFi
         fields.append(
             SchemaField(
                 name=name,
-                type=_json_type(child),
-                example=None if isinstance(child, dict) else _safe_example(str(key), _json_text(child)),
+                type=json_type(child),
+                example=None if isinstance(child, dict) else _safe_example(str(key), scalar_text(child)),
             )
         )
         if isinstance(child, dict | list) and depth + 1 < JSON_FIELD_DEPTH:
@@ -659,26 +665,6 @@ def _json_fields(value: Any, prefix: str = "", depth: int = 0) -> tuple[SchemaFi
         if len(fields) >= MAX_FIELDS:
             break
     return tuple(fields[:MAX_FIELDS])
-
-
-def _json_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return ""  # null (or a bare variable) says nothing about the type
 
 
 def _responses(responses: Any) -> tuple[Response, ...]:

@@ -7,8 +7,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from core.models import Operation, SchemaField
+from core.parsing.text import TEMPLATE_VARIABLE
 from core.snippets.auth import Auth, is_auth_param, secret_env
-from core.snippets.parameters import TEMPLATE_VAR
 from core.snippets.request import Body, Env, FileBody, FormBody, JsonBody, MultipartBody, RawBody, Value, names_note
 from core.snippets.values import is_container_type, placeholder_value, scalar_text, typed_example
 
@@ -46,7 +46,7 @@ def build_body(operation: Operation, auth: Auth, notes: list[str]) -> Body | Non
 
 def _body_from_example(example: str, content_type: str, notes: list[str]) -> Body | None:
     """A body from a raw example (Postman) or an example object; None when the fields should be used."""
-    text = TEMPLATE_VAR.sub(lambda m: f"<{m.group(1)}>", example)
+    text = TEMPLATE_VARIABLE.sub(lambda m: f"<{m.group(1)}>", example)
     comment_lines = [line.strip()[2:].strip() for line in text.splitlines() if line.strip().startswith("//")]
     code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//")).strip()
     notes.extend(line for line in comment_lines if line)

@@ -6,6 +6,7 @@ import re
 from urllib.parse import parse_qsl, quote
 
 from core.models import ApiSpec, ItemKind, Operation, Parameter
+from core.parsing.text import TEMPLATE_VARIABLE
 from core.snippets.auth import Auth, is_auth_param, secret_env
 from core.snippets.request import DEFAULT_BASE_URL, Env, Part, Value, merge_literals, names_note, upper_snake
 from core.snippets.values import placeholder_value, scalar_text
@@ -14,8 +15,6 @@ MAX_OPTIONAL_QUERY = 2  # optional query parameters shown (only those with examp
 MAX_OPTIONAL_HEADERS = 2  # optional header parameters shown (only those with examples)
 
 
-# The name starts and ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
-TEMPLATE_VAR = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
 _BRACE_VAR = re.compile(r"\{([^{}/]+)\}")
 _COLON_VAR = re.compile(r"(?<=/):([A-Za-z_][A-Za-z0-9_]*)")
 _ANGLE_VAR = re.compile(r"<([A-Za-z_][A-Za-z0-9_-]*)>")
@@ -25,7 +24,7 @@ def resolve_url(spec: ApiSpec, operation: Operation) -> tuple[str, list[tuple[st
     """The absolute URL with path parameters filled in, and the query pairs written into it (Postman)."""
     if operation.kind is ItemKind.POSTMAN and operation.url:
         raw = operation.url.strip()
-        leading = TEMPLATE_VAR.match(raw)
+        leading = TEMPLATE_VARIABLE.match(raw)
         if leading:  # {{baseUrl}}/path: the host is a variable
             raw = spec.base_url(operation) + raw[leading.end() :]
         elif not re.match(r"[a-z][a-z0-9+.-]*://", raw, re.I):
@@ -56,7 +55,7 @@ def _fill_path(url: str, operation: Operation) -> str:
             return quote(param.enum[0], safe="")
         return upper_snake(name) or "VALUE"
 
-    url = TEMPLATE_VAR.sub(lambda m: value_for(m.group(1)), url)
+    url = TEMPLATE_VARIABLE.sub(lambda m: value_for(m.group(1)), url)
     url = _BRACE_VAR.sub(lambda m: value_for(m.group(1)), url)
     scheme, sep, rest = url.partition("://")
     if operation.kind in (ItemKind.POSTMAN, ItemKind.DOC_SECTION) or path_params:
@@ -77,7 +76,7 @@ def _template_value(text: str) -> Value:
     """A Postman value: `{{secret_var}}` becomes an environment variable, other `{{var}}`s placeholders."""
     parts: list[Part] = []
     position = 0
-    for match in TEMPLATE_VAR.finditer(text):
+    for match in TEMPLATE_VARIABLE.finditer(text):
         parts.append(text[position : match.start()])
         name = match.group(1)
         if re.search(r"token|secret|password|key", name, re.I):

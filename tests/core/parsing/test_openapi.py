@@ -15,8 +15,9 @@ import yaml
 from core.documents import build_documents
 from core.errors import InvalidSpecError
 from core.models import ApiSpec, ItemKind, Operation, SchemaField, SpecFormat
-from core.parsing.openapi import MAX_FIELD_DEPTH, MAX_FIELDS, parse_openapi
+from core.parsing.openapi import parse_openapi
 from core.parsing.refs import RefResolver, ref_name
+from core.parsing.schema import MAX_FIELD_DEPTH, MAX_FIELDS
 
 # ---------------------------------------------------------------------------------------------- helpers
 
