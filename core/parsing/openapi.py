@@ -232,6 +232,7 @@ class _Parser:
             location=location,
             required=location == "path" or is_true(param.get("required")),
             type=shape.type,
+            value_type=shape.value_type,
             description=truncate(strip_html(as_text(param.get("description"))), MAX_PARAM_DESCRIPTION)
             or shape.description,
             enum=shape.enum,
@@ -276,6 +277,7 @@ class _Parser:
         return SchemaField(
             name=as_text(param.get("name")),
             type=shape.type,
+            value_type=shape.value_type,
             required=is_true(param.get("required")),
             description=first_sentence(description) if description else shape.description,
             enum=shape.enum,

@@ -25,6 +25,7 @@ from core.models import (
     SchemaField,
     SecurityScheme,
     SpecFormat,
+    ValueType,
 )
 from core.parsing.text import (
     TEMPLATE_VARIABLE,
@@ -34,7 +35,7 @@ from core.parsing.text import (
     strip_userinfo,
     truncate,
 )
-from core.parsing.values import json_type, scalar_text
+from core.parsing.values import json_type, scalar_text, value_type_of
 
 DESCRIPTION_LIMIT = 4000
 BODY_EXAMPLE_LIMIT = 2000
@@ -42,6 +43,7 @@ FIELD_EXAMPLE_LIMIT = 200
 MAX_RESPONSES = 10
 MAX_FIELDS = 200
 JSON_FIELD_DEPTH = 2
+_STRING = ValueType(("string",))  # what Postman's text fields, query parameters and headers hold
 
 _SCHEMA_VERSION = re.compile(r"/v(\d+\.\d+\.\d+)/")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -443,12 +445,14 @@ def _path_parameters(url: dict[str, Any], path: str) -> tuple[Parameter, ...]:
     for name in names:
         entry = declared.get(name, {})
         value = entry.get("value")
+        kind = str(entry.get("type") or "string")  # Postman's variable types: string, number, boolean, any
         params.append(
             Parameter(
                 name=name,
                 location="path",
                 required=True,
-                type=str(entry.get("type") or "string"),
+                type=kind,
+                value_type=ValueType(() if kind == "any" else (kind,)),
                 description=_description_text(entry.get("description")),
                 example=_safe_example(name, value),
             )
@@ -469,6 +473,7 @@ def _query_parameters(url: dict[str, Any]) -> tuple[Parameter, ...]:
                 name=str(entry["key"]),
                 location="query",
                 required=_says_required(description),
+                value_type=_STRING,
                 description=description,
                 example=_safe_example(str(entry["key"]), entry.get("value")),
             )
@@ -497,6 +502,7 @@ def _header_parameters(headers: list[dict[str, Any]]) -> tuple[Parameter, ...]:
                 name=name,
                 location="header",
                 required=_says_required(description),
+                value_type=_STRING,
                 description=description,
                 example=_safe_example(name, value),
             )
@@ -549,7 +555,10 @@ def _request_body(body: Any, headers: list[dict[str, Any]]) -> RequestBody | Non
         query = str(body["graphql"].get("query") or "")
         return RequestBody(
             content_type="application/json",
-            fields=(SchemaField("query", "string", True), SchemaField("variables", "object")),
+            fields=(
+                SchemaField("query", "string", True, value_type=_STRING),
+                SchemaField("variables", "object", value_type=ValueType(("object",))),
+            ),
             example=truncate(query, BODY_EXAMPLE_LIMIT) or None,
         )
     if mode == "file":
@@ -634,6 +643,7 @@ def _form_field(entry: dict[str, Any]) -> SchemaField:
     return SchemaField(
         name=name,
         type="file" if is_file else "string",
+        value_type=ValueType(("file",), binary=True) if is_file else _STRING,
         required=_says_required(_description_text(entry.get("description"))),
         description=_description_text(entry.get("description")),
         example=None if is_file else _safe_example(name, entry.get("value")),
@@ -657,6 +667,7 @@ def _json_fields(value: Any, prefix: str = "", depth: int = 0) -> tuple[SchemaFi
             SchemaField(
                 name=name,
                 type=json_type(child),
+                value_type=value_type_of(child),
                 example=None if isinstance(child, dict) else _safe_example(str(key), scalar_text(child)),
             )
         )

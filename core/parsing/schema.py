@@ -9,10 +9,10 @@ children it would expand into) and memoised by identity.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import SchemaField
+from core.models import SchemaField, ValueType
 from core.parsing.refs import MAX_REF_DEPTH, RefResolver, ref_name
 from core.parsing.text import first_sentence, strip_html, truncate
 from core.parsing.values import as_dict, as_text, is_true, json_type, scalar_text
@@ -32,7 +32,8 @@ _DESCRIPTION_SCAN = 1000
 class Shape:
     """What the flattener needs to know about one schema node, computed once per node."""
 
-    type: str
+    type: str  # the label answers show
+    value_type: ValueType = field(default_factory=ValueType)  # the same, for code
     description: str = ""
     enum: tuple[str, ...] = ()
     example: str | None = None
@@ -104,6 +105,7 @@ class SchemaFlattener:
                         SchemaField(
                             name=name,
                             type=label,
+                            value_type=child.value_type,
                             required=required,
                             description=child.description,
                             enum=child.enum or inner.enum,
@@ -168,7 +170,9 @@ class SchemaFlattener:
         siblings = as_dict(node)
         resolved = self.resolver.follow(node)
         if resolved.ref and resolved.ref in active:
-            recursive = Shape(type=f"object (recursive: {resolved.name})", name=resolved.name)
+            recursive = Shape(
+                type=f"object (recursive: {resolved.name})", value_type=ValueType(("object",)), name=resolved.name
+            )
             return _Built(recursive, frozenset((resolved.ref,)))
         if len(active) >= MAX_REF_DEPTH:
             # A very long chain of distinct refs through items / unions: stop before Python's recursion limit.
@@ -224,6 +228,7 @@ class SchemaFlattener:
             return _Built(
                 Shape(
                     type=label,
+                    value_type=_or_null(shape.value_type) if nullable else shape.value_type,
                     description=description or shape.description,
                     enum=enum or shape.enum,
                     example=example or shape.example,
@@ -238,6 +243,7 @@ class SchemaFlattener:
 
         if "const" in schema:
             label = f"const {_const_text(schema['const'])}"
+            value_type = ValueType(tuple(types) or (json_type(schema["const"]) or "string",))
         elif non_null and not properties:
             shapes = []
             for alternative in non_null[:MAX_ALTERNATIVES]:
@@ -245,6 +251,7 @@ class SchemaFlattener:
                 cut |= inner.cut
                 shapes.append(inner.shape)
             labels = [alt.type for alt in shapes]
+            value_type = _union_value_type([alt.value_type for alt in shapes])
             # The fields shown are those of the first alternative with properties, else of the first list or map.
             chosen = next((alt for alt in shapes if alt.properties), None) or next(
                 (alt for alt in shapes if alt.items is not None or alt.values is not None), None
@@ -257,14 +264,17 @@ class SchemaFlattener:
             if nullable:
                 labels.append("null")
             label = f"{union_key}({' | '.join(labels)})"
+            value_type = _or_null(value_type) if nullable else value_type
             nullable = False
         else:
-            label, item_cut = self._base_label(schema, types, name, properties, items, values, active)
+            label, value_type, item_cut = self._base_label(schema, types, name, properties, items, values, active)
             cut |= item_cut
         if nullable:
             label += "|null"
+            value_type = _or_null(value_type)
         shape = Shape(
             type=label,
+            value_type=value_type,
             description=description,
             enum=enum[:MAX_ENUM],
             example=example,
@@ -285,16 +295,18 @@ class SchemaFlattener:
         items: Any,
         values: Any,
         active: tuple[str, ...],
-    ) -> tuple[str, frozenset[str]]:
-        """The type label of a non-union schema: `string`, `array<object (card)>`, `map<string, integer>`."""
+    ) -> tuple[str, ValueType, frozenset[str]]:
+        """The label (`string`, `array<object (card)>`, `map<string, integer>`) and type of a non-union schema."""
+        binary = _is_binary(schema)
         if not types:
             if properties or values is not None or "additionalProperties" in schema:
                 types = ["object"]
             elif items is not None:
                 types = ["array"]
             else:
-                return ("file" if _is_binary(schema) else "any"), _NO_CUT
+                return ("file" if binary else "any"), ValueType(binary=binary), _NO_CUT
         labels = []
+        item_types: tuple[str, ...] = ()
         cut = _NO_CUT
         for kind in types:
             if kind == "array":
@@ -302,11 +314,14 @@ class SchemaFlattener:
                 if items is not None:
                     inner = self._build(items, active)
                     item_label, cut = inner.shape.type, cut | inner.cut
+                    item_types = item_types or inner.shape.value_type.types
+                    binary = binary or inner.shape.value_type.binary
                 labels.append(f"array<{item_label}>")
             elif kind == "object":
                 if values is not None and not properties:
                     inner = self._build(values, active)
                     labels.append(f"map<string, {inner.shape.type}>")
+                    binary = binary or inner.shape.value_type.binary
                     cut |= inner.cut
                 else:
                     labels.append(f"object ({name})" if name else "object")
@@ -314,7 +329,8 @@ class SchemaFlattener:
                 labels.append("string (binary)")
             else:
                 labels.append(kind)
-        return "|".join(labels), cut
+        items_of_first = item_types if types[0] == "array" else ()
+        return "|".join(labels), ValueType(tuple(types), items_of_first, binary), cut
 
     def _properties(self, schema: dict[str, Any]) -> tuple[tuple[str, Any, bool], ...]:
         required = schema.get("required")
@@ -365,6 +381,20 @@ class SchemaFlattener:
             merged["required"] = required
         only_ref = member_refs[0] if len(member_refs) == 1 and len(schema.get("allOf") or ()) == 1 else ""
         return merged, only_ref, cut
+
+
+def _or_null(value_type: ValueType) -> ValueType:
+    """The same type, which may also be null."""
+    if "null" in value_type.types:
+        return value_type
+    return ValueType((*value_type.types, "null"), value_type.items, value_type.binary)
+
+
+def _union_value_type(alternatives: list[ValueType]) -> ValueType:
+    """One type for `oneOf` / `anyOf`: every alternative's types in order, the first one's items."""
+    types = tuple(dict.fromkeys(kind for alt in alternatives for kind in alt.types if kind != "null"))
+    first = next((alt for alt in alternatives if alt.primary), ValueType())
+    return ValueType(types, first.items, any(alt.binary for alt in alternatives))
 
 
 def _const_text(value: Any) -> str:

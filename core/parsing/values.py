@@ -10,6 +10,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from core.models import ValueType
+
 
 def as_dict(value: Any) -> dict[str, Any]:
     """The value when it is a mapping, else an empty one."""
@@ -58,6 +60,15 @@ def json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return ""
+
+
+def value_type_of(value: Any) -> ValueType:
+    """The type an example value shows: `[1, 2]` is an array of integers; null says nothing."""
+    kind = json_type(value)
+    if kind == "array" and value:
+        item = json_type(value[0])
+        return ValueType(("array",), (item,) if item else ())
+    return ValueType((kind,) if kind else ())
 
 
 def str_list(value: Any) -> list[str]:

@@ -10,7 +10,7 @@ from core.models import Operation, SchemaField
 from core.parsing.text import TEMPLATE_VARIABLE
 from core.snippets.auth import Auth, is_auth_param, secret_env
 from core.snippets.request import Body, Env, FileBody, FormBody, JsonBody, MultipartBody, RawBody, Value, names_note
-from core.snippets.values import is_container_type, placeholder_value, scalar_text, typed_example
+from core.snippets.values import is_container, placeholder_value, scalar_text, typed_example
 
 MAX_OPTIONAL_BODY_WITH_REQUIRED = 2  # optional body fields (with examples) shown next to the required ones
 MAX_OPTIONAL_BODY_ALONE = 3  # optional body fields shown when none is required
@@ -78,8 +78,7 @@ def _multipart_body(fields: tuple[SchemaField, ...], notes: list[str]) -> Multip
 
 
 def _is_file_field(schema_field: SchemaField) -> bool:
-    kind = schema_field.type.lower()
-    return kind == "file" or "binary" in kind
+    return schema_field.value_type.binary
 
 
 def _field_ancestors(name: str) -> list[str]:
@@ -108,7 +107,7 @@ def _select_fields(fields: tuple[SchemaField, ...]) -> tuple[list[SchemaField], 
     if required:
         extras = [f for f in top_level if f.example is not None][:MAX_OPTIONAL_BODY_WITH_REQUIRED]
     else:
-        ranked = sorted(top_level, key=lambda f: (f.example is None, is_container_type(f.type)))
+        ranked = sorted(top_level, key=lambda f: (f.example is None, is_container(f.value_type)))
         extras = ranked[:MAX_OPTIONAL_BODY_ALONE]
     left_out = [f.name for f in top_level if f not in extras]
     return required + extras, left_out
@@ -172,13 +171,13 @@ def _last_key(name: str) -> str:
 def _field_value(schema_field: SchemaField) -> Any:
     name = _last_key(schema_field.name)
     if schema_field.example is not None:
-        return typed_example(schema_field.example, schema_field.type)
+        return typed_example(schema_field.example, schema_field.value_type)
     if schema_field.enum:
-        return typed_example(schema_field.enum[0], schema_field.type)
+        return typed_example(schema_field.enum[0], schema_field.value_type)
     secret = secret_env(name)
     if secret is not None:
         return secret
-    placeholder = placeholder_value(name, schema_field.type)
+    placeholder = placeholder_value(name, schema_field.value_type)
     if schema_field.name.endswith("[]") and isinstance(placeholder, list) and placeholder:
         return placeholder[0]
     return placeholder

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, parse, print_ast
 
-from core.models import ApiSpec, Operation, Parameter, SchemaField
+from core.models import ApiSpec, Operation, Parameter, SchemaField, ValueType
 from core.snippets.bodies import tree_from_fields
 from core.snippets.request import DEFAULT_BASE_URL, GraphQLBody
 from core.snippets.values import placeholder_value, typed_example
@@ -68,11 +69,7 @@ def _graphql_value(
         return typed_example(str(param.example), _graphql_scalar_type(type_text))
     if param is not None and param.enum:
         return param.enum[0]
-    prefixed = tuple(
-        SchemaField(f.name[len(name) + 1 :], f.type, f.required, f.description, f.enum, f.example)
-        for f in fields
-        if f.name.startswith(name + ".")
-    )
+    prefixed = tuple(replace(f, name=f.name[len(name) + 1 :]) for f in fields if f.name.startswith(name + "."))
     named = type_text.strip("[]!")
     is_list = type_text.startswith("[")
     if prefixed:
@@ -90,6 +87,6 @@ def _graphql_value(
 _GRAPHQL_SCALARS = frozenset({"Int", "Float", "Boolean", "String", "ID"})
 
 
-def _graphql_scalar_type(type_text: str) -> str:
+def _graphql_scalar_type(type_text: str) -> ValueType:
     named = type_text.strip("[]!")
-    return {"Int": "integer", "Float": "number", "Boolean": "boolean"}.get(named, "string")
+    return ValueType(({"Int": "integer", "Float": "number", "Boolean": "boolean"}.get(named, "string"),))

@@ -96,7 +96,7 @@ def _param_value(param: Parameter) -> Value:
     secret = secret_env(param.name)
     if secret is not None:
         return (secret,)
-    return (scalar_text(placeholder_value(param.name, param.type)),)
+    return (scalar_text(placeholder_value(param.name, param.value_type)),)
 
 
 def query_params(operation: Operation, auth: Auth, given: set[str], notes: list[str]) -> list[tuple[str, Value]]:

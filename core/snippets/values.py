@@ -1,77 +1,45 @@
-"""Example values from types: placeholders for fields and parameters without examples, typed examples."""
+"""Example values from types: placeholders for fields and parameters without examples, typed examples.
+
+Types come from the parsers as `ValueType`s; the labels answers show are never read back here. Besides JSON
+Schema's names, a few words specs write instead (`int`, `long`, `bool`, `map`, `list`, ...) mean the same.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+from core.models import ValueType
 
-def _primary_type(type_text: str) -> str:
-    """The first alternative of a type: `anyOf(object | string)` -> `object`, `string | null` -> `string`."""
-    text = (type_text or "").strip()
-    wrapped = re.fullmatch(r"(?:anyOf|oneOf|allOf)\((.*)\)", text)
-    if wrapped:
-        text = wrapped.group(1)
-    alternatives: list[str] = []
-    depth = 0
-    current = ""
-    for char in text:
-        if char in "(<[":
-            depth += 1
-        elif char in ")>]":
-            depth -= 1
-        if char == "|" and depth == 0:
-            alternatives.append(current.strip())
-            current = ""
-        else:
-            current += char
-    alternatives.append(current.strip())
-    useful = [a for a in alternatives if a and a.lower() != "null"]
-    return useful[0] if useful else "string"
+_NUMBERS = frozenset({"integer", "int", "long", "number", "float", "double", "decimal"})
+_BOOLEANS = frozenset({"boolean", "bool"})
+_OBJECTS = frozenset({"object", "map", "dict"})
+_ARRAYS = frozenset({"array", "list"})
 
 
-def _base_type(type_text: str) -> str:
-    match = re.match(r"\s*([A-Za-z]+)", _primary_type(type_text))
-    return match.group(1).lower() if match else "string"
+def is_container(value_type: ValueType) -> bool:
+    """Whether the value is a list or an object."""
+    return value_type.primary in _ARRAYS | _OBJECTS
 
 
-def _is_array_type(type_text: str) -> bool:
-    lowered = _primary_type(type_text).lower()
-    return lowered.startswith(("array", "list", "[")) or lowered.endswith("[]")
-
-
-def is_container_type(type_text: str) -> bool:
-    """Whether the type is a list or an object."""
-    return _is_array_type(type_text) or _base_type(type_text) in ("object", "map", "dict")
-
-
-def placeholder_value(name: str, type_text: str) -> Any:
+def placeholder_value(name: str, value_type: ValueType) -> Any:
     """A stand-in value of the type: `0`, `true`, `{}`, a list of one, or `<name>`."""
-    type_text = _primary_type(type_text)
-    if _is_array_type(type_text):
-        inner = re.search(r"[\[<(]\s*([A-Za-z]+)", type_text or "")
-        if not inner and (type_text or "").strip().endswith("[]"):
-            inner = re.match(r"\s*([A-Za-z]+)", type_text)
-        element_type = inner.group(1) if inner else "string"
-        return [placeholder_value(name, element_type)]
-    kind = _base_type(type_text)
-    if kind in ("integer", "int", "long", "number", "float", "double", "decimal"):
+    kind = value_type.primary
+    if kind in _ARRAYS:
+        return [placeholder_value(name, ValueType(value_type.items))]
+    if kind in _NUMBERS:
         return 0
-    if kind in ("boolean", "bool"):
+    if kind in _BOOLEANS:
         return True
-    if kind in ("object", "map", "dict"):
+    if kind in _OBJECTS:
         return {}
     return f"<{name}>"
 
 
-def typed_example(example: str, type_text: str) -> Any:
+def typed_example(example: str, value_type: ValueType) -> Any:
     """An example (kept as text in the model) as a value of its type, when it reads as one."""
-    kind = _base_type(type_text)
     stripped = example.strip()
-    if kind in ("integer", "int", "long", "number", "float", "double", "decimal", "boolean", "bool") or (
-        is_container_type(type_text) or stripped[:1] in ("{", "[")
-    ):
+    if value_type.primary in _NUMBERS | _BOOLEANS | _ARRAYS | _OBJECTS or stripped[:1] in ("{", "["):
         try:
             return json.loads(stripped)
         except ValueError:
