@@ -838,6 +838,12 @@ def test_normalise_language(text: str, expected: str | None) -> None:
     assert normalise_language(text) == expected
 
 
+def _python_json_body(fields: tuple[SchemaField, ...]) -> str:
+    body = RequestBody("application/json", fields=fields)
+    operation = Operation(kind=ItemKind.OPERATION, method="POST", path="/x", request_body=body)
+    return build_snippet(spec_for(BASE), operation, "python")
+
+
 def _stored(name: str, label: str, example: str | None = None) -> SchemaField:
     """A field as a document stored before fields had a `ValueType` holds it: the label only."""
     stored = {"name": name, "type": label, "required": True, "description": "", "enum": [], "example": example}
@@ -856,10 +862,7 @@ def test_type_notations_give_sensible_placeholders() -> None:
         _stored("when", "string", example="2024-01-01"),
         _stored("size", "integer", example="3"),
     )
-    operation = Operation(
-        kind=ItemKind.OPERATION, method="POST", path="/x", request_body=RequestBody("application/json", fields=fields)
-    )
-    snippet = build_snippet(spec_for(BASE), operation, "python")
+    snippet = _python_json_body(fields)
     expected = (
         '"metadata": {}',
         '"tags": ["<tags>"]',
@@ -892,10 +895,7 @@ def test_value_types_give_sensible_placeholders_and_labels_are_not_read() -> Non
         SchemaField("note", "string", True, example="[draft]", value_type=STRING),
         SchemaField("count", "integer", True, value_type=STRING),  # the type decides, not the label
     )
-    operation = Operation(
-        kind=ItemKind.OPERATION, method="POST", path="/x", request_body=RequestBody("application/json", fields=fields)
-    )
-    snippet = build_snippet(spec_for(BASE), operation, "python")
+    snippet = _python_json_body(fields)
     expected = (
         '"metadata": {}',
         '"tags": ["<tags>"]',
