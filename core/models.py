@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -59,15 +60,38 @@ class ItemKind(_PicklesByValue):
 
 
 @dataclass(frozen=True)
+class ValueType:
+    """What kind of value a field or parameter holds, as the parser read it from the spec.
+
+    The `type` label next to it (`anyOf(object | string)`, `array<integer>|null`, `[String!]!`) is for people;
+    code asks this instead. `types` are JSON Schema type names as the spec declares them, the alternative a
+    label shows first first and "null" last when the value may be null: `("object", "string")`,
+    `("string", "null")`; empty when the spec does not say (`any`). `items` are the types of an array's
+    elements, for the first type. `binary` marks a file's bytes (`format: binary`, Swagger 2's `type: file`,
+    a Postman file field), or a list, map or union of them.
+    """
+
+    types: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+    binary: bool = False
+
+    @property
+    def primary(self) -> str:
+        """The first type that is not "null"; "" when the type is unknown."""
+        return next((kind for kind in self.types if kind != "null"), "")
+
+
+@dataclass(frozen=True)
 class SchemaField:
     """One field of a request or response body, flattened to a dotted name (`address.city`, `items[].id`)."""
 
     name: str
-    type: str = ""
+    type: str = ""  # the label answers show: `array<object (card)>`, `oneOf(string | integer)|null`, `Int!`
     required: bool = False
     description: str = ""
     enum: tuple[str, ...] = ()
     example: str | None = None
+    value_type: ValueType = ValueType()
 
 
 @dataclass(frozen=True)
@@ -77,10 +101,11 @@ class Parameter:
     name: str
     location: str  # "path" | "query" | "header" | "cookie"
     required: bool = False
-    type: str = "string"
+    type: str = "string"  # the label answers show (see `SchemaField.type`)
     description: str = ""
     enum: tuple[str, ...] = ()
     example: str | None = None
+    value_type: ValueType = ValueType()
 
 
 @dataclass(frozen=True)
@@ -250,6 +275,70 @@ def _build(tp: Any, data: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         hints = _type_hints(typing.cast(type, tp))
         kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
+        if "value_type" in hints and "value_type" not in data:
+            kwargs["value_type"] = value_type_from_label(str(data.get("type") or ""))
         constructor: Any = tp
         return constructor(**kwargs)
     return data
+
+
+# --------------------------------------------------------------------------------------------------------
+# Documents stored before `ValueType`
+# --------------------------------------------------------------------------------------------------------
+
+# How many union wrappers (`anyOf(oneOf(...) | ...)`) are looked into for the first alternative.
+_MAX_LABEL_NESTING = 8
+_UNION_LABEL = re.compile(r"(?:anyOf|oneOf|allOf)\((.*)\)", re.S)
+_LABEL_WORD = re.compile(r"\s*([A-Za-z]+)")
+_LABEL_ELEMENT = re.compile(r"[\[<(]\s*([A-Za-z]+)")
+
+
+def value_type_from_label(label: str) -> ValueType:
+    """The `ValueType` a stored field or parameter had, read back from its label.
+
+    Documents stored before fields carried a `ValueType` have only the label; their snippets must not change
+    when they are loaded again, so this reads labels exactly the way snippets used to: the first
+    alternative's leading word, `array<X>` / `[X]` / `X[]` as a list of X, "binary" anywhere as a file.
+    """
+    primary = label
+    for _ in range(_MAX_LABEL_NESTING):
+        inner = _first_alternative(primary)
+        if inner == primary:
+            break
+        primary = inner
+    binary = label.lower() == "file" or "binary" in label.lower()
+    if _is_array_label(primary):
+        element = _LABEL_ELEMENT.search(primary)
+        if element is None and primary.strip().endswith("[]"):
+            element = _LABEL_WORD.match(primary)
+        word = element.group(1).lower() if element else "string"
+        return ValueType(("array",), ("array" if _is_array_label(word) else word,), binary)
+    word_match = _LABEL_WORD.match(primary)
+    return ValueType((word_match.group(1).lower() if word_match else "string",), (), binary)
+
+
+def _first_alternative(label: str) -> str:
+    """`anyOf(object | string)` -> `object`, `string|null` -> `string` (bars inside brackets do not split)."""
+    text = label.strip()
+    wrapped = _UNION_LABEL.fullmatch(text)
+    if wrapped:
+        text = wrapped.group(1)
+    alternatives: list[str] = []
+    depth = 0
+    start = 0
+    for index, char in enumerate(text):
+        if char in "(<[":
+            depth += 1
+        elif char in ")>]":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            alternatives.append(text[start:index].strip())
+            start = index + 1
+    alternatives.append(text[start:].strip())
+    useful = [a for a in alternatives if a and a.lower() != "null"]
+    return useful[0] if useful else "string"
+
+
+def _is_array_label(label: str) -> bool:
+    lowered = label.lower()
+    return lowered.startswith(("array", "list", "[")) or lowered.endswith("[]")

@@ -15,7 +15,17 @@ from graphql import GraphQLError, parse, print_ast
 from graphql.language import ast
 
 from core.errors import InvalidSpecError
-from core.models import ApiSpec, ItemKind, Operation, Parameter, RequestBody, Response, SchemaField, SpecFormat
+from core.models import (
+    ApiSpec,
+    ItemKind,
+    Operation,
+    Parameter,
+    RequestBody,
+    Response,
+    SchemaField,
+    SpecFormat,
+    ValueType,
+)
 from core.parsing.text import first_sentence, truncate
 
 DESCRIPTION_LIMIT = 4000
@@ -251,6 +261,7 @@ def _parameter(schema: _Schema, argument: ast.InputValueDefinitionNode) -> Param
         location="argument",
         required=_is_required(argument),
         type=print_ast(argument.type),
+        value_type=_value_type(schema, argument.type),
         description=truncate(description, FIELD_DESCRIPTION_LIMIT),
         enum=_enum_values(schema, argument.type),
     )
@@ -280,6 +291,7 @@ def _input_fields(schema: _Schema, type_name: str, prefix: str, depth: int, path
             SchemaField(
                 name=dotted,
                 type=print_ast(node.type),
+                value_type=_value_type(schema, node.type),
                 required=_is_required(node),
                 description=truncate(_description(node), FIELD_DESCRIPTION_LIMIT),
                 enum=_enum_values(schema, node.type),
@@ -303,6 +315,7 @@ def _response(schema: _Schema, return_type: str) -> Response:
             SchemaField(
                 name=name,
                 type=print_ast(node.type),
+                value_type=_value_type(schema, node.type),
                 description=truncate(_description(node), FIELD_DESCRIPTION_LIMIT),
             )
             for name, node in list(named.fields.items())[:MAX_RESPONSE_FIELDS]
@@ -441,6 +454,26 @@ def _named_type(type_node: ast.TypeNode) -> str:
         type_node = type_node.type
     assert isinstance(type_node, ast.NamedTypeNode)
     return type_node.name.value
+
+
+# The JSON a GraphQL type is sent and received as (custom scalars could be anything).
+_JSON_TYPES = {"Int": "integer", "Float": "number", "Boolean": "boolean", "String": "string", "ID": "string"}
+_KIND_JSON_TYPES = {"enum": "string", "input": "object", "object": "object", "interface": "object", "union": "object"}
+
+
+def _value_type(schema: _Schema, type_node: ast.TypeNode) -> ValueType:
+    """`[Int!]!` is an array of integers, `CreateIssueInput` an object, `DateTime` unknown."""
+    if not _is_list(type_node):
+        return ValueType(_json_type(schema, type_node))
+    element = type_node.type if isinstance(type_node, ast.NonNullTypeNode) else type_node
+    assert isinstance(element, ast.ListTypeNode)
+    return ValueType(("array",), ("array",) if _is_list(element.type) else _json_type(schema, element.type))
+
+
+def _json_type(schema: _Schema, type_node: ast.TypeNode) -> tuple[str, ...]:
+    name = _named_type(type_node)
+    kind = _JSON_TYPES.get(name) or _KIND_JSON_TYPES.get(schema.kind(name), "")
+    return (kind,) if kind else ()
 
 
 def _strip_type(printed: str) -> str:

@@ -25,8 +25,17 @@ from core.models import (
     SchemaField,
     SecurityScheme,
     SpecFormat,
+    ValueType,
 )
-from core.parsing.text import first_sentence, identifier_words, split_userinfo, strip_userinfo, truncate
+from core.parsing.text import (
+    TEMPLATE_VARIABLE,
+    first_sentence,
+    identifier_words,
+    split_userinfo,
+    strip_userinfo,
+    truncate,
+)
+from core.parsing.values import json_type, scalar_text, value_type_of
 
 DESCRIPTION_LIMIT = 4000
 BODY_EXAMPLE_LIMIT = 2000
@@ -34,9 +43,8 @@ FIELD_EXAMPLE_LIMIT = 200
 MAX_RESPONSES = 10
 MAX_FIELDS = 200
 JSON_FIELD_DEPTH = 2
+_STRING = ValueType(("string",))  # what Postman's text fields, query parameters and headers hold
 
-# The name starts and ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
-_VARIABLE = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
 _SCHEMA_VERSION = re.compile(r"/v(\d+\.\d+\.\d+)/")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Words that mark a name as holding a credential (matched on whole words, so `author_id` is fine).
@@ -230,7 +238,7 @@ def _record_auth(walk: _Walk, auth: Any) -> None:
     use = walk.auth_uses.setdefault(auth_type, _AuthUse(first_attributes=attributes))
     for value in attributes.values():
         if isinstance(value, str):
-            for variable in _VARIABLE.findall(value):
+            for variable in TEMPLATE_VARIABLE.findall(value):
                 if variable not in use.variables:
                     use.variables.append(variable)
 
@@ -408,7 +416,7 @@ def _resolve(text: str, variables: dict[str, str]) -> str:
     def substitute(match: re.Match[str]) -> str:
         return variables.get(match.group(1)) or match.group(0)
 
-    return _VARIABLE.sub(substitute, text)
+    return TEMPLATE_VARIABLE.sub(substitute, text)
 
 
 def _collection_variables(variables: Any) -> dict[str, str]:
@@ -437,12 +445,14 @@ def _path_parameters(url: dict[str, Any], path: str) -> tuple[Parameter, ...]:
     for name in names:
         entry = declared.get(name, {})
         value = entry.get("value")
+        kind = str(entry.get("type") or "string")  # Postman's variable types: string, number, boolean, any
         params.append(
             Parameter(
                 name=name,
                 location="path",
                 required=True,
-                type=str(entry.get("type") or "string"),
+                type=kind,
+                value_type=ValueType(() if kind == "any" else (kind,)),
                 description=_description_text(entry.get("description")),
                 example=_safe_example(name, value),
             )
@@ -463,6 +473,7 @@ def _query_parameters(url: dict[str, Any]) -> tuple[Parameter, ...]:
                 name=str(entry["key"]),
                 location="query",
                 required=_says_required(description),
+                value_type=_STRING,
                 description=description,
                 example=_safe_example(str(entry["key"]), entry.get("value")),
             )
@@ -491,6 +502,7 @@ def _header_parameters(headers: list[dict[str, Any]]) -> tuple[Parameter, ...]:
                 name=name,
                 location="header",
                 required=_says_required(description),
+                value_type=_STRING,
                 description=description,
                 example=_safe_example(name, value),
             )
@@ -543,7 +555,10 @@ def _request_body(body: Any, headers: list[dict[str, Any]]) -> RequestBody | Non
         query = str(body["graphql"].get("query") or "")
         return RequestBody(
             content_type="application/json",
-            fields=(SchemaField("query", "string", True), SchemaField("variables", "object")),
+            fields=(
+                SchemaField("query", "string", True, value_type=_STRING),
+                SchemaField("variables", "object", value_type=ValueType(("object",))),
+            ),
             example=truncate(query, BODY_EXAMPLE_LIMIT) or None,
         )
     if mode == "file":
@@ -600,7 +615,7 @@ def _redact(raw: str) -> str:
 
     def blank(match: re.Match[str]) -> str:
         key, value = match.group(1), match.group(3)
-        if _is_secret_name(key) and value and not _VARIABLE.fullmatch(value):
+        if _is_secret_name(key) and value and not TEMPLATE_VARIABLE.fullmatch(value):
             return f'"{key}"{match.group(2)}"…"'
         return match.group(0)
 
@@ -628,6 +643,7 @@ def _form_field(entry: dict[str, Any]) -> SchemaField:
     return SchemaField(
         name=name,
         type="file" if is_file else "string",
+        value_type=ValueType(("file",), binary=True) if is_file else _STRING,
         required=_says_required(_description_text(entry.get("description"))),
         description=_description_text(entry.get("description")),
         example=None if is_file else _safe_example(name, entry.get("value")),
@@ -650,8 +666,9 @@ def _json_fields(value: Any, prefix: str = "", depth: int = 0) -> tuple[SchemaFi
         fields.append(
             SchemaField(
                 name=name,
-                type=_json_type(child),
-                example=None if isinstance(child, dict) else _safe_example(str(key), _json_text(child)),
+                type=json_type(child),
+                value_type=value_type_of(child),
+                example=None if isinstance(child, dict) else _safe_example(str(key), scalar_text(child)),
             )
         )
         if isinstance(child, dict | list) and depth + 1 < JSON_FIELD_DEPTH:
@@ -659,26 +676,6 @@ def _json_fields(value: Any, prefix: str = "", depth: int = 0) -> tuple[SchemaFi
         if len(fields) >= MAX_FIELDS:
             break
     return tuple(fields[:MAX_FIELDS])
-
-
-def _json_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return ""  # null (or a bare variable) says nothing about the type
 
 
 def _responses(responses: Any) -> tuple[Response, ...]:

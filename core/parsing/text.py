@@ -13,6 +13,10 @@ from selectolax.lexbor import LexborHTMLParser
 # linear time: 16,000 characters of `<ul>` take about 30 ms).
 MAX_HTML_CHARS = 16_000
 
+# A Postman `{{variable}}` (as written in URLs, headers and bodies; snippets read them too). The name starts and
+# ends with a non-space: `\s*([^{}]+?)\s*` split a run of spaces three ways (cubic time).
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*([^{}\s](?:[^{}]*[^{}\s])?)\s*\}\}")
+
 _WS = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BLOCK = frozenset({"p", "br", "li", "ul", "ol", "div", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})

@@ -29,7 +29,7 @@ from core.errors import UserFacingError
 from core.evaluation import matches
 from core.generation import asks_for_spec_list, build_messages, review_answer, smalltalk_reply
 from core.mentions import MentionGuard, defuse_mentions
-from core.models import ApiSpec, ItemKind, Operation, Parameter, RequestBody, SpecFormat
+from core.models import ApiSpec, ItemKind, Operation, Parameter, RequestBody, SchemaField, SpecFormat, from_dict
 from core.parsing.loader import _parse_text
 from core.parsing.markdown import find_endpoints, parse_markdown
 from core.parsing.postman import parse_postman
@@ -304,6 +304,20 @@ def test_snippets(path: str) -> None:
         for language in LANGUAGES:
             bounded(build_snippet, spec, operation, language)
 
+
+
+@FAST
+@given(text_inputs())
+@example("anyOf(" * 20_000 + ")" * 20_000)
+@example("oneOf(" * 50_000)
+@example("|" * 100_000)
+@example("array<" * 30_000 + "[" * 30_000)
+@example("( " + " " * 100_000 + "x")
+def test_type_labels_of_stored_documents(label: str) -> None:
+    # Fields stored before value types have their type read from the label when they are loaded.
+    stored = {"name": "f", "type": label, "required": True}
+    field = bounded(from_dict, SchemaField, stored)
+    assert isinstance(field, SchemaField) and field.value_type.types
 
 @FAST
 @given(text_inputs())

@@ -29,8 +29,18 @@ from core.models import (
     SchemaField,
     SecurityScheme,
     SpecFormat,
+    ValueType,
+    from_dict,
 )
+from core.parsing.graphql import parse_graphql
 from core.snippets import LANGUAGES, build_snippet, can_build_snippet, normalise_language
+
+# The types parsers give fields and parameters (the labels beside them are only shown to people).
+INTEGER = ValueType(("integer",))
+BOOLEAN = ValueType(("boolean",))
+OBJECT = ValueType(("object",))
+STRING = ValueType(("string",))
+BINARY = ValueType(("string",), binary=True)
 
 NODE = shutil.which("node") or ("/usr/bin/node" if Path("/usr/bin/node").exists() else None)
 CURL = shutil.which("curl")
@@ -235,22 +245,22 @@ def _bearer_json() -> Case:
             path="/v1/pets/{petId}/tags",
             summary="Tag a pet",
             parameters=(
-                Parameter("petId", "path", required=True, type="integer", example="42"),
-                Parameter("dry_run", "query", required=True, type="boolean", example="true"),
-                Parameter("verbose", "query", type="boolean"),
+                Parameter("petId", "path", required=True, type="integer", example="42", value_type=INTEGER),
+                Parameter("dry_run", "query", required=True, type="boolean", example="true", value_type=BOOLEAN),
+                Parameter("verbose", "query", type="boolean", value_type=BOOLEAN),
                 Parameter("X-Request-Id", "header", required=True, example="req-1"),
             ),
             request_body=RequestBody(
                 "application/json",
                 fields=(
                     SchemaField("name", "string", required=True),
-                    SchemaField("count", "integer", required=True),
-                    SchemaField("active", "boolean", required=True),
+                    SchemaField("count", "integer", required=True, value_type=INTEGER),
+                    SchemaField("active", "boolean", required=True, value_type=BOOLEAN),
                     SchemaField("kind", "string", required=True, enum=("dog", "cat")),
-                    SchemaField("owner", "object", required=True),
+                    SchemaField("owner", "object", required=True, value_type=OBJECT),
                     SchemaField("owner.email", "string", required=True, example="o'neil@example.com"),
                     SchemaField("owner.phone", "string"),
-                    SchemaField("labels", "array", required=True),
+                    SchemaField("labels", "array", required=True, value_type=ValueType(("array",), ("object",))),
                     SchemaField("labels[].name", "string", required=True),
                     SchemaField("note", "string", example="keep it"),
                     SchemaField("colour", "string"),
@@ -285,19 +295,19 @@ def _basic_form_nested() -> Case:
             kind=ItemKind.OPERATION,
             method="POST",
             path="/v1/charges",
-            parameters=(Parameter("expand", "query", type="array"),),
+            parameters=(Parameter("expand", "query", type="array", value_type=ValueType(("array",))),),
             request_body=RequestBody(
                 "application/x-www-form-urlencoded",
                 fields=(
-                    SchemaField("amount", "integer", required=True, example="2000"),
+                    SchemaField("amount", "integer", required=True, example="2000", value_type=INTEGER),
                     SchemaField("currency", "string", required=True, enum=("usd", "eur")),
-                    SchemaField("metadata", "object", required=True),
+                    SchemaField("metadata", "object", required=True, value_type=OBJECT),
                     SchemaField("metadata.order_id", "string", required=True, example="6735"),
-                    SchemaField("items", "array", required=True),
+                    SchemaField("items", "array", required=True, value_type=ValueType(("array",), ("object",))),
                     SchemaField("items[].price", "string", required=True, example="price_1"),
-                    SchemaField("items[].quantity", "integer", required=True),
+                    SchemaField("items[].quantity", "integer", required=True, value_type=INTEGER),
                     SchemaField("description", "string", example="It's a 'quoted' value & more"),
-                    SchemaField("capture", "boolean"),
+                    SchemaField("capture", "boolean", value_type=BOOLEAN),
                 ),
             ),
         )
@@ -329,7 +339,7 @@ def _api_key_header() -> Case:
             path="/search",
             parameters=(
                 Parameter("q", "query", required=True, example="rock & roll 'live' ?x=1"),
-                Parameter("page", "query", type="integer", example="2"),
+                Parameter("page", "query", type="integer", example="2", value_type=INTEGER),
                 Parameter("X-API-Key", "header", required=True),  # the scheme's own header: not sent twice
             ),
         )
@@ -499,7 +509,7 @@ def _multipart() -> Case:
                 "multipart/form-data",
                 fields=(
                     SchemaField("purpose", "string", required=True, enum=("dispute_evidence", "identity_document")),
-                    SchemaField("file", "string(binary)", required=True),
+                    SchemaField("file", "string(binary)", required=True, value_type=BINARY),
                     SchemaField("note", "string", example="@not-a-file"),
                 ),
             ),
@@ -533,15 +543,15 @@ def _graphql_operation(_: str) -> Operation:
         graphql_signature="createIssue(input: CreateIssueInput!, dryRun: Boolean): CreateIssuePayload",
         graphql_document=GRAPHQL_DOCUMENT,
         parameters=(
-            Parameter("input", "argument", required=True, type="CreateIssueInput!"),
-            Parameter("dryRun", "argument", type="Boolean"),
+            Parameter("input", "argument", required=True, type="CreateIssueInput!", value_type=OBJECT),
+            Parameter("dryRun", "argument", type="Boolean", value_type=BOOLEAN),
         ),
         request_body=RequestBody(
             "application/json",
             fields=(
-                SchemaField("input.repositoryId", "ID!", required=True),
-                SchemaField("input.title", "String!", required=True),
-                SchemaField("input.labelIds", "[ID!]"),
+                SchemaField("input.repositoryId", "ID!", required=True, value_type=STRING),
+                SchemaField("input.title", "String!", required=True, value_type=STRING),
+                SchemaField("input.labelIds", "[ID!]", value_type=ValueType(("array",), ("string",))),
             ),
         ),
     )
@@ -828,21 +838,31 @@ def test_normalise_language(text: str, expected: str | None) -> None:
     assert normalise_language(text) == expected
 
 
+def _python_json_body(fields: tuple[SchemaField, ...]) -> str:
+    body = RequestBody("application/json", fields=fields)
+    operation = Operation(kind=ItemKind.OPERATION, method="POST", path="/x", request_body=body)
+    return build_snippet(spec_for(BASE), operation, "python")
+
+
+def _stored(name: str, label: str, example: str | None = None) -> SchemaField:
+    """A field as a document stored before fields had a `ValueType` holds it: the label only."""
+    stored = {"name": name, "type": label, "required": True, "description": "", "enum": [], "example": example}
+    return from_dict(SchemaField, stored)
+
+
 def test_type_notations_give_sensible_placeholders() -> None:
+    # Documents stored before value types existed have only labels: they still give the snippets they gave.
     fields = (
-        SchemaField("metadata", "anyOf(map<string, string> | string)", required=True),
-        SchemaField("tags", "array<string>", required=True),
-        SchemaField("ids", "[ID!]!", required=True),
-        SchemaField("count", "Int!", required=True),
-        SchemaField("ratio", "number | null", required=True),
-        SchemaField("flag", "Boolean", required=True),
-        SchemaField("when", "string", required=True, example="2024-01-01"),
-        SchemaField("size", "integer", required=True, example="3"),
+        _stored("metadata", "anyOf(map<string, string> | string)"),
+        _stored("tags", "array<string>"),
+        _stored("ids", "[ID!]!"),
+        _stored("count", "Int!"),
+        _stored("ratio", "number | null"),
+        _stored("flag", "Boolean"),
+        _stored("when", "string", example="2024-01-01"),
+        _stored("size", "integer", example="3"),
     )
-    operation = Operation(
-        kind=ItemKind.OPERATION, method="POST", path="/x", request_body=RequestBody("application/json", fields=fields)
-    )
-    snippet = build_snippet(spec_for(BASE), operation, "python")
+    snippet = _python_json_body(fields)
     expected = (
         '"metadata": {}',
         '"tags": ["<tags>"]',
@@ -855,6 +875,72 @@ def test_type_notations_give_sensible_placeholders() -> None:
     )
     for text in expected:
         assert text in snippet
+
+
+def test_value_types_give_sensible_placeholders_and_labels_are_not_read() -> None:
+    fields = (
+        SchemaField(
+            "metadata", "anyOf(map<string, string> | string)", True, value_type=ValueType(("object", "string"))
+        ),
+        SchemaField("tags", "array<string>", True, value_type=ValueType(("array",), ("string",))),
+        SchemaField("grid", "array<array<integer>>", True, value_type=ValueType(("array",), ("array",))),
+        SchemaField(
+            "ids", "oneOf(array<integer> | string)", True, value_type=ValueType(("array", "string"), ("integer",))
+        ),
+        SchemaField("ratio", "number|null", True, value_type=ValueType(("number", "null"))),
+        SchemaField("flag", "Boolean", True, value_type=BOOLEAN),
+        SchemaField("when", "DateTime", True, value_type=ValueType()),
+        SchemaField("size", "integer", True, example="3", value_type=INTEGER),
+        SchemaField("config", "object", True, example='{"a": 1}', value_type=OBJECT),
+        SchemaField("note", "string", True, example="[draft]", value_type=STRING),
+        SchemaField("count", "integer", True, value_type=STRING),  # the type decides, not the label
+    )
+    snippet = _python_json_body(fields)
+    expected = (
+        '"metadata": {}',
+        '"tags": ["<tags>"]',
+        '"grid": [["<grid>"]]',
+        '"ids": [0]',
+        '"ratio": 0',
+        '"flag": True',
+        '"when": "<when>"',
+        '"size": 3',
+        '"config": {"a": 1}',
+        '"note": "[draft]"',
+        '"count": "<count>"',
+    )
+    for text in expected:
+        assert text in snippet
+
+
+def test_binary_value_types_are_the_files_of_a_multipart_body() -> None:
+    fields = (
+        SchemaField("attachments", "array<string (binary)>", True, value_type=ValueType(("array",), ("string",), True)),
+        SchemaField("policy", "object (BinaryPolicy)", True, value_type=OBJECT),  # "binary" in a name is no file
+        SchemaField("policy.name", "string", True, value_type=STRING),
+    )
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="POST",
+        path="/upload",
+        request_body=RequestBody("multipart/form-data", fields=fields),
+    )
+    snippet = build_snippet(spec_for(BASE), operation, "curl")
+    assert "-F 'attachments=@attachments.bin'" in snippet
+    assert "--form-string 'policy[name]=<name>'" in snippet
+    assert "@policy" not in snippet
+
+
+def test_a_graphql_input_object_left_unexpanded_is_an_object() -> None:
+    spec = parse_graphql(
+        "input BranchInput { name: String, id: ID }\n"
+        "input CommitInput { branch: BranchInput!, message: String! }\n"
+        "type Query { ok: Boolean }\n"
+        "type Mutation { commit(input: CommitInput!): Boolean }"
+    )
+    commit = next(op for op in spec.operations if op.name == "commit")
+    snippet = build_snippet(spec, commit, "python")
+    assert '"branch": {}' in snippet and '"message": "<message>"' in snippet
 
 
 def test_missing_server_is_pointed_out() -> None:

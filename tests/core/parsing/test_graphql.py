@@ -7,7 +7,7 @@ import graphql
 import pytest
 
 from core.errors import InvalidSpecError
-from core.models import ApiSpec, ItemKind, Operation, SpecFormat
+from core.models import ApiSpec, ItemKind, Operation, SpecFormat, ValueType
 from core.parsing.graphql import parse_graphql
 
 GITHUB = "github_graphql_schema.graphql"
@@ -192,6 +192,29 @@ def test_input_flattening_is_bounded_and_cycle_safe(example: ApiSpec) -> None:
     assert fields["input.kind"].enum == ("SMALL", "LARGE")
     assert _op(example, "mutation", "removeThing").request_body is None
 
+
+
+def test_arguments_and_fields_carry_the_json_types_they_are_sent_as(example: ApiSpec) -> None:
+    params = {p.name: p.value_type for p in _op(example, "query", "things").parameters}
+    assert params == {"first": ValueType(("integer",)), "after": ValueType(("string",)), "kind": ValueType(("string",))}
+    body = _op(example, "mutation", "createThing").request_body
+    assert body is not None
+    fields = {f.name: f.value_type for f in body.fields}
+    assert fields["input.name"] == ValueType(("string",))
+    assert fields["input.filter"] == ValueType(("object",))
+    assert fields["input.filter.and"] == ValueType(("array",), ("object",))
+    thing = {f.name: f.value_type for f in _op(example, "query", "thing").responses[0].fields}
+    assert thing["id"] == ValueType(("string",)) and thing["related"] == ValueType(("object",))
+    odd = parse_graphql(
+        "scalar DateTime\n"
+        "type Query { at(when: DateTime!, grid: [[Int!]], ok: Boolean, ratio: Float): [DateTime] }"
+    )
+    assert [p.value_type for p in odd.operations[0].parameters] == [
+        ValueType(),  # a custom scalar could be sent as anything
+        ValueType(("array",), ("array",)),
+        ValueType(("boolean",)),
+        ValueType(("number",)),
+    ]
 
 def test_generated_documents(example: ApiSpec) -> None:
     create = _op(example, "mutation", "createThing").graphql_document

@@ -14,9 +14,10 @@ import yaml
 
 from core.documents import build_documents
 from core.errors import InvalidSpecError
-from core.models import ApiSpec, ItemKind, Operation, SchemaField, SpecFormat
-from core.parsing.openapi import MAX_FIELD_DEPTH, MAX_FIELDS, parse_openapi
+from core.models import ApiSpec, ItemKind, Operation, SchemaField, SpecFormat, ValueType
+from core.parsing.openapi import parse_openapi
 from core.parsing.refs import RefResolver, ref_name
+from core.parsing.schema import MAX_FIELD_DEPTH, MAX_FIELDS
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -170,6 +171,78 @@ def test_openapi_31_type_arrays_and_const() -> None:
     assert fields["parent"].type == "object (Ref)|null"
     assert "parent.id" in fields
 
+
+
+def test_fields_and_parameters_carry_their_types_beside_the_labels() -> None:
+    # Labels are for people; snippets read `value_type`, which says the same thing in structure.
+    document = spec3(
+        {
+            "/things/{id}": {
+                "post": {
+                    "parameters": [
+                        {"name": "id", "in": "path", "schema": {"type": "integer"}},
+                        {"name": "expand", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+                    ],
+                    "requestBody": json_body(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "kind": {"type": "string", "const": "thing"},
+                                "size": {"const": 3},
+                                "count": {"type": ["integer", "null"]},
+                                "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                                "grid": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                                "level": {"type": "integer", "oneOf": [{"const": 1}, {"const": 2}]},
+                                "parent": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Ref"}]},
+                                "source": {"anyOf": [{"type": "object"}, {"type": "string"}]},
+                                "ids": {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string"}]},
+                                "nested": {"anyOf": [{"oneOf": [{"type": "number"}, {"type": "string"}]}, {}]},
+                                "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "upload": {"type": "string", "format": "binary"},
+                                "uploads": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                "blob": {"format": "binary"},
+                                "anything": {},
+                                "self": {"$ref": "#/components/schemas/Loop"},
+                            },
+                        }
+                    ),
+                    "responses": {"204": {"description": "done"}},
+                }
+            }
+        },
+        {
+            "Ref": {"type": "object", "properties": {"id": {"type": "string"}}},
+            "Loop": {"type": "object", "properties": {"again": {"$ref": "#/components/schemas/Loop"}}},
+        },
+        openapi="3.1.0",
+    )
+    operation = parse_openapi(document).operations[0]
+    fields = body_fields(operation)
+    expected = {
+        "kind": ("const 'thing'", ValueType(("string",))),
+        "size": ("const 3", ValueType(("integer",))),
+        "count": ("integer|null", ValueType(("integer", "null"))),
+        "tags": ("array<string>|null", ValueType(("array", "null"), ("string",))),
+        "grid": ("array<array<integer>>", ValueType(("array",), ("array",))),
+        "level": ("integer", ValueType(("integer",))),
+        "parent": ("object (Ref)|null", ValueType(("object", "null"))),
+        "source": ("anyOf(object | string)", ValueType(("object", "string"))),
+        "ids": ("oneOf(array<integer> | string)", ValueType(("array", "string"), ("integer",))),
+        "nested": ("anyOf(oneOf(number | string) | any)", ValueType(("number", "string"))),
+        "metadata": ("map<string, string>", ValueType(("object",))),
+        "upload": ("string (binary)", ValueType(("string",), binary=True)),
+        "uploads": ("array<string (binary)>", ValueType(("array",), ("string",), binary=True)),
+        "blob": ("file", ValueType(binary=True)),
+        "anything": ("any", ValueType()),
+        "self": ("object (Loop)", ValueType(("object",))),
+        "self.again": ("object (recursive: Loop)", ValueType(("object",))),
+    }
+    assert {name: (f.type, f.value_type) for name, f in fields.items() if name in expected} == expected
+    assert fields["parent"].value_type.primary == "object"
+    assert ValueType(("null", "string")).primary == "string" and ValueType().primary == ""
+    id_param, expand = operation.parameters
+    assert (id_param.type, id_param.value_type) == ("integer", ValueType(("integer",)))
+    assert (expand.type, expand.value_type) == ("array<string>", ValueType(("array",), ("string",)))
 
 def test_ref_with_sibling_description_keeps_the_sibling() -> None:
     document = spec3(
@@ -980,6 +1053,7 @@ def test_swagger2_header_token_form_data_and_body_params() -> None:
     upload = op(spec, "POST", "/files.upload").request_body
     assert upload is not None and upload.content_type == "multipart/form-data"
     assert fields_by_name(upload.fields)["file"].type == "file"
+    assert fields_by_name(upload.fields)["file"].value_type == ValueType(("file",), binary=True)
 
     put = op(spec, "PUT", "/pets")
     assert put.parameters == ()

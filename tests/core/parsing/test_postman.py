@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import InvalidSpecError
-from core.models import ApiSpec, ItemKind, Operation, SpecFormat, to_dict
+from core.models import ApiSpec, ItemKind, Operation, SpecFormat, ValueType, to_dict
 from core.parsing.postman import parse_postman
 
 TWITTER = "twitter_api_v2.postman_collection.json"
@@ -202,6 +202,45 @@ def test_form_bodies(example: ApiSpec) -> None:
     assert upload is not None and upload.content_type == "multipart/form-data"
     assert upload.fields[0].type == "file"
 
+
+
+def test_fields_and_parameters_carry_the_types_their_examples_show(example: ApiSpec) -> None:
+    body = _op(example, "Create user").request_body
+    assert body is not None
+    fields = {f.name: f.value_type for f in body.fields}
+    assert fields["name"] == ValueType(("string",))
+    assert fields["age"] == ValueType()  # an unquoted {{variable}}: nothing known
+    assert fields["address"] == ValueType(("object",))
+    assert fields["tags"] == ValueType(("array",), ("object",))
+    upload = _op(example, "Upload").request_body
+    assert upload is not None and upload.fields[0].value_type == ValueType(("file",), binary=True)
+    login = _op(example, "Login").request_body
+    assert login is not None and login.fields[0].value_type == ValueType(("string",))
+    params = {(p.location, p.name): p.value_type for p in _op(example, "Get user").parameters}
+    assert params["path", "id"] == params["query", "fields"] == params["header", "X-Trace"] == ValueType(("string",))
+    typed = parse_postman(
+        {
+            "info": {"name": "T"},
+            "item": [
+                _request(
+                    "Typed",
+                    "POST",
+                    "https://a.io/x/:n/:v",
+                    url={"variable": [{"key": "n", "type": "number"}, {"key": "v", "type": "any"}]},
+                    body={"mode": "raw", "raw": '{"n": 1.5, "ok": true, "ids": [1, 2], "none": [], "gone": null}'},
+                )
+            ],
+        }
+    ).operations[0]
+    assert [p.value_type for p in typed.parameters] == [ValueType(("number",)), ValueType()]
+    assert typed.request_body is not None
+    assert [(f.name, f.value_type) for f in typed.request_body.fields] == [
+        ("n", ValueType(("number",))),
+        ("ok", ValueType(("boolean",))),
+        ("ids", ValueType(("array",), ("integer",))),
+        ("none", ValueType(("array",))),
+        ("gone", ValueType()),
+    ]
 
 def test_auth_inheritance(example: ApiSpec) -> None:
     assert _op(example, "Get user").security == (("bearer",),)  # collection level

@@ -219,3 +219,14 @@ def test_enum_members_pickle_by_value_so_the_allow_list_admits_them(protocol):
         data = pickle.dumps(member, protocol=protocol)
         assert b"builtins" not in data and b"getattr" not in data
         assert _AllowListUnpickler(io.BytesIO(data)).load() is member
+
+
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
+def test_parsed_specs_with_value_types_pass_the_allow_list(protocol):
+    from core.parsing.loader import load_spec
+    from core.parsing.worker import _AllowListUnpickler
+
+    spec = load_spec("bookshop.yaml", EXAMPLE.read_bytes(), **LIMITS)
+    typed = [f.value_type for op in spec.operations if op.request_body for f in op.request_body.fields]
+    assert typed and all(value_type.types for value_type in typed)
+    assert _AllowListUnpickler(io.BytesIO(pickle.dumps(spec, protocol=protocol))).load() == spec
