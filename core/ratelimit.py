@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from core import messages
 from core.errors import BusyError, RateLimitedError
-from core.state import (
+from core.state.redis import (
     DEFAULT_KEY_PREFIX,
     REDIS_TIMEOUT_SECONDS,
     RETRY_INTERVAL_SECONDS,
