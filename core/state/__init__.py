@@ -2,7 +2,8 @@
 
 - `core.state.redis`: the Redis plumbing (clients with short timeouts, the key format, and `RedisCircuit`, which
   serves a local fallback during an outage and goes back to Redis by itself; the rate limiter reuses it).
-- `core.state.caches`: `SharedState`, the namespaced bounded caches (the `StateStore` port), and workspace keys.
+- `core.state.caches`: `SharedState`, the namespaced bounded caches (ports `StateStore`, `StateBackend`), and
+  workspace keys.
 - `core.state.threads`: `ConversationMemory`, the last turns of each thread.
 """
 
@@ -13,6 +14,7 @@ from core.state.caches import (
     NS_EVENTS,
     NS_THREADS,
     SharedState,
+    StateBackend,
     StateStore,
     workspace_key,
     workspace_prefix,
@@ -42,6 +44,7 @@ __all__ = [
     "ConversationMemory",
     "RedisCircuit",
     "SharedState",
+    "StateBackend",
     "StateStore",
     "Turn",
     "redis_client_from_url",

@@ -108,6 +108,31 @@ class StateStore(Protocol):
         ...
 
 
+class StateBackend(StateStore, Protocol):
+    """The shared state as the assistant holds it: a `StateStore` that also reports on itself (readiness, metrics).
+
+    `SharedState` implements it.
+    """
+
+    @property
+    def backend(self) -> str:
+        """`"redis"` or `"memory"`."""
+        ...
+
+    @property
+    def degraded(self) -> bool:
+        """True while a configured Redis is unreachable and a local fallback serves."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the backend answers."""
+        ...
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Hits, misses and hit rate per namespace."""
+        ...
+
+
 class _JsonSerializer(BaseSerializer):
     """Compact stdlib JSON; never pickle, so nothing in Redis can execute code when read."""
 
