@@ -23,6 +23,7 @@ RUN /opt/venv/bin/pip install --require-hashes --extra-index-url "$TORCH_INDEX_U
 COPY pyproject.toml README.md /src/
 COPY core /src/core
 COPY bot /src/bot
+COPY evaluation /src/evaluation
 # setuptools is in the lock, so the project builds without fetching anything unpinned.
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src \
     && /opt/venv/bin/pip check

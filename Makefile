@@ -76,7 +76,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy core bot
+	$(BIN)/mypy core bot evaluation
 
 test: setup redis-server postgres promtool lint
 	$(BIN)/pytest -q

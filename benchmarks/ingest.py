@@ -82,8 +82,8 @@ async def _one(spec: Path, data_dir: Path) -> dict[str, object]:
 async def _queries(specs_dir: Path, questions_file: Path, data_dir: Path) -> dict[str, float]:
     from core.bootstrap import build_assistant
     from core.config import Settings
-    from core.evaluation import BaselineBM25, load_questions
     from core.requests import Origin, PathAttachment, UploadSpec
+    from evaluation.retrieval import BaselineBM25, load_questions
 
     questions = load_questions(questions_file)
     async with build_assistant(Settings(data_dir=data_dir, _env_file=None)) as assistant:

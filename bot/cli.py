@@ -220,7 +220,7 @@ async def _reindex(assistant: Assistant, workspace: str | None, spec: str | None
 
 
 async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path) -> str:
-    from core.evaluation import load_questions, metrics, run_evaluation, write_results
+    from evaluation.retrieval import load_questions, metrics, run_evaluation, write_results
 
     result = await run_evaluation(assistant, load_questions(questions), specs, log=lambda m: print(m, file=sys.stderr))
     write_results(result, out)

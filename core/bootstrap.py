@@ -1,24 +1,32 @@
-"""The composition root: build the real services once from settings, and close them once."""
+"""The composition root: build the real services once from settings, inject them, and close them once.
+
+Everything `build_assistant` builds it also closes, in reverse order, when its `async with` ends (or when a later
+step of building fails): the parse worker processes, the embedding thread, the Groq, Redis and Chroma clients, and
+the registry's and embedding cache's databases. What a caller passes in (a shared `embedder`) stays the caller's.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from pydantic import SecretStr
 
+from core import messages
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
 from core.generation import GroqGenerator
+from core.metrics import AssistantCollector, Metrics
 from core.parsing.worker import ParsePool
-from core.ratelimit import RateLimiter
+from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRegistry
+from core.retrieval import HybridRetriever
 from core.service import Assistant
-from core.state import SharedState
-from core.store import ChromaVectorStore, VectorStore
+from core.state import ConversationMemory, SharedState
+from core.store import ChromaVectorStore
 
 
-def build_store(settings: Settings) -> VectorStore:
+def build_store(settings: Settings) -> ChromaVectorStore:
     """Chroma server mode when CHROMA_HOST/CHROMA_PORT are set, else embedded under DATA_DIR."""
     if settings.chroma_host:
         return ChromaVectorStore.server(settings.chroma_host, settings.chroma_port or 8000)
@@ -49,23 +57,60 @@ async def build_assistant(
     goes on (a server, whose /ready says "reindex" until it is done); otherwise they are reported and left
     out of search.
     """
-    model = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
-    if load_model and isinstance(model, SentenceTransformerEmbedder):
-        await model.load_now()
-    disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
-    state = SharedState.from_settings(settings)
-    parser = ParsePool.from_settings(settings)
-    assistant = Assistant(
-        settings=settings,
-        registry=SpecRegistry(settings.data_dir, _secret(settings.database_url)),
-        store=build_store(settings),
-        embedder=CachedEmbedder(model, disk_cache),
-        state=state,
-        limiter=RateLimiter.from_settings(settings, state.redis_client),
-        generator=GroqGenerator.from_settings(settings) if settings.generation_enabled else None,
-        parser=parser,
-    )
-    try:
+    async with AsyncExitStack() as owned:
+        # Each resource is registered for closing as soon as it exists, so a later failure closes it too.
+        model = embedder
+        if model is None:
+            built = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+            owned.push_async_callback(built.aclose)
+            model = built
+        if load_model and isinstance(model, SentenceTransformerEmbedder):
+            await model.load_now()
+        disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
+        owned.callback(disk_cache.close)
+        registry = SpecRegistry(settings.data_dir, _secret(settings.database_url))
+        owned.callback(registry.close)
+        store = build_store(settings)
+        owned.push_async_callback(store.aclose)
+        state = SharedState.from_settings(settings)
+        owned.push_async_callback(state.aclose)
+        # The limiters share the state's Redis client (its pool); closing them closes nothing of it.
+        limiter = RateLimiter.from_settings(settings, state.redis_client)
+        owned.push_async_callback(limiter.aclose)
+        upload_limiter = RateLimiter.from_settings(
+            settings,
+            state.redis_client,
+            requests_per_minute=settings.upload_rate_limit_per_hour / 60,
+            burst=settings.upload_rate_limit_burst,
+        )
+        owned.push_async_callback(upload_limiter.aclose)
+        generator = GroqGenerator.from_settings(settings) if settings.generation_enabled else None
+        if generator is not None:
+            owned.push_async_callback(generator.aclose)
+        parser = ParsePool.from_settings(settings)
+        owned.push_async_callback(parser.aclose)
+        embeddings = CachedEmbedder(model, disk_cache)
+        telemetry = Metrics()
+        assistant = Assistant(
+            settings,
+            registry=registry,
+            store=store,
+            embedder=embeddings,
+            retriever=HybridRetriever(store, registry, embeddings),
+            state=state,
+            memory=ConversationMemory(state),
+            limiter=limiter,
+            upload_limiter=upload_limiter,
+            guard=ConcurrencyGuard(settings.llm_max_concurrent, settings.llm_max_queue),
+            ingest_guard=ConcurrencyGuard(
+                settings.ingest_max_concurrent, settings.ingest_max_queue, busy_message=messages.ingest_busy
+            ),
+            parser=parser,
+            generator=generator,
+            telemetry=telemetry,
+        )
+        telemetry.watch(AssistantCollector(assistant))
+        owned.push_async_callback(assistant.aclose)  # first out: its background re-index still uses the rest
         await assistant.sweep_leftovers()  # what a crash of an earlier run left behind
         await parser.start()  # warm: the first upload pays no start-up
         if check_model:
@@ -73,6 +118,3 @@ async def build_assistant(
             if not reindex_in_background:
                 await assistant.wait_for_model_reindex()
         yield assistant
-    finally:
-        await assistant.aclose()
-        disk_cache.close()

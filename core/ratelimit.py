@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from core import messages
 from core.errors import BusyError, RateLimitedError
-from core.state import (
+from core.state.redis import (
     DEFAULT_KEY_PREFIX,
     REDIS_TIMEOUT_SECONDS,
     RETRY_INTERVAL_SECONDS,
@@ -110,6 +110,19 @@ class RequestLimiter(Protocol):
     async def check(self, key: str) -> float:
         """0.0 when allowed (a token taken), else seconds until allowed."""
         ...
+
+    def stats(self) -> dict[str, float]:
+        """Counters for metrics: requests `allowed` and `limited` so far."""
+        ...
+
+
+async def enforce(
+    limiter: RequestLimiter, key: str, message: Callable[[float], str] = messages.rate_limited
+) -> None:
+    """Take a token for `key` or raise `RateLimitedError` with `message(wait)` and `retry_after`."""
+    wait = await limiter.check(key)
+    if wait > 0:
+        raise RateLimitedError(message(wait), retry_after=wait)
 
 
 class RateLimiter:
@@ -216,9 +229,7 @@ class RateLimiter:
 
     async def enforce(self, key: str, message: Callable[[float], str] = messages.rate_limited) -> None:
         """Take a token for `key` or raise `RateLimitedError` with `message(wait)` and `retry_after`."""
-        wait = await self.check(key)
-        if wait > 0:
-            raise RateLimitedError(message(wait), retry_after=wait)
+        await enforce(self, key, message)
 
     def stats(self) -> dict[str, float]:
         """Requests allowed and refused since start (this instance), and whether Redis is degraded."""

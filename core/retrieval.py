@@ -81,6 +81,16 @@ class RetrievedItem:
     score: float
 
 
+class Retriever(Protocol):
+    """The port for finding a question's evidence among a workspace's live spec versions."""
+
+    async def search(
+        self, scope: SearchScope, query: str, limit: int = 10, query_embedding: Sequence[float] | None = None
+    ) -> list[RetrievedItem]:
+        """The best `limit` documents for `query` (embedded here unless `query_embedding` is given)."""
+        ...
+
+
 class _LexicalIndex:
     """BM25 over the documents of a fixed set of spec versions, plus their identifiers."""
 

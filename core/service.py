@@ -56,12 +56,12 @@ from core.errors import (
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.health import READY, Readiness, Verdict, not_ready
 from core.lifecycle import InFlightWork
-from core.metrics import AssistantCollector, Metrics
+from core.metrics import Metrics
 from core.models import ApiSpec, SecurityScheme
 from core.parsing.loader import check_upload
 from core.parsing.text import truncate
-from core.parsing.worker import ParsePool, SpecParser
-from core.ratelimit import ConcurrencyGuard, RateLimiter
+from core.parsing.worker import SpecParser
+from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
 from core.registry import (
     OriginalMissingError,
     SpecRecord,
@@ -72,7 +72,7 @@ from core.registry import (
     spec_header,
 )
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
-from core.retrieval import HybridRetriever, RetrievedItem, SearchScope
+from core.retrieval import RetrievedItem, Retriever, SearchScope
 from core.snippets import build_snippet, can_build_snippet
 from core.state import (
     NS_ANSWERS,
@@ -80,7 +80,7 @@ from core.state import (
     NS_EVENTS,
     NS_THREADS,
     ConversationMemory,
-    SharedState,
+    StateBackend,
     Turn,
     workspace_key,
     workspace_prefix,
@@ -231,45 +231,48 @@ def slugify_spec_name(filename: str) -> str:
 
 
 class Assistant:
-    """The shared async core behind every platform."""
+    """The shared async core behind every platform.
+
+    Its collaborators are built, and closed, by the composition root (`core.bootstrap.build_assistant`); the
+    assistant only uses them. What it builds itself is its own bookkeeping: spec locks, work in flight, readiness.
+    """
 
     def __init__(
         self,
         settings: Settings,
+        *,
         registry: SpecRegistry,
         store: VectorStore,
         embedder: Embedder,
-        state: SharedState | None = None,
-        limiter: RateLimiter | None = None,
-        generator: AnswerGenerator | None = None,
-        parser: SpecParser | None = None,
+        retriever: Retriever,
+        state: StateBackend,
+        memory: ConversationMemory,
+        limiter: RequestLimiter,
+        upload_limiter: RequestLimiter,
+        guard: ConcurrencyGuard,
+        ingest_guard: ConcurrencyGuard,
+        parser: SpecParser,
+        generator: AnswerGenerator | None,
+        telemetry: Metrics,
     ) -> None:
+        """`guard` bounds concurrent answers, `ingest_guard` concurrent uploads; `generator` None: retrieval only."""
         self.settings = settings
         self.registry = registry
         self.store = store
         self.embedder = embedder
-        self.retriever = HybridRetriever(store, registry, embedder)
-        self._spec_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self.state = state or SharedState.from_settings(settings)
-        self.limiter = limiter or RateLimiter.from_settings(settings, self.state.redis_client)
-        self.guard = ConcurrencyGuard(settings.llm_max_concurrent, settings.llm_max_queue)
-        self.upload_limiter = RateLimiter.from_settings(
-            settings,
-            self.state.redis_client,
-            requests_per_minute=settings.upload_rate_limit_per_hour / 60,
-            burst=settings.upload_rate_limit_burst,
-        )
-        self.ingest_guard = ConcurrencyGuard(
-            settings.ingest_max_concurrent, settings.ingest_max_queue, busy_message=messages.ingest_busy
-        )
-        self.memory = ConversationMemory(self.state)
+        self.retriever = retriever
+        self.state = state
+        self.memory = memory
+        self.limiter = limiter
+        self.upload_limiter = upload_limiter
+        self.guard = guard
+        self.ingest_guard = ingest_guard
+        self.parser = parser  # uploads are parsed in worker processes, never on this event loop
         self.generator = generator
-        # Uploads are parsed in worker processes, never on this event loop; started on first use if not given.
-        self.parser = parser or ParsePool.from_settings(settings)
+        self.telemetry = telemetry  # this instance's own Prometheus registry (GET /metrics)
+        self._spec_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.feedback = {True: 0, False: 0}
         self.work = InFlightWork()  # what a graceful shutdown waits for
-        self.telemetry = Metrics()  # this instance's own Prometheus registry (GET /metrics)
-        self.telemetry.watch(AssistantCollector(self))
         self.readiness = Readiness()  # GET /ready; platform adapters add their connections
         self._register_readiness_checks()
         # The embedding model's identity, once known (start-up check or first index): specs whose vectors came
@@ -334,7 +337,7 @@ class Assistant:
         # Refuse what can be refused before a byte is downloaded; checked again under the lock below.
         self._check_may_store(origin, name)
         if not origin.is_local:  # the operator's own bulk imports (CLI, evaluation) are not rate-limited
-            await self.upload_limiter.enforce(f"upload:{origin.scope}:{origin.user}", messages.upload_rate_limited)
+            await enforce(self.upload_limiter, f"upload:{origin.scope}:{origin.user}", messages.upload_rate_limited)
         async with self.ingest_guard.slot(lambda: report(IngestProgress("queued"))):
             return await self._ingest_admitted(request, name, started, report, bound)
 
@@ -863,7 +866,7 @@ class Assistant:
         question = _validated_question(request.question)
         origin = request.origin
         bound = log.bind(workspace=origin.scope, user=origin.user, event_id=origin.event_id)
-        await self.limiter.enforce(f"{origin.scope}:{origin.user}")
+        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
         reply = smalltalk_reply(question)
         if reply is not None or asks_for_spec_list(question):
             bound.info("question_answered", mode="smalltalk")
@@ -1035,18 +1038,14 @@ class Assistant:
         self.readiness.register("intake", intake)
 
     async def aclose(self) -> None:
-        """Release resources (a start-up re-index still running stops; its specs keep their previous versions)."""
+        """Stop the assistant's own background work, before its collaborators are closed by whoever built them.
+
+        A start-up re-index still running stops; its specs keep their previous versions.
+        """
         if self._model_reindex is not None and not self._model_reindex.done():
             self._model_reindex.cancel()
             with suppress(asyncio.CancelledError):
                 await self._model_reindex
-        if self.generator is not None:
-            await self.generator.aclose()
-        await self.limiter.aclose()
-        await self.upload_limiter.aclose()
-        await self.state.aclose()
-        await self.parser.aclose()
-        self.registry.close()
 
 
 @dataclass

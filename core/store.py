@@ -207,6 +207,21 @@ class ChromaVectorStore:
         """Count the collections: a real round trip to the server, or a read of the embedded store's database."""
         await asyncio.to_thread(self._client.count_collections)
 
+    async def aclose(self) -> None:
+        """Close the client: the embedded store's database files, or the HTTP connections to a server."""
+        self._collections.clear()
+        await asyncio.to_thread(self._close_client)
+
+    def _close_client(self) -> None:
+        self._client.close()  # stops the client's components once no other client of this process shares them
+        # chromadb 1.5.9 stops an HTTP client (and the admin client inside it) without closing their connection
+        # pools (chroma-core/chroma#4293): close each pool whose component was stopped, so no socket is left open.
+        for client in (self._client, getattr(self._client, "_admin_client", None)):
+            server = getattr(client, "_server", None)
+            session = getattr(server, "_session", None)
+            if session is not None and not getattr(server, "_running", True):
+                session.close()
+
 
 def _document_id(index_version: str, key: str) -> str:
     return f"{index_version}:{hashlib.sha256(key.encode('utf-8')).hexdigest()[:24]}"

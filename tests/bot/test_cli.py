@@ -16,6 +16,7 @@ from core import messages
 from core.config import load_settings
 from core.data_lock import data_dir_lock
 from core.errors import ConfigError
+from core.registry import SpecRegistry
 
 
 @pytest.fixture
@@ -191,6 +192,37 @@ def test_backup_backups_restore(cli_env, example_spec, capsys):
     assert "Restored 1 workspaces, 1 specs" in capsys.readouterr().out
     assert main(["ask", "how do I delete a customer?", "--spec", "shop"]) == 0
     assert "DELETE /customers/{customerId}" in capsys.readouterr().out
+
+
+def test_eval_scores_retrieval_and_writes_what_it_retrieved(cli_env, example_spec, capsys):
+    questions = cli_env / "questions.jsonl"
+    gold = [
+        ("q1", "how do I delete a customer?", "DELETE", "/customers/{customerId}"),
+        ("q2", "how do I refund an order?", "POST", "/orders/{orderId}/refund"),
+    ]
+    questions.write_text(
+        "".join(
+            json.dumps({"id": qid, "spec": example_spec.name, "question": text, "style": "plain",
+                        "gold": [{"kind": "operation", "method": method, "path": path}]}) + "\n"
+            for qid, text, method, path in gold
+        )
+    )
+    out = cli_env / "results" / "eval.jsonl"
+    assert main(["eval", "--questions", str(questions), "--specs", str(example_spec.parent), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert f"indexed {example_spec.name}: 7 operations" in printed.err
+    assert "| overall | 2 | hybrid | 1.00 |" in printed.out and "hybrid overall: recall@1 1.000" in printed.out
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["q1", "q2"]
+    for line, (_, _, method, path) in zip(lines, gold, strict=True):
+        top = line["retrieved"][0]
+        assert (top["kind"], top["method"], top["path"]) == ("operation", method, path)
+        assert len(line["retrieved"]) <= 10
+    registry = SpecRegistry(load_settings().data_dir)
+    try:
+        assert registry.workspaces() == []  # the throwaway eval workspace is forgotten afterwards
+    finally:
+        registry.close()
 
 
 def test_restore_and_the_other_commands_take_turns_on_data_dir(cli_env, example_spec, capsys):

@@ -224,10 +224,12 @@ async def test_an_unreadable_spec_is_reported_to_the_uploader(assistant):
     from core.requests import BytesAttachment, ListSpecs, Origin, UploadSpec
 
     # Uploads are parsed in worker processes: this pool's workers crash inside the parser on `explode…` files.
-    await assistant.parser.aclose()
-    assistant.parser = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500,
-                                 target="tests.core.parsing.hostile_parsers:parse")
-    attachment = BytesAttachment("explode-shop.json", json.dumps(MINIMAL_OPENAPI).encode())
-    with pytest.raises(InvalidSpecError, match=r"couldn't read `explode-shop\.json`"):
-        await assistant.ingest(UploadSpec(Origin("slack", "T1", user="U1"), attachment))
-    assert await assistant.list_specs(ListSpecs(Origin("slack", "T1"))) == []
+    hostile = ParsePool(1, 30, 1500, target="tests.core.parsing.hostile_parsers:parse")
+    assistant.parser = hostile  # the test's own pool: the one the composition root built is closed by it
+    try:
+        attachment = BytesAttachment("explode-shop.json", json.dumps(MINIMAL_OPENAPI).encode())
+        with pytest.raises(InvalidSpecError, match=r"couldn't read `explode-shop\.json`"):
+            await assistant.ingest(UploadSpec(Origin("slack", "T1", user="U1"), attachment))
+        assert await assistant.list_specs(ListSpecs(Origin("slack", "T1"))) == []
+    finally:
+        await hostile.aclose()

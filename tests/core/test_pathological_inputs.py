@@ -26,7 +26,6 @@ from bot.slack_app import translate as slack_translate
 from core.answers import Answer, AnswerKind, Citation, CodeBlock, Evidence, TextBlock, requested_language
 from core.documents import build_documents
 from core.errors import UserFacingError
-from core.evaluation import matches
 from core.generation import asks_for_spec_list, build_messages, review_answer, smalltalk_reply
 from core.mentions import MentionGuard, defuse_mentions
 from core.models import ApiSpec, ItemKind, Operation, Parameter, RequestBody, SchemaField, SpecFormat, from_dict
@@ -37,6 +36,7 @@ from core.parsing.text import first_sentence, identifier_words, strip_html, trun
 from core.paths import PathIndex, same_path
 from core.retrieval import MAX_IDENTIFIER_CANDIDATES, _LexicalIndex, tokenize
 from core.snippets import LANGUAGES, build_snippet, normalise_language
+from evaluation.retrieval import matches
 
 BUDGET_SECONDS = 5.0
 T = TypeVar("T")

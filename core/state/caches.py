@@ -1,4 +1,4 @@
-"""State shared between bot instances: caches, thread memory and event de-duplication.
+"""Namespaced caches shared between bot instances: answers, query embeddings, thread memory, seen event ids.
 
 Everything goes through one `SharedState`, built on aiocache. Without `REDIS_URL` it keeps values in this
 process (size-bounded per namespace, LRU, with TTLs). With `REDIS_URL` it keeps them in Redis, so several
@@ -7,10 +7,8 @@ instances behind one Slack app share answers, embeddings, conversation memory an
 Values are JSON in both modes (never pickle): data in Redis is portable and safe to read, and a value that
 could not be shared fails the same way in memory mode as it would in Redis.
 
-If Redis goes away, each operation is served from a bounded local fallback instead; one warning is logged
-per outage (`shared_state_degraded`) and Redis is tried again after a short pause, so the bot recovers by
-itself when Redis comes back (`shared_state_recovered`). `RedisCircuit` implements that policy and is
-reused by the rate limiter.
+During a Redis outage each operation is served from the bounded local fallback (`core.state.redis.RedisCircuit`,
+logged as `shared_state_degraded` / `shared_state_recovered`).
 """
 
 from __future__ import annotations
@@ -19,22 +17,28 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-import redis.exceptions
 import structlog
-from aiocache import RedisCache, SimpleMemoryCache
+from aiocache import SimpleMemoryCache
 from aiocache.serializers import BaseSerializer
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.connection import parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 
-from core.errors import ConfigError
+from core.state.redis import (
+    DEFAULT_KEY_PREFIX,
+    REDIS_ERRORS,
+    REDIS_TIMEOUT_SECONDS,
+    RETRY_INTERVAL_SECONDS,
+    ClientRedisCache,
+    RedisCircuit,
+    is_plain_key,
+    redis_client_from_url,
+    redis_target,
+    safe_key,
+)
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -52,28 +56,9 @@ NS_THREADS = "threads"
 NS_EVENTS = "events"
 """Namespace of seen platform event ids (de-duplication with `SharedState.add`)."""
 
-DEFAULT_KEY_PREFIX = "apiassist"
 DEFAULT_NAMESPACE_SIZE = 10_000
-REDIS_TIMEOUT_SECONDS = 0.5
-"""Socket, connect and per-operation timeout for Redis: an outage must not stall answers."""
-RETRY_INTERVAL_SECONDS = 1.0
-"""After a Redis failure, operations use the local fallback for this long before Redis is tried again."""
-
-REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, ConnectionError, TimeoutError, OSError)
-"""Errors that mean "Redis is unavailable" (connection refused/reset, timeouts, server errors)."""
 
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
-_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_.:@/-]{1,64}$")
-
-
-def safe_key(key: str) -> str:
-    """Return `key` as stored: short plain keys as-is, anything else as `#` + its sha256 (so no escaping).
-
-    `#` is not in the plain alphabet, so a hashed key can never collide with a plain one.
-    """
-    if _PLAIN_KEY_RE.match(key):
-        return key
-    return "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def workspace_prefix(scope: str) -> str:
@@ -97,41 +82,6 @@ def _ttl(ttl: float | None) -> float | None:
     if ttl is None or ttl <= 0:
         return None
     return max(float(ttl), 0.001)
-
-
-def redis_target(url: str) -> str:
-    """Describe a Redis URL for logs (`host:port/db`), never including the username or password."""
-    try:
-        options = parse_url(url)
-    except ValueError:
-        return "<invalid redis url>"
-    if "path" in options:
-        return f"unix:{options['path']}/{options.get('db', 0)}"
-    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
-
-
-def _redis_options(url: str, timeout: float) -> dict[str, Any]:
-    """Connection-pool options for `url` with short timeouts and no client-side retries.
-
-    Retries are left to `RedisCircuit`: during an outage an operation falls back at once instead of
-    retrying with backoff (redis-py's default for clients built without a pool).
-    """
-    try:
-        options: dict[str, Any] = dict(parse_url(url))
-    except ValueError as exc:  # the message never contains the password
-        raise ConfigError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
-    options.pop("decode_responses", None)
-    options.update(socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
-    return options
-
-
-def redis_client_from_url(url: str, timeout: float = REDIS_TIMEOUT_SECONDS) -> Redis:
-    """A `redis.asyncio.Redis` for `url` (db number, username/password, rediss://) with short timeouts.
-
-    The caller owns it and closes it with `await client.aclose()`. Raises `ConfigError` for a malformed URL.
-    """
-    pool = ConnectionPool(**_redis_options(url, timeout), decode_responses=False)
-    return Redis.from_pool(pool)
 
 
 class StateStore(Protocol):
@@ -158,87 +108,29 @@ class StateStore(Protocol):
         ...
 
 
-class RedisCircuit:
-    """Decides, per operation, whether to use Redis or a local fallback, and logs outages once.
+class StateBackend(StateStore, Protocol):
+    """The shared state as the assistant holds it: a `StateStore` that also reports on itself (readiness, metrics).
 
-    While Redis works every operation goes to Redis. The first failure logs `<component>_degraded` (once
-    per outage) and sends operations to the fallback; after `retry_interval` seconds one operation probes
-    Redis again (the others keep using the fallback meanwhile). A successful probe logs
-    `<component>_recovered` and calls `on_recover`.
+    `SharedState` implements it.
     """
 
-    def __init__(
-        self,
-        component: str,
-        target: str,
-        *,
-        retry_interval: float = RETRY_INTERVAL_SECONDS,
-        on_recover: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.component = component
-        self.target = target
-        self.retry_interval = retry_interval
-        self.degraded = False
-        self.outages = 0
-        self.failures = 0
-        self._on_recover = on_recover
-        self._clock = clock
-        self._retry_at = 0.0
-        self._since = 0.0
-        self._probing = False
+    @property
+    def backend(self) -> str:
+        """`"redis"` or `"memory"`."""
+        ...
 
-    def _should_try(self) -> bool:
-        if not self.degraded:
-            return True
-        if self._probing or self._clock() < self._retry_at:
-            return False
-        self._probing = True
-        return True
+    @property
+    def degraded(self) -> bool:
+        """True while a configured Redis is unreachable and a local fallback serves."""
+        ...
 
-    def _failed(self, exc: BaseException) -> None:
-        self._probing = False
-        self.failures += 1
-        now = self._clock()
-        self._retry_at = now + self.retry_interval
-        if not self.degraded:
-            self.degraded = True
-            self.outages += 1
-            self._since = now
-            log.warning(
-                f"{self.component}_degraded",
-                target=self.target,
-                error=type(exc).__name__,
-                detail=str(exc)[:200],
-                fallback="local memory",
-            )
+    async def ping(self) -> bool:
+        """Whether the backend answers."""
+        ...
 
-    def _succeeded(self) -> None:
-        self._probing = False
-        if self.degraded:
-            self.degraded = False
-            log.info(
-                f"{self.component}_recovered",
-                target=self.target,
-                outage_seconds=round(self._clock() - self._since, 3),
-            )
-            if self._on_recover is not None:
-                self._on_recover()
-
-    async def call(self, primary: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]) -> T:
-        """Run `primary` (a Redis operation), or `fallback` when Redis is down or fails with `REDIS_ERRORS`."""
-        if not self._should_try():
-            return await fallback()
-        try:
-            result = await primary()
-        except REDIS_ERRORS as exc:
-            self._failed(exc)
-            return await fallback()
-        except BaseException:
-            self._probing = False  # a bug or a cancellation, not an outage: let it through
-            raise
-        self._succeeded()
-        return result
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Hits, misses and hit rate per namespace."""
+        ...
 
 
 class _JsonSerializer(BaseSerializer):
@@ -255,26 +147,6 @@ class _JsonSerializer(BaseSerializer):
 
 def _identity(value: Any) -> Any:
     return value
-
-
-class _RedisCache(RedisCache):
-    """aiocache's RedisCache on a given client, without the calls redis-py deprecates (`close()`, `psetex`).
-
-    aiocache builds its client from host/port/db/password only; taking a client built from the URL keeps
-    every URL form (rediss://, unix://, username, query options) and our timeouts.
-    """
-
-    def __init__(self, client: Redis, **kwargs: Any) -> None:
-        super().__init__(**kwargs)  # aiocache's own pool is replaced before it opens any connection
-        self.client = client
-
-    async def _set(self, key: str, value: Any, ttl: Any = None, _cas_token: Any = None, _conn: Any = None) -> Any:
-        if ttl is None or _cas_token is not None:
-            return await super()._set(key, value, ttl=ttl, _cas_token=_cas_token, _conn=_conn)
-        return await self.client.set(key, value, px=max(1, int(float(ttl) * 1000)))
-
-    async def _close(self, *args: Any, _conn: Any = None, **kwargs: Any) -> None:
-        await self.client.aclose()
 
 
 class _BoundedMemory:
@@ -384,7 +256,7 @@ class SharedState:
         self._serializer = _JsonSerializer()
         self._memory = _BoundedMemory(sizes, default_size, self._serializer)
         self._counters: dict[str, _Counter] = {namespace: _Counter() for namespace in sizes}
-        self._redis: _RedisCache | None = None
+        self._redis: ClientRedisCache | None = None
         self._client: Redis | None = None
         self._circuit: RedisCircuit | None = None
         self._timeout = timeout
@@ -392,7 +264,7 @@ class SharedState:
             log.info("shared_state_ready", backend="memory")
             return
         self._client = client = redis_client_from_url(redis_url, timeout)
-        self._redis = _RedisCache(client, serializer=self._serializer, timeout=timeout)
+        self._redis = ClientRedisCache(client, serializer=self._serializer, timeout=timeout)
         target = redis_target(redis_url)
         self._circuit = RedisCircuit(
             "shared_state", target, retry_interval=retry_interval, on_recover=self._forget_fallback
@@ -501,7 +373,7 @@ class SharedState:
         scans the keyspace (a rare administrative action, not for the request path). During a Redis outage only
         the local fallback is cleared; what stays in Redis expires with its TTL.
         """
-        if not _PLAIN_KEY_RE.match(prefix):  # the plain alphabet has none of Redis's glob characters
+        if not is_plain_key(prefix):  # the plain alphabet has none of Redis's glob characters
             raise ValueError("prefix must be a plain key prefix (see workspace_prefix)")
         full_prefix = self._key(namespace, prefix)
         memory = self._memory
@@ -547,84 +419,3 @@ class SharedState:
                 "hit_rate": counter.hits / total if total else 0.0,
             }
         return result
-
-
-_MAX_QUESTION_CHARS = 1_000
-_MAX_SUMMARY_CHARS = 1_500
-_MAX_REFERENCES = 20
-_MAX_REFERENCE_CHARS = 300
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _clip_all(items: Any) -> tuple[str, ...]:
-    return tuple(_clip(str(item), _MAX_REFERENCE_CHARS) for item in tuple(items)[:_MAX_REFERENCES])
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One question and a summary of its answer, remembered for follow-up questions in the same thread.
-
-    Text is clipped on construction (question 1,000 chars, answer summary 1,500, at most 20 specs and
-    citations of 300 chars each) so a thread's memory stays small.
-    """
-
-    question: str
-    answer_summary: str
-    specs: tuple[str, ...] = ()
-    citations: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "question", _clip(self.question, _MAX_QUESTION_CHARS))
-        object.__setattr__(self, "answer_summary", _clip(self.answer_summary, _MAX_SUMMARY_CHARS))
-        object.__setattr__(self, "specs", _clip_all(self.specs))
-        object.__setattr__(self, "citations", _clip_all(self.citations))
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable form (see `from_json`)."""
-        return {"q": self.question, "a": self.answer_summary, "s": list(self.specs), "c": list(self.citations)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Turn:
-        """Rebuild a turn stored by `to_json`; raises KeyError/TypeError on malformed data."""
-        return cls(str(data["q"]), str(data["a"]), tuple(data.get("s", ())), tuple(data.get("c", ())))
-
-
-class ConversationMemory:
-    """The last few turns of each thread, kept in `SharedState` so every instance sees the same history.
-
-    `thread_key` should identify the thread across platforms, e.g. `f"{platform}:{workspace}:{channel}:{thread}"`.
-    A thread's memory expires `ttl` seconds after its last turn. Two instances remembering a turn in the
-    same thread at the same instant may keep only one of the two (last write wins).
-    """
-
-    def __init__(self, state: StateStore, max_turns: int = 6, ttl: float = 3600) -> None:
-        if max_turns < 1:
-            raise ValueError("max_turns must be >= 1")
-        self._state = state
-        self.max_turns = max_turns
-        self.ttl = ttl
-
-    async def history(self, thread_key: str) -> list[Turn]:
-        """The thread's remembered turns, oldest first (empty for a new or expired thread)."""
-        stored = await self._state.get(NS_THREADS, thread_key)
-        if not isinstance(stored, list):
-            return []
-        turns = []
-        for item in stored[-self.max_turns :]:
-            try:
-                turns.append(Turn.from_json(item))
-            except (KeyError, TypeError, AttributeError):
-                log.warning("conversation_turn_unreadable")
-        return turns
-
-    async def remember(self, thread_key: str, turn: Turn) -> None:
-        """Append `turn` to the thread, keeping only the last `max_turns`, and restart its TTL."""
-        turns = [*await self.history(thread_key), turn][-self.max_turns :]
-        await self._state.set(NS_THREADS, thread_key, [t.to_json() for t in turns], ttl=self.ttl)
-
-    async def forget(self, thread_key: str) -> None:
-        """Drop the thread's memory."""
-        await self._state.delete(NS_THREADS, thread_key)
