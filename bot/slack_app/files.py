@@ -30,12 +30,12 @@ Origin = tuple[str, str, int]
 
 def url_origin(url: str) -> Origin | None:
     """(scheme, host, port) of an http(s) URL, or None."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        return None
     try:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            return None
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range: not a URL to fetch
         return None
     return parts.scheme, parts.hostname.lower(), port
 

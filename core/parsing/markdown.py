@@ -304,7 +304,10 @@ def _mention(written: str, verb: str, declared: bool) -> _Mention | None:
     host = ""
     server = ""
     if written.startswith(("http://", "https://")):
-        parts = urlsplit(written)
+        try:
+            parts = urlsplit(written)
+        except ValueError:  # e.g. `http://[` (an unclosed IPv6 bracket): not a URL anyone can call
+            return None
         host = parts.netloc.rpartition("@")[2]  # never keep a `user:password@` written in an example URL
         if not host:
             return None

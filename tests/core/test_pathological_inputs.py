@@ -243,6 +243,7 @@ def test_generated_answers_are_checked_in_bounded_time(text: str) -> None:
 @example("\n" * 300_000 + "type Query { a: Int }", "txt")
 @example("extend" + "\n" * 300_000, "txt")
 @example(" \n" * 150_000 + "schema", "txt")
+@example("# API\n\n## Get things\n\n`GET http://[`\n", "md")  # urlsplit raised on the unclosed IPv6 bracket
 def test_format_detection_and_parsing(text: str, extension: str) -> None:
     bounded(_parse_text, f"upload.{extension}", text)
 

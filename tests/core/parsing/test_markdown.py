@@ -261,3 +261,8 @@ def test_hacker_news_gold_sections(hacker_news: ApiSpec, eval_dir: Path) -> None
             section = _section(hacker_news, gold["heading"])
             # The eval checks that the gold heading mentions the gold path.
             assert _ignoring_placeholders(gold["path"]) in section.description
+
+
+def test_an_unclosed_ipv6_bracket_in_a_url_is_not_an_endpoint():
+    spec = parse_markdown("# API\n\n## Get things\n\n`GET http://[` and `GET https://api.example.com/things`\n")
+    assert [op.path for op in spec.operations if op.path] == ["/things"]
