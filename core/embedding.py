@@ -225,7 +225,14 @@ class SentenceTransformerEmbedder:
         started = time.monotonic()
         folder = model_folder(self.model_id)
         if folder is None:
-            self.load()
+            try:
+                self.load()
+            except Exception as exc:  # a folder that does not exist, a hub name that cannot be fetched
+                log.error("model_load_failed", model=self.model_id, exc_info=True)
+                raise ConfigError(
+                    f"EMBEDDING_MODEL {self.model_id!r} could not be loaded ({type(exc).__name__}); "
+                    "the log line model_load_failed has the details."
+                ) from None
             folder = model_folder(self.model_id)
         if folder is None:
             raise ConfigError(

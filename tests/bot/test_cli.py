@@ -326,3 +326,10 @@ def test_by_default_a_stale_spec_is_re_indexed_when_the_next_command_starts(cli_
     out = capsys.readouterr()
     assert "DELETE /customers/{customerId}" in out.out
     assert "embedding_model_changed" in out.err and "[1/1] local:local/shop: re-indexed" in out.err
+
+
+def test_a_model_folder_that_does_not_exist_is_one_line_naming_the_setting(cli_env, monkeypatch, capsys):
+    monkeypatch.setenv("EMBEDDING_MODEL", str(cli_env / "no-such-model"))
+    assert main(["specs"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"EMBEDDING_MODEL '{cli_env / 'no-such-model'}' could not be loaded")
