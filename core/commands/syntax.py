@@ -13,7 +13,7 @@ written in the platform's syntax, with the platform's own ways to talk to the bo
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core import messages
@@ -49,13 +49,12 @@ class TypedSyntax:
 
     def usage(self, command: Command) -> str:
         """`/api ask QUESTION [spec:NAME]`."""
-        words = [self.prefix + command.name]
-        for argument in command.arguments:
-            shown = _placeholder(argument)
-            if _is_option(command, argument):
-                shown = f"{argument.name}:{shown}"
-            words.append(shown if argument.required else f"[{shown}]")
-        return " ".join(words)
+        return _usage(self.prefix, command, self._shown)
+
+    @staticmethod
+    def _shown(command: Command, argument: Argument) -> str:
+        shown = _placeholder(argument)
+        return f"{argument.name}:{shown}" if _is_option(command, argument) else shown
 
     def parse(self, command: Command, text: str) -> dict[str, str]:
         """The arguments typed after the command's name; a `CommandUsageError` says what is wrong.
@@ -114,12 +113,18 @@ class OptionSyntax:
 
     def usage(self, command: Command) -> str:
         """`/api ask question:<text> [spec:<name>]`."""
-        words = [self.prefix + command.name]
-        for argument in command.arguments:
-            kind = "attachment" if argument.kind is ArgKind.FILE else argument.kind.value
-            shown = f"{argument.name}:<{'name' if argument.kind is ArgKind.SPEC else kind}>"
-            words.append(shown if argument.required else f"[{shown}]")
-        return " ".join(words)
+        return _usage(self.prefix, command, self._shown)
+
+    @staticmethod
+    def _shown(command: Command, argument: Argument) -> str:
+        value = {ArgKind.FILE: "attachment", ArgKind.SPEC: "name"}.get(argument.kind, argument.kind.value)
+        return f"{argument.name}:<{value}>"
+
+
+def _usage(prefix: str, command: Command, shown: Callable[[Command, Argument], str]) -> str:
+    words = [prefix + command.name]
+    words += [shown(command, a) if a.required else f"[{shown(command, a)}]" for a in command.arguments]
+    return " ".join(words)
 
 
 Syntax = TypedSyntax | OptionSyntax
