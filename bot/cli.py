@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from bot.console import ConsoleChat, guarded_text, local_origin, progress_printer, run_local
+from bot.console import ConsoleChat, local_origin, progress_printer, run_local
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
 from core.backup import (
@@ -46,6 +46,7 @@ from core.backup import (
 )
 from core.backup_schedule import check_backup_schedule
 from core.bootstrap import build_assistant
+from core.commands.catalogue import Invocation, command
 from core.config import Settings, load_settings
 from core.data_lock import data_dir_lock, database_lock
 from core.data_lock import describe as describe_locked_data
@@ -266,8 +267,11 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
             await ConsoleChat(assistant).run()
             return 0
         if args.command == "demo":
-            print(await guarded_text(_ingest(assistant, example_spec_path(), "bookshop"), CLI_ORIGIN.request_id))
-            await ConsoleChat(assistant).run()
+            chat = ConsoleChat(assistant)
+            example = PathAttachment(example_spec_path())
+            upload = Invocation(command("upload"), chat.origin, {"file": example, "name": "bookshop"})
+            print(await chat.execute(upload))
+            await chat.run()
             return 0
         if args.command == "ingest":
             action = lambda: _ingest(assistant, args.path, args.name)  # noqa: E731

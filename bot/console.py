@@ -10,7 +10,7 @@ import asyncio
 import getpass
 import sys
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -19,18 +19,16 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from core import messages
-from core.answers import Answer
 from core.commands.catalogue import CONSOLE, ArgKind, Invocation, available, command, find
 from core.commands.handlers import run_command
-from core.commands.syntax import TypedSyntax, split_command
+from core.commands.syntax import TypedSyntax, help_markdown, split_command
 from core.errors import UserFacingError
 from core.registry import SpecRecord
 from core.replies import (
-    AnswerReply,
     HelpReply,
-    IngestReply,
     QuietSink,
     Reply,
+    ReplyMarkup,
     ScopeReply,
     SpecListReply,
     guarded,
@@ -38,18 +36,16 @@ from core.replies import (
     spec_list,
 )
 from core.requests import Attachment, Origin, PathAttachment, new_request_id
-from core.service import Assistant, IngestProgress, IngestReport
+from core.service import Assistant, IngestProgress
 
 log = structlog.get_logger(__name__)
 
 SYNTAX = TypedSyntax("/")
 QUIT = ("/quit", "/exit")
-WAYS = 'Type a question to ask it, e.g. "how do I create a customer?". Lines starting with `/` are commands.'
-
-
-def render_answer(answer: Answer) -> str:
-    """Answers in the terminal are their Markdown, which reads well as plain text."""
-    return answer.as_markdown()
+WAYS = (
+    'Type a question to ask it, e.g. "how do I create a customer?". Lines starting with `/` are commands; '
+    "`/quit` leaves."
+)
 
 
 def specs_table(reply: SpecListReply) -> str:
@@ -69,46 +65,14 @@ def render_specs(records: list[SpecRecord], stale: Collection[str] = ()) -> str:
     return specs_table(spec_list(records, stale))
 
 
-def ingest_text(reply: IngestReply) -> str:
-    """What an upload found, with how long it took."""
-    return "\n".join((reply.headline(timed=True), *reply.changes))
-
-
-def render_ingest(report: IngestReport) -> str:
-    """What an upload found."""
-    return ingest_text(IngestReply.of(report))
-
-
-def help_text(reply: HelpReply) -> str:
-    """The help, as terminal text: the same introduction, commands and rules as on every platform."""
-    rows = [(SYNTAX.usage(c), c.summary) for c in reply.commands] + [(QUIT[0], "Leave.")]
-    width = max(len(usage) for usage, _ in rows)
-    commands = [f"  {usage:<{width}}  {summary}" for usage, summary in rows]
-    return "\n".join([messages.HELP_INTRO, WAYS, "Commands:", *commands, messages.HELP_RULES])
-
-
-class TerminalMarkup:
-    """The core's replies as terminal text."""
-
-    def answer(self, reply: AnswerReply) -> str:
-        """An answer, as Markdown."""
-        return render_answer(reply.answer)
-
-    def specs(self, reply: SpecListReply) -> str:
-        """The spec table."""
-        return specs_table(reply)
-
-    def ingest(self, reply: IngestReply) -> str:
-        """An upload's report."""
-        return ingest_text(reply)
-
-    def help(self, reply: HelpReply) -> str:
-        """The help."""
-        return help_text(reply)
-
-    def text(self, text: str) -> str:
-        """Any other reply."""
-        return text
+MARKUP: ReplyMarkup[str] = ReplyMarkup(
+    answer=lambda reply: reply.answer.as_markdown(),  # Markdown reads well as plain text
+    specs=specs_table,
+    ingest=lambda reply: "\n".join((reply.headline(timed=True), *reply.changes)),
+    help=lambda reply: help_markdown(reply.commands, SYNTAX, WAYS),
+    text=str,
+)
+"""The core's replies as terminal text."""
 
 
 class TerminalReply(QuietSink):
@@ -127,7 +91,7 @@ class TerminalReply(QuietSink):
     async def final(self, reply: Reply) -> None:
         """Keep the reply."""
         self.reply = reply
-        self.text = render_reply(reply, TerminalMarkup())
+        self.text = render_reply(reply, MARKUP)
 
     async def fail(self, text: str) -> None:
         """Keep an error."""
@@ -141,17 +105,6 @@ async def run_local(
     """Run a catalogue command for the local operator and return its reply as text (errors are raised)."""
     reply = TerminalReply(progress)
     await run_command(assistant, Invocation(command(name), origin, arguments), reply)
-    return reply.text
-
-
-async def guarded_text(action: Awaitable[str], ref: str) -> str:
-    """Run one action that returns text, turning errors into the text the user sees (the core's `guarded`)."""
-    reply = TerminalReply()
-
-    async def run() -> None:
-        reply.text = await action
-
-    await guarded(run(), reply.fail, ref=ref, logger=log)
     return reply.text
 
 
@@ -205,13 +158,17 @@ class ConsoleChat:
             if word in QUIT:
                 return None
             if line.startswith("/") and find(word[1:], CONSOLE) is None:
-                return f"Unknown command `{line}`.\n{help_text(HelpReply(available(CONSOLE)))}"
-            reply = TerminalReply(progress_printer(self.stdout))
-            await guarded(self._run(line, reply), reply.fail, ref=self.origin.request_id, logger=log)
-            return reply.text
+                return f"Unknown command `{line}`.\n{MARKUP.help(HelpReply(available(CONSOLE)))}"
+            return await self.execute(line)
 
-    async def _run(self, line: str, reply: TerminalReply) -> None:
-        invocation = self._invocation(line)
+    async def execute(self, line: str | Invocation) -> str:
+        """Run a line (or a ready invocation) as one action; errors become the reply, as on every platform."""
+        reply = TerminalReply(progress_printer(self.stdout))
+        await guarded(self._run(line, reply), reply.fail, ref=self.origin.request_id, logger=log)
+        return reply.text
+
+    async def _run(self, line: str | Invocation, reply: TerminalReply) -> None:
+        invocation = self._invocation(line) if isinstance(line, str) else line
         await run_command(self.assistant, invocation, reply)
         if isinstance(reply.reply, ScopeReply):
             self.spec = reply.reply.spec

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from core.service import IngestProgress, IngestReport
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 Logger = structlog.typing.FilteringBoundLogger
 
 
@@ -138,28 +137,15 @@ class ScopeReply:
 Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply
 
 
-class ReplyMarkup(Protocol[T_co]):
+@dataclass(frozen=True)
+class ReplyMarkup(Generic[T]):
     """One platform's markup for each kind of reply (a new command that replies in text needs none)."""
 
-    def answer(self, reply: AnswerReply) -> T_co:
-        """An answer."""
-        ...
-
-    def specs(self, reply: SpecListReply) -> T_co:
-        """A spec list."""
-        ...
-
-    def ingest(self, reply: IngestReply) -> T_co:
-        """An upload's report."""
-        ...
-
-    def help(self, reply: HelpReply) -> T_co:
-        """The help."""
-        ...
-
-    def text(self, text: str) -> T_co:
-        """Any other reply, and errors."""
-        ...
+    answer: Callable[[AnswerReply], T]
+    specs: Callable[[SpecListReply], T]
+    ingest: Callable[[IngestReply], T]
+    help: Callable[[HelpReply], T]
+    text: Callable[[str], T]  # any other reply, and errors
 
 
 def render_reply(reply: Reply, markup: ReplyMarkup[T]) -> T:
@@ -221,18 +207,6 @@ class QuietSink:
 
     def progress(self, progress: IngestProgress) -> None:
         """Not shown."""
-
-
-@dataclass
-class CollectedReply(QuietSink, Generic[T]):
-    """A sink that keeps the rendered reply (the terminal, the CLI, tests)."""
-
-    markup: ReplyMarkup[T]
-    rendered: list[T] = field(default_factory=list)
-
-    async def final(self, reply: Reply) -> None:
-        """Keep the reply, rendered."""
-        self.rendered.append(render_reply(reply, self.markup))
 
 
 def on_loop(callback: Callable[[T], None]) -> Callable[[T], None]:

@@ -3,7 +3,7 @@
 Pure functions with no I/O and no discord.py objects, so they are easy to test. Every message produced here is
 at most `MESSAGE_LIMIT` characters, never leaves a code fence open, and has its mentions defused by the core's
 `defuse_mentions` (the transport also sends `AllowedMentions.none()`; defusing keeps the text from even looking
-like a ping). `DiscordMarkup` is this platform's markup for the core's replies.
+like a ping). `MARKUP` is this platform's markup for the core's replies.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from core.answers import Answer, Citation, CodeBlock
 from core.commands.syntax import OptionSyntax, help_markdown
 from core.mentions import ZERO_WIDTH_SPACE
 from core.mentions import defuse_mentions as defuse_everywhere
-from core.replies import AnswerReply, HelpReply, IngestReply, SpecListReply
+from core.replies import IngestReply, ReplyMarkup, SpecListReply
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 8
@@ -117,28 +117,14 @@ def render_specs(reply: SpecListReply) -> str:
     return "\n".join(lines)
 
 
-class DiscordMarkup:
-    """The core's replies as Discord messages."""
-
-    def answer(self, reply: AnswerReply) -> list[str]:
-        """An answer, with its sources."""
-        return render_answer(reply.answer)
-
-    def specs(self, reply: SpecListReply) -> list[str]:
-        """The spec list."""
-        return render_text(render_specs(reply))
-
-    def ingest(self, reply: IngestReply) -> list[str]:
-        """An upload's report."""
-        return render_text(render_ingest(reply))
-
-    def help(self, reply: HelpReply) -> list[str]:
-        """The help, with Discord's option syntax."""
-        return render_text(help_markdown(reply.commands, SYNTAX, discord_messages.WAYS))
-
-    def text(self, text: str) -> list[str]:
-        """Any other reply."""
-        return render_text(text)
+MARKUP: ReplyMarkup[list[str]] = ReplyMarkup(
+    answer=lambda reply: render_answer(reply.answer),
+    specs=lambda reply: render_text(render_specs(reply)),
+    ingest=lambda reply: render_text(render_ingest(reply)),
+    help=lambda reply: render_text(help_markdown(reply.commands, SYNTAX, discord_messages.WAYS)),
+    text=render_text,
+)
+"""The core's replies as Discord messages."""
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

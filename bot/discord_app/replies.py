@@ -18,7 +18,7 @@ from typing import Any
 import discord
 import structlog
 
-from bot.discord_app.render import MESSAGE_LIMIT, DiscordMarkup, defuse_mentions, render_partial, render_text
+from bot.discord_app.render import MARKUP, MESSAGE_LIMIT, defuse_mentions, render_partial, render_text
 from core.replies import Reply, Transport, render_reply
 from core.service import IngestProgress
 
@@ -220,7 +220,7 @@ class LiveReply:
         await self._stop_ticker()
         if self._last_edit is not None:
             await asyncio.sleep(max(0.0, self._last_edit + self.edit_interval - time.monotonic()))
-        chunks = render_reply(reply, DiscordMarkup())
+        chunks = render_reply(reply, MARKUP)
         await self.series.show(chunks)
         self.logger.info("reply_sent", reply=type(reply).__name__, messages=len(chunks),
                          streamed=self._last_edit is not None, seconds=round(time.monotonic() - self._started, 2))

@@ -6,7 +6,7 @@ ping or a link, and the core's `defuse_mentions` puts a zero-width joiner after 
 `@channel`/`@here`/`@everyone`. Every mrkdwn text object is `verbatim`, so Slack does not auto-parse mentions
 either; links we mean to make are built here.
 
-`SlackMarkup` turns the core's replies (answers, spec lists, upload reports, the help) into messages.
+`slack_markup` turns the core's replies (answers, spec lists, upload reports, the help) into messages.
 
 Markdown from the core (`**bold**`, `*emphasis*`, `code`, `[label](url)`, bullets, headings, fenced code)
 is converted to Slack mrkdwn. Long answers are split between lines (never inside a code fence's formatting:
@@ -28,7 +28,7 @@ from core import messages
 from core.answers import Answer, CodeBlock
 from core.commands.syntax import TypedSyntax, help_markdown
 from core.mentions import ZERO_WIDTH_JOINER, defuse_mentions
-from core.replies import AnswerReply, HelpReply, IngestReply, SpecListReply
+from core.replies import IngestReply, ReplyMarkup, SpecListReply
 
 MAX_SECTION_CHARS = 3000  # Slack: a section's text
 MAX_BLOCKS_PER_MESSAGE = 50  # Slack: blocks in one message
@@ -373,28 +373,12 @@ def ingest_markdown(reply: IngestReply) -> str:
     return "\n".join(lines + ([f"• {more}"] if more else []))
 
 
-class SlackMarkup:
-    """The core's replies as Slack messages; `echo` starts an answer with the question (slash commands)."""
-
-    def __init__(self, *, echo: bool = False) -> None:
-        self.echo = echo
-
-    def answer(self, reply: AnswerReply) -> list[SlackMessage]:
-        """An answer, in as many messages as it needs."""
-        return render_answer(reply.answer, echo=reply.question if self.echo else None)
-
-    def specs(self, reply: SpecListReply) -> list[SlackMessage]:
-        """The spec list."""
-        return [render_specs(reply)]
-
-    def ingest(self, reply: IngestReply) -> list[SlackMessage]:
-        """An upload's report."""
-        return [render_markdown(ingest_markdown(reply))]
-
-    def help(self, reply: HelpReply) -> list[SlackMessage]:
-        """The help, with Slack's `/api` syntax."""
-        return [render_markdown(help_markdown(reply.commands, SYNTAX, slack_messages.WAYS))]
-
-    def text(self, text: str) -> list[SlackMessage]:
-        """Any other reply."""
-        return [render_markdown(text)]
+def slack_markup(*, echo: bool = False) -> ReplyMarkup[list[SlackMessage]]:
+    """The core's replies as Slack messages; with `echo` an answer starts with its question (slash commands)."""
+    return ReplyMarkup(
+        answer=lambda reply: render_answer(reply.answer, echo=reply.question if echo else None),
+        specs=lambda reply: [render_specs(reply)],
+        ingest=lambda reply: [render_markdown(ingest_markdown(reply))],
+        help=lambda reply: [render_markdown(help_markdown(reply.commands, SYNTAX, slack_messages.WAYS))],
+        text=lambda text: [render_markdown(text)],
+    )

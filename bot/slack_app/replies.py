@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack_app import messages as slack_messages
-from bot.slack_app.render import SlackMarkup, SlackMessage, render_markdown, render_partial, render_status
+from bot.slack_app.render import SlackMessage, render_markdown, render_partial, render_status, slack_markup
 from core.replies import QuietSink, Reply, Transport, render_reply
 from core.requests import Origin
 from core.service import IngestProgress
@@ -47,6 +47,8 @@ def _describe(exc: Exception) -> dict[str, Any] | None:
 
 
 SLACK = Transport("slack", describe=_describe)
+THREAD_MARKUP = slack_markup()
+SLASH_MARKUP = slack_markup(echo=True)
 """Slack's API errors for `core.replies.guarded`: logged as `slack_api_error` / `slack_reply_failed`."""
 
 
@@ -178,7 +180,8 @@ class ThreadReply:
 
     async def final(self, reply: Reply) -> None:
         """Deliver the core's reply."""
-        await self.send(render_reply(reply, SlackMarkup()))
+        messages: list[SlackMessage] = render_reply(reply, THREAD_MARKUP)
+        await self.send(messages)
 
     async def fail(self, text: str) -> None:
         """Deliver an error."""
@@ -209,7 +212,8 @@ class SlashReply(QuietSink):
 
     async def final(self, reply: Reply) -> None:
         """Deliver the core's reply (an answer starts with the question it answers)."""
-        await self.send(render_reply(reply, SlackMarkup(echo=True)))
+        messages: list[SlackMessage] = render_reply(reply, SLASH_MARKUP)
+        await self.send(messages)
 
     async def fail(self, text: str) -> None:
         """Deliver an error."""

@@ -15,10 +15,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.console import ConsoleChat, help_text
+from bot.console import MARKUP as TERMINAL
+from bot.console import ConsoleChat
 from bot.discord_app.commands import GROUP_NAME, build_api_group
-from bot.discord_app.render import DiscordMarkup
-from bot.slack_app.render import SlackMarkup
+from bot.discord_app.render import MARKUP as DISCORD_MARKUP
+from bot.slack_app.render import slack_markup
 from bot.slack_app.translate import parse_command
 from core import messages
 from core.commands.catalogue import CATALOGUE, CONSOLE, DISCORD, SLACK, ArgKind, available, command
@@ -88,12 +89,12 @@ def listed_commands(text: str, prefix: str) -> list[str]:
 
 
 def test_help_is_the_same_everywhere_with_each_platforms_commands() -> None:
-    slack = "\n".join(m.text for m in SlackMarkup().help(HelpReply(available(SLACK))))
-    [discord_help] = DiscordMarkup().help(HelpReply(available(DISCORD)))
-    terminal = help_text(HelpReply(available(CONSOLE)))
+    slack = "\n".join(m.text for m in slack_markup().help(HelpReply(available(SLACK))))
+    [discord_help] = DISCORD_MARKUP.help(HelpReply(available(DISCORD)))
+    terminal = TERMINAL.help(HelpReply(available(CONSOLE)))
     assert listed_commands(slack, "/api ") == [c.name for c in available(SLACK)]
     assert listed_commands(discord_help, "/api ") == [c.name for c in available(DISCORD)]
-    assert re.findall(r"^  /([a-z]+)", terminal, re.MULTILINE) == [c.name for c in available(CONSOLE)] + ["quit"]
+    assert re.findall(r"^• `/([a-z]+)", terminal, re.MULTILINE) == [c.name for c in available(CONSOLE)]
     for shown, surface in ((slack, SLACK), (discord_help, DISCORD), (terminal, CONSOLE)):
         assert messages.HELP_INTRO in shown and messages.HELP_RULES in shown
         positions = [shown.index(c.summary) for c in available(surface)]
