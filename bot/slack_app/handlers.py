@@ -48,6 +48,7 @@ from core.requests import Origin, PurgeWorkspace
 from core.service import Assistant
 
 log = structlog.get_logger(__name__)
+Logger = structlog.typing.FilteringBoundLogger
 
 ANSWER_UPDATE_INTERVAL = 1.0  # seconds between edits of an answer being written
 INGEST_UPDATE_INTERVAL = 2.0  # seconds between edits of an indexing progress message
@@ -259,7 +260,7 @@ class SlackBot:
                               ref=origin.request_id, logger=bound, transport=SLACK)
 
     async def _run_command(
-        self, body: dict[str, Any], origin: Origin, reply: SlashReply, client: AsyncWebClient, bound: Any
+        self, body: dict[str, Any], origin: Origin, reply: SlashReply, client: AsyncWebClient, bound: Logger
     ) -> None:
         invocation = parse_command(body, origin)
         bound.info("slack_command", subcommand=invocation.command.name, channel=origin.channel)

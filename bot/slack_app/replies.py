@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.render import SlackMessage, render_markdown, render_partial, render_status, slack_markup
-from core.replies import QuietSink, Reply, Transport, render_reply
+from core.replies import QuietSink, Reply, ReplyMarkup, Transport, render_reply
 from core.requests import Origin
 from core.service import IngestProgress
 
@@ -152,7 +153,26 @@ class LiveMessage:
         self._last_write = time.monotonic()
 
 
-class ThreadReply:
+class Delivery(ABC):
+    """Delivers the core's reply, or an error, as Slack messages in `markup`."""
+
+    markup: ReplyMarkup[list[SlackMessage]] = THREAD_MARKUP
+
+    async def final(self, reply: Reply) -> None:
+        """Deliver the core's reply."""
+        messages: list[SlackMessage] = render_reply(reply, self.markup)
+        await self.send(messages)
+
+    async def fail(self, text: str) -> None:
+        """Deliver an error."""
+        await self.send([render_markdown(text)])
+
+    @abstractmethod
+    async def send(self, messages: Sequence[SlackMessage]) -> None:
+        """Send the messages."""
+
+
+class ThreadReply(Delivery):
     """Replies in a thread (or at the top level of a DM): one live message, extra messages for long answers.
 
     `on_sent` is called after each reply delivered in a thread (the bot then takes part in it).
@@ -178,15 +198,6 @@ class ThreadReply:
         """Show indexing progress (throttled; called on the event loop)."""
         self.live.request(render_status(progress.message))
 
-    async def final(self, reply: Reply) -> None:
-        """Deliver the core's reply."""
-        messages: list[SlackMessage] = render_reply(reply, THREAD_MARKUP)
-        await self.send(messages)
-
-    async def fail(self, text: str) -> None:
-        """Deliver an error."""
-        await self.send([render_markdown(text)])
-
     async def send(self, messages: Sequence[SlackMessage]) -> None:
         """Replace the live message with the first message and post the rest below it."""
         if self.poster.thread_ts and self.on_sent is not None:
@@ -200,24 +211,17 @@ class ThreadReply:
             await self.poster.post(message)
 
 
-class SlashReply(QuietSink):
+class SlashReply(QuietSink, Delivery):
     """Replies to a slash command through its `response_url`, visible only to the person who typed it.
 
     Every `/api` reply is ephemeral in Slack, `ask` too: a public answer is what mentioning the bot gives, in a
     thread where the conversation can go on.
     """
 
+    markup = SLASH_MARKUP  # an answer starts with the question it answers
+
     def __init__(self, respond: AsyncRespond) -> None:
         self.respond = respond
-
-    async def final(self, reply: Reply) -> None:
-        """Deliver the core's reply (an answer starts with the question it answers)."""
-        messages: list[SlackMessage] = render_reply(reply, SLASH_MARKUP)
-        await self.send(messages)
-
-    async def fail(self, text: str) -> None:
-        """Deliver an error."""
-        await self.send([render_markdown(text)])
 
     async def send(self, messages: Sequence[SlackMessage]) -> None:
         """Send up to five ephemeral messages."""
