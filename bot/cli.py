@@ -30,15 +30,7 @@ from typing import Any
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from bot.console import (
-    ConsoleChat,
-    guarded,
-    local_origin,
-    progress_printer,
-    render_answer,
-    render_ingest,
-    render_specs,
-)
+from bot.console import ConsoleChat, local_origin, progress_printer, run_local
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
 from core.backup import (
@@ -54,12 +46,13 @@ from core.backup import (
 )
 from core.backup_schedule import check_backup_schedule
 from core.bootstrap import build_assistant
+from core.commands.catalogue import Invocation, command
 from core.config import Settings, load_settings
 from core.data_lock import data_dir_lock, database_lock
 from core.data_lock import describe as describe_locked_data
 from core.errors import BackupError, ConfigError, DataDirBusyError, UserFacingError
 from core.logs import LogFile, configure_logging
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, PathAttachment, UploadSpec
+from core.requests import PathAttachment
 from core.service import Assistant, ReindexProgress
 
 CLI_ORIGIN = local_origin("cli", "cli")
@@ -186,22 +179,20 @@ def _size(num_bytes: int) -> str:
 async def _ingest(assistant: Assistant, path: Path, name: str | None) -> str:
     if not path.is_file():
         return f"There's no file at `{path}`."
-    report = await assistant.ingest(UploadSpec(CLI_ORIGIN, PathAttachment(path), name), progress_printer(sys.stderr))
-    return render_ingest(report)
+    arguments = {"file": PathAttachment(path), "name": name}
+    return await run_local(assistant, CLI_ORIGIN, "upload", arguments, progress_printer(sys.stderr))
 
 
 async def _specs(assistant: Assistant) -> str:
-    records = await assistant.list_specs(ListSpecs(CLI_ORIGIN))
-    return render_specs(records, assistant.stale_specs(CLI_ORIGIN.scope))
+    return await run_local(assistant, CLI_ORIGIN, "specs", {})
 
 
 async def _forget(assistant: Assistant, name: str) -> str:
-    record = await assistant.forget(ForgetSpec(CLI_ORIGIN, name))
-    return f"Forgot `{record.name}`."
+    return await run_local(assistant, CLI_ORIGIN, "forget", {"name": name})
 
 
 async def _ask(assistant: Assistant, question: str, spec: str | None) -> str:
-    return render_answer(await assistant.ask(AskQuestion(CLI_ORIGIN, question, spec)))
+    return await run_local(assistant, CLI_ORIGIN, "ask", {"question": question, "spec": spec})
 
 
 async def _reindex(assistant: Assistant, workspace: str | None, spec: str | None) -> int:
@@ -276,8 +267,11 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
             await ConsoleChat(assistant).run()
             return 0
         if args.command == "demo":
-            print(await guarded(_ingest(assistant, example_spec_path(), "bookshop"), CLI_ORIGIN.request_id))
-            await ConsoleChat(assistant).run()
+            chat = ConsoleChat(assistant)
+            example = PathAttachment(example_spec_path())
+            upload = Invocation(command("upload"), chat.origin, {"file": example, "name": "bookshop"})
+            print(await chat.execute(upload))
+            await chat.run()
             return 0
         if args.command == "ingest":
             action = lambda: _ingest(assistant, args.path, args.name)  # noqa: E731

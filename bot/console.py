@@ -1,17 +1,16 @@
-"""The terminal adapter: a chat in the terminal, using the same core calls as Slack and Discord.
+"""The terminal adapter: a chat in the terminal, running the same catalogue commands as Slack and Discord.
 
-Lines starting with `/` are commands (`/upload`, `/specs`, `/forget`, `/use`, `/help`, `/quit`);
-anything else is a question.
+Lines starting with `/` are the catalogue's terminal commands (`/ask`, `/upload`, `/specs`, `/forget`, `/use`,
+`/help`, typed as `core.commands.syntax.TypedSyntax` reads them) and `/quit`; anything else is a question.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
-import shlex
 import sys
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -20,53 +19,93 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from core import messages
-from core.answers import Answer
+from core.commands.catalogue import CONSOLE, ArgKind, Invocation, available, command, find
+from core.commands.handlers import run_command
+from core.commands.syntax import TypedSyntax, help_markdown, split_command
 from core.errors import UserFacingError
 from core.registry import SpecRecord
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec, new_request_id
-from core.service import Assistant, IngestProgress, IngestReport
+from core.replies import (
+    HelpReply,
+    QuietSink,
+    Reply,
+    ReplyMarkup,
+    ScopeReply,
+    SpecListReply,
+    guarded,
+    render_reply,
+    spec_list,
+)
+from core.requests import Attachment, Origin, PathAttachment, new_request_id
+from core.service import Assistant, IngestProgress
 
 log = structlog.get_logger(__name__)
 
-CONSOLE_HELP = """Ask me anything about your uploaded API specs, e.g. "how do I create a customer?".
-Commands:
-  /upload PATH [NAME]  index a spec file (OpenAPI, Swagger, Postman, GraphQL SDL, Markdown)
-  /specs               list indexed specs
-  /use NAME            ask only about one spec (/use with no name: all specs)
-  /forget NAME         remove a spec
-  /help                this help
-  /quit                leave"""
+SYNTAX = TypedSyntax("/")
+QUIT = ("/quit", "/exit")
+WAYS = (
+    'Type a question to ask it, e.g. "how do I create a customer?". Lines starting with `/` are commands; '
+    "`/quit` leaves."
+)
 
 
-def render_answer(answer: Answer) -> str:
-    """Answers in the terminal are their Markdown, which reads well as plain text."""
-    return answer.as_markdown()
-
-
-def render_specs(records: list[SpecRecord], stale: Collection[str] = ()) -> str:
-    """A table of indexed specs; those in `stale` (left out of search until re-indexed) are marked."""
-    if not records:
+def specs_table(reply: SpecListReply) -> str:
+    """A table of indexed specs; those left out of search until re-indexed are marked."""
+    if not reply.specs:
         return messages.nothing_indexed()
     lines = [f"{'NAME':<28} {'FORMAT':<18} {'VERSION':<14} {'OPS':>5}  INDEXED"]
-    for r in records:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.indexed_at))
-        line = f"{r.name:<28} {r.format.label:<18} {r.version[:14]:<14} {r.operation_count:>5}  {when}"
-        lines.append(line + (f"  ({messages.needs_reindex_marker()})" if r.name in stale else ""))
+    for spec in reply.specs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(spec.indexed_at))
+        line = f"{spec.name:<28} {spec.format:<18} {spec.version[:14]:<14} {spec.operations:>5}  {when}"
+        lines.append(line + (f"  ({messages.needs_reindex_marker()})" if spec.needs_reindex else ""))
     return "\n".join(lines)
 
 
-def render_ingest(report: IngestReport) -> str:
-    """What an upload found."""
-    record = report.record
-    if report.unchanged:
-        return f"`{record.name}` is already indexed with exactly this content ({record.operation_count} operations)."
-    schemes = f", {len(report.scheme_names)} auth scheme{'s' * (len(report.scheme_names) != 1)}"
-    verb = "Updated" if report.replaced else "Indexed"
-    text = (
-        f"{verb} `{record.name}`: {record.label} ({record.format.label}), "
-        f"{record.operation_count} operations{schemes if report.scheme_names else ''} in {report.seconds:.1f}s."
-    )
-    return "\n".join((text, *report.changes))
+def render_specs(records: list[SpecRecord], stale: Collection[str] = ()) -> str:
+    """A table of `records`; those in `stale` are marked."""
+    return specs_table(spec_list(records, stale))
+
+
+MARKUP: ReplyMarkup[str] = ReplyMarkup(
+    answer=lambda reply: reply.answer.as_markdown(),  # Markdown reads well as plain text
+    specs=specs_table,
+    ingest=lambda reply: "\n".join((reply.headline(timed=True), *reply.changes)),
+    help=lambda reply: help_markdown(reply.commands, SYNTAX, WAYS),
+    text=str,
+)
+"""The core's replies as terminal text."""
+
+
+class TerminalReply(QuietSink):
+    """The reply to one line: indexing progress goes to `progress`, the reply is kept as text."""
+
+    def __init__(self, progress: Callable[[IngestProgress], None] | None = None) -> None:
+        self.show_progress = progress
+        self.reply: Reply | None = None
+        self.text = ""
+
+    def progress(self, progress: IngestProgress) -> None:
+        """Show indexing progress."""
+        if self.show_progress is not None:
+            self.show_progress(progress)
+
+    async def final(self, reply: Reply) -> None:
+        """Keep the reply."""
+        self.reply = reply
+        self.text = render_reply(reply, MARKUP)
+
+    async def fail(self, text: str) -> None:
+        """Keep an error."""
+        self.text = text
+
+
+async def run_local(
+    assistant: Assistant, origin: Origin, name: str, arguments: Mapping[str, str | Attachment | None],
+    progress: Callable[[IngestProgress], None] | None = None,
+) -> str:
+    """Run a catalogue command for the local operator and return its reply as text (errors are raised)."""
+    reply = TerminalReply(progress)
+    await run_command(assistant, Invocation(command(name), origin, arguments), reply)
+    return reply.text
 
 
 def local_origin(platform: str, user: str, **fields: str) -> Origin:
@@ -98,21 +137,6 @@ def progress_printer(stream: TextIO) -> Callable[[IngestProgress], None]:
     return show
 
 
-async def guarded(action: Awaitable[str], ref: str) -> str:
-    """Run one user action, turning errors into the message the user sees (the one place that does).
-
-    `ref` is the action's request id, shown in the generic reply to an unexpected error.
-    """
-    try:
-        return await action
-    except UserFacingError as exc:
-        log.info("user_error", error=type(exc).__name__)
-        return exc.user_message
-    except Exception:
-        log.exception("unexpected_error")
-        return messages.unexpected_error(ref)
-
-
 class ConsoleChat:
     """A terminal conversation with the assistant."""
 
@@ -120,68 +144,51 @@ class ConsoleChat:
         self.assistant = assistant
         self.stdin = stdin
         self.stdout = stdout
-        self.spec: str | None = None
-        self.origin = local_origin("console", "you", channel="terminal", thread="console")
+        self.spec: str | None = None  # chosen with `/use`
+        self.origin = local_origin(CONSOLE, "you", channel="terminal", thread="console")
 
     async def handle(self, line: str) -> str | None:
         """Handle one line of input; returns the reply, or None to quit. Each line is one action (request id)."""
         self.origin = replace(self.origin, request_id=new_request_id())
         with bound_contextvars(request_id=self.origin.request_id):
-            return await self._handle(line, self.origin.request_id)
+            line = line.strip()
+            if not line:
+                return ""
+            word, _ = split_command(line)
+            if word in QUIT:
+                return None
+            if line.startswith("/") and find(word[1:], CONSOLE) is None:
+                return f"Unknown command `{line}`.\n{MARKUP.help(HelpReply(available(CONSOLE)))}"
+            return await self.execute(line)
 
-    async def _handle(self, line: str, ref: str) -> str | None:
-        line = line.strip()
-        if not line:
-            return ""
+    async def execute(self, line: str | Invocation) -> str:
+        """Run a line (or a ready invocation) as one action; errors become the reply, as on every platform."""
+        reply = TerminalReply(progress_printer(self.stdout))
+        await guarded(self._run(line, reply), reply.fail, ref=self.origin.request_id, logger=log)
+        return reply.text
+
+    async def _run(self, line: str | Invocation, reply: TerminalReply) -> None:
+        invocation = self._invocation(line) if isinstance(line, str) else line
+        await run_command(self.assistant, invocation, reply)
+        if isinstance(reply.reply, ScopeReply):
+            self.spec = reply.reply.spec
+        elif invocation.command.name == "forget" and invocation.text("name") == self.spec:
+            self.spec = None
+
+    def _invocation(self, line: str) -> Invocation:
+        """A line as a command: `/name ARGS`, or a question about the `/use`d spec."""
         if not line.startswith("/"):
-            return await guarded(self._ask(line), ref)
-        try:
-            command, *args = shlex.split(line)
-        except ValueError:
-            return "I couldn't read that command (check the quotes)."
-        if command in {"/quit", "/exit"}:
-            return None
-        if command == "/help":
-            return CONSOLE_HELP
-        if command == "/specs":
-            return await guarded(self._specs(), ref)
-        if command == "/upload" and 1 <= len(args) <= 2:
-            return await guarded(self._upload(Path(args[0]).expanduser(), args[1] if len(args) > 1 else None), ref)
-        if command == "/forget" and len(args) == 1:
-            return await guarded(self._forget(args[0]), ref)
-        if command == "/use" and len(args) <= 1:
-            return await guarded(self._use(args[0] if args else None), ref)
-        return f"Unknown command `{line}`.\n{CONSOLE_HELP}"
-
-    async def _ask(self, question: str) -> str:
-        answer = await self.assistant.ask(AskQuestion(self.origin, question, self.spec))
-        return render_answer(answer)
-
-    async def _specs(self) -> str:
-        records = await self.assistant.list_specs(ListSpecs(self.origin))
-        return render_specs(records, self.assistant.stale_specs(self.origin.scope))
-
-    async def _upload(self, path: Path, name: str | None) -> str:
-        if not path.is_file():
-            return f"There's no file at `{path}`."
-        report = await self.assistant.ingest(
-            UploadSpec(self.origin, PathAttachment(path), name), progress_printer(self.stdout)
-        )
-        return render_ingest(report)
-
-    async def _forget(self, name: str) -> str:
-        record = await self.assistant.forget(ForgetSpec(self.origin, name))
-        if self.spec == name:
-            self.spec = None
-        return f"Forgot `{record.name}`."
-
-    async def _use(self, name: str | None) -> str:
-        if name is None:
-            self.spec = None
-            return "Questions now search all indexed specs."
-        self.assistant.search_scope(self.origin.scope, name)  # raises a friendly error for unknown names
-        self.spec = name
-        return f"Questions now search only `{name}`."
+            return Invocation(command("ask"), self.origin, {"question": line, "spec": self.spec})
+        word, rest = split_command(line)
+        typed = find(word[1:], CONSOLE)
+        assert typed is not None  # unknown commands are answered before
+        arguments: dict[str, str | Attachment | None] = dict(SYNTAX.parse(typed, rest))
+        for argument in typed.arguments:
+            if argument.kind is ArgKind.FILE:
+                arguments[argument.name] = _local_file(arguments[argument.name])
+        if typed.name == "ask" and not arguments.get("spec"):
+            arguments["spec"] = self.spec
+        return Invocation(typed, self.origin, arguments)
 
     async def run(self) -> None:
         """Read lines until /quit or end of input."""
@@ -198,3 +205,10 @@ class ConsoleChat:
             if reply:
                 self.stdout.write(reply + "\n")
         self.stdout.write("Bye!\n")
+
+
+def _local_file(typed: str | Attachment | None) -> PathAttachment:
+    path = Path(str(typed)).expanduser()
+    if not path.is_file():
+        raise UserFacingError(f"There's no file at `{path}`.")
+    return PathAttachment(path)

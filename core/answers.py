@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from core import messages
 from core.documents import describe_scheme
@@ -106,6 +106,40 @@ class FinalAnswer:
 
 AnswerEvent = StatusUpdate | TextDelta | FinalAnswer
 AnswerStream = AsyncIterator[AnswerEvent]
+
+
+class AnswerView(Protocol):
+    """Where an answer being prepared is shown (a live chat message, or nowhere)."""
+
+    async def status(self, text: str) -> None:
+        """Show a progress line ("Searching the specs…")."""
+        ...
+
+    async def partial(self, text: str) -> None:
+        """Show the answer's text written so far (the whole of it, not the latest part)."""
+        ...
+
+
+async def read_answer(stream: AnswerStream, view: AnswerView | None = None) -> Answer:
+    """Read an answer stream to its `FinalAnswer`, showing status lines and the text so far on `view`.
+
+    The one loop over answer events: the core's `ask` and every adapter read answers through it.
+    """
+    final: Answer | None = None
+    written = ""
+    async for event in stream:
+        if isinstance(event, FinalAnswer):
+            final = event.answer
+        elif view is None:
+            continue
+        elif isinstance(event, StatusUpdate):
+            await view.status(event.text)
+        else:
+            written += event.text
+            await view.partial(written)
+    if final is None:
+        raise RuntimeError("the answer stream ended without a final answer")
+    return final
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from core.retrieval import HybridRetriever
 from core.service import Assistant
 from core.state import ConversationMemory, SharedState
 from core.store import ChromaVectorStore
+from core.threads import ThreadPresence
 
 
 def build_store(settings: Settings) -> ChromaVectorStore:
@@ -99,6 +100,7 @@ async def build_assistant(
             retriever=HybridRetriever(store, registry, embeddings),
             state=state,
             memory=ConversationMemory(state),
+            threads=ThreadPresence(state),
             limiter=limiter,
             upload_limiter=upload_limiter,
             guard=ConcurrencyGuard(settings.llm_max_concurrent, settings.llm_max_queue),

@@ -94,3 +94,7 @@ class SpecNeedsReindexError(UserFacingError):
 
 class OriginalUnavailableError(UserFacingError):
     """A spec's stored original is missing or no longer matches its record, so it cannot be rebuilt from it."""
+
+
+class CommandUsageError(UserFacingError):
+    """A typed command the parser could not read: a missing argument, extra words, an unclosed quote."""

@@ -1,7 +1,16 @@
-"""Mention safety: text the bot writes can never ping @everyone/@here/@channel or a user or role.
+"""Mention safety: text the bot writes can never ping @everyone/@here/@channel or a user, role or user group.
 
-Every platform renders these differently, so the core makes them inert once (a zero-width space after
-the `@` or `<`), and adapters still escape for their own markup on top.
+One function, `defuse_mentions`, knows every platform's mention syntax and makes it inert by inserting an
+invisible character after the `@` or `<`:
+
+- plain text and Slack: `@channel`, `@here`, `@everyone` (as whole words, any case);
+- Slack markup: `<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>`, `<@U…>`;
+- Discord markup: `<@123>`, `<@!123>`, `<@&123>`; and Discord treats `@everyone` / `@here` as a ping even
+  inside a longer word, so its adapter asks for `inside_words=True`.
+
+The core defuses what it writes from spec text and model output; each adapter applies the same function
+once more where a reply leaves for its platform (Slack's `render.escape`, Discord's `replies.safe_content`),
+so nothing reaches a platform that could ping, whatever produced it.
 """
 
 from __future__ import annotations
@@ -9,19 +18,23 @@ from __future__ import annotations
 import re
 
 ZERO_WIDTH_SPACE = "\u200b"
-_BROADCAST = re.compile(r"@(?=(?:everyone|here|channel)\b)", re.IGNORECASE)
+ZERO_WIDTH_JOINER = "\u200d"
+_BROADCAST_WORD = re.compile(r"@(?=(?:everyone|here|channel)\b)", re.IGNORECASE)
+_BROADCAST_ANYWHERE = re.compile(r"@(?=everyone|here|channel)", re.IGNORECASE)
 _ANGLE_MENTION = re.compile(r"<(?=[!@])")  # Slack <!channel>, <!here>, <!subteam^…>, <@U…>; Discord <@1>, <@!1>, <@&1>
 _MAX_MENTION_CHARS = 40
 
 
-def defuse_mentions(text: str) -> str:
-    """Make mass and user/role mentions inert by inserting a zero-width space (idempotent).
+def defuse_mentions(text: str, breaker: str = ZERO_WIDTH_SPACE, *, inside_words: bool = False) -> str:
+    """Make mass and user/role mentions inert by inserting `breaker` (idempotent, linear time).
 
     Covers @everyone / @here / @channel, Slack `<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>`, `<@U…>`,
-    and Discord `<@123>`, `<@!123>`, `<@&123>`.
+    and Discord `<@123>`, `<@!123>`, `<@&123>`. With `inside_words`, `@here` is defused even where a letter
+    follows (`@heretic`), as Discord requires; otherwise only whole words are, so ordinary text stays as written.
     """
-    text = _BROADCAST.sub("@" + ZERO_WIDTH_SPACE, text)
-    return _ANGLE_MENTION.sub("<" + ZERO_WIDTH_SPACE, text)
+    broadcast = _BROADCAST_ANYWHERE if inside_words else _BROADCAST_WORD
+    text = broadcast.sub("@" + breaker, text)
+    return _ANGLE_MENTION.sub("<" + breaker, text)
 
 
 class MentionGuard:

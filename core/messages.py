@@ -255,6 +255,74 @@ def ingest_progress(stage: str, done: int, total: int) -> str:
     return f"Indexing: {stage}…"
 
 
+def count(n: int, noun: str) -> str:
+    """"1 operation", "7 operations"."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def indexed(
+    replaced: bool, name: str, label: str, kind: str, operations: int, schemes: int, seconds: float | None = None
+) -> str:
+    """An upload's summary, e.g. "Indexed `stripe`: Stripe API 2023-08-16 (OpenAPI 3), 468 operations"."""
+    verb = "Updated" if replaced else "Indexed"
+    text = f"{verb} `{name}`: {label} ({kind}), {count(operations, 'operation')}"
+    if schemes:
+        text += ", " + count(schemes, "auth scheme")
+    if seconds is not None:
+        text += f" in {seconds:.1f}s"
+    return text + "."
+
+
+def already_indexed(name: str, operations: int) -> str:
+    """The same file was uploaded again under the same name."""
+    return f"`{name}` is already indexed with exactly this content ({count(operations, 'operation')})."
+
+
+def more_warnings(more: int) -> str:
+    """The warnings of an upload that were not shown."""
+    return f"…and {count(more, 'more warning')}"
+
+
+def forgot(name: str) -> str:
+    """A spec was removed."""
+    return f"Forgot `{name}`. Questions here no longer search it."
+
+
+def search_scope_set(spec: str | None) -> str:
+    """`use`: which specs questions search from now on."""
+    return f"Questions now search only `{spec}`." if spec else "Questions now search all indexed specs."
+
+
+def specs_listed() -> str:
+    """Heading of the spec list given as an answer ("what specs do you have?")."""
+    return "Specs indexed here:"
+
+
+# The help, the same on every platform (`core.commands.syntax.help_markdown` adds the commands).
+HELP_INTRO = (
+    "I answer questions about the API specs uploaded here: OpenAPI/Swagger (JSON or YAML), Postman "
+    "collections, GraphQL SDL and Markdown API docs."
+)
+HELP_RULES = "Only the person who uploaded a spec, or a workspace admin, can replace or forget it."
+
+
+def missing_argument(kind: str, command: str, usage: str, listing: str = "") -> str:
+    """A typed command without an argument it needs (`listing`: the command that lists the choices)."""
+    text = f"Tell me which {kind} to {command}: `{usage}`"
+    return text + (f" (see `{listing}` for the names)." if listing else ".")
+
+
+def unexpected_words(words: str, usage: str) -> str:
+    """A typed command with more than it takes."""
+    shown = words if len(words) <= 60 else words[:60] + "…"
+    return f"I didn't expect `{shown}` there: the command is `{usage}`."
+
+
+def unreadable_command() -> str:
+    """A typed command with an unclosed quote."""
+    return "I couldn't read that command (check the quotes)."
+
+
 # Replies given without an LLM call, and the note on operations the model named but retrieval did not find.
 GREETING_REPLY = (
     "Hi! I answer questions about the API specs uploaded here. Ask me something like "

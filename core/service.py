@@ -34,6 +34,7 @@ from core.answers import (
     TextDelta,
     answer_from_dict,
     answer_to_dict,
+    read_answer,
     requested_language,
     retrieval_answer,
 )
@@ -71,6 +72,7 @@ from core.registry import (
     original_name,
     spec_header,
 )
+from core.replies import spec_list, specs_markdown
 from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.retrieval import RetrievedItem, Retriever, SearchScope
 from core.snippets import build_snippet, can_build_snippet
@@ -86,6 +88,7 @@ from core.state import (
     workspace_prefix,
 )
 from core.store import VectorStore
+from core.threads import ThreadPresence, thread_key
 
 log = structlog.get_logger(__name__)
 
@@ -247,6 +250,7 @@ class Assistant:
         retriever: Retriever,
         state: StateBackend,
         memory: ConversationMemory,
+        threads: ThreadPresence,
         limiter: RequestLimiter,
         upload_limiter: RequestLimiter,
         guard: ConcurrencyGuard,
@@ -268,6 +272,7 @@ class Assistant:
         self.guard = guard
         self.ingest_guard = ingest_guard
         self.parser = parser  # uploads are parsed in worker processes, never on this event loop
+        self.threads = threads
         self.generator = generator
         self.telemetry = telemetry  # this instance's own Prometheus registry (GET /metrics)
         self._spec_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -819,12 +824,7 @@ class Assistant:
 
     async def ask(self, request: AskQuestion) -> Answer:
         """Answer a question from the workspace's specs (the final answer of `stream_answer`)."""
-        final: Answer | None = None
-        async for event in self.stream_answer(request):
-            if isinstance(event, FinalAnswer):
-                final = event.answer
-        assert final is not None, "stream_answer always ends with a FinalAnswer"
-        return final
+        return await read_answer(self.stream_answer(request))
 
     async def stream_answer(self, request: AskQuestion) -> AnswerStream:
         """Answer as a stream of events: status updates, text parts, then exactly one `FinalAnswer`.
@@ -874,8 +874,8 @@ class Assistant:
             yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
             return
 
-        thread_key = _thread_key(origin)
-        history = await self.memory.history(thread_key) if thread_key else []
+        thread = thread_key(origin)
+        history = await self.memory.history(thread) if thread else []
         # Registry reads go to a worker thread: with DATABASE_URL each is a round trip to PostgreSQL.
         scope = await asyncio.to_thread(self._question_scope, origin.scope, request.spec, history)
         # Answers that depend on a thread's history are not shared; the key names every live spec version,
@@ -919,14 +919,23 @@ class Assistant:
             if cache_key:
                 await self.state.set(NS_ANSWERS, cache_key, answer_to_dict(answer), self.settings.query_cache_ttl)
             bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
-        if thread_key:
-            await self.memory.remember(thread_key, _turn(question, answer))
+        if thread:
+            await self.memory.remember(thread, _turn(question, answer))
         yield FinalAnswer(answer)
 
     async def knows_thread(self, origin: Origin) -> bool:
-        """Whether the assistant has answered in this thread (any instance, when state is shared)."""
-        thread_key = _thread_key(origin)
-        return bool(thread_key) and bool(await self.memory.history(thread_key))
+        """Whether the assistant takes part in this thread: it replied there, or remembers the conversation.
+
+        Shared by every instance when state is shared, so a follow-up reaching another replica is answered too.
+        """
+        if await self.threads.knows(origin):
+            return True
+        key = thread_key(origin)
+        return bool(key) and bool(await self.memory.history(key))
+
+    async def note_thread(self, origin: Origin) -> None:
+        """Remember that the bot replied in the origin's thread (adapters call it when they reply in one)."""
+        await self.threads.note(origin)
 
     def _question_scope(self, scope: str, spec: str | None, history: list[Turn]) -> SearchScope:
         """The spec named in the request; else the specs a thread already talked about; else the workspace."""
@@ -975,14 +984,7 @@ class Assistant:
 
     def _spec_list_text(self, scope: str) -> str:
         records = self.registry.list_records(scope)
-        if not records:
-            return messages.nothing_indexed()
-        lines = [
-            f"• `{r.name}`: {r.label} ({r.format.label}, {r.operation_count} operations)"
-            + (f", {messages.needs_reindex_marker()}" if self.needs_reindex(r) else "")
-            for r in records
-        ]
-        return "Specs indexed here:\n" + "\n".join(lines)
+        return specs_markdown(spec_list(records, [r.name for r in records if self.needs_reindex(r)]))
 
     async def claim_event(self, origin: Origin) -> bool:
         """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries."""
@@ -1099,10 +1101,6 @@ def _describe_scheme(scheme: SecurityScheme) -> str:
     if scheme.scopes:
         parts.append("scopes " + ",".join(sorted(scheme.scopes)))
     return " ".join(parts)
-
-
-def _thread_key(origin: Origin) -> str:
-    return workspace_key(origin.scope, f"{origin.channel}:{origin.thread}") if origin.thread else ""
 
 
 def _validated_question(text: str) -> str:

@@ -9,7 +9,7 @@ import structlog
 from discord import app_commands
 
 from bot.discord_app import messages as discord_messages
-from bot.discord_app.commands import ApiGroup
+from bot.discord_app.commands import build_api_group
 from bot.discord_app.handlers import DiscordHandlers
 from bot.discord_app.replies import no_mentions
 
@@ -58,7 +58,7 @@ class AssistantClient(discord.Client):
         """Runs once after login, before the gateway connects: open sessions and register the `/api` group."""
         if self.handlers is not None:
             await self.handlers.start()
-        self.tree.add_command(ApiGroup(self.handlers))
+        self.tree.add_command(build_api_group(self.handlers))
 
     async def close(self) -> None:
         """Disconnect, then close the attachment download session."""

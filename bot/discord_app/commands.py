@@ -1,36 +1,32 @@
-"""The `/api` slash command group. Thin: parameters and descriptions here, behaviour in `handlers`."""
+"""The `/api` slash command group, built from the core's command catalogue (`core.commands.catalogue`).
+
+Each catalogue command available on Discord becomes a subcommand: its summary is the description, each
+argument an option (free text and names as strings of bounded length, files as attachments), spec names are
+autocompleted, optional options come last. Discord cannot set `default_permissions` on a subcommand, so the
+group sets none and the core decides who may change a spec. Behaviour is in `handlers`.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import inspect
+from typing import Any, Optional, Protocol
 
 import discord
 from discord import app_commands
 
-from core.service import MAX_QUESTION_CHARS
+from core.commands.catalogue import DISCORD, ArgKind, Argument, Command, available
+
+GROUP_NAME = "api"
+GROUP_DESCRIPTION = "Ask about and manage the API specs uploaded here."
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 
 class SlashHandler(Protocol):
     """What the commands call; `handlers.DiscordHandlers` implements it."""
 
-    async def slash_ask(self, interaction: discord.Interaction, question: str, spec: str | None) -> None:
-        """Answer a question."""
-        ...
-
-    async def slash_upload(self, interaction: discord.Interaction, file: discord.Attachment, name: str | None) -> None:
-        """Index an attached spec."""
-        ...
-
-    async def slash_specs(self, interaction: discord.Interaction) -> None:
-        """List specs."""
-        ...
-
-    async def slash_forget(self, interaction: discord.Interaction, name: str) -> None:
-        """Remove a spec."""
-        ...
-
-    async def slash_help(self, interaction: discord.Interaction) -> None:
-        """Show help."""
+    async def run_slash(self, interaction: discord.Interaction, command: Command, options: dict[str, Any]) -> None:
+        """Run a catalogue command with the options Discord collected."""
         ...
 
     async def spec_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -38,65 +34,44 @@ class SlashHandler(Protocol):
         ...
 
 
-class ApiGroup(app_commands.Group):
-    """`/api ask|upload|specs|forget|help`."""
+def build_api_group(handler: SlashHandler | None) -> app_commands.Group:
+    """The `/api` group. `handler` is None only in a client built to sync command definitions, which never runs them."""
+    group = app_commands.Group(name=GROUP_NAME, description=GROUP_DESCRIPTION)
+    for command in available(DISCORD):
+        group.add_command(_subcommand(command, group, handler))
+    return group
 
-    def __init__(self, handler: SlashHandler | None) -> None:
-        """`handler` is None only in a client built to sync command definitions, which never runs them."""
-        super().__init__(name="api", description="Ask about and manage the API specs uploaded here.")
-        self._handler = handler
 
-    @property
-    def handler(self) -> SlashHandler:
-        """The handler; raises a command error in a sync-only client."""
-        if self._handler is None:
-            raise app_commands.AppCommandError("this client only syncs command definitions")
-        return self._handler
+def _subcommand(
+    command: Command, group: app_commands.Group, handler: SlashHandler | None
+) -> app_commands.Command[Any, ..., None]:
+    async def run(interaction: discord.Interaction, **options: Any) -> None:
+        await _handler(handler).run_slash(interaction, command, options)
 
-    @app_commands.command(name="ask", description="Ask a question about the uploaded API specs.")
-    @app_commands.describe(question="What you want to know", spec="Only search this spec (default: all)")
-    async def ask(
-        self,
-        interaction: discord.Interaction,
-        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
-        spec: app_commands.Range[str, 1, 64] | None = None,
-    ) -> None:
-        """Answer a question (public)."""
-        await self.handler.slash_ask(interaction, question, spec)
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await _handler(handler).spec_choices(interaction, current)
 
-    @app_commands.command(name="upload", description="Index an API spec file for this server.")
-    @app_commands.describe(
-        file="OpenAPI/Swagger (JSON/YAML), Postman collection, GraphQL SDL or Markdown API doc",
-        name="Name to index it under (default: from the file name)",
+    # discord.py reads the options from the callback's signature: give it one built from the catalogue.
+    interaction = inspect.Parameter("interaction", _POSITIONAL, annotation=discord.Interaction)
+    run.__signature__ = inspect.Signature([interaction, *map(_option, command.arguments)])  # type: ignore[attr-defined]
+    app_commands.describe(**{a.name: a.description for a in command.arguments})(run)
+    subcommand: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=command.name, description=command.summary, callback=run, parent=group
     )
-    async def upload(
-        self,
-        interaction: discord.Interaction,
-        file: discord.Attachment,
-        name: app_commands.Range[str, 1, 64] | None = None,
-    ) -> None:
-        """Index an attached spec (result is public)."""
-        await self.handler.slash_upload(interaction, file, name)
+    for argument in command.arguments:
+        if argument.autocompleted:
+            subcommand.autocomplete(argument.name)(complete)
+    return subcommand
 
-    @app_commands.command(name="specs", description="List the API specs indexed here (only you see the list).")
-    async def specs(self, interaction: discord.Interaction) -> None:
-        """List specs (private)."""
-        await self.handler.slash_specs(interaction)
 
-    @app_commands.command(name="forget", description="Remove an indexed API spec.")
-    @app_commands.describe(name="The spec to remove")
-    async def forget(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 64]) -> None:
-        """Remove a spec (confirmed privately)."""
-        await self.handler.slash_forget(interaction, name)
+def _option(argument: Argument) -> inspect.Parameter:
+    kind: Any = discord.Attachment if argument.kind is ArgKind.FILE else app_commands.Range[str, 1, argument.max_length]
+    if argument.required:
+        return inspect.Parameter(argument.name, _KEYWORD, annotation=kind)
+    return inspect.Parameter(argument.name, _KEYWORD, annotation=Optional[kind], default=None)  # noqa: UP045
 
-    @app_commands.command(name="help", description="How to use the API assistant.")
-    async def help(self, interaction: discord.Interaction) -> None:
-        """Show help (private)."""
-        await self.handler.slash_help(interaction)
 
-    @ask.autocomplete("spec")
-    @forget.autocomplete("name")
-    async def _spec_autocomplete(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.handler.spec_choices(interaction, current)
+def _handler(handler: SlashHandler | None) -> SlashHandler:
+    if handler is None:
+        raise app_commands.AppCommandError("this client only syncs command definitions")
+    return handler

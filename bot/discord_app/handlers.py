@@ -1,17 +1,18 @@
 """The Discord flows: answer a mention/reply/DM, index attached specs, and run the `/api` slash commands.
 
-`guarded` is the one place where errors become replies: user-facing errors are shown as written by the core,
-anything else is logged with a traceback and replaced by a short generic message naming the action's request
-id, which is bound to every log line of that message or command.
+Every flow runs a catalogue command through the core (`core.commands.handlers.run_command`) into a `LiveReply`,
+under the core's `guarded`: the one place where errors become replies (user-facing errors as written by the
+core, anything else logged with a traceback and replaced by a short generic message naming the action's
+request id, which is bound to every log line of that message or command).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec
 
 import aiohttp
@@ -22,25 +23,25 @@ from structlog.contextvars import bound_contextvars
 
 from bot.discord_app import messages as discord_messages
 from bot.discord_app.attachments import CdnPolicy
-from bot.discord_app.render import render_answer, render_ingest, render_partial, render_specs, render_text
-from bot.discord_app.replies import ChannelReply, InteractionReply, MessageSeries
+from bot.discord_app.render import render_text
+from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveReply, MessageSeries
 from bot.discord_app.translate import (
     Addressed,
     Conversations,
     addressed_to_bot,
+    from_a_person,
     guild_origin,
     interaction_origin,
     message_origin,
     to_attachment,
     upload_name,
 )
-from core import messages
-from core.answers import FinalAnswer, StatusUpdate, TextDelta
+from core.commands.catalogue import ArgKind, Command, Invocation, command
+from core.commands.handlers import complete_spec, run_command
 from core.config import Settings
-from core.errors import RateLimitedError, UserFacingError
-from core.parsing.loader import check_upload
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
-from core.service import Assistant, IngestProgress
+from core.replies import guarded
+from core.requests import Origin, PurgeWorkspace
+from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger
@@ -49,13 +50,10 @@ EDIT_INTERVAL_SECONDS = 1.5  # at most one edit of a streaming answer per this m
 PROGRESS_INTERVAL_SECONDS = 2.0  # how often a long indexing job's progress message is updated
 TYPING_REFRESH_SECONDS = 8.0  # Discord shows "typing" for about 10 s per trigger
 MAX_ATTACHMENTS_PER_MESSAGE = 3
-MAX_AUTOCOMPLETE_CHOICES = 25
 
 
 P = ParamSpec("P")
 Handler = Callable[Concatenate["DiscordHandlers", P], Coroutine[Any, Any, None]]
-CommandAction = Callable[[Origin, InteractionReply, Logger], Awaitable[None]]
-"""What a slash command does once claimed and deferred: (origin, reply, logger) -> the work."""
 
 
 def in_flight(kind: str) -> Callable[[Handler[P]], Handler[P]]:
@@ -78,34 +76,6 @@ def _context(origin: Origin) -> Logger:
         platform=origin.platform, workspace=origin.workspace, channel=origin.channel, user=origin.user,
         event_id=origin.event_id,
     )
-
-
-async def guarded(reply: MessageSeries, action: Awaitable[None], bound: Logger, ref: str) -> None:
-    """Run one user action, turning any error into the reply the user sees (the one place that does).
-
-    `ref` is the action's request id, shown in the generic reply to an unexpected error.
-    """
-    try:
-        await action
-    except discord.Forbidden as exc:
-        # Missing permissions in this channel: an error reply would be refused too.
-        bound.warning("discord_forbidden", status=exc.status, code=exc.code)
-    except RateLimitedError as exc:
-        bound.info("user_error", error=type(exc).__name__, retry_after=round(exc.retry_after, 1))
-        await _report(reply, exc.user_message, bound)
-    except UserFacingError as exc:
-        bound.info("user_error", error=type(exc).__name__)
-        await _report(reply, exc.user_message, bound)
-    except Exception:
-        bound.exception("unexpected_error")
-        await _report(reply, messages.unexpected_error(ref), bound)
-
-
-async def _report(reply: MessageSeries, text: str, bound: Logger) -> None:
-    try:
-        await reply.fail(text)
-    except discord.HTTPException as exc:
-        bound.warning("error_reply_failed", status=exc.status, code=exc.code)
 
 
 @asynccontextmanager
@@ -173,26 +143,33 @@ class DiscordHandlers:
     @in_flight("discord_message")
     async def on_message(self, message: discord.Message, me: discord.abc.User) -> None:
         """Answer or index whatever a message addressed to the bot asks for; ignore everything else."""
-        addressed = addressed_to_bot(message, me, self.conversations)
+        in_bot_thread = await self._in_bot_thread(message, me)
+        addressed = addressed_to_bot(message, me, self.conversations, in_bot_thread=in_bot_thread)
         if addressed is None or not (addressed.explicit or addressed.text):
             return  # not for us, or an unmentioned attachment-only post in a thread we answered in
         origin = message_origin(message, addressed.root)
         with bound_contextvars(request_id=origin.request_id):
             await self._answer_message(message, origin, addressed)
 
+    async def _in_bot_thread(self, message: discord.Message, me: discord.abc.User) -> bool:
+        """Whether a person wrote in a thread the bot replied in (the core knows, across instances)."""
+        channel = message.channel
+        if not isinstance(channel, discord.Thread) or channel.owner_id == me.id or not from_a_person(message, me):
+            return False
+        return await self.assistant.knows_thread(message_origin(message, str(channel.id)))
+
     async def _answer_message(self, message: discord.Message, origin: Origin, addressed: Addressed) -> None:
         if not await self.assistant.claim_event(origin):
             return  # a re-delivery (e.g. after a RESUME) of a message we already handled
         bound = _context(origin).bind(follow_up=addressed.follow_up, thread=addressed.root)
-        if addressed.thread_id is not None:
-            self.conversations.remember_thread(addressed.thread_id)
+        if addressed.thread_id is not None:  # later messages in this thread are follow-ups
+            await self.assistant.note_thread(replace(origin, thread=str(addressed.thread_id)))
         async with typing_indicator(message.channel):
             if message.attachments and addressed.explicit:
                 await self._upload_attached(message, origin, addressed, bound)
             else:
-                reply = self._channel_reply(message, addressed.root)
-                await guarded(reply, self._ask(reply, AskQuestion(origin, addressed.text), bound), bound,
-                              origin.request_id)
+                ask = Invocation(command("ask"), origin, {"question": addressed.text})
+                await self._run(self._channel_reply(message, addressed.root), ask, bound)
 
     async def on_guild_remove(self, guild_id: int) -> None:
         """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
@@ -208,101 +185,40 @@ class DiscordHandlers:
     def _channel_reply(self, message: discord.Message, root: str) -> ChannelReply:
         return ChannelReply(message, lambda sent_id: self.conversations.remember_answer(sent_id, root))
 
-    async def _upload_attached(
-        self, message: discord.Message, origin: Origin, addressed: Addressed,
-        bound: Logger,
-    ) -> None:
+    async def _upload_attached(self, message: discord.Message, origin: Origin, addressed: Addressed,
+                               bound: Logger) -> None:
         files = message.attachments[:MAX_ATTACHMENTS_PER_MESSAGE]
         name = upload_name(addressed.text) if len(files) == 1 else None
         for file in files:
-            reply = self._channel_reply(message, addressed.root)
             attachment = to_attachment(file, self.session, self.cdn_policy)
-            await guarded(reply, self._upload(reply, UploadSpec(origin, attachment, name), bound), bound,
-                          origin.request_id)
+            upload = Invocation(command("upload"), origin, {"file": attachment, "name": name})
+            await self._run(self._channel_reply(message, addressed.root), upload, bound)
         if len(message.attachments) > len(files):
             bound.info("too_many_attachments", attachments=len(message.attachments))
             reply = self._channel_reply(message, addressed.root)
             notice = discord_messages.too_many_attachments(len(files), len(message.attachments))
-            await guarded(reply, reply.show(render_text(notice)), bound, origin.request_id)
+            await guarded(reply.show(render_text(notice)), reply.fail, ref=origin.request_id, logger=bound,
+                          transport=DISCORD)
 
-    # ---- the shared flows --------------------------------------------------------------------------
+    async def _run(self, reply: MessageSeries, invocation: Invocation, bound: Logger) -> None:
+        """Run one command into `reply`, guarded; an upload shows its progress while it takes."""
+        file = next((invocation.attachment(a.name) for a in invocation.command.arguments if a.kind is ArgKind.FILE),
+                    None)
+        placeholder = discord_messages.indexing_started(file.filename) if file is not None else None
+        live = LiveReply(reply, edit_interval=self.edit_interval, progress_interval=self.progress_interval,
+                         logger=bound, placeholder=placeholder)
 
-    async def _ask(self, reply: MessageSeries, request: AskQuestion, bound: Logger) -> None:
-        """Stream an answer into `reply`: text parts as throttled edits, then the final rendering with sources."""
-        if not request.question.strip():
-            bound.info("empty_question")
-            await reply.show(render_text(messages.empty_question()))
-            return
-        started = time.monotonic()
-        streamed = ""
-        last_shown: float | None = None
-        async for event in self.assistant.stream_answer(request):
-            if isinstance(event, TextDelta):
-                streamed += event.text
-                if last_shown is None or time.monotonic() - last_shown >= self.edit_interval:
-                    await reply.show(render_partial(streamed))
-                    last_shown = time.monotonic()
-            elif isinstance(event, FinalAnswer):
-                if last_shown is not None:
-                    await asyncio.sleep(max(0.0, last_shown + self.edit_interval - time.monotonic()))
-                chunks = render_answer(event.answer)
-                await reply.show(chunks)
-                bound.info(
-                    "answer_sent", answer_id=event.answer.answer_id, kind=event.answer.kind.value,
-                    messages=len(chunks), streamed=last_shown is not None,
-                    seconds=round(time.monotonic() - started, 2),
-                )
-                return
-            elif isinstance(event, StatusUpdate):
-                continue  # the typing indicator / "thinking…" state already says we are working
-        raise RuntimeError("answer stream ended without a final answer")
+        async def action() -> None:
+            async with live:
+                await run_command(self.assistant, invocation, live)
 
-    async def _upload(self, reply: MessageSeries, request: UploadSpec, bound: Logger) -> None:
-        """Check, download and index one file, showing progress if it takes a while."""
-        attachment = request.attachment
-        # Refuse by declared size and file type before a single byte is downloaded.
-        check_upload(
-            attachment.filename, attachment.size,
-            max_bytes=self.settings.max_file_bytes, allowed_extensions=self.settings.allowed_extensions,
-        )
-        latest: list[IngestProgress] = []
-        stop = asyncio.Event()
-
-        async def show_progress() -> None:
-            shown = ""
-            while not stop.is_set():
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.progress_interval)
-                    return
-                text = latest[-1].message if latest else discord_messages.indexing_started(attachment.filename)
-                if text != shown:
-                    try:
-                        await reply.show(render_text(text))
-                        shown = text
-                    except discord.HTTPException as exc:
-                        bound.warning("progress_update_failed", status=exc.status)
-
-        def on_progress(progress: IngestProgress) -> None:
-            latest[:] = [progress]
-
-        ticker = asyncio.create_task(show_progress())
-        try:
-            report = await self.assistant.ingest(request, on_progress)
-        finally:
-            stop.set()
-            await ticker
-        await reply.show(render_text(render_ingest(report)))
-        bound.info(
-            "spec_uploaded", spec=report.record.name, operations=report.record.operation_count,
-            unchanged=report.unchanged, replaced=report.replaced, seconds=round(report.seconds, 2),
-        )
+        await guarded(action(), reply.fail, ref=invocation.origin.request_id, logger=bound, transport=DISCORD)
 
     # ---- slash commands ----------------------------------------------------------------------------
 
-    async def _command(
-        self, interaction: discord.Interaction, name: str, action: CommandAction, *, ephemeral: bool
-    ) -> None:
-        """Claim and defer a slash command, then run `action` guarded, with its request id bound to its logs.
+    @in_flight("discord_command")
+    async def run_slash(self, interaction: discord.Interaction, command: Command, options: dict[str, Any]) -> None:
+        """`/api <command>`: claim and defer the interaction, then run the command (privately if the catalogue says).
 
         A re-delivered interaction is dropped.
         """
@@ -310,70 +226,21 @@ class DiscordHandlers:
         with bound_contextvars(request_id=origin.request_id):
             if not await self.assistant.claim_event(origin):
                 return
-            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-            reply = InteractionReply(interaction, ephemeral=ephemeral)
-            bound = _context(origin).bind(command=name)
-            await guarded(reply, action(origin, reply, bound), bound, origin.request_id)
-
-    @in_flight("discord_command")
-    async def slash_ask(self, interaction: discord.Interaction, question: str, spec: str | None) -> None:
-        """`/api ask`: a public answer."""
-        def ask(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
-            return self._ask(reply, AskQuestion(origin, question, spec or None), bound)
-
-        await self._command(interaction, "ask", ask, ephemeral=False)
-
-    @in_flight("discord_command")
-    async def slash_upload(self, interaction: discord.Interaction, file: discord.Attachment, name: str | None) -> None:
-        """`/api upload`: index an attached spec; the result is public so the team sees what was added."""
-        def upload(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
-            attachment = to_attachment(file, self.session, self.cdn_policy)
-            return self._upload(reply, UploadSpec(origin, attachment, name or None), bound)
-
-        await self._command(interaction, "upload", upload, ephemeral=False)
-
-    @in_flight("discord_command")
-    async def slash_specs(self, interaction: discord.Interaction) -> None:
-        """`/api specs`: the workspace's specs, privately."""
-        def specs(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
-            return self._specs(reply, origin)
-
-        await self._command(interaction, "specs", specs, ephemeral=True)
-
-    async def _specs(self, reply: MessageSeries, origin: Origin) -> None:
-        records = await self.assistant.list_specs(ListSpecs(origin))
-        await reply.show(render_text(render_specs(records, self.assistant.stale_specs(origin.scope))))
-
-    @in_flight("discord_command")
-    async def slash_forget(self, interaction: discord.Interaction, name: str) -> None:
-        """`/api forget`: remove a spec, privately confirmed."""
-        def forget(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
-            return self._forget(reply, ForgetSpec(origin, name), bound)
-
-        await self._command(interaction, "forget", forget, ephemeral=True)
-
-    async def _forget(self, reply: MessageSeries, request: ForgetSpec, bound: Logger) -> None:
-        record = await self.assistant.forget(request)
-        await reply.show(render_text(discord_messages.forgot(record.name)))
-        bound.info("spec_forgotten", spec=record.name)
-
-    @in_flight("discord_command")
-    async def slash_help(self, interaction: discord.Interaction) -> None:
-        """`/api help`: how to use the bot, privately."""
-        def show_help(origin: Origin, reply: InteractionReply, bound: Logger) -> Awaitable[None]:
-            return reply.show(render_text(discord_messages.HELP))
-
-        await self._command(interaction, "help", show_help, ephemeral=True)
+            await interaction.response.defer(thinking=True, ephemeral=command.private)
+            arguments = {
+                name: to_attachment(value, self.session, self.cdn_policy) if isinstance(value, discord.Attachment)
+                else value or None
+                for name, value in options.items()
+            }
+            reply = InteractionReply(interaction, ephemeral=command.private)
+            await self._run(reply, Invocation(command, origin, arguments), _context(origin).bind(command=command.name))
 
     async def spec_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for spec names in this workspace."""
         origin = interaction_origin(interaction)
         try:
-            records = await self.assistant.list_specs(ListSpecs(origin))
+            names = await complete_spec(self.assistant, origin, current)
         except Exception:
             _context(origin).exception("autocomplete_failed")
             return []
-        needle = current.lower().strip()
-        names = [r.name for r in records if needle in r.name.lower() or needle in r.title.lower()]
-        names.sort(key=lambda n: (not n.lower().startswith(needle), n))
-        return [app_commands.Choice(name=n, value=n) for n in names[:MAX_AUTOCOMPLETE_CHOICES]]
+        return [app_commands.Choice(name=n, value=n) for n in names]

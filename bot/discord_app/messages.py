@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-HELP = """**API assistant** answers questions about the API specs uploaded to this server.
-
-**Ask**
-• Mention me with a question: `@API Assistant how do I refund an order?`
-• Reply to one of my answers (or keep talking in a thread I answered in) for a follow-up, no mention needed.
-• In DMs, just write.
-• `/api ask question:<text> [spec:<name>]` asks about all specs, or only one.
-
-**Upload a spec** (OpenAPI/Swagger JSON or YAML, Postman collection, GraphQL SDL, Markdown docs)
-• Attach the file to a message that mentions me (add a word to choose its name: `@API Assistant stripe`).
-• Or `/api upload file:<attachment> [name:<name>]`.
-
-**Manage**
-• `/api specs` lists the specs indexed here. `/api forget name:<name>` removes one.
-• Only the person who uploaded a spec, or a member with Manage Server, can replace or forget it.
-
+WAYS = """**Ask**: mention me with a question (`@API Assistant how do I refund an order?`), or write to me in a DM. \
+Reply to one of my answers (or keep talking in a thread I answered in) for a follow-up, no mention needed.
+**Upload**: attach a spec file to a message that mentions me (add a word to choose its name: `@API Assistant stripe`).
 Specs uploaded in a server are shared by everyone in that server; DMs have their own private set."""
 
 
@@ -39,11 +26,6 @@ def download_failed(filename: str) -> str:
 def indexing_started(filename: str) -> str:
     """Shown when indexing takes more than a moment."""
     return f"Indexing `{filename}`…"
-
-
-def forgot(name: str) -> str:
-    """A spec was removed."""
-    return f"Forgot `{name}`. Questions here no longer search it."
 
 
 def command_failed() -> str:

@@ -1,28 +1,31 @@
-"""Core results -> Discord markdown: answers, upload reports and spec lists, split into sendable messages.
+"""Core replies -> Discord markdown: answers, upload reports, spec lists and the help, split into messages.
 
 Pure functions with no I/O and no discord.py objects, so they are easy to test. Every message produced here is
-at most `MESSAGE_LIMIT` characters, never leaves a code fence open, and has literal @everyone / @here defused
-(the transport also sends `AllowedMentions.none()`; defusing keeps the text from even looking like a ping).
+at most `MESSAGE_LIMIT` characters, never leaves a code fence open, and has its mentions defused by the core's
+`defuse_mentions` (the transport also sends `AllowedMentions.none()`; defusing keeps the text from even looking
+like a ping). `MARKUP` is this platform's markup for the core's replies.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
+from bot.discord_app import messages as discord_messages
 from core import messages
 from core.answers import Answer, Citation, CodeBlock
-from core.registry import SpecRecord
-from core.service import IngestReport
+from core.commands.syntax import OptionSyntax, help_markdown
+from core.mentions import ZERO_WIDTH_SPACE
+from core.mentions import defuse_mentions as defuse_everywhere
+from core.replies import IngestReply, ReplyMarkup, SpecListReply
 
 MESSAGE_LIMIT = 2000
 MAX_SOURCES = 8
 MAX_WARNINGS_SHOWN = 3
-ZERO_WIDTH_SPACE = "\u200b"
 STREAMING_CURSOR = " ▌"
 
 _FENCE = "```"
-_MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
+SYNTAX = OptionSyntax("/api ")
 _MARKDOWN_SPECIAL = re.compile(r"([\\*_~|`])")
 _LANGUAGE_SAFE = re.compile(r"[^A-Za-z0-9_+#-]")
 # Discord's highlighter knows `bash` but not `curl`.
@@ -32,8 +35,8 @@ _MIN_CODE_ROOM = 80
 
 
 def defuse_mentions(text: str) -> str:
-    """Break literal @everyone / @here with a zero-width space so they never read as a mass ping."""
-    return _MASS_MENTION.sub(lambda m: "@" + ZERO_WIDTH_SPACE + m.group(1), text)
+    """Make every mention inert: Discord reads `@everyone` / `@here` even inside a word, so those too."""
+    return defuse_everywhere(text, inside_words=True)
 
 
 def escape_markdown(text: str) -> str:
@@ -92,47 +95,36 @@ def render_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return split_message(defuse_mentions(text), limit)
 
 
-def render_ingest(report: IngestReport) -> str:
+def render_ingest(reply: IngestReply) -> str:
     """What an upload found, e.g. "Indexed `stripe`: Stripe API 2023-08-16 (OpenAPI 3), 468 operations, ..."."""
-    record = report.record
-    if report.unchanged:
-        return (
-            f"`{record.name}` is already indexed with exactly this content "
-            f"({record.label}, {_count(record.operation_count, 'operation')})."
-        )
-    verb = "Updated" if report.replaced else "Indexed"
-    schemes = f", {_count(len(report.scheme_names), 'auth scheme')}" if report.scheme_names else ""
-    text = (
-        f"{verb} `{record.name}`: {escape_markdown(record.label)} ({record.format.label}), "
-        f"{_count(record.operation_count, 'operation')}{schemes}. Ask away!"
-    )
-    if report.changes:
-        text += "\n" + "\n".join(report.changes)
-    if report.warnings:
-        shown = [escape_markdown(w[:200]) for w in report.warnings[:MAX_WARNINGS_SHOWN]]
-        more = len(report.warnings) - len(shown)
-        text += "\n" + "\n".join(f"-# ⚠ {w}" for w in shown)
-        if more:
-            text += f"\n-# …and {_count(more, 'more warning')}"
-    return text
+    text = reply.headline(escape_markdown) + ("" if reply.unchanged else " Ask away!")
+    warnings, more = reply.shown_warnings(MAX_WARNINGS_SHOWN)
+    lines = [text, *reply.changes, *(f"-# ⚠ {escape_markdown(w[:200])}" for w in warnings)]
+    return "\n".join(lines + ([f"-# {more}"] if more else []))
 
 
-def render_specs(records: Sequence[SpecRecord], stale: Collection[str] = ()) -> str:
-    """The workspace's specs as a list, with Discord relative timestamps; those in `stale` are marked."""
-    if not records:
+def render_specs(reply: SpecListReply) -> str:
+    """The workspace's specs as a list, with Discord relative timestamps; those needing a re-index are marked."""
+    if not reply.specs:
         return messages.nothing_indexed()
-    lines = [f"**Specs indexed here ({len(records)})**"]
-    for r in records:
+    lines = [f"**Specs indexed here ({len(reply.specs)})**"]
+    for spec in reply.specs:
         lines.append(
-            f"• `{r.name}` — {escape_markdown(r.label)} · {r.format.label} · "
-            f"{_count(r.operation_count, 'operation')} · updated <t:{int(r.indexed_at)}:R>"
-            + (f" · ⚠ {messages.needs_reindex_marker()}" if r.name in stale else "")
+            f"• `{spec.name}` — {escape_markdown(spec.label)} · {spec.format} · {spec.operations_text} · "
+            f"updated <t:{int(spec.indexed_at)}:R>"
+            + (f" · ⚠ {messages.needs_reindex_marker()}" if spec.needs_reindex else "")
         )
     return "\n".join(lines)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
+MARKUP: ReplyMarkup[list[str]] = ReplyMarkup(
+    answer=lambda reply: render_answer(reply.answer),
+    specs=lambda reply: render_text(render_specs(reply)),
+    ingest=lambda reply: render_text(render_ingest(reply)),
+    help=lambda reply: render_text(help_markdown(reply.commands, SYNTAX, discord_messages.WAYS)),
+    text=render_text,
+)
+"""The core's replies as Discord messages."""
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

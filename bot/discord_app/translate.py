@@ -32,16 +32,15 @@ def guild_origin(guild_id: int) -> Origin:
 
 
 class Conversations:
-    """Which bot messages belong to which conversation, and which threads the bot talks in (bounded, in memory).
+    """Which bot messages belong to which conversation (bounded, in memory).
 
-    After a restart the maps are empty; replies still work because a referenced bot message is recognised by
-    its author, and threads the bot created are recognised by their owner.
+    After a restart the map is empty; replies still work because a referenced bot message is recognised by its
+    author. Which threads the bot takes part in is the core's to say (`Assistant.knows_thread`).
     """
 
     def __init__(self, capacity: int = 20_000) -> None:
         self._capacity = capacity
         self._roots: OrderedDict[int, str] = OrderedDict()
-        self._threads: OrderedDict[int, None] = OrderedDict()
 
     def remember_answer(self, bot_message_id: int, root: str) -> None:
         """Record that a bot message answers the conversation rooted at `root`."""
@@ -53,17 +52,6 @@ class Conversations:
     def root_of(self, bot_message_id: int) -> str | None:
         """The conversation a bot message belongs to, if remembered."""
         return self._roots.get(bot_message_id)
-
-    def remember_thread(self, thread_id: int) -> None:
-        """Record that the bot answered in a thread (later messages there are follow-ups)."""
-        self._threads[thread_id] = None
-        self._threads.move_to_end(thread_id)
-        while len(self._threads) > self._capacity:
-            self._threads.popitem(last=False)
-
-    def is_bot_thread(self, thread_id: int) -> bool:
-        """Whether the bot answered in this thread before."""
-        return thread_id in self._threads
 
 
 @dataclass(frozen=True)
@@ -77,12 +65,23 @@ class Addressed:
     explicit: bool = True  # False for an unmentioned message in a bot thread (may be meant for other people)
 
 
-def addressed_to_bot(message: discord.Message, me: discord.abc.User, conversations: Conversations) -> Addressed | None:
-    """Decide whether a message is for the bot (mention, DM, reply to the bot, bot thread), or None to ignore it."""
+def from_a_person(message: discord.Message, me: discord.abc.User) -> bool:
+    """Whether a message is one people wrote (not a bot's, a webhook's or a system message)."""
     author = message.author
     if author.bot or author.id == me.id or message.webhook_id is not None:
-        return None
-    if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+        return False
+    return message.type in (discord.MessageType.default, discord.MessageType.reply)
+
+
+def addressed_to_bot(
+    message: discord.Message, me: discord.abc.User, conversations: Conversations, *, in_bot_thread: bool = False
+) -> Addressed | None:
+    """Decide whether a message is for the bot (mention, DM, reply to the bot, bot thread), or None to ignore it.
+
+    `in_bot_thread`: the message's thread is one the bot replied in (the core knows, `Assistant.knows_thread`);
+    threads the bot created count too.
+    """
+    if not from_a_person(message, me):
         return None
     channel = message.channel
     thread_id = channel.id if isinstance(channel, discord.Thread) else None
@@ -92,7 +91,7 @@ def addressed_to_bot(message: discord.Message, me: discord.abc.User, conversatio
     replied_root = _replied_conversation(message, me.id, conversations)
     if replied_root is not None:
         return Addressed(text, replied_root, True, thread_id)
-    if isinstance(channel, discord.Thread) and (conversations.is_bot_thread(channel.id) or channel.owner_id == me.id):
+    if isinstance(channel, discord.Thread) and (in_bot_thread or channel.owner_id == me.id):
         return Addressed(text, str(channel.id), True, thread_id, explicit=mentioned)
     if mentioned or message.guild is None:
         root = str(thread_id) if thread_id is not None else str(message.id)

@@ -7,45 +7,22 @@ escaped Slack mrkdwn, so nothing here can ever ping anyone.
 from __future__ import annotations
 
 WORKING = "Working on it…"
-ANSWER_CONTINUED = "_(answer continues below)_"
 ANSWER_TRUNCATED = "_(the rest of this answer was too long for Slack; ask a narrower question)_"
 TEXT_TRUNCATED = "…"
 FEEDBACK_BUTTON_UP = "👍 Helpful"
 FEEDBACK_BUTTON_DOWN = "👎 Not helpful"
 SOURCES_LABEL = "Sources:"
 
-HELP = """I answer questions about the API specs your team uploads.
-**Ask:** mention me in a channel (`@API Assistant how do I refund an order?`), send me a DM, \
-or use `/api ask QUESTION`. \
+WAYS = """**Ask:** mention me in a channel (`@API Assistant how do I refund an order?`) or send me a DM. \
 Reply in my thread to ask a follow-up without mentioning me again.
 **Upload:** share an OpenAPI/Swagger file (JSON or YAML), a Postman collection, a GraphQL schema or a Markdown API doc \
 with a mention of me in a channel I'm in, or in a DM. I index it under its file name. \
-Only the person who uploaded a spec, or a workspace admin, can replace or forget it.
-**Commands:**
-• `/api ask QUESTION` — answer privately (only you see it)
-• `/api specs` — list the indexed specs
-• `/api forget NAME` — remove a spec (its uploader or an admin)
-• `/api help` — this help"""
-
-
-def you_asked(question: str) -> str:
-    """The echo of a question answered privately (slash commands)."""
-    return f"*You asked:* {question}"
+Slash command replies are only shown to you."""
 
 
 def indexing(filename: str) -> str:
     """Shown as soon as an upload passes the name/size checks."""
     return f"Reading `{filename}`…"
-
-
-def forget_usage() -> str:
-    """`/api forget` without a name."""
-    return "Tell me which spec to forget: `/api forget NAME` (see `/api specs` for the names)."
-
-
-def forgot(name: str) -> str:
-    """A spec was removed."""
-    return f"Forgot `{name}`. Its operations won't show up in answers any more."
 
 
 def feedback_thanks(helpful: bool) -> str:

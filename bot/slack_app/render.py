@@ -1,9 +1,12 @@
 """Core answers and replies -> Slack messages (Block Kit plus a mrkdwn `text` fallback).
 
-Everything the bot writes goes through `escape`: `&`, `<` and `>` become entities, so `<!channel>`,
-`<!here>`, `<@U123>` or `<https://x|y>` written by a spec author or a user can never turn into a ping or a
-link, and a zero-width joiner after `@` defuses bare `@channel`/`@here`/`@everyone`. Every mrkdwn text object
-is `verbatim`, so Slack does not auto-parse mentions either; links we mean to make are built here.
+Everything the bot writes goes through `escape`, the adapter's boundary: `&`, `<` and `>` become entities, so
+`<!channel>`, `<!here>`, `<@U123>` or `<https://x|y>` written by a spec author or a user can never turn into a
+ping or a link, and the core's `defuse_mentions` puts a zero-width joiner after the `@` of a bare
+`@channel`/`@here`/`@everyone`. Every mrkdwn text object is `verbatim`, so Slack does not auto-parse mentions
+either; links we mean to make are built here.
+
+`slack_markup` turns the core's replies (answers, spec lists, upload reports, the help) into messages.
 
 Markdown from the core (`**bold**`, `*emphasis*`, `code`, `[label](url)`, bullets, headings, fenced code)
 is converted to Slack mrkdwn. Long answers are split between lines (never inside a code fence's formatting:
@@ -16,15 +19,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack_app import messages as slack_messages
 from core import messages
 from core.answers import Answer, CodeBlock
-from core.registry import SpecRecord
-from core.service import IngestReport
+from core.commands.syntax import TypedSyntax, help_markdown
+from core.mentions import ZERO_WIDTH_JOINER, defuse_mentions
+from core.replies import IngestReply, ReplyMarkup, SpecListReply
 
 MAX_SECTION_CHARS = 3000  # Slack: a section's text
 MAX_BLOCKS_PER_MESSAGE = 50  # Slack: blocks in one message
@@ -40,8 +44,8 @@ FEEDBACK_DOWN = "feedback_down"
 FEEDBACK_BLOCK_ID = "feedback"
 WORKING_EMOJI = "hourglass_flowing_sand"
 
-_ZWJ = "\u200d"
-_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+SYNTAX = TypedSyntax("/api ")
+MAX_WARNINGS_SHOWN = 5
 _HEADING_START = re.compile(r"\s{0,3}#{1,6}\s")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
 _QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
@@ -91,7 +95,7 @@ class SlackMessage:
 def escape(text: str) -> str:
     """Escape text for Slack: `&<>` as entities, and no `@channel`/`@here`/`@everyone` that could notify."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _BROADCAST.sub("@" + _ZWJ, text)
+    return defuse_mentions(text, ZERO_WIDTH_JOINER)
 
 
 def _escape_url(url: str) -> str:
@@ -350,33 +354,31 @@ def render_status(status: str) -> SlackMessage:
     return SlackMessage(text, (context(f":{WORKING_EMOJI}: {text}"),))
 
 
-def ingest_summary(report: IngestReport) -> str:
-    """What an upload found, in Markdown: `Indexed `stripe`: Stripe API 2023-08-16 (OpenAPI 3), 468 operations…`."""
-    record = report.record
-    if report.unchanged:
-        return f"`{record.name}` is already indexed with exactly this content ({record.operation_count} operations)."
-    schemes = len(report.scheme_names)
-    verb = "Updated" if report.replaced else "Indexed"
-    text = (f"{verb} `{record.name}`: {record.label} ({record.format.label}), "
-            f"{record.operation_count} operation{'s' * (record.operation_count != 1)}"
-            + (f", {schemes} auth scheme{'s' * (schemes != 1)}" if schemes else "") + ".")
-    if report.changes:
-        text += "\n" + "\n".join(report.changes)
-    if report.warnings:
-        text += "\n" + "\n".join(f"• {warning}" for warning in report.warnings[:5])
-        if len(report.warnings) > 5:
-            text += f"\n• …and {len(report.warnings) - 5} more warnings"
-    return text
-
-
-def render_specs(records: Sequence[SpecRecord], stale: Collection[str] = ()) -> SlackMessage:
-    """The workspace's specs; those in `stale` (left out of search until re-indexed) are marked."""
-    if not records:
+def render_specs(reply: SpecListReply) -> SlackMessage:
+    """The workspace's specs; those left out of search until re-indexed are marked."""
+    if not reply.specs:
         return render_markdown(slack_messages.no_specs())
-    lines = [slack_messages.specs_heading(len(records))]
-    for record in records:
-        when = time.strftime("%Y-%m-%d", time.gmtime(record.indexed_at))
-        lines.append(f"• `{record.name}` — {record.label} ({record.format.label}), "
-                     f"{record.operation_count} operations, indexed {when}"
-                     + (f" — _{messages.needs_reindex_marker()}_" if record.name in stale else ""))
+    lines = [slack_messages.specs_heading(len(reply.specs))]
+    for spec in reply.specs:
+        when = time.strftime("%Y-%m-%d", time.gmtime(spec.indexed_at))
+        lines.append(f"• `{spec.name}` — {spec.label} ({spec.format}), {spec.operations_text}, indexed {when}"
+                     + (f" — _{messages.needs_reindex_marker()}_" if spec.needs_reindex else ""))
     return render_markdown("\n".join(lines))
+
+
+def ingest_markdown(reply: IngestReply) -> str:
+    """What an upload found, in Markdown: the summary, what changed, and the first warnings as bullets."""
+    warnings, more = reply.shown_warnings(MAX_WARNINGS_SHOWN)
+    lines = [reply.headline(), *reply.changes, *(f"• {warning}" for warning in warnings)]
+    return "\n".join(lines + ([f"• {more}"] if more else []))
+
+
+def slack_markup(*, echo: bool = False) -> ReplyMarkup[list[SlackMessage]]:
+    """The core's replies as Slack messages; with `echo` an answer starts with its question (slash commands)."""
+    return ReplyMarkup(
+        answer=lambda reply: render_answer(reply.answer, echo=reply.question if echo else None),
+        specs=lambda reply: [render_specs(reply)],
+        ingest=lambda reply: [render_markdown(ingest_markdown(reply))],
+        help=lambda reply: [render_markdown(help_markdown(reply.commands, SYNTAX, slack_messages.WAYS))],
+        text=lambda text: [render_markdown(text)],
+    )

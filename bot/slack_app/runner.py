@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
-from bot.slack_app.handlers import slack_error
+from bot.slack_app.replies import slack_error
 from core.config import Settings
 from core.errors import ConfigError
 from core.health import READY, Verdict, not_ready

@@ -2,21 +2,24 @@
 
 Decides, for each event, whether it is a question, an upload or something to ignore (and why), builds the
 `Origin` (platform "slack", workspace = team id, thread = the Slack thread replied in, event id for
-de-duplication) and turns Slack's message markup back into plain text.
+de-duplication), turns Slack's message markup back into plain text, and reads `/api` commands with the
+catalogue's typed syntax.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from core.commands.catalogue import SLACK, Invocation, command, find
+from core.commands.syntax import TypedSyntax, split_command
 from core.requests import Origin
 
-PLATFORM = "slack"
+PLATFORM = SLACK
+SYNTAX = TypedSyntax("/api ")
 HANDLED_MESSAGE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _ANGLE = re.compile(r"<([^<>]*)>")
 
@@ -136,8 +139,12 @@ def classify_mention(body: Mapping[str, Any], bot_user_id: str | None) -> Incomi
                     reply_thread=thread, message_ts=ts, addressed=True)
 
 
-def classify_message(body: Mapping[str, Any], bot_user_id: str | None, threads: ThreadTracker) -> Incoming:
-    """A `message` event: DMs, uploads, and follow-ups in threads the bot already answered in."""
+def classify_message(body: Mapping[str, Any], bot_user_id: str | None, in_bot_thread: bool = False) -> Incoming:
+    """A `message` event: DMs, uploads, and follow-ups in threads the bot takes part in (`in_bot_thread`).
+
+    Whether the bot takes part in the thread is the core's to say (`Assistant.knows_thread`): a message
+    ignored as "not_addressed" in a thread is classified again once the core knows.
+    """
     event = body.get("event") or {}
     ts = str(event.get("ts") or "")
     channel = str(event.get("channel") or "")
@@ -165,61 +172,31 @@ def classify_message(body: Mapping[str, Any], bot_user_id: str | None, threads: 
                         message_ts=ts, addressed=True)
     if mentioned:
         return Incoming(Kind.IGNORE, origin, "mention_handled_as_app_mention")
-    if thread_ts and threads.contains(channel, thread_ts):
+    if thread_ts and in_bot_thread:
         return Incoming(Kind.QUESTION, origin, question=question, reply_thread=thread_ts, message_ts=ts)
     return Incoming(Kind.IGNORE, origin, "not_addressed")
 
 
-class ThreadTracker:
-    """The threads the bot has replied in (bounded, least recently used out), for mention-free follow-ups."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self.capacity = capacity
-        self._threads: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def add(self, channel: str, thread_ts: str) -> None:
-        """Remember that the bot replied in this thread."""
-        key = (channel, thread_ts)
-        self._threads[key] = None
-        self._threads.move_to_end(key)
-        while len(self._threads) > self.capacity:
-            self._threads.popitem(last=False)
-
-    def contains(self, channel: str, thread_ts: str) -> bool:
-        """Whether the bot replied in this thread (recently enough to remember)."""
-        key = (channel, thread_ts)
-        if key in self._threads:
-            self._threads.move_to_end(key)
-            return True
-        return False
-
-    def __len__(self) -> int:
-        return len(self._threads)
+def command_origin(body: Mapping[str, Any]) -> Origin:
+    """The origin of a slash command (the trigger id tells re-deliveries apart)."""
+    return Origin(platform=PLATFORM, workspace=team_of(body), channel=str(body.get("channel_id") or ""),
+                  user=str(body.get("user_id") or ""), event_id=str(body.get("trigger_id") or ""))
 
 
-@dataclass(frozen=True)
-class SlashCommand:
-    """`/api SUBCOMMAND ARGS`, parsed."""
+def parse_command(body: Mapping[str, Any], origin: Origin | None = None) -> Invocation:
+    """Read `/api SUBCOMMAND ARGS` with the catalogue: no subcommand is `help`, any other first word a question.
 
-    name: str  # "ask" | "specs" | "forget" | "help"
-    argument: str
-    origin: Origin
-
-
-SUBCOMMANDS = frozenset({"ask", "specs", "forget", "help"})
-
-
-def parse_command(body: Mapping[str, Any]) -> SlashCommand:
-    """Parse a slash command payload. No subcommand: help; an unknown first word: the whole text is a question."""
+    Raises `CommandUsageError` when a subcommand's arguments cannot be read.
+    """
     text = slack_to_plain(str(body.get("text") or ""))
-    origin = Origin(platform=PLATFORM, workspace=team_of(body), channel=str(body.get("channel_id") or ""),
-                    user=str(body.get("user_id") or ""), event_id=str(body.get("trigger_id") or ""))
+    origin = origin or command_origin(body)
     if not text:
-        return SlashCommand("help", "", origin)
-    first, _, rest = text.partition(" ")
-    if first.lower() in SUBCOMMANDS:
-        return SlashCommand(first.lower(), rest.strip(), origin)
-    return SlashCommand("ask", text, origin)
+        return Invocation(command("help"), origin)
+    first, rest = split_command(text)
+    named = find(first, PLATFORM)
+    if named is None:
+        return Invocation(command("ask"), origin, {"question": text})
+    return Invocation(named, origin, SYNTAX.parse(named, rest))
 
 
 def action_origin(body: Mapping[str, Any]) -> Origin:

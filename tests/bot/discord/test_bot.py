@@ -27,6 +27,7 @@ from core.answers import (
     TextBlock,
     TextDelta,
 )
+from core.commands.catalogue import DISCORD, Command, available
 from core.errors import RateLimitedError
 from core.requests import AskQuestion, ListSpecs, Origin
 from tests.bot.discord.fake_discord import (
@@ -510,3 +511,20 @@ async def test_spec_autocomplete(bot: Any, fake: FakeDiscord) -> None:
     await fake.dispatch("INTERACTION_CREATE", interaction)
     [answer] = await fake.wait_for(lambda c: c.path.startswith(f"/interactions/{interaction['id']}/"))
     assert answer.body == {"type": 8, "data": {"choices": [{"name": "bookshop", "value": "bookshop"}]}}
+
+
+@pytest.mark.parametrize("entry", available(DISCORD), ids=lambda c: c.name)
+async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
+    bot: Any, fake: FakeDiscord, entry: Command
+) -> None:
+    if entry.name == "upload":
+        spec = fake.attachment("big.json", size=11 * 1024 * 1024)  # refused before any download
+        interaction = fake.interaction("upload", {"file": spec["id"]}, attachments=[spec])
+    else:
+        options = {"ask": {"question": REFUND}, "forget": {"name": "nope"}}.get(entry.name, {})
+        interaction = fake.interaction(entry.name, options)
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    [deferred] = await fake.wait_for(lambda c: c.path.startswith(f"/interactions/{interaction['id']}/"))
+    assert deferred.body["type"] == 5
+    assert bool((deferred.body.get("data") or {}).get("flags", 0) & 64) is entry.private
+    await fake.wait_for(lambda c: c.method in ("PATCH", "POST") and interaction["token"] in c.path)

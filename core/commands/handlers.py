@@ -1,0 +1,98 @@
+"""What each command of the catalogue does: one core handler per command, turning it into a core request.
+
+`run_command` is how every adapter runs a command: the handler shows progress on the adapter's sink and
+returns the `Reply`, which the sink delivers. Errors are not caught here; the adapter's `guarded` turns them
+into the reply the user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from core import messages
+from core.answers import read_answer
+from core.commands.catalogue import Invocation, available
+from core.replies import (
+    AnswerReply,
+    HelpReply,
+    IngestReply,
+    Reply,
+    ReplySink,
+    ScopeReply,
+    TextReply,
+    on_loop,
+    spec_list,
+)
+from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.service import Assistant
+
+Handler = Callable[[Assistant, Invocation, ReplySink], Awaitable[Reply]]
+MAX_CHOICES = 25  # Discord offers at most 25 autocomplete choices
+
+
+async def ask(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Answer a question, streaming status and text to the sink."""
+    request = AskQuestion(invocation.origin, invocation.text("question"), invocation.text("spec") or None)
+    answer = await read_answer(assistant.stream_answer(request), sink)
+    return AnswerReply(answer, request.question)
+
+
+async def upload(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Index an attached spec, reporting indexing progress to the sink."""
+    attachment = invocation.attachment("file")
+    if attachment is None:
+        raise ValueError("upload needs a file")  # the adapters always pass one: a bug otherwise
+    request = UploadSpec(invocation.origin, attachment, invocation.text("name") or None)
+    return IngestReply.of(await assistant.ingest(request, on_loop(sink.progress)))
+
+
+async def specs(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """The workspace's specs, with those that need a re-index marked."""
+    origin = invocation.origin
+    records = await assistant.list_specs(ListSpecs(origin))
+    return spec_list(records, assistant.stale_specs(origin.scope))
+
+
+async def forget(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Remove a spec (its uploader or an admin: the core checks)."""
+    record = await assistant.forget(ForgetSpec(invocation.origin, invocation.text("name")))
+    return TextReply(messages.forgot(record.name))
+
+
+async def use(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Choose the spec later questions search (checked to exist and be searchable), or all of them again."""
+    name = invocation.text("name") or None
+    if name is not None:
+        await asyncio.to_thread(assistant.search_scope, invocation.origin.scope, name)
+    return ScopeReply(name)
+
+
+async def show_help(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """The help, listing the commands of the platform it was asked on."""
+    return HelpReply(available(invocation.origin.platform))
+
+
+HANDLERS: dict[str, Handler] = {
+    "ask": ask,
+    "upload": upload,
+    "specs": specs,
+    "forget": forget,
+    "use": use,
+    "help": show_help,
+}
+
+
+async def run_command(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> None:
+    """Run one command: its handler's progress and reply go to `sink`."""
+    handler = HANDLERS[invocation.command.name]
+    await sink.final(await handler(assistant, invocation, sink))
+
+
+async def complete_spec(assistant: Assistant, origin: Origin, typed: str) -> list[str]:
+    """Spec names for an argument being typed: those whose name or title contains it, prefix matches first."""
+    records = await assistant.list_specs(ListSpecs(origin))
+    needle = typed.lower().strip()
+    names = [r.name for r in records if needle in r.name.lower() or needle in r.title.lower()]
+    names.sort(key=lambda n: (not n.lower().startswith(needle), n))
+    return names[:MAX_CHOICES]
