@@ -29,11 +29,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec  # noqa: E402
 from core.bootstrap import build_assistant  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.embedding import SentenceTransformerEmbedder  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
-from core.requests import AskQuestion, Origin, PathAttachment, UploadSpec  # noqa: E402
 from tests.corpus import specs_dir_or_exit  # noqa: E402
 from tests.fake_groq import Reply, start_fake_groq  # noqa: E402
 

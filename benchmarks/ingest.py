@@ -48,7 +48,7 @@ def _stage_times(events: list[tuple[float, str]], started: float, finished: floa
 
 
 async def _ingest_timed(assistant, origin, path: Path, name: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from core.requests import PathAttachment, UploadSpec
+    from core.actions import PathAttachment, UploadSpec
 
     events: list[tuple[float, str]] = []
     started = time.perf_counter()
@@ -62,10 +62,10 @@ async def _ingest_timed(assistant, origin, path: Path, name: str) -> dict[str, f
 
 
 async def _one(spec: Path, data_dir: Path) -> dict[str, object]:
+    from core.actions import Origin
     from core.bootstrap import build_assistant
     from core.config import Settings
     from core.embedding import SentenceTransformerEmbedder
-    from core.requests import Origin
 
     embedder = SentenceTransformerEmbedder()
     embedder.load()  # model load is start-up cost, not indexing cost
@@ -80,9 +80,9 @@ async def _one(spec: Path, data_dir: Path) -> dict[str, object]:
 
 
 async def _queries(specs_dir: Path, questions_file: Path, data_dir: Path) -> dict[str, float]:
+    from core.actions import Origin, PathAttachment, UploadSpec
     from core.bootstrap import build_assistant
     from core.config import Settings
-    from core.requests import Origin, PathAttachment, UploadSpec
     from evaluation.retrieval import BaselineBM25, load_questions
 
     questions = load_questions(questions_file)

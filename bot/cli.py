@@ -33,6 +33,8 @@ from structlog.contextvars import bound_contextvars
 from bot.console import ConsoleChat, local_origin, progress_printer, run_local
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
+from core.actions import PathAttachment
+from core.assistant import Assistant
 from core.backup import (
     backup_destination,
     backup_now,
@@ -51,9 +53,8 @@ from core.config import Settings, load_settings
 from core.data_lock import data_dir_lock, database_lock
 from core.data_lock import describe as describe_locked_data
 from core.errors import BackupError, ConfigError, DataDirBusyError, UserFacingError
+from core.library import ReindexProgress
 from core.logs import LogFile, configure_logging
-from core.requests import PathAttachment
-from core.service import Assistant, ReindexProgress
 
 CLI_ORIGIN = local_origin("cli", "cli")
 EXAMPLE_SPEC = "bookshop_openapi.yaml"

@@ -19,10 +19,13 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from core import messages
+from core.actions import Attachment, Origin, PathAttachment, new_request_id
+from core.assistant import Assistant
 from core.commands.catalogue import CONSOLE, ArgKind, Invocation, available, command, find
 from core.commands.handlers import run_command
 from core.commands.syntax import TypedSyntax, help_markdown, split_command
 from core.errors import UserFacingError
+from core.library import IngestProgress
 from core.registry import SpecRecord
 from core.replies import (
     HelpReply,
@@ -35,8 +38,6 @@ from core.replies import (
     render_reply,
     spec_list,
 )
-from core.requests import Attachment, Origin, PathAttachment, new_request_id
-from core.service import Assistant, IngestProgress
 
 log = structlog.get_logger(__name__)
 

@@ -16,9 +16,9 @@ from contextlib import asynccontextmanager
 import structlog
 from aiohttp import web
 
+from core.assistant import Assistant
 from core.errors import ConfigError
 from core.health import all_ready
-from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 

@@ -16,11 +16,12 @@ from typing import Any
 import structlog
 
 from bot.http_server import HttpServer
+from core.assistant import Assistant
 from core.backup_schedule import BackupSchedule
 from core.config import Settings
 from core.errors import ConfigError
+from core.library import STALE_AFTER_SECONDS
 from core.lifecycle import InFlightWork, repeat_until_stopped
-from core.service import STALE_AFTER_SECONDS, Assistant
 
 log = structlog.get_logger(__name__)
 

@@ -42,9 +42,9 @@ from core.errors import BackupError
 from core.registry import SpecRegistry
 
 if TYPE_CHECKING:
+    from core.assistant import Assistant
     from core.config import Settings
     from core.embedding import Embedder
-    from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 

@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pydantic import SecretStr
 
 from core import messages
+from core.assistant import Assistant
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
 from core.generation import GroqGenerator
@@ -21,7 +22,6 @@ from core.parsing.worker import ParsePool
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRegistry
 from core.retrieval import HybridRetriever
-from core.service import Assistant
 from core.state import ConversationMemory, SharedState
 from core.store import ChromaVectorStore
 from core.threads import ThreadPresence

@@ -37,7 +37,7 @@ from core.health import all_ready
 from core.registry import RegistryTotals
 
 if TYPE_CHECKING:
-    from core.service import Assistant
+    from core.assistant import Assistant
 
 log = structlog.get_logger(__name__)
 

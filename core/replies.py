@@ -27,7 +27,7 @@ from core.registry import SpecRecord
 
 if TYPE_CHECKING:
     from core.commands.catalogue import Command
-    from core.service import IngestProgress, IngestReport
+    from core.library import IngestProgress, IngestReport
 
 T = TypeVar("T")
 Logger = structlog.typing.FilteringBoundLogger

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import structlog
 
-from core.requests import Origin
+from core.actions import Origin
 from core.state import NS_THREADS, StateStore, workspace_key
 
 log = structlog.get_logger(__name__)

@@ -20,10 +20,10 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from core.actions import ForgetSpec, Origin, PathAttachment, UploadSpec
+from core.assistant import Assistant
 from core.documents import Document
 from core.models import ItemKind
-from core.requests import ForgetSpec, Origin, PathAttachment, UploadSpec
-from core.service import Assistant
 
 KS = (1, 3, 5, 10)
 

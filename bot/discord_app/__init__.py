@@ -1,4 +1,4 @@
-"""The Discord adapter: mentions, replies, DMs and the `/api` slash commands, on top of `core.service.Assistant`.
+"""The Discord adapter: mentions, replies, DMs and the `/api` slash commands, on top of `core.assistant.Assistant`.
 
 Modules: `translate` (Discord payloads -> core requests), `render` (core answers -> Discord markdown),
 `attachments` (lazy CDN downloads), `replies` (sending and editing message series), `handlers` (the flows and

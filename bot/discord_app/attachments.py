@@ -1,4 +1,4 @@
-"""A Discord attachment as a lazy `core.requests.Attachment`: name and size now, bytes only when asked.
+"""A Discord attachment as a lazy `core.actions.Attachment`: name and size now, bytes only when asked.
 
 Only URLs on Discord's CDN (or the configured fake API host in tests) are ever fetched, without redirects and
 without credentials; the download streams and stops as soon as it passes the size limit.
@@ -52,7 +52,7 @@ class CdnPolicy:
 
 @dataclass(frozen=True)
 class DiscordAttachment:
-    """An uploaded file on Discord's CDN; implements `core.requests.Attachment`."""
+    """An uploaded file on Discord's CDN; implements `core.actions.Attachment`."""
 
     filename: str
     size: int | None

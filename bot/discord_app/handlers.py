@@ -36,12 +36,12 @@ from bot.discord_app.translate import (
     to_attachment,
     upload_name,
 )
+from core.actions import Origin, PurgeWorkspace
+from core.assistant import Assistant
 from core.commands.catalogue import ArgKind, Command, Invocation, command
 from core.commands.handlers import complete_spec, run_command
 from core.config import Settings
 from core.replies import guarded
-from core.requests import Origin, PurgeWorkspace
-from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger

@@ -19,8 +19,8 @@ import discord
 import structlog
 
 from bot.discord_app.render import MARKUP, MESSAGE_LIMIT, defuse_mentions, render_partial, render_text
+from core.library import IngestProgress
 from core.replies import Reply, Transport, render_reply
-from core.service import IngestProgress
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger

@@ -15,11 +15,11 @@ from discord.http import Route
 
 from bot.discord_app.client import AssistantClient
 from bot.discord_app.handlers import EDIT_INTERVAL_SECONDS, PROGRESS_INTERVAL_SECONDS, DiscordHandlers
+from core.assistant import Assistant
 from core.config import Settings
 from core.errors import ConfigError
 from core.health import READY, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
-from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ import aiohttp
 import discord
 
 from bot.discord_app.attachments import CdnPolicy, DiscordAttachment
-from core.requests import Origin
+from core.actions import Origin
 
 PLATFORM = "discord"
 _UPLOAD_WORDS = {"upload", "index", "add", "spec", "name", "as", "called"}

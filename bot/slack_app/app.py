@@ -10,9 +10,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_app.handlers import SlackBot
+from core.assistant import Assistant
 from core.config import Settings
 from core.errors import ConfigError
-from core.service import Assistant
 
 WEB_API_TIMEOUT_SECONDS = 30
 RATE_LIMIT_RETRIES = 3

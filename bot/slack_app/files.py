@@ -1,4 +1,4 @@
-"""A Slack file as a lazy `core.requests.Attachment`: name and declared size up front, bytes only on `read`.
+"""A Slack file as a lazy `core.actions.Attachment`: name and declared size up front, bytes only on `read`.
 
 The download goes only to Slack's own file host (https://files.slack.com, plus the origin of
 `SLACK_API_URL` so a mock can serve files in tests), carries the bot token, follows redirects only

@@ -38,14 +38,14 @@ from bot.slack_app.translate import (
     team_of,
 )
 from bot.slack_app.users import UserDirectory
+from core.actions import Origin, PurgeWorkspace
+from core.assistant import Assistant
 from core.commands.catalogue import Access, Invocation, command
 from core.commands.handlers import run_command
 from core.config import Settings
 from core.errors import UserFacingError
 from core.parsing.loader import check_upload
 from core.replies import guarded
-from core.requests import Origin, PurgeWorkspace
-from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger

@@ -25,9 +25,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.render import SlackMessage, render_markdown, render_partial, render_status, slack_markup
+from core.actions import Origin
+from core.library import IngestProgress
 from core.replies import QuietSink, Reply, ReplyMarkup, Transport, render_reply
-from core.requests import Origin
-from core.service import IngestProgress
 
 log = structlog.get_logger(__name__)
 

@@ -35,11 +35,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
 from bot.slack_app.replies import slack_error
+from core.assistant import Assistant
 from core.config import Settings
 from core.errors import ConfigError
 from core.health import READY, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
-from core.service import Assistant
 
 log = structlog.get_logger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from core.actions import Origin
 from core.commands.catalogue import SLACK, Invocation, command, find
 from core.commands.syntax import TypedSyntax, split_command
-from core.requests import Origin
 
 PLATFORM = SLACK
 SYNTAX = TypedSyntax("/api ")

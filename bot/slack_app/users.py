@@ -15,7 +15,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.requests import Origin
+from core.actions import Origin
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.requests import Attachment, Origin
-from core.service import MAX_QUESTION_CHARS
+from core.actions import Attachment, Origin
+from core.assistant import MAX_QUESTION_CHARS
 
 SLACK = "slack"
 DISCORD = "discord"

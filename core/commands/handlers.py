@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from core import messages
+from core.actions import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
 from core.answers import read_answer
+from core.assistant import Assistant
 from core.commands.catalogue import Invocation, available
 from core.replies import (
     AnswerReply,
@@ -24,8 +26,6 @@ from core.replies import (
     on_loop,
     spec_list,
 )
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
-from core.service import Assistant
 
 Handler = Callable[[Assistant, Invocation, ReplySink], Awaitable[Reply]]
 MAX_CHOICES = 25  # Discord offers at most 25 autocomplete choices

@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from core.actions import BytesAttachment, Origin, PathAttachment, UploadSpec
 from core.backup import backup_now, extract_verified
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.data_lock import LOCK_FILE, data_dir_lock
-from core.requests import BytesAttachment, Origin, PathAttachment, UploadSpec
 from tests.bot.slack.mock_slack import APP_TOKEN, BOT_TOKEN, TEAM_ID, MockSlack
 from tests.bot.test_shutdown import STARTUP_TIMEOUT, cli_env, json_logs, run_cli, start_cli, wait_until
 from tests.core.test_backup import WEATHER

@@ -22,10 +22,10 @@ from bot.discord_app.render import MARKUP as DISCORD_MARKUP
 from bot.slack_app.render import slack_markup
 from bot.slack_app.translate import parse_command
 from core import messages
+from core.actions import PathAttachment
 from core.commands.catalogue import CATALOGUE, CONSOLE, DISCORD, SLACK, ArgKind, available, command
 from core.commands.syntax import TypedSyntax
 from core.replies import HelpReply
-from core.requests import PathAttachment
 from tests.core.test_commands import TYPED_EXAMPLES
 
 OPTION_TYPES = {ArgKind.TEXT: 3, ArgKind.SPEC: 3, ArgKind.NAME: 3, ArgKind.FILE: 11}  # string, attachment

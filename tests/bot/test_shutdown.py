@@ -25,9 +25,9 @@ from aiohttp import web
 from chromadb.config import Settings as ChromaSettings
 
 from bot.cli import CLI_ORIGIN
+from core.actions import Origin, PathAttachment, UploadSpec
 from core.bootstrap import build_assistant
 from core.config import Settings
-from core.requests import Origin, PathAttachment, UploadSpec
 from core.store import collection_name
 from tests.bot.slack.conftest import event_body, mention
 from tests.bot.slack.mock_slack import APP_TOKEN, BOT_TOKEN, TEAM_ID, MockSlack

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.answers import AnswerKind, CodeBlock, FinalAnswer, StatusUpdate, TextDelta
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.errors import BusyError, RateLimitedError
-from core.requests import AskQuestion, Origin, PathAttachment, UploadSpec
 from tests.fake_groq import Delay, Reply, ServerError, start_fake_groq
 from tests.redis_server import start_redis
 

@@ -18,6 +18,7 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from pydantic import SecretStr
 
 from core import registry as registry_module
+from core.actions import BytesAttachment, Origin, PathAttachment, UploadSpec
 from core.backup import (
     MANIFEST,
     archive_name,
@@ -29,7 +30,6 @@ from core.backup import (
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.errors import BackupError
-from core.requests import BytesAttachment, Origin, PathAttachment, UploadSpec
 
 TEAM_A = Origin(platform="slack", workspace="TA", user="U1", is_admin=True)
 TEAM_B = Origin(platform="discord", workspace="GB", user="U2", is_admin=True)

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.bootstrap import build_assistant
 from core.config import Settings
-from core.requests import AskQuestion, Origin, PathAttachment, UploadSpec
 from tests.chroma_server import start_chroma
 from tests.fake_groq import start_fake_groq
 

@@ -15,6 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from core import messages
+from core.actions import Origin, PathAttachment
 from core.commands.catalogue import (
     CATALOGUE,
     CONSOLE,
@@ -30,6 +31,7 @@ from core.commands.catalogue import (
 from core.commands.handlers import HANDLERS, complete_spec, run_command
 from core.commands.syntax import OptionSyntax, TypedSyntax, help_markdown
 from core.errors import CommandUsageError, PermissionDeniedError, SpecNotFoundError
+from core.library import IngestProgress
 from core.replies import (
     AnswerReply,
     HelpReply,
@@ -40,8 +42,6 @@ from core.replies import (
     SpecListReply,
     TextReply,
 )
-from core.requests import Origin, PathAttachment
-from core.service import IngestProgress
 from tests.core.test_pathological_inputs import FAST, bounded, text_inputs
 
 # One typed example per command (after `/api ` in Slack, `/` in the terminal) and the arguments it holds.

@@ -172,7 +172,7 @@ def test_deeply_nested_json_is_refused():
 async def test_rejected_upload_is_logged_without_its_content(assistant):
     from structlog.testing import capture_logs
 
-    from core.requests import BytesAttachment, Origin, UploadSpec
+    from core.actions import BytesAttachment, Origin, UploadSpec
 
     with capture_logs() as logs, pytest.raises(InvalidSpecError):
         await assistant.ingest(UploadSpec(Origin("slack", "T1", user="U1"), BytesAttachment("x.json", b'{"secret": 1')))
@@ -220,8 +220,8 @@ def test_known_problems_keep_their_own_message(monkeypatch):
 
 
 async def test_an_unreadable_spec_is_reported_to_the_uploader(assistant):
+    from core.actions import BytesAttachment, ListSpecs, Origin, UploadSpec
     from core.parsing.worker import ParsePool
-    from core.requests import BytesAttachment, ListSpecs, Origin, UploadSpec
 
     # Uploads are parsed in worker processes: this pool's workers crash inside the parser on `explode…` files.
     hostile = ParsePool(1, 30, 1500, target="tests.core.parsing.hostile_parsers:parse")

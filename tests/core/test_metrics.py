@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.actions import AskQuestion, BytesAttachment, ForgetSpec, Origin, PathAttachment, UploadSpec
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.errors import NothingIndexedError, RateLimitedError, SpecNotFoundError
 from core.metrics import LATENCY_BUCKETS, cpu_limit_cores, directory_bytes, memory_limit_bytes
-from core.requests import AskQuestion, BytesAttachment, ForgetSpec, Origin, PathAttachment, UploadSpec
 from tests.fake_groq import Reply, ServerError, start_fake_groq
 from tests.ops import Scrape, parse
 

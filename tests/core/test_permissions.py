@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from core.actions import BytesAttachment, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
 from core.errors import BusyError, InvalidSpecError, PermissionDeniedError, QuotaExceededError, RateLimitedError
+from core.library import IngestProgress, replacement_changes
 from core.models import ApiSpec, ItemKind, Operation, SecurityScheme, SpecFormat
 from core.registry import SpecRegistry, destinations
-from core.requests import BytesAttachment, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
-from core.service import IngestProgress, replacement_changes
 
 ALICE = Origin("slack", "T1", user="U-ALICE", user_name="alice")
 BOB = Origin("slack", "T1", user="U-BOB", user_name="bob")

@@ -3,9 +3,9 @@ tests/corpus_pins.json), and retrieval on the dev questions clears the bar the e
 
 import pytest
 
+from core.actions import ListSpecs, Origin, PathAttachment, UploadSpec
 from core.models import SpecFormat
 from core.parsing.markdown import find_endpoints
-from core.requests import ListSpecs, Origin, PathAttachment, UploadSpec
 from evaluation.retrieval import load_questions, metrics, run_evaluation
 from tests.corpus import load_pins
 

@@ -18,6 +18,8 @@ from structlog.testing import capture_logs
 
 from bot.console import render_specs
 from core import database, messages
+from core.actions import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.assistant import Assistant
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.embedding import (
@@ -29,9 +31,8 @@ from core.embedding import (
     resolve_model_path,
 )
 from core.errors import SpecNeedsReindexError, SpecNotFoundError, WorkspaceNotFoundError
+from core.library import ReindexProgress
 from core.registry import SpecRecord
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PathAttachment, UploadSpec
-from core.service import Assistant, ReindexProgress
 from tests.core.test_service import FailingStore
 
 TEAM_A = Origin("slack", "T-A", user="alice", user_name="Alice")

@@ -2,9 +2,9 @@
 
 import pytest
 
+from core.actions import ListSpecs, Origin, PathAttachment, UploadSpec
 from core.bootstrap import build_assistant
 from core.config import Settings
-from core.requests import ListSpecs, Origin, PathAttachment, UploadSpec
 from tests.chroma_server import start_chroma
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.requests import AskQuestion, Origin, PathAttachment, PurgeWorkspace, UploadSpec
+from core.actions import AskQuestion, Origin, PathAttachment, PurgeWorkspace, UploadSpec
 from core.state import SharedState
 from core.threads import ThreadPresence
 

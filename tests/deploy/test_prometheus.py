@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.http_server import HttpServer
+from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.bootstrap import build_assistant
 from core.config import Settings
-from core.requests import AskQuestion, Origin, PathAttachment, UploadSpec
 from tests.conftest import _SKIP_NOTES as SKIP_NOTES
 from tests.conftest import REPO_ROOT
 from tests.deploy.promql import MAX_EXPR_CHARS, metric_names

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from bot.discord_app.client import AssistantClient
 from bot.discord_app.runner import build_discord_client, discord_endpoints
-from core.requests import Origin, PathAttachment, UploadSpec
+from core.actions import Origin, PathAttachment, UploadSpec
 from tests.bot.discord.fake_discord import GUILD_ID, TOKEN, USER_ID, FakeDiscord
 
 

@@ -16,6 +16,7 @@ from bot.discord_app.client import bot_intents
 from bot.discord_app.render import MESSAGE_LIMIT
 from bot.discord_app.runner import sync_commands
 from core import messages
+from core.actions import AskQuestion, ListSpecs, Origin
 from core.answers import (
     Answer,
     AnswerEvent,
@@ -29,7 +30,6 @@ from core.answers import (
 )
 from core.commands.catalogue import DISCORD, Command, available
 from core.errors import RateLimitedError
-from core.requests import AskQuestion, ListSpecs, Origin
 from tests.bot.discord.fake_discord import (
     BOT_ID,
     BOT_ROLE_ID,

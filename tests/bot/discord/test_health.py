@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from core.actions import Origin, PathAttachment, UploadSpec
 from core.bootstrap import build_assistant
-from core.requests import Origin, PathAttachment, UploadSpec
 from tests.bot.discord.fake_discord import GUILD_ID, USER_ID, FakeDiscord
 from tests.ops import get, on_free_port, running, scrape, wait_for_metric, wait_for_status, wait_ready
 from tests.redis_server import RedisServer

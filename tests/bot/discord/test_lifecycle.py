@@ -9,7 +9,7 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from bot.discord_app.runner import serve_discord
-from core.requests import AskQuestion, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.actions import AskQuestion, ListSpecs, Origin, PathAttachment, UploadSpec
 from core.state import NS_ANSWERS, workspace_prefix
 from core.store import collection_name
 from tests.bot.discord.fake_discord import GUILD_ID, FakeDiscord

@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.slack_app.app import build_slack_app
 from bot.slack_app.handlers import SlackBot
 from bot.slack_app.runner import start_http
-from core.requests import Origin, PathAttachment, UploadSpec
+from core.actions import Origin, PathAttachment, UploadSpec
 from tests.bot.slack.mock_slack import APP_TOKEN, BOT_TOKEN, TEAM_ID, MockSlack
 
 SIGNING_SECRET = "test-signing-secret"

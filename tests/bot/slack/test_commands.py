@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.slack_app import messages as slack_messages
-from core.requests import ListSpecs, Origin
+from core.actions import ListSpecs, Origin
 from tests.bot.slack.conftest import SlackHttp
 from tests.bot.slack.mock_slack import Call, MockSlack
 

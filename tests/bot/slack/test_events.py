@@ -13,7 +13,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from core import messages
-from core.requests import Origin, PathAttachment, UploadSpec
+from core.actions import Origin, PathAttachment, UploadSpec
 from tests.bot.slack.conftest import SlackHttp, mention, message, sign
 from tests.bot.slack.mock_slack import BOT_ID, BOT_USER_ID, Call, MockSlack
 

@@ -101,7 +101,7 @@ async def test_slack_and_discord_at_once(  # type: ignore[no-untyped-def]
 ) -> None:
     from pydantic import SecretStr
 
-    from core.requests import Origin, PathAttachment, UploadSpec
+    from core.actions import Origin, PathAttachment, UploadSpec
     from tests.bot.discord.fake_discord import GUILD_ID, USER_ID
     from tests.conftest import REPO_ROOT
 

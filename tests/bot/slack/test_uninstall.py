@@ -6,8 +6,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from core.requests import AskQuestion, ListSpecs, Origin, PathAttachment, UploadSpec
-from core.service import Assistant
+from core.actions import AskQuestion, ListSpecs, Origin, PathAttachment, UploadSpec
+from core.assistant import Assistant
 from core.state import NS_ANSWERS, workspace_prefix
 from core.store import collection_name
 from tests.bot.slack.conftest import SlackHttp

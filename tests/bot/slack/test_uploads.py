@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
+from core.actions import ListSpecs, Origin
 from core.errors import FileTooLargeError, UserFacingError
-from core.requests import ListSpecs, Origin
 from tests.bot.slack.conftest import SlackHttp, message
 from tests.bot.slack.mock_slack import BOT_TOKEN, Call, MockSlack
 

@@ -1,4 +1,4 @@
-"""What a user can ask the core to do: one frozen dataclass per request.
+"""What a user can ask the core to do (actions): one frozen dataclass per request.
 
 Each request carries an `Origin` (platform, workspace, channel, user, thread, event id) so the core can
 scope data, rate-limit and de-duplicate without knowing which platform it came from, and a request id: a

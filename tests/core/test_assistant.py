@@ -13,10 +13,8 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from core import database
-from core import service as service_module
-from core.errors import BusyError, FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
-from core.registry import process_owner
-from core.requests import (
+from core import library as library_module
+from core.actions import (
     AskQuestion,
     BytesAttachment,
     ForgetSpec,
@@ -26,7 +24,9 @@ from core.requests import (
     PurgeWorkspace,
     UploadSpec,
 )
-from core.service import IngestProgress, SweepReport
+from core.errors import BusyError, FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
+from core.library import IngestProgress, SweepReport
+from core.registry import process_owner
 from core.store import collection_name
 
 TEAM_A = Origin("slack", "T-A", user="alice")
@@ -330,9 +330,9 @@ async def test_purge_waits_for_an_upload_in_progress_so_it_cannot_come_back(assi
 
 
 async def test_event_loop_keeps_ticking_while_a_hostile_upload_is_parsed(settings, embedder, example_spec):
+    from core.actions import BytesAttachment
     from core.bootstrap import build_assistant
     from core.errors import ParseTimeoutError
-    from core.requests import BytesAttachment
     from tests.core.parsing.test_worker import big_openapi_yaml
 
     hostile = big_openapi_yaml(2000)  # over two seconds of parsing here, far past the limit below
@@ -364,7 +364,7 @@ async def test_event_loop_keeps_ticking_while_a_hostile_upload_is_parsed(setting
 
 
 async def test_an_upload_waiting_too_long_for_its_spec_is_told_to_try_again(assistant, example_spec, monkeypatch):
-    monkeypatch.setattr(service_module, "SPEC_LOCK_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(library_module, "SPEC_LOCK_WAIT_SECONDS", 0.3)
     async with assistant.registry.lock(f"spec:{TEAM_A.scope}:bookshop"):  # another replica is updating it
         with pytest.raises(BusyError) as busy:
             await upload(assistant, TEAM_A, example_spec, "bookshop")

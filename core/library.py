@@ -1,8 +1,8 @@
-"""The assistant: the one object every platform adapter calls.
+"""The team's specs: upload (check, parse, embed, store, swap in), re-index, forget, purge and sweep.
 
-It owns the ingest pipeline (check, parse, embed, store, swap in), search over a workspace's specs, and
-answering. Adapters build a request dataclass from `core.requests`, call a method here, and render what
-comes back; they never reach past this class.
+`SpecLibrary` is the write side of the assistant: everything that changes what a workspace has indexed,
+under a lock per spec name shared by every process and replica (`core.registry.SpecRegistry.lock`). The
+`Assistant` facade (`core.assistant`) owns one and forwards the adapters' calls to it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,46 +21,24 @@ from typing import Any
 import structlog
 
 from core import messages
-from core.answers import (
-    Answer,
-    AnswerEvent,
-    AnswerKind,
-    AnswerStream,
-    CodeBlock,
-    Evidence,
-    FinalAnswer,
-    StatusUpdate,
-    TextBlock,
-    TextDelta,
-    answer_from_dict,
-    answer_to_dict,
-    read_answer,
-    requested_language,
-    retrieval_answer,
-)
+from core.actions import ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.config import Settings
 from core.documents import build_documents
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
     InvalidSpecError,
-    NothingIndexedError,
     OriginalUnavailableError,
     PermissionDeniedError,
     QuotaExceededError,
-    RateLimitedError,
-    SpecNeedsReindexError,
     SpecNotFoundError,
     UserFacingError,
     WorkspaceNotFoundError,
 )
-from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.health import READY, Readiness, Verdict, not_ready
-from core.lifecycle import InFlightWork
 from core.metrics import Metrics
 from core.models import ApiSpec, SecurityScheme
 from core.parsing.loader import check_upload
-from core.parsing.text import truncate
 from core.parsing.worker import SpecParser
 from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
 from core.registry import (
@@ -72,28 +50,16 @@ from core.registry import (
     original_name,
     spec_header,
 )
-from core.replies import spec_list, specs_markdown
-from core.requests import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
-from core.retrieval import RetrievedItem, Retriever, SearchScope
-from core.snippets import build_snippet, can_build_snippet
 from core.state import (
     NS_ANSWERS,
-    NS_EMBEDDINGS,
-    NS_EVENTS,
     NS_THREADS,
-    ConversationMemory,
     StateBackend,
-    Turn,
-    workspace_key,
     workspace_prefix,
 )
 from core.store import VectorStore
-from core.threads import ThreadPresence, thread_key
 
 log = structlog.get_logger(__name__)
 
-MAX_QUESTION_CHARS = 4000
-EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
 SPEC_LOCK_WAIT_SECONDS = 300.0
 """Longest an upload, re-index or forget waits for another one of the same spec (a Stripe upload takes ~25 s)."""
 STALE_AFTER_SECONDS = 3600.0
@@ -233,12 +199,8 @@ def slugify_spec_name(filename: str) -> str:
     return (slug or "spec")[:64]
 
 
-class Assistant:
-    """The shared async core behind every platform.
-
-    Its collaborators are built, and closed, by the composition root (`core.bootstrap.build_assistant`); the
-    assistant only uses them. What it builds itself is its own bookkeeping: spec locks, work in flight, readiness.
-    """
+class SpecLibrary:
+    """Every change to what a workspace has indexed, and the start-up checks that keep it consistent."""
 
     def __init__(
         self,
@@ -247,39 +209,25 @@ class Assistant:
         registry: SpecRegistry,
         store: VectorStore,
         embedder: Embedder,
-        retriever: Retriever,
-        state: StateBackend,
-        memory: ConversationMemory,
-        threads: ThreadPresence,
-        limiter: RequestLimiter,
-        upload_limiter: RequestLimiter,
-        guard: ConcurrencyGuard,
-        ingest_guard: ConcurrencyGuard,
         parser: SpecParser,
-        generator: AnswerGenerator | None,
+        upload_limiter: RequestLimiter,
+        ingest_guard: ConcurrencyGuard,
+        state: StateBackend,
         telemetry: Metrics,
+        readiness: Readiness,
     ) -> None:
-        """`guard` bounds concurrent answers, `ingest_guard` concurrent uploads; `generator` None: retrieval only."""
+        """`ingest_guard` bounds concurrent uploads; `readiness` gets a "reindex" check while one runs."""
         self.settings = settings
         self.registry = registry
         self.store = store
         self.embedder = embedder
-        self.retriever = retriever
-        self.state = state
-        self.memory = memory
-        self.limiter = limiter
+        self.parser = parser  # uploads are parsed in worker processes, never on the event loop
         self.upload_limiter = upload_limiter
-        self.guard = guard
         self.ingest_guard = ingest_guard
-        self.parser = parser  # uploads are parsed in worker processes, never on this event loop
-        self.threads = threads
-        self.generator = generator
-        self.telemetry = telemetry  # this instance's own Prometheus registry (GET /metrics)
+        self.state = state
+        self.telemetry = telemetry
+        self.readiness = readiness
         self._spec_locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self.feedback = {True: 0, False: 0}
-        self.work = InFlightWork()  # what a graceful shutdown waits for
-        self.readiness = Readiness()  # GET /ready; platform adapters add their connections
-        self._register_readiness_checks()
         # The embedding model's identity, once known (start-up check or first index): specs whose vectors came
         # from another model are left out of search, so one query never mixes vectors of two models.
         self.model_identity: ModelIdentity | None = None
@@ -521,7 +469,7 @@ class Assistant:
         scope = origin.scope
         async with self._spec_lock(scope, request.name):
             try:
-                record = self._record(scope, request.name)
+                record = self.record(scope, request.name)
                 self._check_may_change(origin, record, "forget")
             except UserFacingError as exc:
                 _audit("forget", origin, request.name, "refused", reason=type(exc).__name__)
@@ -774,287 +722,19 @@ class Assistant:
         """Wait for the start-up re-index, if one runs; its report."""
         return await self._model_reindex if self._model_reindex is not None else None
 
-    def _record(self, scope: str, name: str) -> SpecRecord:
+    def record(self, scope: str, name: str) -> SpecRecord:
+        """The record of a spec, or `SpecNotFoundError` naming the ones there are."""
         record = self.registry.get(scope, name)
         if record is None:
             raise SpecNotFoundError(messages.spec_not_found(name, [r.name for r in self.registry.list_records(scope)]))
         return record
 
-    # ---- questions ---------------------------------------------------------------------------------
-
-    def search_scope(self, scope: str, spec: str | None) -> SearchScope:
-        """The live spec versions a question may search: one named spec, or the whole workspace."""
-        if spec:
-            record = self._record(scope, spec)
-            if self.needs_reindex(record):
-                raise SpecNeedsReindexError(messages.specs_need_reindex([record.name], self.reindexing))
-            return SearchScope(scope, {record.name: record.index_version})
-        records = self.registry.list_records(scope)
-        if not records:
-            raise NothingIndexedError(messages.nothing_indexed())
-        current = {r.name: r.index_version for r in records if not self.needs_reindex(r)}
-        if not current:
-            raise SpecNeedsReindexError(messages.specs_need_reindex([r.name for r in records], self.reindexing))
-        return SearchScope(scope, current)
-
-    async def search(
-        self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
-    ) -> list[RetrievedItem]:
-        """Hybrid retrieval over the workspace (or one spec)."""
-        scope = await asyncio.to_thread(self.search_scope, origin.scope, spec)
-        return await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
-
-    def evidence(self, scope: str, items: list[RetrievedItem]) -> list[Evidence]:
-        """Attach each retrieved document's spec header, for answers and snippets."""
-        headers: dict[str, ApiSpec] = {}
-        result = []
-        for item in items:
-            if item.spec not in headers:
-                record = self.registry.get(scope, item.spec)
-                if record is None:  # forgotten between search and answer
-                    continue
-                headers[item.spec] = record.header
-            document = item.document
-            result.append(
-                Evidence(
-                    item.spec, headers[item.spec], document.title, document.operation, document.scheme, document.item
-                )
-            )
-        return result
-
-    async def ask(self, request: AskQuestion) -> Answer:
-        """Answer a question from the workspace's specs (the final answer of `stream_answer`)."""
-        return await read_answer(self.stream_answer(request))
-
-    async def stream_answer(self, request: AskQuestion) -> AnswerStream:
-        """Answer as a stream of events: status updates, text parts, then exactly one `FinalAnswer`.
-
-        User-facing problems (rate limited, nothing indexed, unknown spec, busy) are raised as
-        `UserFacingError`s before any text part is yielded. Every question is counted in the metrics by platform
-        and outcome, with its timings.
-        """
-        started = time.perf_counter()
-        trace = _QuestionTrace()
-        platform = request.origin.platform
-        counted = False
-
-        def count(outcome: str) -> None:
-            nonlocal counted
-            if not counted:
-                counted = True
-                self.telemetry.question(platform, outcome, time.perf_counter() - started)
-
-        try:
-            # aclosing: when the caller stops early, the inner generator closes now (releasing its LLM slot).
-            async with aclosing(self._answer_events(request, trace)) as events:
-                async for event in events:
-                    if isinstance(event, FinalAnswer):  # counted before it is handed over: callers stop here
-                        count("fallback" if trace.fell_back else "answered")
-                    yield event
-        except RateLimitedError:
-            count("rate_limited")
-            raise
-        except UserFacingError:
-            count("refused")
-            raise
-        except Exception:
-            count("error")
-            raise
-
-    async def _answer_events(self, request: AskQuestion, trace: _QuestionTrace) -> AsyncGenerator[AnswerEvent]:
-        """The events of `stream_answer`; `trace` records the timings and whether the LLM's answer was replaced."""
-        question = _validated_question(request.question)
-        origin = request.origin
-        bound = log.bind(workspace=origin.scope, user=origin.user, event_id=origin.event_id)
-        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
-        reply = smalltalk_reply(question)
-        if reply is not None or asks_for_spec_list(question):
-            bound.info("question_answered", mode="smalltalk")
-            text = reply if reply is not None else await asyncio.to_thread(self._spec_list_text, origin.scope)
-            yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
-            return
-
-        thread = thread_key(origin)
-        history = await self.memory.history(thread) if thread else []
-        # Registry reads go to a worker thread: with DATABASE_URL each is a round trip to PostgreSQL.
-        scope = await asyncio.to_thread(self._question_scope, origin.scope, request.spec, history)
-        # Answers that depend on a thread's history are not shared; the key names every live spec version,
-        # so a new upload can never be answered from the cache.
-        cache_key = "" if history else self._answer_cache_key(scope, question, request.spec)
-        cached = await self.state.get(NS_ANSWERS, cache_key) if cache_key else None
-        answer: Answer | None = None
-        if cached is not None:
-            answer = answer_from_dict(cached)
-            bound.info("question_answered", mode="cached")
-        else:
-            yield StatusUpdate(messages.searching())
-            query = f"{history[-1].question} {question}" if history else question
-            searching = time.perf_counter()
-            items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
-            self.telemetry.retrieval_seconds.observe(time.perf_counter() - searching)
-            evidence = await asyncio.to_thread(self.evidence, origin.scope, items)
-            if self.generator is not None and evidence:
-                if self.guard.active >= self.guard.max_concurrent:
-                    yield StatusUpdate(messages.queued())
-                async with self.guard.slot():
-                    parts: list[str] = []
-                    generating = time.perf_counter()
-                    try:
-                        async with asyncio.timeout(self._generation_deadline()):
-                            turns = [(t.question, t.answer_summary) for t in history]
-                            async for part in self.generator.stream(question, evidence, turns):
-                                parts.append(part)
-                                yield TextDelta(part)
-                        answer = self._generated_answer(question, evidence, "".join(parts), bound)
-                    except (GenerationError, TimeoutError) as exc:
-                        bound.warning("answer_fallback", reason=getattr(exc, "reason", "deadline"), partial=bool(parts))
-                        answer = retrieval_answer(question, evidence, messages.generation_failed())
-                        cache_key = ""  # never cache a fallback: the next try may reach the model
-                        trace.fell_back = True
-                    finally:
-                        self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
-            if answer is None:
-                notice = messages.generation_off() if self.generator is None else ""
-                answer = retrieval_answer(question, evidence, notice)
-            if cache_key:
-                await self.state.set(NS_ANSWERS, cache_key, answer_to_dict(answer), self.settings.query_cache_ttl)
-            bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
-        if thread:
-            await self.memory.remember(thread, _turn(question, answer))
-        yield FinalAnswer(answer)
-
-    async def knows_thread(self, origin: Origin) -> bool:
-        """Whether the assistant takes part in this thread: it replied there, or remembers the conversation.
-
-        Shared by every instance when state is shared, so a follow-up reaching another replica is answered too.
-        """
-        if await self.threads.knows(origin):
-            return True
-        key = thread_key(origin)
-        return bool(key) and bool(await self.memory.history(key))
-
-    async def note_thread(self, origin: Origin) -> None:
-        """Remember that the bot replied in the origin's thread (adapters call it when they reply in one)."""
-        await self.threads.note(origin)
-
-    def _question_scope(self, scope: str, spec: str | None, history: list[Turn]) -> SearchScope:
-        """The spec named in the request; else the specs a thread already talked about; else the workspace."""
-        if spec or not history or not history[-1].specs:
-            return self.search_scope(scope, spec)
-        live = {
-            r.name: r.index_version
-            for r in self.registry.list_records(scope)
-            if r.name in history[-1].specs and not self.needs_reindex(r)
-        }
-        return SearchScope(scope, live) if live else self.search_scope(scope, None)
-
-    def _answer_cache_key(self, scope: SearchScope, question: str, spec: str | None) -> str:
-        versions = ",".join(f"{name}={version}" for name, version in sorted(scope.versions.items()))
-        normalised = " ".join(question.lower().split()).rstrip("?!. ")
-        mode = "generated" if self.generator is not None else "retrieval"
-        return workspace_key(scope.workspace, f"{spec or '*'}|{versions}|{mode}|{normalised}")
-
-    async def _embed_query(self, query: str) -> list[float]:
-        key = f"{(await self.embedder.identity()).key}|{query}"  # never another model's vector
-        cached = await self.state.get(NS_EMBEDDINGS, key)
-        if cached is not None:
-            return list(cached)
-        vector = await self.embedder.embed_query(query)
-        await self.state.set(NS_EMBEDDINGS, key, vector, self.settings.embedding_cache_ttl)
-        return vector
-
-    def _generation_deadline(self) -> float:
-        # The SDK's timeout is per attempt; this bounds the whole answer including its retries.
-        return self.settings.groq_timeout_seconds * (self.settings.groq_max_retries + 1) + 5
-
-    def _generated_answer(self, question: str, evidence: list[Evidence], text: str, bound: Any) -> Answer:
-        review = review_answer(text, evidence)
-        if review.invented_markers:
-            bound.warning("invented_citations_removed", markers=list(review.invented_markers))
-        if review.unverified_operations:
-            bound.warning("unverified_operations", operations=list(review.unverified_operations))
-        body = review.text + (f"\n\n_{review.note}_" if review.note else "")
-        blocks: list[TextBlock | CodeBlock] = [TextBlock(body)]
-        best = (review.cited or evidence)[0]
-        if best.operation is not None and can_build_snippet(best.operation):
-            language = requested_language(question) or "curl"
-            blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
-        citations = tuple(e.citation() for e in review.cited)
-        return Answer(AnswerKind.GENERATED, tuple(blocks), citations)
-
-    def _spec_list_text(self, scope: str) -> str:
-        records = self.registry.list_records(scope)
-        return specs_markdown(spec_list(records, [r.name for r in records if self.needs_reindex(r)]))
-
-    async def claim_event(self, origin: Origin) -> bool:
-        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries."""
-        if not origin.event_id:
-            return True
-        key = f"{origin.platform}:{origin.workspace}:{origin.event_id}"
-        first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
-        if not first:
-            log.info("duplicate_event_ignored", event_id=origin.event_id, platform=origin.platform)
-        return first
-
-    async def record_feedback(self, origin: Origin, answer_id: str, helpful: bool) -> None:
-        """Record a 👍/👎 on an answer (logged, and counted for metrics)."""
-        self.feedback[helpful] += 1
-        self.telemetry.feedback.labels(origin.platform, "up" if helpful else "down").inc()
-        log.info("answer_feedback", workspace=origin.scope, user=origin.user, answer_id=answer_id, helpful=helpful)
-
-    def metrics(self) -> dict[str, Any]:
-        """Counters for a metrics endpoint: cache hit rates, rate limiting, queueing, feedback."""
-        embedder_stats = {
-            "hits": getattr(self.embedder, "hits", 0),
-            "misses": getattr(self.embedder, "misses", 0),
-        }
-        return {
-            "caches": self.state.stats(),
-            "document_embedding_cache": embedder_stats,
-            "shared_state": {"backend": self.state.backend, "degraded": self.state.degraded},
-            "rate_limiter": self.limiter.stats(),
-            "llm_queue": self.guard.stats(),
-            "feedback": {"helpful": self.feedback[True], "not_helpful": self.feedback[False]},
-        }
-
-    def _register_readiness_checks(self) -> None:
-        """The core's own readiness: the model loaded, the store answering, Redis answering, taking work."""
-
-        def model() -> Verdict:
-            return READY if self.embedder.loaded else not_ready("embedding model not loaded yet")
-
-        async def store() -> Verdict:
-            await self.store.heartbeat()
-            return READY
-
-        async def redis() -> Verdict:
-            return READY if await self.state.ping() else not_ready("no answer from Redis")
-
-        def intake() -> Verdict:
-            return READY if self.work.accepting else not_ready("shutting down")
-
-        self.readiness.register("model", model)
-        self.readiness.register("store", store)
-        if self.state.backend == "redis":
-            self.readiness.register("redis", redis)
-        self.readiness.register("intake", intake)
-
     async def aclose(self) -> None:
-        """Stop the assistant's own background work, before its collaborators are closed by whoever built them.
-
-        A start-up re-index still running stops; its specs keep their previous versions.
-        """
+        """Stop the start-up re-index if it still runs; its specs keep their previous versions."""
         if self._model_reindex is not None and not self._model_reindex.done():
             self._model_reindex.cancel()
             with suppress(asyncio.CancelledError):
                 await self._model_reindex
-
-
-@dataclass
-class _QuestionTrace:
-    """What `stream_answer` learns about one question while it is answered, for its metrics."""
-
-    fell_back: bool = False  # the LLM failed or ran out of time, so the retrieval answer was given
 
 
 def _workspace_lock(scope: str) -> str:
@@ -1103,21 +783,3 @@ def _describe_scheme(scheme: SecurityScheme) -> str:
     return " ".join(parts)
 
 
-def _validated_question(text: str) -> str:
-    question = text.strip()
-    if not question:
-        raise UserFacingError(messages.empty_question())
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UserFacingError(messages.question_too_long(MAX_QUESTION_CHARS))
-    return question
-
-
-def _turn(question: str, answer: Answer) -> Turn:
-    """What a thread remembers of one exchange: enough to resolve "that" in the next question."""
-    summary = " ".join(b.text for b in answer.blocks if isinstance(b, TextBlock))
-    return Turn(
-        question=question,
-        answer_summary=truncate(summary, 1200),
-        specs=tuple(sorted({c.spec for c in answer.citations})),
-        citations=tuple(c.label for c in answer.citations),
-    )

@@ -1,0 +1,521 @@
+"""The assistant: the one object every platform adapter calls.
+
+It answers (search over a workspace's specs, generation, citations, snippets, caching, thread memory) and
+forwards every change to what is indexed to its `SpecLibrary` (`core.library`: upload, re-index, forget,
+purge, sweep). Adapters build a request dataclass from `core.actions`, call a method here, and render what
+comes back; they never reach past this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from core import messages
+from core.actions import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
+from core.answers import (
+    Answer,
+    AnswerEvent,
+    AnswerKind,
+    AnswerStream,
+    CodeBlock,
+    Evidence,
+    FinalAnswer,
+    StatusUpdate,
+    TextBlock,
+    TextDelta,
+    answer_from_dict,
+    answer_to_dict,
+    read_answer,
+    requested_language,
+    retrieval_answer,
+)
+from core.config import Settings
+from core.embedding import Embedder, ModelIdentity
+from core.errors import (
+    NothingIndexedError,
+    RateLimitedError,
+    SpecNeedsReindexError,
+    UserFacingError,
+)
+from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
+from core.health import READY, Readiness, Verdict, not_ready
+from core.library import (
+    STALE_AFTER_SECONDS,
+    IngestReport,
+    ProgressReporter,
+    PurgeReport,
+    ReindexReport,
+    ReindexReporter,
+    SpecLibrary,
+    SweepReport,
+)
+from core.lifecycle import InFlightWork
+from core.metrics import Metrics
+from core.models import ApiSpec
+from core.parsing.text import truncate
+from core.parsing.worker import SpecParser
+from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
+from core.registry import (
+    SpecRecord,
+    SpecRegistry,
+)
+from core.replies import spec_list, specs_markdown
+from core.retrieval import RetrievedItem, Retriever, SearchScope
+from core.snippets import build_snippet, can_build_snippet
+from core.state import (
+    NS_ANSWERS,
+    NS_EMBEDDINGS,
+    NS_EVENTS,
+    ConversationMemory,
+    StateBackend,
+    Turn,
+    workspace_key,
+)
+from core.store import VectorStore
+from core.threads import ThreadPresence, thread_key
+
+log = structlog.get_logger(__name__)
+
+MAX_QUESTION_CHARS = 4000
+EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
+
+
+
+class Assistant:
+    """The shared async core behind every platform.
+
+    Its collaborators are built, and closed, by the composition root (`core.bootstrap.build_assistant`); the
+    assistant only uses them. What it builds itself is its own bookkeeping: spec locks, work in flight, readiness.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: SpecRegistry,
+        store: VectorStore,
+        embedder: Embedder,
+        retriever: Retriever,
+        state: StateBackend,
+        memory: ConversationMemory,
+        threads: ThreadPresence,
+        limiter: RequestLimiter,
+        upload_limiter: RequestLimiter,
+        guard: ConcurrencyGuard,
+        ingest_guard: ConcurrencyGuard,
+        parser: SpecParser,
+        generator: AnswerGenerator | None,
+        telemetry: Metrics,
+    ) -> None:
+        """`guard` bounds concurrent answers, `ingest_guard` concurrent uploads; `generator` None: retrieval only."""
+        self.settings = settings
+        self.readiness = Readiness()  # GET /ready; platform adapters add their connections
+        self.library = SpecLibrary(
+            settings,
+            registry=registry,
+            store=store,
+            embedder=embedder,
+            parser=parser,
+            upload_limiter=upload_limiter,
+            ingest_guard=ingest_guard,
+            state=state,
+            telemetry=telemetry,
+            readiness=self.readiness,
+        )
+        self.retriever = retriever
+        self.state = state
+        self.memory = memory
+        self.limiter = limiter
+        self.upload_limiter = upload_limiter
+        self.guard = guard
+        self.ingest_guard = ingest_guard
+        self.threads = threads
+        self.generator = generator
+        self.telemetry = telemetry  # this instance's own Prometheus registry (GET /metrics)
+        self.feedback = {True: 0, False: 0}
+        self.work = InFlightWork()  # what a graceful shutdown waits for
+        self._register_readiness_checks()
+
+    # ---- specs (the library does the work) -----------------------------------------------------------
+
+    async def ingest(self, request: UploadSpec, progress: ProgressReporter | None = None) -> IngestReport:
+        """Index an uploaded spec (see `SpecLibrary.ingest`)."""
+        return await self.library.ingest(request, progress)
+
+    async def list_specs(self, request: ListSpecs) -> list[SpecRecord]:
+        """The workspace's specs."""
+        return await self.library.list_specs(request)
+
+    async def forget(self, request: ForgetSpec) -> SpecRecord:
+        """Remove a spec (see `SpecLibrary.forget`)."""
+        return await self.library.forget(request)
+
+    async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
+        """Remove everything a workspace stored (see `SpecLibrary.purge_workspace`)."""
+        return await self.library.purge_workspace(request)
+
+    async def sweep_leftovers(self, stale_after: float = STALE_AFTER_SECONDS) -> SweepReport:
+        """Remove what a crash left behind (see `SpecLibrary.sweep_leftovers`)."""
+        return await self.library.sweep_leftovers(stale_after)
+
+    async def reindex(
+        self, workspace: str | None = None, spec: str | None = None, progress: ReindexReporter | None = None
+    ) -> ReindexReport:
+        """Rebuild the chosen specs from their stored originals (see `SpecLibrary.reindex`)."""
+        return await self.library.reindex(workspace, spec, progress)
+
+    async def check_embedding_model(self, reindex: bool) -> list[SpecRecord]:
+        """At start-up: the specs indexed with another embedding model (see `SpecLibrary.check_embedding_model`)."""
+        return await self.library.check_embedding_model(reindex)
+
+    async def wait_for_model_reindex(self) -> ReindexReport | None:
+        """Wait for the start-up re-index, if one runs; its report."""
+        return await self.library.wait_for_model_reindex()
+
+    def needs_reindex(self, record: SpecRecord) -> bool:
+        """Whether a spec's vectors came from another embedding model than this one."""
+        return self.library.needs_reindex(record)
+
+    def stale_specs(self, scope: str) -> list[str]:
+        """The specs of a workspace left out of search until they are re-indexed (for spec lists)."""
+        return self.library.stale_specs(scope)
+
+    @property
+    def reindexing(self) -> bool:
+        """Whether the start-up re-index after a model change is still running."""
+        return self.library.reindexing
+
+    @property
+    def model_identity(self) -> ModelIdentity | None:
+        """The embedding model's identity, once known."""
+        return self.library.model_identity
+
+    # The library's collaborators, reachable (and replaceable, in tests) through the facade.
+    @property
+    def registry(self) -> SpecRegistry:
+        """The spec registry."""
+        return self.library.registry
+
+    @property
+    def store(self) -> VectorStore:
+        """The vector store."""
+        return self.library.store
+
+    @store.setter
+    def store(self, value: VectorStore) -> None:
+        self.library.store = value
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder."""
+        return self.library.embedder
+
+    @property
+    def parser(self) -> SpecParser:
+        """The parser of uploads."""
+        return self.library.parser
+
+    @parser.setter
+    def parser(self, value: SpecParser) -> None:
+        self.library.parser = value
+
+    # ---- questions ---------------------------------------------------------------------------------
+
+    def search_scope(self, scope: str, spec: str | None) -> SearchScope:
+        """The live spec versions a question may search: one named spec, or the whole workspace."""
+        if spec:
+            record = self.library.record(scope, spec)
+            if self.needs_reindex(record):
+                raise SpecNeedsReindexError(messages.specs_need_reindex([record.name], self.reindexing))
+            return SearchScope(scope, {record.name: record.index_version})
+        records = self.registry.list_records(scope)
+        if not records:
+            raise NothingIndexedError(messages.nothing_indexed())
+        current = {r.name: r.index_version for r in records if not self.needs_reindex(r)}
+        if not current:
+            raise SpecNeedsReindexError(messages.specs_need_reindex([r.name for r in records], self.reindexing))
+        return SearchScope(scope, current)
+
+    async def search(
+        self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
+    ) -> list[RetrievedItem]:
+        """Hybrid retrieval over the workspace (or one spec)."""
+        scope = await asyncio.to_thread(self.search_scope, origin.scope, spec)
+        return await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
+
+    def evidence(self, scope: str, items: list[RetrievedItem]) -> list[Evidence]:
+        """Attach each retrieved document's spec header, for answers and snippets."""
+        headers: dict[str, ApiSpec] = {}
+        result = []
+        for item in items:
+            if item.spec not in headers:
+                record = self.registry.get(scope, item.spec)
+                if record is None:  # forgotten between search and answer
+                    continue
+                headers[item.spec] = record.header
+            document = item.document
+            result.append(
+                Evidence(
+                    item.spec, headers[item.spec], document.title, document.operation, document.scheme, document.item
+                )
+            )
+        return result
+
+    async def ask(self, request: AskQuestion) -> Answer:
+        """Answer a question from the workspace's specs (the final answer of `stream_answer`)."""
+        return await read_answer(self.stream_answer(request))
+
+    async def stream_answer(self, request: AskQuestion) -> AnswerStream:
+        """Answer as a stream of events: status updates, text parts, then exactly one `FinalAnswer`.
+
+        User-facing problems (rate limited, nothing indexed, unknown spec, busy) are raised as
+        `UserFacingError`s before any text part is yielded. Every question is counted in the metrics by platform
+        and outcome, with its timings.
+        """
+        started = time.perf_counter()
+        trace = _QuestionTrace()
+        platform = request.origin.platform
+        counted = False
+
+        def count(outcome: str) -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                self.telemetry.question(platform, outcome, time.perf_counter() - started)
+
+        try:
+            # aclosing: when the caller stops early, the inner generator closes now (releasing its LLM slot).
+            async with aclosing(self._answer_events(request, trace)) as events:
+                async for event in events:
+                    if isinstance(event, FinalAnswer):  # counted before it is handed over: callers stop here
+                        count("fallback" if trace.fell_back else "answered")
+                    yield event
+        except RateLimitedError:
+            count("rate_limited")
+            raise
+        except UserFacingError:
+            count("refused")
+            raise
+        except Exception:
+            count("error")
+            raise
+
+    async def _answer_events(self, request: AskQuestion, trace: _QuestionTrace) -> AsyncGenerator[AnswerEvent]:
+        """The events of `stream_answer`; `trace` records the timings and whether the LLM's answer was replaced."""
+        question = _validated_question(request.question)
+        origin = request.origin
+        bound = log.bind(workspace=origin.scope, user=origin.user, event_id=origin.event_id)
+        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
+        reply = smalltalk_reply(question)
+        if reply is not None or asks_for_spec_list(question):
+            bound.info("question_answered", mode="smalltalk")
+            text = reply if reply is not None else await asyncio.to_thread(self._spec_list_text, origin.scope)
+            yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
+            return
+
+        thread = thread_key(origin)
+        history = await self.memory.history(thread) if thread else []
+        # Registry reads go to a worker thread: with DATABASE_URL each is a round trip to PostgreSQL.
+        scope = await asyncio.to_thread(self._question_scope, origin.scope, request.spec, history)
+        # Answers that depend on a thread's history are not shared; the key names every live spec version,
+        # so a new upload can never be answered from the cache.
+        cache_key = "" if history else self._answer_cache_key(scope, question, request.spec)
+        cached = await self.state.get(NS_ANSWERS, cache_key) if cache_key else None
+        answer: Answer | None = None
+        if cached is not None:
+            answer = answer_from_dict(cached)
+            bound.info("question_answered", mode="cached")
+        else:
+            yield StatusUpdate(messages.searching())
+            query = f"{history[-1].question} {question}" if history else question
+            searching = time.perf_counter()
+            items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
+            self.telemetry.retrieval_seconds.observe(time.perf_counter() - searching)
+            evidence = await asyncio.to_thread(self.evidence, origin.scope, items)
+            if self.generator is not None and evidence:
+                if self.guard.active >= self.guard.max_concurrent:
+                    yield StatusUpdate(messages.queued())
+                async with self.guard.slot():
+                    parts: list[str] = []
+                    generating = time.perf_counter()
+                    try:
+                        async with asyncio.timeout(self._generation_deadline()):
+                            turns = [(t.question, t.answer_summary) for t in history]
+                            async for part in self.generator.stream(question, evidence, turns):
+                                parts.append(part)
+                                yield TextDelta(part)
+                        answer = self._generated_answer(question, evidence, "".join(parts), bound)
+                    except (GenerationError, TimeoutError) as exc:
+                        bound.warning("answer_fallback", reason=getattr(exc, "reason", "deadline"), partial=bool(parts))
+                        answer = retrieval_answer(question, evidence, messages.generation_failed())
+                        cache_key = ""  # never cache a fallback: the next try may reach the model
+                        trace.fell_back = True
+                    finally:
+                        self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
+            if answer is None:
+                notice = messages.generation_off() if self.generator is None else ""
+                answer = retrieval_answer(question, evidence, notice)
+            if cache_key:
+                await self.state.set(NS_ANSWERS, cache_key, answer_to_dict(answer), self.settings.query_cache_ttl)
+            bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
+        if thread:
+            await self.memory.remember(thread, _turn(question, answer))
+        yield FinalAnswer(answer)
+
+    async def knows_thread(self, origin: Origin) -> bool:
+        """Whether the assistant takes part in this thread: it replied there, or remembers the conversation.
+
+        Shared by every instance when state is shared, so a follow-up reaching another replica is answered too.
+        """
+        if await self.threads.knows(origin):
+            return True
+        key = thread_key(origin)
+        return bool(key) and bool(await self.memory.history(key))
+
+    async def note_thread(self, origin: Origin) -> None:
+        """Remember that the bot replied in the origin's thread (adapters call it when they reply in one)."""
+        await self.threads.note(origin)
+
+    def _question_scope(self, scope: str, spec: str | None, history: list[Turn]) -> SearchScope:
+        """The spec named in the request; else the specs a thread already talked about; else the workspace."""
+        if spec or not history or not history[-1].specs:
+            return self.search_scope(scope, spec)
+        live = {
+            r.name: r.index_version
+            for r in self.registry.list_records(scope)
+            if r.name in history[-1].specs and not self.needs_reindex(r)
+        }
+        return SearchScope(scope, live) if live else self.search_scope(scope, None)
+
+    def _answer_cache_key(self, scope: SearchScope, question: str, spec: str | None) -> str:
+        versions = ",".join(f"{name}={version}" for name, version in sorted(scope.versions.items()))
+        normalised = " ".join(question.lower().split()).rstrip("?!. ")
+        mode = "generated" if self.generator is not None else "retrieval"
+        return workspace_key(scope.workspace, f"{spec or '*'}|{versions}|{mode}|{normalised}")
+
+    async def _embed_query(self, query: str) -> list[float]:
+        key = f"{(await self.embedder.identity()).key}|{query}"  # never another model's vector
+        cached = await self.state.get(NS_EMBEDDINGS, key)
+        if cached is not None:
+            return list(cached)
+        vector = await self.embedder.embed_query(query)
+        await self.state.set(NS_EMBEDDINGS, key, vector, self.settings.embedding_cache_ttl)
+        return vector
+
+    def _generation_deadline(self) -> float:
+        # The SDK's timeout is per attempt; this bounds the whole answer including its retries.
+        return self.settings.groq_timeout_seconds * (self.settings.groq_max_retries + 1) + 5
+
+    def _generated_answer(self, question: str, evidence: list[Evidence], text: str, bound: Any) -> Answer:
+        review = review_answer(text, evidence)
+        if review.invented_markers:
+            bound.warning("invented_citations_removed", markers=list(review.invented_markers))
+        if review.unverified_operations:
+            bound.warning("unverified_operations", operations=list(review.unverified_operations))
+        body = review.text + (f"\n\n_{review.note}_" if review.note else "")
+        blocks: list[TextBlock | CodeBlock] = [TextBlock(body)]
+        best = (review.cited or evidence)[0]
+        if best.operation is not None and can_build_snippet(best.operation):
+            language = requested_language(question) or "curl"
+            blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
+        citations = tuple(e.citation() for e in review.cited)
+        return Answer(AnswerKind.GENERATED, tuple(blocks), citations)
+
+    def _spec_list_text(self, scope: str) -> str:
+        records = self.registry.list_records(scope)
+        return specs_markdown(spec_list(records, [r.name for r in records if self.needs_reindex(r)]))
+
+    async def claim_event(self, origin: Origin) -> bool:
+        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries."""
+        if not origin.event_id:
+            return True
+        key = f"{origin.platform}:{origin.workspace}:{origin.event_id}"
+        first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
+        if not first:
+            log.info("duplicate_event_ignored", event_id=origin.event_id, platform=origin.platform)
+        return first
+
+    async def record_feedback(self, origin: Origin, answer_id: str, helpful: bool) -> None:
+        """Record a 👍/👎 on an answer (logged, and counted for metrics)."""
+        self.feedback[helpful] += 1
+        self.telemetry.feedback.labels(origin.platform, "up" if helpful else "down").inc()
+        log.info("answer_feedback", workspace=origin.scope, user=origin.user, answer_id=answer_id, helpful=helpful)
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters for a metrics endpoint: cache hit rates, rate limiting, queueing, feedback."""
+        embedder_stats = {
+            "hits": getattr(self.embedder, "hits", 0),
+            "misses": getattr(self.embedder, "misses", 0),
+        }
+        return {
+            "caches": self.state.stats(),
+            "document_embedding_cache": embedder_stats,
+            "shared_state": {"backend": self.state.backend, "degraded": self.state.degraded},
+            "rate_limiter": self.limiter.stats(),
+            "llm_queue": self.guard.stats(),
+            "feedback": {"helpful": self.feedback[True], "not_helpful": self.feedback[False]},
+        }
+
+    def _register_readiness_checks(self) -> None:
+        """The core's own readiness: the model loaded, the store answering, Redis answering, taking work."""
+
+        def model() -> Verdict:
+            return READY if self.embedder.loaded else not_ready("embedding model not loaded yet")
+
+        async def store() -> Verdict:
+            await self.store.heartbeat()
+            return READY
+
+        async def redis() -> Verdict:
+            return READY if await self.state.ping() else not_ready("no answer from Redis")
+
+        def intake() -> Verdict:
+            return READY if self.work.accepting else not_ready("shutting down")
+
+        self.readiness.register("model", model)
+        self.readiness.register("store", store)
+        if self.state.backend == "redis":
+            self.readiness.register("redis", redis)
+        self.readiness.register("intake", intake)
+
+    async def aclose(self) -> None:
+        """Stop the assistant's own background work, before its collaborators are closed by whoever built them.
+
+        A start-up re-index still running stops; its specs keep their previous versions.
+        """
+        await self.library.aclose()
+
+
+@dataclass
+class _QuestionTrace:
+    """What `stream_answer` learns about one question while it is answered, for its metrics."""
+
+    fell_back: bool = False  # the LLM failed or ran out of time, so the retrieval answer was given
+
+
+def _validated_question(text: str) -> str:
+    question = text.strip()
+    if not question:
+        raise UserFacingError(messages.empty_question())
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserFacingError(messages.question_too_long(MAX_QUESTION_CHARS))
+    return question
+
+
+def _turn(question: str, answer: Answer) -> Turn:
+    """What a thread remembers of one exchange: enough to resolve "that" in the next question."""
+    summary = " ".join(b.text for b in answer.blocks if isinstance(b, TextBlock))
+    return Turn(
+        question=question,
+        answer_summary=truncate(summary, 1200),
+        specs=tuple(sorted({c.spec for c in answer.citations})),
+        citations=tuple(c.label for c in answer.citations),
+    )
+
