@@ -16,12 +16,13 @@ from typing import Any
 from core import messages
 from core.documents import describe_scheme
 from core.mentions import defuse_mentions
-from core.models import ApiSpec, ItemKind, Operation, SecurityScheme
+from core.models import ApiSpec, ItemKind, Operation, SecurityRequirement, SecurityScheme
 from core.parsing.text import truncate
 from core.snippets import build_snippet, can_build_snippet, normalise_language
 
 MAX_FIELDS_SHOWN = 12
 OTHER_MATCHES_SHOWN = 4
+MAX_SCOPES_SHOWN = 10
 
 
 class AnswerKind(StrEnum):
@@ -170,18 +171,31 @@ def describe_operation(evidence: Evidence) -> str:
 
 
 def describe_auth(spec: ApiSpec, operation: Operation) -> str:
-    """Which security applies to an operation, in words."""
+    """Which security applies to an operation, in words, with the scopes each scheme needs."""
     alternatives = spec.effective_security(operation)
     if not alternatives:
         return "none required" if spec.security_schemes or operation.security == () else "not described in the spec"
     described = []
-    for names in alternatives[:3]:
-        parts = []
-        for name in names:
-            scheme = spec.scheme(name)
-            parts.append(f"{describe_scheme(scheme)} (`{name}`)" if scheme else f"`{name}`")
+    for requirements in alternatives[:3]:
+        parts = [describe_requirement(spec, requirement) for requirement in requirements]
         described.append(" + ".join(parts) or "none")
     return " or ".join(described)
+
+
+def describe_requirement(spec: ApiSpec, requirement: SecurityRequirement) -> str:
+    """One scheme an operation needs: how it is sent, its name, and the scopes asked for."""
+    scheme = spec.scheme(requirement.scheme)
+    text = f"{describe_scheme(scheme, flows=False)} (`{requirement.scheme}`)" if scheme else f"`{requirement.scheme}`"
+    return text + describe_scopes(requirement.scopes)
+
+
+def describe_scopes(scopes: tuple[str, ...]) -> str:
+    """` with scopes `a`, `b``, or nothing when there are none."""
+    if not scopes:
+        return ""
+    shown = ", ".join(f"`{scope}`" for scope in scopes[:MAX_SCOPES_SHOWN])
+    more = f" and {len(scopes) - MAX_SCOPES_SHOWN} more" if len(scopes) > MAX_SCOPES_SHOWN else ""
+    return f" with scope{'s' if len(scopes) > 1 else ''} {shown}{more}"
 
 
 def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") -> Answer:

@@ -140,8 +140,8 @@ def _operation_document(op: Operation) -> Document:
     )
 
 
-def describe_scheme(scheme: SecurityScheme) -> str:
-    """A one-line, human description of how a scheme is used."""
+def describe_scheme(scheme: SecurityScheme, flows: bool = True) -> str:
+    """A one-line, human description of how a scheme is used (`flows`: with OAuth 2's URLs)."""
     kind = scheme.type.lower()
     if (kind == "http" and scheme.scheme.lower() == "bearer") or kind == "bearer":
         fmt = f" ({scheme.bearer_format})" if scheme.bearer_format else ""
@@ -151,8 +151,8 @@ def describe_scheme(scheme: SecurityScheme) -> str:
     if kind == "apikey":
         return f"API key in the `{scheme.param_name}` {scheme.location or 'header'}"
     if kind == "oauth2":
-        flows = "; ".join(scheme.flows)
-        return "OAuth 2.0 access token as a Bearer token" + (f" (flows: {flows})" if flows else "")
+        listed = "; ".join(scheme.flows) if flows else ""
+        return "OAuth 2.0 access token as a Bearer token" + (f" (flows: {listed})" if listed else "")
     if kind == "openidconnect":
         return "OpenID Connect access token as a Bearer token"
     if kind == "oauth1":
