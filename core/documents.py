@@ -73,7 +73,7 @@ class Document:
 def build_documents(spec: ApiSpec) -> list[Document]:
     """All documents for a spec, in a stable order."""
     documents = [_overview_document(spec)]
-    documents += [_scheme_document(spec, scheme) for scheme in spec.security_schemes]
+    documents += [scheme_document(spec, scheme) for scheme in spec.security_schemes]
     seen: set[str] = set()
     for operation in spec.operations:
         if operation.key in seen:  # identical duplicates add nothing retrievable
@@ -160,7 +160,8 @@ def describe_scheme(scheme: SecurityScheme, flows: bool = True) -> str:
     return f"{scheme.type} {scheme.scheme}".strip()
 
 
-def _scheme_document(spec: ApiSpec, scheme: SecurityScheme) -> Document:
+def scheme_document(spec: ApiSpec, scheme: SecurityScheme) -> Document:
+    """The document of one security scheme (only the spec's title is read besides the scheme)."""
     how = describe_scheme(scheme)
     scopes = f" Scopes include: {', '.join(scheme.scopes[:12])}." if scheme.scopes else ""
     embed_text = (
