@@ -27,8 +27,8 @@ from core.documents import Document, scheme_document
 from core.models import ApiSpec, ItemKind, Operation, SecurityRequirement, SecurityScheme
 from core.retrieval import RetrievedItem
 
-MAX_QUESTION_CHARS = 2000  # a question is validated to be shorter; this bounds the classifier on its own
-MAX_WORDS = 300
+MAX_QUESTION_CHARS = 4000  # as long as a question may be; this bounds the classifier on its own too
+MAX_WORDS = 1000
 MAX_SCHEMES_FIRST = 4  # a spec declaring a dozen schemes must not push every operation out of the answer
 OPERATIONS_CONSULTED = 3  # the top operations whose schemes decide a purposeful question's order
 LOGIN_OBJECT_WORDS = 2  # "log the user in": at most this many words between the verb and "in"

@@ -106,10 +106,12 @@ def test_content_words_are_what_the_asker_wants_to_do() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=3000))
-def test_classifier_is_total_on_any_text(text: str) -> None:
+def test_classifier_is_total_and_quick_on_any_text(text: str) -> None:
+    started = time.perf_counter()
     asked = classify(text)
+    assert time.perf_counter() - started < 1.0  # generous: a few hundred words, each looked up once
     assert asked.intent in AuthIntent
-    assert len(asked.content_words) <= 300
+    assert len(asked.content_words) <= 1000
 
 
 @pytest.mark.parametrize(
@@ -127,7 +129,7 @@ def test_classifier_is_total_on_any_text(text: str) -> None:
 def test_classifier_is_bounded_on_long_hostile_text(hostile: str) -> None:
     started = time.perf_counter()
     classify(hostile)
-    assert time.perf_counter() - started < 2.0  # generous: it reads at most 2,000 characters
+    assert time.perf_counter() - started < 2.0  # generous: it reads at most 4,000 characters
 
 
 # ---- specs and their documents ---------------------------------------------------------------------------
