@@ -9,19 +9,22 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
 from core import messages
+from core.auth_questions import AuthIntent, classify, required_schemes
 from core.documents import describe_scheme
 from core.mentions import defuse_mentions
-from core.models import ApiSpec, ItemKind, Operation, SecurityScheme
+from core.models import ApiSpec, ItemKind, Operation, SecurityRequirement, SecurityScheme, SpecFormat
 from core.parsing.text import truncate
 from core.snippets import build_snippet, can_build_snippet, normalise_language
 
 MAX_FIELDS_SHOWN = 12
 OTHER_MATCHES_SHOWN = 4
+MAX_SCOPES_SHOWN = 10
+MAX_SCHEME_USES = 5  # operations listed under a scheme as needing it
 
 
 class AnswerKind(StrEnum):
@@ -143,8 +146,19 @@ async def read_answer(stream: AnswerStream, view: AnswerView | None = None) -> A
 
 
 @dataclass(frozen=True)
+class SchemeUse:
+    """A retrieved operation that needs a scheme, with the scopes it asks for."""
+
+    operation: str  # the operation's label: `POST /chat.postMessage`
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Evidence:
-    """A retrieved document with what is needed to explain it: its spec's header and name."""
+    """A retrieved document with what is needed to explain it: its spec's header and name.
+
+    For a scheme, `uses` lists the retrieved operations that need it (filled in for questions about auth).
+    """
 
     spec_name: str
     spec: ApiSpec
@@ -152,6 +166,7 @@ class Evidence:
     operation: Operation | None = None
     scheme: SecurityScheme | None = None
     item: dict[str, str] = field(default_factory=dict)
+    uses: tuple[SchemeUse, ...] = ()
 
     def citation(self) -> Citation:
         """How this evidence is cited."""
@@ -169,13 +184,15 @@ def requested_language(question: str) -> str | None:
     return normalise_language(match.group(1)) if match else None
 
 
-def describe_operation(evidence: Evidence) -> str:
-    """Markdown detail of an operation: summary, parameters, body fields and auth."""
+def describe_operation(evidence: Evidence, auth_first: bool = False) -> str:
+    """Markdown detail of an operation: summary, parameters, body fields and auth (`auth_first`: right under it)."""
     op = evidence.operation
     assert op is not None
     lines = [
         f"**{op.label}**" + (f" — {op.summary}" if op.summary else "") + (" _(deprecated)_" if op.deprecated else "")
     ]
+    if auth_first:
+        lines.append("Auth: " + describe_auth(evidence.spec, op))
     if op.kind is ItemKind.GRAPHQL and op.graphql_signature:
         lines.append(f"`{op.graphql_signature}`")
     if op.description and op.description != op.summary:
@@ -199,23 +216,73 @@ def describe_operation(evidence: Evidence) -> str:
             )
         if len(body.fields) > MAX_FIELDS_SHOWN:
             lines.append(f"• …and {len(body.fields) - MAX_FIELDS_SHOWN} more fields")
-    lines.append("Auth: " + describe_auth(evidence.spec, op))
+    if not auth_first:
+        lines.append("Auth: " + describe_auth(evidence.spec, op))
     return "\n".join(lines)
 
 
 def describe_auth(spec: ApiSpec, operation: Operation) -> str:
-    """Which security applies to an operation, in words."""
+    """Which security applies to an operation, in words, with the scopes each scheme needs."""
     alternatives = spec.effective_security(operation)
     if not alternatives:
         return "none required" if spec.security_schemes or operation.security == () else "not described in the spec"
     described = []
-    for names in alternatives[:3]:
-        parts = []
-        for name in names:
-            scheme = spec.scheme(name)
-            parts.append(f"{describe_scheme(scheme)} (`{name}`)" if scheme else f"`{name}`")
+    for requirements in alternatives[:3]:
+        parts = [describe_requirement(spec, requirement) for requirement in requirements]
         described.append(" + ".join(parts) or "none")
     return " or ".join(described)
+
+
+def describe_requirement(spec: ApiSpec, requirement: SecurityRequirement) -> str:
+    """One scheme an operation needs: how it is sent, its name, and the scopes asked for."""
+    scheme = spec.scheme(requirement.scheme)
+    text = f"{describe_scheme(scheme, flows=False)} (`{requirement.scheme}`)" if scheme else f"`{requirement.scheme}`"
+    return text + describe_scopes(requirement.scopes)
+
+
+def describe_scopes(scopes: tuple[str, ...]) -> str:
+    """` with scopes `a`, `b``, or nothing when there are none."""
+    if not scopes:
+        return ""
+    shown = ", ".join(f"`{scope}`" for scope in scopes[:MAX_SCOPES_SHOWN])
+    more = f" and {len(scopes) - MAX_SCOPES_SHOWN} more" if len(scopes) > MAX_SCOPES_SHOWN else ""
+    return f" with scope{'s' if len(scopes) > 1 else ''} {shown}{more}"
+
+
+def attach_scheme_uses(evidence: list[Evidence], operations: int = MAX_SCHEME_USES) -> list[Evidence]:
+    """Each scheme in the evidence with the top retrieved operations of its spec that need it, and their scopes."""
+    result = []
+    for item in evidence:
+        if item.scheme is None:
+            result.append(item)
+            continue
+        uses = []
+        same_spec = [e.operation for e in evidence if e.spec_name == item.spec_name and e.operation is not None]
+        for operation in same_spec[:operations]:
+            for requirement in required_schemes(item.spec, operation):
+                if requirement.scheme == item.scheme.name:
+                    uses.append(SchemeUse(operation.label, requirement.scopes))
+        # "Every match needs it, no scopes asked" tells nothing the scheme itself does not.
+        if len(uses) == len(same_spec[:operations]) and not any(use.scopes for use in uses):
+            uses = []
+        result.append(replace(item, uses=tuple(uses)))
+    return result
+
+
+def describe_scheme_evidence(evidence: Evidence) -> str:
+    """Markdown detail of a scheme: how it is used, its description, scopes, and the operations needing it."""
+    scheme = evidence.scheme
+    assert scheme is not None
+    text = f"`{evidence.spec_name}` authenticates with **{scheme.name}**: {describe_scheme(scheme)}."
+    if scheme.description:
+        text += "\n" + truncate(scheme.description, 600)
+    if scheme.scopes:
+        text += "\nScopes include: " + ", ".join(f"`{s}`" for s in scheme.scopes[:MAX_SCOPES_SHOWN])
+    if evidence.uses:
+        text += "\nNeeded by the best matching operations:\n" + "\n".join(
+            f"• `{use.operation}`" + describe_scopes(use.scopes) for use in evidence.uses
+        )
+    return text
 
 
 def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") -> Answer:
@@ -224,19 +291,23 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
         return Answer(AnswerKind.NOTHING_FOUND, (TextBlock(messages.nothing_relevant(question)),))
     best = evidence[0]
     blocks: list[Block] = []
+    asked = classify(question)
+    # Markdown docs describe auth in prose, if at all; every other format has a place to declare it.
+    if (
+        asked.intent is AuthIntent.GENERAL
+        and best.scheme is None
+        and not best.spec.security_schemes
+        and best.spec.format is not SpecFormat.MARKDOWN
+    ):
+        blocks.append(TextBlock(messages.auth_not_described(best.spec_name)))
     if best.operation is not None:
-        blocks.append(TextBlock(f"Best match in `{best.spec_name}`:\n" + describe_operation(best)))
+        detail = describe_operation(best, auth_first=asked.is_auth)
+        blocks.append(TextBlock(f"Best match in `{best.spec_name}`:\n" + detail))
         if can_build_snippet(best.operation):
             language = requested_language(question) or "curl"
             blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
     elif best.scheme is not None:
-        scheme = best.scheme
-        text = f"`{best.spec_name}` authenticates with **{scheme.name}**: {describe_scheme(scheme)}."
-        if scheme.description:
-            text += "\n" + truncate(scheme.description, 600)
-        if scheme.scopes:
-            text += "\nScopes include: " + ", ".join(f"`{s}`" for s in scheme.scopes[:10])
-        blocks.append(TextBlock(text))
+        blocks.append(TextBlock(describe_scheme_evidence(best)))
     others = evidence[1 : 1 + OTHER_MATCHES_SHOWN]
     if others:
         blocks.append(TextBlock("Other matches:\n" + "\n".join(f"• `{e.spec_name}`: {e.title}" for e in others)))

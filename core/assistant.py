@@ -32,10 +32,12 @@ from core.answers import (
     TextDelta,
     answer_from_dict,
     answer_to_dict,
+    attach_scheme_uses,
     read_answer,
     requested_language,
     retrieval_answer,
 )
+from core.auth_questions import classify, rank_for_auth
 from core.config import Settings
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
@@ -246,9 +248,23 @@ class Assistant:
     async def search(
         self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
     ) -> list[RetrievedItem]:
-        """Hybrid retrieval over the workspace (or one spec)."""
+        """Hybrid retrieval over the workspace (or one spec), reordered for questions about auth."""
         scope = await asyncio.to_thread(self.search_scope, origin.scope, spec)
-        return await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
+        items = await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
+        return await self._rank_for_auth(origin.scope, question, items, limit)
+
+    async def _rank_for_auth(
+        self, scope: str, question: str, items: list[RetrievedItem], limit: int
+    ) -> list[RetrievedItem]:
+        """Auth questions get the spec's security schemes where they belong (see `core.auth_questions`)."""
+        if not classify(question).is_auth:
+            return items
+
+        def header(spec: str) -> ApiSpec | None:
+            record = self.registry.get(scope, spec)
+            return record.header if record else None
+
+        return await asyncio.to_thread(rank_for_auth, question, items, header, limit)
 
     def evidence(self, scope: str, items: list[RetrievedItem]) -> list[Evidence]:
         """Attach each retrieved document's spec header, for answers and snippets."""
@@ -337,8 +353,11 @@ class Assistant:
             query = f"{history[-1].question} {question}" if history else question
             searching = time.perf_counter()
             items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
+            items = await self._rank_for_auth(origin.scope, question, items, limit=8)
             self.telemetry.retrieval_seconds.observe(time.perf_counter() - searching)
             evidence = await asyncio.to_thread(self.evidence, origin.scope, items)
+            if classify(question).is_auth:
+                evidence = attach_scheme_uses(evidence)
             if self.generator is not None and evidence:
                 if self.guard.active >= self.guard.max_concurrent:
                     yield StatusUpdate(messages.queued())

@@ -73,7 +73,7 @@ class Document:
 def build_documents(spec: ApiSpec) -> list[Document]:
     """All documents for a spec, in a stable order."""
     documents = [_overview_document(spec)]
-    documents += [_scheme_document(spec, scheme) for scheme in spec.security_schemes]
+    documents += [scheme_document(spec, scheme) for scheme in spec.security_schemes]
     seen: set[str] = set()
     for operation in spec.operations:
         if operation.key in seen:  # identical duplicates add nothing retrievable
@@ -140,8 +140,8 @@ def _operation_document(op: Operation) -> Document:
     )
 
 
-def describe_scheme(scheme: SecurityScheme) -> str:
-    """A one-line, human description of how a scheme is used."""
+def describe_scheme(scheme: SecurityScheme, flows: bool = True) -> str:
+    """A one-line, human description of how a scheme is used (`flows`: with OAuth 2's URLs)."""
     kind = scheme.type.lower()
     if (kind == "http" and scheme.scheme.lower() == "bearer") or kind == "bearer":
         fmt = f" ({scheme.bearer_format})" if scheme.bearer_format else ""
@@ -151,8 +151,8 @@ def describe_scheme(scheme: SecurityScheme) -> str:
     if kind == "apikey":
         return f"API key in the `{scheme.param_name}` {scheme.location or 'header'}"
     if kind == "oauth2":
-        flows = "; ".join(scheme.flows)
-        return "OAuth 2.0 access token as a Bearer token" + (f" (flows: {flows})" if flows else "")
+        listed = "; ".join(scheme.flows) if flows else ""
+        return "OAuth 2.0 access token as a Bearer token" + (f" (flows: {listed})" if listed else "")
     if kind == "openidconnect":
         return "OpenID Connect access token as a Bearer token"
     if kind == "oauth1":
@@ -160,7 +160,8 @@ def describe_scheme(scheme: SecurityScheme) -> str:
     return f"{scheme.type} {scheme.scheme}".strip()
 
 
-def _scheme_document(spec: ApiSpec, scheme: SecurityScheme) -> Document:
+def scheme_document(spec: ApiSpec, scheme: SecurityScheme) -> Document:
+    """The document of one security scheme (only the spec's title is read besides the scheme)."""
     how = describe_scheme(scheme)
     scopes = f" Scopes include: {', '.join(scheme.scopes[:12])}." if scheme.scopes else ""
     embed_text = (

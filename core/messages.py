@@ -241,6 +241,14 @@ def destinations_changed(old: list[str], new: list[str]) -> str:
     return f"⚠️ Requests now go to {after} (was {before})."
 
 
+def auth_not_described(spec: str) -> str:
+    """An auth question about a spec that declares no security schemes (GraphQL SDL never does)."""
+    return (
+        f"`{spec}` does not describe its authentication: it declares no security schemes, so the credentials "
+        "the API expects are in its provider's documentation, not in this spec."
+    )
+
+
 def auth_changed(removed: list[str], added: list[str]) -> str:
     """A replacement changed the auth schemes."""
     before = "; ".join(f"`{a}`" for a in removed) or "none"

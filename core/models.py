@@ -144,11 +144,23 @@ class SecurityScheme:
 
 
 @dataclass(frozen=True)
+class SecurityRequirement:
+    """One scheme a request must use, with the scopes it needs (OAuth 2 scopes, OpenID Connect roles, ...)."""
+
+    scheme: str  # a `SecurityScheme.name` (Postman: the auth type)
+    scopes: tuple[str, ...] = ()
+
+
+# Alternatives, any one of which is enough; each is the requirements that apply together.
+Security = tuple[tuple[SecurityRequirement, ...], ...]
+
+
+@dataclass(frozen=True)
 class Operation:
     """One callable thing: an HTTP operation, a Postman request, a GraphQL root field or a doc section.
 
-    `security` is a list of alternatives, each a tuple of scheme names that apply together; `None` means
-    "the spec's default", and `()` means "no auth needed".
+    `security` is a list of alternatives, each a tuple of requirements that apply together; `None` means
+    "the spec's default", `()` means "no auth needed", and an empty alternative means "or no auth at all".
     """
 
     kind: ItemKind
@@ -161,7 +173,7 @@ class Operation:
     parameters: tuple[Parameter, ...] = ()
     request_body: RequestBody | None = None
     responses: tuple[Response, ...] = ()
-    security: tuple[tuple[str, ...], ...] | None = None
+    security: Security | None = None
     deprecated: bool = False
     servers: tuple[str, ...] = ()  # operation / path-level servers, overriding the spec's
     name: str = ""  # Postman request name, GraphQL field name, Markdown heading
@@ -219,10 +231,10 @@ class ApiSpec:
     servers: tuple[str, ...] = ()
     operations: tuple[Operation, ...] = ()
     security_schemes: tuple[SecurityScheme, ...] = ()
-    security: tuple[tuple[str, ...], ...] = ()  # the default requirement for operations with security=None
+    security: Security = ()  # the default requirement for operations with security=None
     warnings: tuple[str, ...] = ()  # non-fatal problems found while parsing (e.g. unresolved refs)
 
-    def effective_security(self, operation: Operation) -> tuple[tuple[str, ...], ...]:
+    def effective_security(self, operation: Operation) -> Security:
         """The security alternatives that apply to an operation, with the spec default filled in."""
         return self.security if operation.security is None else operation.security
 
@@ -272,6 +284,8 @@ def _build(tp: Any, data: Any) -> Any:
         return tuple(_build(item_type, v) for v in data)
     if isinstance(tp, type) and issubclass(tp, StrEnum):
         return tp(data)
+    if tp is SecurityRequirement and isinstance(data, str):
+        return SecurityRequirement(data)  # stored before scopes were kept: a requirement was its scheme's name
     if dataclasses.is_dataclass(tp):
         hints = _type_hints(typing.cast(type, tp))
         kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}

@@ -17,6 +17,8 @@ from core.models import (
     RequestBody,
     Response,
     SchemaField,
+    Security,
+    SecurityRequirement,
     SecurityScheme,
     SpecFormat,
 )
@@ -28,6 +30,8 @@ from core.parsing.values import as_dict, as_list, as_text, is_true, str_list
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 MAX_SCOPES = 50
+MAX_SECURITY_ALTERNATIVES = 10  # real specs offer two or three ways to authenticate
+MAX_SCHEMES_PER_ALTERNATIVE = 10
 MAX_INFO_DESCRIPTION = 2000
 MAX_OPERATION_DESCRIPTION = 4000
 MAX_PARAM_DESCRIPTION = 500
@@ -392,11 +396,22 @@ def _servers(value: Any) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def _security(value: Any) -> tuple[tuple[str, ...], ...] | None:
-    """Security requirement alternatives; `None` when absent (spec default), `()` for an explicit `[]`."""
+def _security(value: Any) -> Security | None:
+    """Security requirement alternatives with their scopes; `None` when absent (spec default), `()` for `[]`.
+
+    Each alternative is a mapping of scheme name to the scopes it needs (`{"slackAuth": ["chat:write:bot"]}`);
+    `{}` is the alternative "no auth". Swagger 2.0 and OpenAPI 3.x write it the same way.
+    """
     if not isinstance(value, list):
         return None
-    return tuple(tuple(str(name) for name in requirement) for requirement in value if isinstance(requirement, dict))
+    alternatives = [requirement for requirement in value if isinstance(requirement, dict)]
+    return tuple(
+        tuple(
+            SecurityRequirement(str(name), tuple(dict.fromkeys(str_list(scopes)))[:MAX_SCOPES])
+            for name, scopes in list(requirement.items())[:MAX_SCHEMES_PER_ALTERNATIVE]
+        )
+        for requirement in alternatives[:MAX_SECURITY_ALTERNATIVES]
+    )
 
 
 def _flow_label(flow_name: str, flow: dict[str, Any]) -> str:

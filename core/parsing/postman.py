@@ -23,6 +23,7 @@ from core.models import (
     RequestBody,
     Response,
     SchemaField,
+    SecurityRequirement,
     SecurityScheme,
     SpecFormat,
     ValueType,
@@ -42,6 +43,7 @@ BODY_EXAMPLE_LIMIT = 2000
 FIELD_EXAMPLE_LIMIT = 200
 MAX_RESPONSES = 10
 MAX_FIELDS = 200
+MAX_SCOPES = 50
 JSON_FIELD_DEPTH = 2
 _STRING = ValueType(("string",))  # what Postman's text fields, query parameters and headers hold
 
@@ -92,6 +94,7 @@ class _AuthUse:
 
     first_attributes: dict[str, Any]
     variables: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)  # every OAuth 2 scope any block of this type asks for
 
 
 @dataclass
@@ -117,7 +120,7 @@ def parse_postman(document: dict[str, Any]) -> ApiSpec:
     info: dict[str, Any] = document["info"]
 
     walk = _Walk(variables=_collection_variables(document.get("variable")))
-    collection_auth = _auth_type(document.get("auth"))
+    collection_auth = _requirement(document.get("auth"), inherited=None)
     _record_auth(walk, document.get("auth"))
     _walk_items(walk, items, folders=[], folder_descriptions=[], inherited_auth=collection_auth)
 
@@ -142,14 +145,14 @@ def _walk_items(
     items: list[Any],
     folders: list[str],
     folder_descriptions: list[str],
-    inherited_auth: str,
+    inherited_auth: SecurityRequirement | None,
 ) -> None:
     for item in items:
         if not isinstance(item, dict):
             continue
         name = str(item.get("name") or "")
         # Folder auth overrides what it inherits, exactly like request auth does.
-        auth = _auth_type(item.get("auth"), inherited=inherited_auth)
+        auth = _requirement(item.get("auth"), inherited=inherited_auth)
         _record_auth(walk, item.get("auth"))
         if isinstance(item.get("item"), list):
             _walk_items(
@@ -168,7 +171,7 @@ def _request_operation(
     item: dict[str, Any],
     folders: list[str],
     folder_descriptions: list[str],
-    item_auth: str,
+    item_auth: SecurityRequirement | None,
 ) -> Operation:
     request = item["request"]
     if isinstance(request, str):  # v2 shorthand: the request is just its URL
@@ -176,7 +179,7 @@ def _request_operation(
     if not isinstance(request, dict):
         request = {}
 
-    auth = _auth_type(request.get("auth"), inherited=item_auth)
+    auth = _requirement(request.get("auth"), inherited=item_auth)
     _record_auth(walk, request.get("auth"))
 
     raw_url, url = _url_parts(request.get("url"))
@@ -208,12 +211,29 @@ def _request_operation(
 # --- auth ---------------------------------------------------------------------------------------------
 
 
-def _auth_type(auth: Any, inherited: str = "") -> str:
-    """The effective auth type: "" means none; a missing block (or `inherit`) keeps the parent's."""
+def _auth_type(auth: Any) -> str:
+    """The auth type a block sets: "" when it sets none (no block, `inherit` or `noauth`)."""
+    if not isinstance(auth, dict) or not auth.get("type") or auth.get("type") in ("inherit", "noauth"):
+        return ""
+    return str(auth["type"])
+
+
+def _requirement(auth: Any, inherited: SecurityRequirement | None) -> SecurityRequirement | None:
+    """The effective auth: None means none; a missing block (or `inherit`) keeps the parent's, `noauth` drops it."""
     if not isinstance(auth, dict) or not auth.get("type") or auth.get("type") == "inherit":
         return inherited
-    auth_type = str(auth["type"])
-    return "" if auth_type == "noauth" else auth_type
+    auth_type = _auth_type(auth)
+    if not auth_type:
+        return None
+    scopes = _oauth2_scopes(_auth_attributes(auth)) if auth_type == "oauth2" else ()
+    return SecurityRequirement(auth_type, scopes)
+
+
+def _oauth2_scopes(attributes: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes an OAuth 2 block asks for: its space-separated `scope`, without `{{variables}}`."""
+    scope = attributes.get("scope")
+    words = scope.split(maxsplit=MAX_SCOPES)[:MAX_SCOPES] if isinstance(scope, str) else []
+    return tuple(dict.fromkeys(word for word in words if not TEMPLATE_VARIABLE.search(word)))
 
 
 def _auth_attributes(auth: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +256,10 @@ def _record_auth(walk: _Walk, auth: Any) -> None:
         return
     attributes = _auth_attributes(auth)
     use = walk.auth_uses.setdefault(auth_type, _AuthUse(first_attributes=attributes))
+    if auth_type == "oauth2":
+        for scope in _oauth2_scopes(attributes):
+            if scope not in use.scopes and len(use.scopes) < MAX_SCOPES:
+                use.scopes.append(scope)
     for value in attributes.values():
         if isinstance(value, str):
             for variable in TEMPLATE_VARIABLE.findall(value):
@@ -268,7 +292,7 @@ def _security_scheme(auth_type: str, use: _AuthUse) -> SecurityScheme:
             for k in ("authUrl", "accessTokenUrl")
             if safe.get(k)
         )
-        scopes = tuple(str(attributes.get("scope") or "").split())
+        scopes = tuple(use.scopes)
     return SecurityScheme(
         name=auth_type,
         type=auth_type,

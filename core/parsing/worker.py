@@ -78,7 +78,7 @@ _EMERGENCY_RESERVE_BYTES = 4 * _MIB
 _ALLOWED_CLASSES = frozenset(
     {
         "ApiSpec", "ItemKind", "Operation", "Parameter", "RequestBody", "Response", "SchemaField", "SecurityScheme",
-        "SpecFormat", "ValueType",
+        "SecurityRequirement", "SpecFormat", "ValueType",
     }
 )  # fmt: skip
 # The user-facing errors a parser raises on purpose, rebuilt by name in the bot.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from core.models import ApiSpec, Operation, SecurityScheme
 from core.snippets.request import Env, Value, merge_literals, upper_snake
 
+MAX_SCOPES_NOTED = 10
 _TOKEN_PARAM_NAMES = frozenset({"token", "access_token", "auth_token", "bearer_token"})
 _KEY_PARAM_NAMES = frozenset({"api_key", "apikey", "api-key", "x-api-key", "key_id"})
 
@@ -41,7 +42,8 @@ def build_auth(spec: ApiSpec, operation: Operation) -> Auth:
     alternatives = spec.effective_security(operation)
     if not alternatives:
         return auth
-    for name in alternatives[0]:
+    for requirement in alternatives[0]:
+        name = requirement.scheme
         scheme = spec.scheme(name)
         if scheme is None and name.lower() in ("bearer", "basic", "oauth1", "oauth2", "apikey"):
             scheme = SecurityScheme(name=name, type=name)  # a Postman auth type used without a declaration
@@ -49,7 +51,14 @@ def build_auth(spec: ApiSpec, operation: Operation) -> Auth:
             auth.notes.append(f"Authenticate with '{name}' (the spec does not describe this scheme).")
             continue
         _apply_scheme(auth, scheme)
+        if requirement.scopes:
+            auth.notes.append(_scopes_note(requirement.scopes))
     return auth
+
+
+def _scopes_note(scopes: tuple[str, ...]) -> str:
+    listed = ", ".join(scopes[:MAX_SCOPES_NOTED]) + (" and more" if len(scopes) > MAX_SCOPES_NOTED else "")
+    return f"The token needs the scope{'s' if len(scopes) > 1 else ''} {listed}."
 
 
 def _apply_scheme(auth: Auth, scheme: SecurityScheme) -> None:

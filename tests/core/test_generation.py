@@ -28,6 +28,7 @@ from core.generation import (
 )
 from core.mentions import ZERO_WIDTH_SPACE, MentionGuard, defuse_mentions
 from core.models import ApiSpec, ItemKind, Operation, Parameter, RequestBody, SchemaField, SecurityScheme, SpecFormat
+from core.models import SecurityRequirement as Req
 from tests.fake_groq import (
     BrokenStream,
     Delay,
@@ -51,7 +52,7 @@ SPEC = ApiSpec(
     "1.2.0",
     servers=("https://api.bookshop.example",),
     security_schemes=(API_KEY_SCHEME,),
-    security=(("apiKey",),),
+    security=((Req("apiKey"),),),
 )
 REFUND = Operation(
     ItemKind.OPERATION,

@@ -7,7 +7,17 @@ import json
 import pickle
 
 from core.documents import Document, build_documents
-from core.models import ApiSpec, Operation, SchemaField, ValueType, from_dict, to_dict, value_type_from_label
+from core.models import (
+    ApiSpec,
+    ItemKind,
+    Operation,
+    SchemaField,
+    SecurityRequirement,
+    ValueType,
+    from_dict,
+    to_dict,
+    value_type_from_label,
+)
 from core.parsing.openapi import parse_openapi
 from core.snippets import build_snippet
 
@@ -155,3 +165,55 @@ def test_labels_of_stored_fields_read_as_snippets_used_to_read_them() -> None:
         "": ValueType(("string",)),
     }
     assert {label: value_type_from_label(label) for label in cases} == cases
+
+
+# An operation and a spec header as stored before security requirements kept their scopes: each requirement
+# was only its scheme's name.
+STORED_BEFORE_SCOPES_OPERATION = {
+    "kind": "operation",
+    "method": "POST",
+    "path": "/chat.postMessage",
+    "security": [["slackAuth"], ["botAuth", "teamAuth"]],
+}
+STORED_BEFORE_SCOPES_HEADER = {
+    "format": "swagger2",
+    "title": "Slack Web API",
+    "security_schemes": [{"name": "slackAuth", "type": "oauth2", "scopes": ["chat:write:bot"]}],
+    "security": [["slackAuth"]],
+}
+
+
+def test_security_stored_before_scopes_loads_as_requirements_without_scopes() -> None:
+    operation = from_dict(Operation, STORED_BEFORE_SCOPES_OPERATION)
+    assert operation.security == (
+        (SecurityRequirement("slackAuth"),),
+        (SecurityRequirement("botAuth"), SecurityRequirement("teamAuth")),
+    )
+    header = from_dict(ApiSpec, STORED_BEFORE_SCOPES_HEADER)
+    assert header.security == ((SecurityRequirement("slackAuth"),),)
+    assert header.effective_security(Operation(kind=ItemKind.OPERATION, method="GET", path="/x")) == header.security
+    # Stored `null` (the spec's default) and `[]` (no auth) keep their meanings.
+    assert from_dict(Operation, {"kind": "operation", "security": None}).security is None
+    assert from_dict(Operation, {"kind": "operation", "security": []}).security == ()
+
+
+def test_security_with_scopes_survives_storage_and_pickling() -> None:
+    spec = parse_openapi(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "Chat", "version": "1"},
+            "components": {"securitySchemes": {"oauth": {"type": "oauth2", "flows": {}}, "key": {"type": "apiKey"}}},
+            "security": [{"key": []}],
+            "paths": {
+                "/post": {"post": {"security": [{"oauth": ["chat:write", "chat:write"]}, {}], "responses": {}}},
+                "/open": {"get": {"security": [], "responses": {}}},
+                "/default": {"get": {"responses": {}}},
+            },
+        }
+    )
+    post = next(op for op in spec.operations if op.path == "/post")
+    assert post.security == ((SecurityRequirement("oauth", ("chat:write",)),), ())  # repeated scopes once
+    for document in build_documents(spec):
+        assert Document.from_payload(document.to_payload()) == document
+    assert from_dict(ApiSpec, json.loads(json.dumps(to_dict(spec)))) == spec
+    assert pickle.loads(pickle.dumps(spec)) == spec

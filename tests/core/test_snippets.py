@@ -27,11 +27,13 @@ from core.models import (
     RequestBody,
     Response,
     SchemaField,
+    Security,
     SecurityScheme,
     SpecFormat,
     ValueType,
     from_dict,
 )
+from core.models import SecurityRequirement as Req
 from core.parsing.graphql import parse_graphql
 from core.snippets import LANGUAGES, build_snippet, can_build_snippet, normalise_language
 
@@ -218,7 +220,7 @@ def execute(snippet: str, language: str, tmp_path: Path) -> bool:
 
 def spec_for(
     base_url: str,
-    security: tuple[tuple[str, ...], ...] = (),
+    security: Security = (),
     schemes: tuple[SecurityScheme, ...] = ALL_SCHEMES,
     fmt: SpecFormat = SpecFormat.OPENAPI3,
 ) -> ApiSpec:
@@ -286,7 +288,7 @@ def _bearer_json() -> Case:
             "note": "keep it",
         }
 
-    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+    return Case(lambda base: spec_for(base, security=((Req("bearerAuth"),),)), operation, check)
 
 
 def _basic_form_nested() -> Case:
@@ -328,7 +330,7 @@ def _basic_form_nested() -> Case:
             "description": ["It's a 'quoted' value & more"],
         }
 
-    return Case(lambda base: spec_for(base, security=(("basicAuth",), ("bearerAuth",))), operation, check)
+    return Case(lambda base: spec_for(base, security=((Req("basicAuth"),), (Req("bearerAuth"),))), operation, check)
 
 
 def _api_key_header() -> Case:
@@ -352,13 +354,13 @@ def _api_key_header() -> Case:
         assert "authorization" not in request.headers
         assert request.body == b""
 
-    return Case(lambda base: spec_for(base, security=(("apiKeyHeader",),)), operation, check)
+    return Case(lambda base: spec_for(base, security=((Req("apiKeyHeader"),),)), operation, check)
 
 
 def _api_key_query() -> Case:
     def operation(_: str) -> Operation:
         return Operation(
-            kind=ItemKind.OPERATION, method="DELETE", path="/things/{thing_id}", security=(("apiKeyQuery",),)
+            kind=ItemKind.OPERATION, method="DELETE", path="/things/{thing_id}", security=((Req("apiKeyQuery"),),)
         )
 
     def check(request: Received, language: str) -> None:
@@ -367,7 +369,7 @@ def _api_key_query() -> Case:
         assert request.query == {"api_key": ["test-key-456"]}
         assert "authorization" not in request.headers
 
-    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+    return Case(lambda base: spec_for(base, security=((Req("bearerAuth"),),)), operation, check)
 
 
 def _no_auth() -> Case:
@@ -380,7 +382,7 @@ def _no_auth() -> Case:
         assert "authorization" not in request.headers
         assert "x-api-key" not in request.headers
 
-    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+    return Case(lambda base: spec_for(base, security=((Req("bearerAuth"),),)), operation, check)
 
 
 def _slack_token() -> Case:
@@ -400,7 +402,7 @@ def _slack_token() -> Case:
                     SchemaField("as_user", "string"),
                 ),
             ),
-            security=(("slackAuth",),),
+            security=((Req("slackAuth"),),),
         )
 
     def check(request: Received, language: str) -> None:
@@ -430,7 +432,7 @@ def _postman_colon_path() -> Case:
                 Parameter("max_results", "query", example="5"),
                 Parameter("expansions", "query"),
             ),
-            security=(("bearer",),),
+            security=((Req("bearer"),),),
         )
 
     def check(request: Received, language: str) -> None:
@@ -460,7 +462,7 @@ def _postman_raw_oauth1() -> Case:
             url="{{baseUrl}}/2/users/:id/blocking",
             parameters=(Parameter("id", "path", required=True, example="2244994945"),),
             request_body=RequestBody("application/json", example=raw),
-            security=(("oauth1",),),
+            security=((Req("oauth1"),),),
         )
 
     def check(request: Received, language: str) -> None:
@@ -521,7 +523,7 @@ def _multipart() -> Case:
         assert request.headers["authorization"] == "Bearer test-token-123"
         assert request.multipart() == {"purpose": b"dispute_evidence", "note": b"@not-a-file", "file": FILE_CONTENT}
 
-    return Case(lambda base: spec_for(base, security=(("bearerAuth",),)), operation, check)
+    return Case(lambda base: spec_for(base, security=((Req("bearerAuth"),),)), operation, check)
 
 
 GRAPHQL_DOCUMENT = """mutation CreateIssue($input: CreateIssueInput!, $dryRun: Boolean) {
@@ -576,7 +578,7 @@ def _graphql_check(authorised: bool) -> Callable[[Received, str], None]:
 
 def _graphql_with_auth() -> Case:
     return Case(
-        lambda base: spec_for(base, security=(("bearerAuth",),), schemes=(BEARER,), fmt=SpecFormat.GRAPHQL),
+        lambda base: spec_for(base, security=((Req("bearerAuth"),),), schemes=(BEARER,), fmt=SpecFormat.GRAPHQL),
         _graphql_operation,
         _graphql_check(authorised=True),
     )
@@ -648,7 +650,7 @@ def _snippets(spec: ApiSpec, operation: Operation) -> dict[str, str]:
 
 def test_secrets_come_from_the_environment() -> None:
     operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/me")
-    snippets = _snippets(spec_for(BASE, security=(("bearerAuth",),)), operation)
+    snippets = _snippets(spec_for(BASE, security=((Req("bearerAuth"),),)), operation)
     assert 'os.environ["API_TOKEN"]' in snippets["python"]
     assert "process.env.API_TOKEN" in snippets["javascript"]
     assert '"Authorization: Bearer $API_TOKEN"' in snippets["curl"]
@@ -656,7 +658,7 @@ def test_secrets_come_from_the_environment() -> None:
 
 def test_basic_auth_forms() -> None:
     operation = Operation(kind=ItemKind.OPERATION, method="GET", path="/me")
-    snippets = _snippets(spec_for(BASE, security=(("basicAuth",),)), operation)
+    snippets = _snippets(spec_for(BASE, security=((Req("basicAuth"),),)), operation)
     assert '-u "$API_USER:$API_PASSWORD"' in snippets["curl"]
     assert 'auth=(os.environ["API_USER"], os.environ["API_PASSWORD"])' in snippets["python"]
     assert "btoa(process.env.API_USER" in snippets["javascript"]
@@ -666,28 +668,58 @@ def test_discord_style_bot_token_header() -> None:
     bot = SecurityScheme(
         name="BotToken", type="apiKey", location="header", param_name="Authorization", description="Discord bot token"
     )
-    spec = spec_for(BASE, security=(("BotToken",),), schemes=(bot,))
+    spec = spec_for(BASE, security=((Req("BotToken"),),), schemes=(bot,))
     snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/users/@me"), "curl")
     assert '"Authorization: Bot $API_TOKEN"' in snippet
 
 
 def test_cookie_api_key() -> None:
     cookie = SecurityScheme(name="session", type="apiKey", location="cookie", param_name="sid")
-    spec = spec_for(BASE, security=(("session",),), schemes=(cookie,))
+    spec = spec_for(BASE, security=((Req("session"),),), schemes=(cookie,))
     snippets = _snippets(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/me"))
     assert '"Cookie: sid=$API_KEY"' in snippets["curl"]
     assert '"Cookie": "sid=" + os.environ["API_KEY"]' in snippets["python"]
 
 
 def test_first_security_alternative_is_used() -> None:
-    spec = spec_for(BASE, security=(("apiKeyHeader",), ("bearerAuth",)))
+    spec = spec_for(BASE, security=((Req("apiKeyHeader"),), (Req("bearerAuth"),)))
     snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/x"), "python")
     assert '"X-API-Key": os.environ["API_KEY"]' in snippet
     assert "Bearer" not in snippet
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "core" / "examples" / "bookshop_openapi.yaml"
+
+
+def test_operations_use_their_own_security_over_the_spec_default() -> None:
+    # The bundled example needs an API key by default; its book catalogue says `security: []`.
+    from core.documents import Document, build_documents
+    from core.parsing.loader import load_spec
+
+    spec = load_spec(EXAMPLE.name, EXAMPLE.read_bytes(), max_bytes=10**6, allowed_extensions=frozenset({"yaml"}))
+    stored = [Document.from_payload(d.to_payload()) for d in build_documents(spec)]  # as answers read them
+    operations = {d.operation.label: d.operation for d in stored if d.operation is not None}
+    for language in LANGUAGES:
+        for public in ("GET /books", "GET /books/{isbn}"):
+            snippet = build_snippet(spec, operations[public], language)
+            assert "X-Api-Key" not in snippet and "API_KEY" not in snippet, (public, language)
+        assert "X-Api-Key" in build_snippet(spec, operations["POST /customers"], language)
+
+
+def test_an_operation_scheme_other_than_the_default_is_used_with_its_scopes() -> None:
+    oauth = SecurityScheme(name="oauth", type="oauth2", scopes=("orders:write", "orders:read"))
+    operation = Operation(
+        kind=ItemKind.OPERATION, method="POST", path="/orders", security=((Req("oauth", ("orders:write",)),),)
+    )
+    snippets = _snippets(spec_for(BASE, security=((Req("apiKeyHeader"),),), schemes=(*ALL_SCHEMES, oauth)), operation)
+    assert '"Authorization: Bearer $API_TOKEN"' in snippets["curl"]
+    for language, snippet in snippets.items():
+        assert "X-API-Key" not in snippet, language
+        assert "The token needs the scope orders:write." in " ".join(snippet.split()), language
+
+
 def test_unknown_scheme_gets_a_comment() -> None:
-    spec = spec_for(BASE, security=(("mystery",),), schemes=())
+    spec = spec_for(BASE, security=((Req("mystery"),),), schemes=())
     snippet = build_snippet(spec, Operation(kind=ItemKind.OPERATION, method="GET", path="/x"), "curl")
     assert "# Authenticate with 'mystery'" in snippet
     assert "Authorization" not in snippet
@@ -700,7 +732,7 @@ def test_oauth1_comments_and_python_signing() -> None:
         method="GET",
         url="https://api.twitter.com/2/users/me",
         name="Me",
-        security=(("oauth1",),),
+        security=((Req("oauth1"),),),
     )
     snippets = _snippets(spec, operation)
     assert "from requests_oauthlib import OAuth1" in snippets["python"]

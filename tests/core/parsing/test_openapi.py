@@ -15,6 +15,7 @@ import yaml
 from core.documents import build_documents
 from core.errors import InvalidSpecError
 from core.models import ApiSpec, ItemKind, Operation, SchemaField, SpecFormat, ValueType
+from core.models import SecurityRequirement as Req
 from core.parsing.openapi import parse_openapi
 from core.parsing.refs import RefResolver, ref_name
 from core.parsing.schema import MAX_FIELD_DEPTH, MAX_FIELDS
@@ -821,16 +822,16 @@ def test_security_empty_list_means_no_auth_and_absent_means_default() -> None:
         }
     }
     spec = parse_openapi(document)
-    assert spec.security == (("key",),)
+    assert spec.security == ((Req("key"),),)
     public = op(spec, "GET", "/public")
     assert public.security == ()
     assert spec.effective_security(public) == ()
     default = op(spec, "GET", "/default")
     assert default.security is None
-    assert spec.effective_security(default) == (("key",),)
-    assert op(spec, "GET", "/either").security == (("key",), ("oauth",))
-    assert op(spec, "GET", "/both").security == (("key", "oauth"),)
-    assert op(spec, "GET", "/optional").security == ((), ("key",))
+    assert spec.effective_security(default) == ((Req("key"),),)
+    assert op(spec, "GET", "/either").security == ((Req("key"),), (Req("oauth", ("read", "write")),))
+    assert op(spec, "GET", "/both").security == ((Req("key"), Req("oauth")),)
+    assert op(spec, "GET", "/optional").security == ((), (Req("key"),))
     oauth = spec.scheme("oauth")
     assert oauth is not None
     assert oauth.flows == (
@@ -1017,7 +1018,7 @@ def test_swagger2_servers_security_definitions_and_metadata() -> None:
     assert spec.format_version == "2.0"
     assert spec.servers == ("https://chat.example.com/api", "http://chat.example.com/api")
     assert spec.base_url() == "https://chat.example.com/api"
-    assert spec.security == (("basic",),)
+    assert spec.security == ((Req("basic"),),)
     chat_auth = spec.scheme("chatAuth")
     assert chat_auth is not None
     assert chat_auth.type == "oauth2"
@@ -1043,7 +1044,7 @@ def test_swagger2_header_token_form_data_and_body_params() -> None:
     fields = body_fields(post)
     assert list(fields) == ["channel", "mrkdwn"]
     assert fields["channel"].required and fields["mrkdwn"].type == "boolean"
-    assert post.security == (("chatAuth",),)
+    assert post.security == ((Req("chatAuth", ("chat:write",)),),)
     response = response_fields(post)
     assert response["ok"].enum == ("true",)
     assert response["message"].type == "object (Message)"
@@ -1131,7 +1132,7 @@ def test_stripe_refunds_form_body_and_speed(specs_dir: Path) -> None:
     assert fields["charge"].type == "string"
     assert fields["reason"].enum == ("duplicate", "fraudulent", "requested_by_customer")
     assert refunds.description == "Create a refund."
-    assert spec.security == (("basicAuth",), ("bearerAuth",))
+    assert spec.security == ((Req("basicAuth"),), (Req("bearerAuth"),))
     assert op(spec, "GET", "/v1/refunds").request_body is None  # the empty form body on GETs is dropped
     invoice = response_fields(op(spec, "GET", "/v1/invoices/{invoice}"))
     assert "recursive: invoice" in invoice["latest_revision"].type
@@ -1149,7 +1150,8 @@ def test_slack_chat_post_message(specs_dir: Path) -> None:
     assert post.request_body is not None
     assert post.request_body.content_type == "application/x-www-form-urlencoded"
     assert body_fields(post)["channel"].required
-    assert post.security == (("slackAuth",),)
+    # The scopes each operation needs are kept: they are what a user asks about ("what scopes does it need?").
+    assert post.security == ((Req("slackAuth", ("chat:write:user", "chat:write:bot")),),)
     slack_auth = spec.scheme("slackAuth")
     assert slack_auth is not None and "none" in slack_auth.scopes and len(slack_auth.scopes) <= 50
 
@@ -1162,7 +1164,7 @@ def test_twilio_messages_path_level_servers(specs_dir: Path) -> None:
     assert create.request_body.content_type == "application/x-www-form-urlencoded"
     assert body_fields(create)["To"].required
     assert [p.name for p in create.parameters] == ["AccountSid"]
-    assert spec.effective_security(create) == (("accountSid_authToken",),)
+    assert spec.effective_security(create) == ((Req("accountSid_authToken"),),)
     basic = spec.scheme("accountSid_authToken")
     assert basic is not None and (basic.type, basic.scheme) == ("http", "basic")
 
@@ -1191,7 +1193,7 @@ def test_discord_31_features(specs_dir: Path) -> None:
     assert ban.operation_id == "ban_user_from_guild"
     assert [(p.name, p.location) for p in ban.parameters] == [("guild_id", "path"), ("user_id", "path")]
     assert body_fields(ban)["delete_message_seconds"].type == "integer|null"
-    assert ban.security == (("BotToken",),)
+    assert ban.security == ((Req("BotToken"),),)
     bot_token = spec.scheme("BotToken")
     assert bot_token is not None and (bot_token.location, bot_token.param_name) == ("header", "Authorization")
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from core.errors import InvalidSpecError
 from core.models import ApiSpec, ItemKind, Operation, SpecFormat, ValueType, to_dict
+from core.models import SecurityRequirement as Req
 from core.parsing.postman import parse_postman
 
 TWITTER = "twitter_api_v2.postman_collection.json"
@@ -147,7 +148,7 @@ def test_collection_metadata(example: ApiSpec) -> None:
     assert example.format_version == "v2.1.0"
     assert example.title == "Example API"
     assert example.description == "The **example** collection."
-    assert example.security == (("bearer",),)
+    assert example.security == ((Req("bearer"),),)
     assert all(op.kind is ItemKind.POSTMAN for op in example.operations)
     assert len({op.key for op in example.operations}) == len(example.operations) == 9
 
@@ -243,11 +244,54 @@ def test_fields_and_parameters_carry_the_types_their_examples_show(example: ApiS
     ]
 
 def test_auth_inheritance(example: ApiSpec) -> None:
-    assert _op(example, "Get user").security == (("bearer",),)  # collection level
-    assert _op(example, "Delete user").security == (("oauth1",),)  # folder level
+    assert _op(example, "Get user").security == ((Req("bearer"),),)  # collection level
+    assert _op(example, "Delete user").security == ((Req("oauth1"),),)  # folder level
     assert _op(example, "Ping").security == ()  # noauth
-    assert _op(example, "Login").security == (("bearer",),)  # request overrides its folder
-    assert _op(example, "Upload").security == (("apikey",),)
+    assert _op(example, "Login").security == ((Req("bearer"),),)  # request overrides its folder
+    assert _op(example, "Upload").security == ((Req("apikey"),),)
+
+
+def _oauth2(scope: object) -> dict[str, Any]:
+    return {
+        "type": "oauth2",
+        "oauth2": [
+            {"key": "scope", "value": scope},
+            {"key": "accessToken", "value": SECRET},
+            {"key": "grant_type", "value": "authorization_code"},
+        ],
+    }
+
+
+def test_oauth2_scopes_are_inherited_with_the_auth_that_asks_for_them() -> None:
+    spec = parse_postman(
+        {
+            "info": {"name": "Scoped"},
+            "auth": _oauth2("read:items  read:items write:items"),
+            "item": [
+                _request("Inherits the collection", "GET", "https://a.io/items"),
+                {
+                    "name": "Admin",
+                    "auth": _oauth2("admin:all"),
+                    "item": [
+                        _request("Inherits the folder", "DELETE", "https://a.io/items/:id"),
+                        _request("Own scopes", "POST", "https://a.io/items", auth=_oauth2("{{scopes}} items:create")),
+                        _request("No auth", "GET", "https://a.io/health", auth={"type": "noauth"}),
+                        _request("Explicit inherit", "GET", "https://a.io/me", auth={"type": "inherit"}),
+                    ],
+                },
+            ],
+        }
+    )
+    assert spec.security == ((Req("oauth2", ("read:items", "write:items")),),)
+    assert _op(spec, "Inherits the collection").security == spec.security
+    assert _op(spec, "Inherits the folder").security == ((Req("oauth2", ("admin:all",)),),)
+    assert _op(spec, "Explicit inherit").security == ((Req("oauth2", ("admin:all",)),),)
+    # A `{{variable}}` is not a scope: its value is not in the file.
+    assert _op(spec, "Own scopes").security == ((Req("oauth2", ("items:create",)),),)
+    assert _op(spec, "No auth").security == ()
+    [scheme] = spec.security_schemes
+    assert scheme.scopes == ("read:items", "write:items", "admin:all", "items:create")
+    assert SECRET not in json.dumps(to_dict(spec))
 
 
 def test_security_schemes_hold_no_secrets(example: ApiSpec) -> None:
@@ -309,7 +353,7 @@ def test_postman_v2_0_shapes() -> None:
     assert listing.servers == ("https://old.example.com",)
     assert listing.description.startswith("Lists things.")
     assert [p.name for p in listing.parameters] == ["Accept", "X-Debug"]
-    assert listing.security == (("basic",),)
+    assert listing.security == ((Req("basic"),),)
     assert _op(spec, "Shorthand").path == "/short"
     assert SECRET not in json.dumps(to_dict(spec))
 
@@ -391,10 +435,10 @@ def test_twitter_auth(twitter_document: dict[str, Any], twitter: ApiSpec) -> Non
     # Of the 35, 12 sit in folders that set oauth1 (Blocks 1, Mutes 2, Lists 9); the rest get the
     # collection's bearer.
     effective = Counter(op.security for op in twitter.operations)
-    assert effective == {(("oauth1",),): 23, (("bearer",),): 33}
-    assert _op(twitter, "Block a user ID").security == (("oauth1",),)
-    assert _op(twitter, "User Tweet timeline by ID").security == (("bearer",),)
-    assert twitter.security == (("bearer",),)
+    assert effective == {((Req("oauth1"),),): 23, ((Req("bearer"),),): 33}
+    assert _op(twitter, "Block a user ID").security == ((Req("oauth1"),),)
+    assert _op(twitter, "User Tweet timeline by ID").security == ((Req("bearer"),),)
+    assert twitter.security == ((Req("bearer"),),)
     assert {s.name for s in twitter.security_schemes} == {"bearer", "oauth1"}
     assert "bearer_token" in (twitter.scheme("bearer") or pytest.fail()).description
 

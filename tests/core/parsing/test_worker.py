@@ -230,3 +230,22 @@ def test_parsed_specs_with_value_types_pass_the_allow_list(protocol):
     typed = [f.value_type for op in spec.operations if op.request_body for f in op.request_body.fields]
     assert typed and all(value_type.types for value_type in typed)
     assert _AllowListUnpickler(io.BytesIO(pickle.dumps(spec, protocol=protocol))).load() == spec
+
+
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
+def test_parsed_specs_with_scoped_security_pass_the_allow_list(protocol):
+    from core.models import SecurityRequirement
+    from core.parsing.loader import load_spec
+    from core.parsing.worker import _AllowListUnpickler
+
+    spec_text = json.dumps(
+        {
+            "swagger": "2.0",
+            "info": {"title": "Chat", "version": "1"},
+            "securityDefinitions": {"chatAuth": {"type": "oauth2", "flow": "accessCode", "scopes": {"chat:write": ""}}},
+            "paths": {"/chat.postMessage": {"post": {"security": [{"chatAuth": ["chat:write"]}], "responses": {}}}},
+        }
+    )
+    spec = load_spec("chat.json", spec_text.encode(), **LIMITS)
+    assert spec.operations[0].security == ((SecurityRequirement("chatAuth", ("chat:write",)),),)
+    assert _AllowListUnpickler(io.BytesIO(pickle.dumps(spec, protocol=protocol))).load() == spec
