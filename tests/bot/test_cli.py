@@ -149,7 +149,7 @@ def test_configured_platforms():
 
 async def test_console_unexpected_error_names_a_fresh_request_id_per_line(assistant, monkeypatch):
     async def broken(request):
-        structlog.get_logger("core.service").info("listing")
+        structlog.get_logger("core.assistant").info("listing")
         raise RuntimeError("registry down")
 
     monkeypatch.setattr(assistant, "list_specs", broken)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from core.requests import AskQuestion, Origin, PathAttachment, UploadSpec
-from core.service import Assistant
 
+from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.answers import AnswerKind, CodeBlock
+from core.assistant import Assistant
 from core.bootstrap import build_assistant
 from core.config import Settings
 from tests.fake_groq import Reply, start_fake_groq

@@ -46,7 +46,7 @@ def _fail_with_token() -> None:
 @pytest.mark.parametrize("json_output", [True, False])
 def test_a_token_inside_an_exception_is_redacted_in_the_traceback(configured, capsys, json_output):
     configured(json_output)
-    log = structlog.get_logger("core.service")
+    log = structlog.get_logger("core.assistant")
     try:
         _fail_with_token()
     except RuntimeError:
@@ -206,7 +206,7 @@ def _file_records(path: Path) -> list[dict[str, Any]]:
 def test_log_file_gets_scrubbed_json_lines_while_the_screen_stays_quiet(configured, capsys, tmp_path):
     path = tmp_path / "logs" / "assistant.log"  # the folder is created
     configured(False, level="WARNING", log_file=LogFile(path, level="INFO"))
-    log = structlog.get_logger("core.service")
+    log = structlog.get_logger("core.assistant")
     log.info("question_answered", mode="cached", api_key="plain")
     logging.getLogger("slack_sdk.web.base_client").info("Sending a request - token=%s", SLACK_TOKEN)
     try:
@@ -227,7 +227,7 @@ def test_log_file_gets_scrubbed_json_lines_while_the_screen_stays_quiet(configur
 def test_log_file_rotates_by_size_and_keeps_the_backups_asked_for(configured, tmp_path):
     path = tmp_path / "assistant.log"
     configured(True, log_file=LogFile(path, max_bytes=4096, backups=2))
-    log = structlog.get_logger("core.service")
+    log = structlog.get_logger("core.assistant")
     for i in range(400):  # about 40 KB of lines: several rotations
         log.info("question_answered", n=i, padding="x" * 40)
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -248,9 +248,9 @@ def test_unwritable_log_file_is_a_config_error(configured, tmp_path):
 def test_bound_request_id_is_on_every_line(configured, capsys, json_output):
     configured(json_output)
     with structlog.contextvars.bound_contextvars(request_id="ab12cd34"):
-        structlog.get_logger("core.service").info("question_answered")
+        structlog.get_logger("core.assistant").info("question_answered")
         logging.getLogger("groq._base_client").warning("retrying")  # library lines too
-    structlog.get_logger("core.service").info("later")
+    structlog.get_logger("core.assistant").info("later")
     lines = _lines(capsys.readouterr().err)
     assert all("ab12cd34" in line for line in lines[:2]) and "ab12cd34" not in lines[2]
     if json_output:

@@ -237,7 +237,7 @@ async def test_unexpected_error_reply_names_the_request_id_of_its_log_lines(
     bot: Any, fake: FakeDiscord, assistant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def stream(request: AskQuestion) -> AsyncIterator[AnswerEvent]:
-        structlog.get_logger("core.service").info("question_received")  # a core log line of the same action
+        structlog.get_logger("core.assistant").info("question_received")  # a core log line of the same action
         yield StatusUpdate("Searching the specs…")
         raise RuntimeError("boom: token=abc123 at /srv/secret")
 

@@ -176,7 +176,7 @@ async def test_nothing_indexed_gets_the_friendly_message(slack_http: SlackHttp, 
 async def test_unexpected_error_is_logged_not_shown(slack_http: SlackHttp, mock_slack: MockSlack,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(request):  # type: ignore[no-untyped-def]
-        structlog.get_logger("core.service").info("question_received")  # a core log line of the same action
+        structlog.get_logger("core.assistant").info("question_received")  # a core log line of the same action
         raise RuntimeError("database password is hunter2")
         yield  # pragma: no cover
 
