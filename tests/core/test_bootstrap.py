@@ -130,7 +130,7 @@ async def test_a_failure_while_building_closes_what_was_already_built(tmp_path, 
     redis_port = urlsplit(redis_url).port
     assert redis_port
     threads_before, children_before = own_threads(), child_processes()
-    with pytest.raises(ConfigError, match="EMBEDDING_MODEL .*no-such-model.* could not be loaded"):
+    with pytest.raises(ConfigError, match=r"EMBEDDING_MODEL .*no-such-model.* could not be loaded"):
         async with build_assistant(settings):
             pytest.fail("a missing model must stop the start-up")
     assert [t.name for t in own_threads() - threads_before if t.is_alive()] == []
