@@ -1,7 +1,8 @@
 """Choose the retrieval fusion constants (`core.retrieval.Fusion`) by cross-validation, and measure them.
 
     .venv/bin/python benchmarks/fusion_cv.py [--questions F.jsonl ...] [--heldout F.jsonl] [--specs DIR]
-        [--data DIR] [--folds 5] [--repeats 5] [--seed 0] [--bootstrap 10000] [--misses] [--out F.json]
+        [--data DIR] [--folds 5] [--repeats 10] [--seed 0] [--bootstrap 10000] [--misses] [--no-heldout]
+        [--refresh] [--out F.json]
 
 Questions default to $SHARED_DIR/eval/dev.jsonl and dev_more.jsonl (131 together); the held-out file
 (evaluation/heldout.jsonl) is never used to choose anything, only scored at the end.
@@ -185,7 +186,10 @@ def load_records(files: list[Path], specs: Path, data: Path, refresh: bool) -> l
 def grid() -> list[Fusion]:
     """Every combination of `GRID`, scale variants outermost, then the numeric constants in `NUMERIC` order."""
     combos = itertools.product(*(GRID[name] for name in ("dense_scale", "lexical_scale", *NUMERIC)))
-    return [Fusion(dense_scale=ds, lexical_scale=ls, **dict(zip(NUMERIC, rest, strict=True))) for ds, ls, *rest in combos]
+    return [
+        Fusion(dense_scale=ds, lexical_scale=ls, **dict(zip(NUMERIC, rest, strict=True)))
+        for ds, ls, *rest in combos
+    ]
 
 
 def _first_gold_rank(scores: np.ndarray, gold: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -228,10 +232,12 @@ def rrf_ranks(records: list[Record]) -> np.ndarray:
     for r in records:
         n = len(r.entry)
         dense = [i for i in range(n) if r.dense[i] is not None]  # candidates start with the dense hits, in order
+        # BM25 and identifier rankings break ties by position in the index, as the old retriever did.
         lexical = sorted((i for i in range(n) if r.bm25[i] > 0), key=lambda i: (-r.bm25[i], r.entry[i]))
-        identifiers = sorted((i for i in range(n) if r.identifier[i] > 0), key=lambda i: (-r.identifier[i], r.entry[i]))
+        quoted = sorted((i for i in range(n) if r.identifier[i] > 0), key=lambda i: (-r.identifier[i], r.entry[i]))
+        rankings = ((RRF_DENSE, dense), (RRF_LEXICAL, lexical[:RRF_CANDIDATES]), (RRF_IDENTIFIER, quoted))
         scores: dict[int, float] = {}
-        for weight, ranking in ((RRF_DENSE, dense), (RRF_LEXICAL, lexical[:RRF_CANDIDATES]), (RRF_IDENTIFIER, identifiers)):
+        for weight, ranking in rankings:
             for rank, i in enumerate(ranking):
                 scores[i] = scores.get(i, 0.0) + weight / (RRF_K + rank + 1)
         ordered = [i for i, _ in sorted(scores.items(), key=lambda s: -s[1]) if not r.overview[i]]
@@ -322,11 +328,14 @@ def bootstrap(ranks: np.ndarray, samples: int, seed: int, baseline: np.ndarray |
 
 # ---- report ----------------------------------------------------------------------------------------------
 
+HEADER = "| set | n | " + " | ".join(f"recall@{k}" for k in KS) + " | MRR@10 |\n" + "|---" * 7 + "|"
 
-def _describe(c: Fusion) -> str:
+
+def describe(c: Fusion) -> str:
+    """One line naming a configuration."""
     return (
-        f"{c.dense_scale}/{c.lexical_scale} dense {c.dense:.2f} title {c.title:.2f} identifier {c.identifier:.2f} method {c.method:.2f} "
-        f"shape {c.shape:.2f} plural {c.plural:.2f}"
+        f"{c.dense_scale}/{c.lexical_scale}, dense {c.dense:.2f}, title {c.title:.2f}, identifier {c.identifier:.2f}, "
+        f"method {c.method:.2f}, shape {c.shape:.2f}, plural {c.plural:.2f}"
     )
 
 
@@ -337,15 +346,21 @@ def _row(label: str, ranks: np.ndarray, samples: int, seed: int) -> tuple[str, d
     return f"| {label} | {len(ranks)} | {cells} |", {"n": len(ranks), "metrics": m, "ci95": ci}
 
 
+def _summary(values: dict[str, float]) -> str:
+    return ", ".join(f"{key} {v:.3f}" for key, v in values.items())
+
+
 def main() -> None:
+    """Run the cross-validation and print the report (Markdown tables); write the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = eval_dir(os.environ)
     parser.add_argument("--questions", type=Path, nargs="+", default=[shared / "dev.jsonl", shared / "dev_more.jsonl"])
     parser.add_argument("--heldout", type=Path, default=REPO / "evaluation" / "heldout.jsonl")
+    parser.add_argument("--no-heldout", action="store_true", help="leave the held-out file alone (while developing)")
     parser.add_argument("--specs", type=Path, help="default: SPECS_DIR, ../shared/specs, or the pinned download")
     parser.add_argument("--data", type=Path, default=REPO / ".data" / "fusion-cv")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=5, help="fold splits (seeds) to show the estimate's spread")
+    parser.add_argument("--repeats", type=int, default=10, help="fold splits (seeds) to show the estimate's spread")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=10_000)
     parser.add_argument("--misses", action="store_true", help="list the out-of-fold misses (rank > 5)")
@@ -355,73 +370,79 @@ def main() -> None:
     specs = args.specs or specs_dir_or_exit(os.environ)
 
     records = load_records(args.questions, specs, args.data, args.refresh)
-    heldout = load_records([args.heldout], specs, args.data, args.refresh) if args.heldout.is_file() else []
     configs = grid()
     ranks = rank_matrix(records, configs)
     rrf = rrf_ranks(records)
-
     oof, chosen = cross_validate(ranks, records, args.folds, args.seed)
-    print(f"## {args.folds}-fold cross-validation over {len(records)} questions (seed {args.seed}), {len(configs)} configurations\n")
-    for f, c in enumerate(chosen):
-        print(f"fold {f}: {_describe(configs[c])}")
     final = choose(ranks, np.ones(len(records), dtype=bool))
-    print(f"\nall folds (the defaults): {_describe(configs[final])}")
     in_code = configs[final] == FUSION
-    print(f"core.retrieval.FUSION {'holds these' if in_code else 'DIFFERS: ' + _describe(FUSION)}\n")
+    report: dict[str, Any] = {
+        "questions": len(records),
+        "configurations": len(configs),
+        "folds": args.folds,
+        "seed": args.seed,
+        "chosen_per_fold": [asdict(configs[c]) for c in chosen],
+        "final": asdict(configs[final]),
+        "final_in_code": in_code,
+        "tables": {},
+    }
 
-    header = "| set | n | " + " | ".join(f"recall@{k}" for k in KS) + " | MRR@10 |\n" + "|---" * 7 + "|"
-    report: dict[str, Any] = {"configurations": len(configs), "folds": args.folds, "seed": args.seed,
-                              "chosen_per_fold": [asdict(configs[c]) for c in chosen], "final": asdict(configs[final]),
-                              "final_in_code": in_code, "tables": {}}  # fmt: skip
-    files = sorted({r.file for r in records}, key=[f.name for f in args.questions].index)
+    print(f"## {args.folds}-fold cross-validation, {len(records)} questions, {len(configs)} configurations\n")
+    for f, c in enumerate(chosen):
+        print(f"- fold {f}: {describe(configs[c])}")
+    print(f"- all questions (the defaults): {describe(configs[final])}")
+    print(f"- core.retrieval.FUSION: {'the same' if in_code else 'DIFFERENT: ' + describe(FUSION)}\n")
+
+    print("Out of fold (each question ranked with constants chosen without it) vs RRF, 95 % bootstrap CI:\n")
+    print(HEADER)
+    files = [f.name for f in args.questions]
     slices = [(name, np.array([r.file == name for r in records])) for name in files]
-    slices.append(("combined", np.ones(len(records), dtype=bool)))
-    print("Out-of-fold estimate (score fusion, constants chosen without the question's fold) vs RRF, 95 % bootstrap CI:\n")
-    print(header)
-    for name, mask in slices:
-        for label, values in (("score fusion, out-of-fold", oof), ("RRF (before)", rrf)):
+    for name, mask in [*slices, ("combined", np.ones(len(records), dtype=bool))]:
+        for label, values in (("score fusion, out of fold", oof), ("RRF (before)", rrf)):
             line, data = _row(f"{name}: {label}", values[mask], args.bootstrap, args.seed)
             print(line)
             report["tables"][f"{name} {label}"] = data
+
     diff = bootstrap(oof, args.bootstrap, args.seed, baseline=rrf)
     gain = {key: float(metrics(oof)[key] - metrics(rrf)[key]) for key in diff}
-    print("\ncombined, out-of-fold minus RRF (paired bootstrap 95 % CI): " + ", ".join(
-        f"{key} {gain[key]:+.3f} [{diff[key][0]:+.2f}, {diff[key][1]:+.2f}]" for key in diff))  # fmt: skip
     report["gain_over_rrf"] = {"delta": gain, "ci95": diff}
-    in_sample = {key: float(v) for key, v in metrics(ranks[final]).items()}
-    print("in-sample (the defaults scored on the questions that chose them; optimistic, not the estimate): "
-          + ", ".join(f"{key} {v:.3f}" for key, v in in_sample.items()))  # fmt: skip
-    report["in_sample"] = in_sample
-
-    spread = []
-    for repeat in range(args.repeats):
-        values, _ = cross_validate(ranks, records, args.folds, args.seed + repeat)
-        spread.append({key: float(v) for key, v in metrics(values).items()})
+    print("\nCombined, out of fold minus RRF (paired bootstrap 95 % CI): " + ", ".join(
+        f"{key} {gain[key]:+.3f} [{diff[key][0]:+.2f}, {diff[key][1]:+.2f}]" for key in diff
+    ))  # fmt: skip
+    spread = [metrics(cross_validate(ranks, records, args.folds, args.seed + i)[0]) for i in range(args.repeats)]
     if spread:
-        print(f"\nover {args.repeats} fold splits (seeds {args.seed}..{args.seed + args.repeats - 1}), combined out-of-fold: "
-              + ", ".join(f"{key} {np.mean([s[key] for s in spread]):.3f} ({min(s[key] for s in spread):.3f}-"
-                          f"{max(s[key] for s in spread):.3f})" for key in spread[0]))  # fmt: skip
-        report["repeats"] = spread
+        report["repeats"] = [{key: float(v) for key, v in s.items()} for s in spread]
+        print(f"Combined, out of fold, over {args.repeats} fold splits (mean, min-max): " + ", ".join(
+            f"{key} {np.mean([s[key] for s in spread]):.3f} ({min(s[key] for s in spread):.3f}-"
+            f"{max(s[key] for s in spread):.3f})" for key in spread[0]
+        ))  # fmt: skip
+    report["in_sample"] = {key: float(v) for key, v in metrics(ranks[final]).items()}
+    print(f"In sample (the defaults on the questions that chose them; optimistic): {_summary(report['in_sample'])}")
+    by_style = {
+        style: metrics(oof[[r.style == style for r in records]]) for style in sorted({r.style for r in records})
+    }
+    print("Out of fold by style, recall@5 / MRR@10: " + ", ".join(
+        f"{style} {m['recall@5']:.2f} / {m['mrr@10']:.2f} (n={sum(r.style == style for r in records)})"
+        for style, m in by_style.items()
+    ))  # fmt: skip
 
-    if heldout:
-        held = rank_matrix(heldout, [configs[final]])[0]
-        print(f"\nHeld-out ({args.heldout.name}, never used for choosing), the defaults vs RRF:\n")
-        print(header)
-        for label, values in (("score fusion (defaults)", held), ("RRF (before)", rrf_ranks(heldout))):
-            line, data = _row(f"held-out: {label}", values, args.bootstrap, args.seed)
+    if args.heldout.is_file() and not args.no_heldout:
+        heldout = load_records([args.heldout], specs, args.data, args.refresh)
+        print(f"\nHeld out ({args.heldout.name}, never used to choose anything), the defaults vs RRF:\n")
+        print(HEADER)
+        for label, values in (
+            ("score fusion (defaults)", rank_matrix(heldout, [FUSION])[0]),
+            ("RRF (before)", rrf_ranks(heldout)),
+        ):
+            line, data = _row(f"held out: {label}", values, args.bootstrap, args.seed)
             print(line)
             report["tables"][f"heldout {label}"] = data
 
-    styles = sorted({r.style for r in records})
-    print("\nOut-of-fold recall@5 / MRR@10 by style (combined): " + ", ".join(
-        f"{s} {metrics(oof[[r.style == s for r in records]])['recall@5']:.2f} / "
-        f"{metrics(oof[[r.style == s for r in records]])['mrr@10']:.2f} (n={sum(r.style == s for r in records)})"
-        for s in styles))  # fmt: skip
     if args.misses:
         print("\nOut-of-fold misses (rank > 5; 11 = not in the top 10):")
         for r, rank, before in zip(records, oof, rrf, strict=True):
             if rank > 5:
-                print(f"  {r.id} [{r.style}] rank {rank} (RRF {before}): {r.question}")
+                print(f"- {r.id} [{r.style}] rank {rank} (RRF {before}): {r.question}")
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
