@@ -30,7 +30,9 @@ from core.parsing.text import identifier_words
 from core.paths import PathIndex, is_placeholder, segment_literals
 from core.store import VectorStore
 
-CANDIDATES = 50  # from each of the dense and BM25 rankers; the right operation is in the fused top 30 for ~95 %
+# From each of the dense and BM25 rankers. On dev + dev_more the right item is among the candidates for 130 of
+# 131 questions (60 candidates on median), and in the fused top 30 for 128.
+CANDIDATES = 50
 BM25_CACHE_SIZE = 32
 MAX_IDENTIFIER_SHARING = 2
 
