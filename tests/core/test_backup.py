@@ -30,6 +30,7 @@ from core.backup import (
 from core.bootstrap import build_assistant
 from core.config import Settings
 from core.errors import BackupError
+from tests.core.test_reindex import Score
 
 TEAM_A = Origin(platform="slack", workspace="TA", user="U1", is_admin=True)
 TEAM_B = Origin(platform="discord", workspace="GB", user="U2", is_admin=True)
@@ -76,15 +77,13 @@ async def _index(settings: Settings, embedder, example_spec: Path) -> None:  # t
         await assistant.ingest(UploadSpec(TEAM_B, PathAttachment(example_spec), "shop"))
 
 
-async def _results(settings: Settings, embedder) -> dict[str, list[tuple[str, str, float]]]:  # type: ignore[no-untyped-def]
+async def _results(settings: Settings, embedder) -> dict[str, list[tuple[str, str, Score]]]:  # type: ignore[no-untyped-def]
     found = {}
     async with build_assistant(settings, embedder) as assistant:
         for origin, questions in QUESTIONS.items():
             for question in questions:
                 items = await assistant.search(origin, question)
-                found[f"{origin.scope} {question}"] = [
-                    (i.spec, i.document.key, round(i.score, 6)) for i in items
-                ]
+                found[f"{origin.scope} {question}"] = [(i.spec, i.document.key, Score(i.score)) for i in items]
     return found
 
 

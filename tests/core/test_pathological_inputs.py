@@ -34,7 +34,16 @@ from core.parsing.markdown import find_endpoints, parse_markdown
 from core.parsing.postman import parse_postman
 from core.parsing.text import first_sentence, identifier_words, strip_html, truncate
 from core.paths import PathIndex, same_path
-from core.retrieval import MAX_IDENTIFIER_CANDIDATES, _LexicalIndex, tokenize
+from core.retrieval import (
+    MAX_IDENTIFIER_CANDIDATES,
+    _LexicalIndex,
+    document_intents,
+    document_shape,
+    fuse,
+    question_intent,
+    title_text,
+    tokenize,
+)
 from core.snippets import LANGUAGES, build_snippet, normalise_language
 from evaluation.retrieval import matches
 
@@ -144,6 +153,7 @@ def test_questions(question: str) -> None:
     bounded(requested_language, question)
     bounded(normalise_language, question)
     bounded(tokenize, question)
+    bounded(question_intent, question)
 
 
 # Adjacent placeholders: compiled to `[^/]+[^/]+…` they backtracked for minutes against a long quoted path.
@@ -173,6 +183,7 @@ LEXICAL = _LexicalIndex([("placeholders", d) for d in build_documents(SPEC)])
 @example("`" + "/a" * 1_990 + "`")
 def test_identifier_matching_at_the_question_length_cap(question: str) -> None:
     bounded(LEXICAL.identifier_ranking, question)
+    fuse(bounded(LEXICAL.signals, question, [(0, 0.5), (1, 0.25)]))  # type: ignore[arg-type]
 
 
 @FAST
@@ -182,6 +193,29 @@ def test_identifier_matching_at_the_question_length_cap(question: str) -> None:
 @example("a" * 200_000)
 def test_identifier_matching_on_huge_text(question: str) -> None:
     bounded(LEXICAL.identifier_ranking, question)
+    fuse(bounded(LEXICAL.signals, question, []))  # type: ignore[arg-type]
+
+
+# What retrieval reads from a spec's own operations (path shape, verbs in names, the name text) at index time.
+@FAST
+@given(text_inputs(high=60_000))
+@example("/v1/" + "{a}" * 30_000)
+@example("/x/" + ":a" * 50_000 + ".json")
+@example("/" + "<" * 50_000 + ".json")
+@example("aB" * 50_000)
+@example("get_" * 50_000)
+def test_operation_shape_intents_and_names(text: str) -> None:
+    operations = [
+        Operation(ItemKind.OPERATION, "POST", text, operation_id=text, summary=text),
+        Operation(ItemKind.POSTMAN, text[:10], text, name=text, folder=text, url=text),
+        Operation(ItemKind.GRAPHQL, "POST", "/graphql", name=text, graphql_type="mutation"),
+    ]
+    documents = build_documents(ApiSpec(SpecFormat.OPENAPI3, "t", operations=tuple(operations)))
+    for document in documents:
+        bounded(document_shape, document)
+        bounded(document_intents, document)
+        bounded(title_text, document)
+    bounded(_LexicalIndex, [("t", d) for d in documents])
 
 
 @FAST

@@ -64,12 +64,25 @@ async def index_specs(assistant: Assistant, specs_dir: Path, example_spec: Path)
         await assistant.ingest(UploadSpec(origin, PathAttachment(path), name))
 
 
-async def results(assistant: Assistant) -> dict[str, list[tuple[str, str, float]]]:
+class Score(float):
+    """A fused score that equals another within the vector store's float32 noise.
+
+    Scores carry the dense similarity Chroma computes in float32; after vectors are rebuilt (re-index, restore)
+    it can differ in the 7th digit while every ranking stays the same.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, float) and abs(self - other) <= 1e-5
+
+    __hash__ = float.__hash__
+
+
+async def results(assistant: Assistant) -> dict[str, list[tuple[str, str, Score]]]:
     found = {}
     for origin, questions in QUESTIONS.items():
         for question in questions:
             items = await assistant.search(origin, question)
-            found[f"{origin.scope} {question}"] = [(i.spec, i.document.key, round(i.score, 6)) for i in items]
+            found[f"{origin.scope} {question}"] = [(i.spec, i.document.key, Score(i.score)) for i in items]
     return found
 
 

@@ -1,0 +1,259 @@
+"""Score fusion and the intent prior (`core.retrieval`): what a question asks for, what a document does, and
+how the signals are scaled and combined, then the whole path on a real index."""
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.actions import BytesAttachment, Origin, UploadSpec
+from core.documents import build_documents
+from core.models import ApiSpec, ItemKind, Operation, SpecFormat
+from core.retrieval import (
+    FUSION,
+    Fusion,
+    HybridRetriever,
+    Signals,
+    document_intents,
+    document_shape,
+    fuse,
+    fusion_weights,
+    question_intent,
+    title_text,
+)
+
+TEAM = Origin("console", "local")
+
+
+def _document(op: Operation):  # type: ignore[no-untyped-def]
+    spec = ApiSpec(SpecFormat.OPENAPI3, "T", operations=(op,))
+    return next(d for d in build_documents(spec) if d.operation is not None)
+
+
+# ---- what a question asks for ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "actions"),
+    [
+        ("how do I add a new pet to the store?", {"create"}),
+        ("send an SMS", {"create"}),
+        ("delete a customer", {"delete"}),
+        ("someone changed their mind - how do I cancel an order?", {"delete"}),  # "changed" only describes
+        ("edit a message", {"update"}),
+        ("rename my playlist", {"update"}),
+        ("fetch a comment by its id", {"read"}),
+        ("get the latest tweets a user has posted", {"read"}),  # "posted" is not a request to post
+        ("which channels is a given user a member of?", {"read"}),  # no action named, but asks "which"
+        ("how many API points do I have left?", {"read"}),
+        ("hang up a call that is in progress", set()),
+    ],
+)
+def test_question_intent_reads_the_verbs(question: str, actions: set[str]) -> None:
+    assert question_intent(question).actions == actions
+
+
+def test_question_intent_tells_collections_items_and_plurals() -> None:
+    listing = question_intent("list all the customers")
+    assert (listing.wants_list, listing.wants_item, listing.plural) == (True, False, True)
+    one = question_intent("look up a specific order")
+    assert (one.wants_list, one.wants_item, one.plural) == (False, True, False)
+    assert not question_intent("what does this status mean?").plural  # words that merely end in "s"
+
+
+def test_question_intent_reads_only_the_start_of_a_long_question() -> None:
+    assert question_intent("tell me " * 100 + "how to delete a customer").actions == frozenset()
+
+
+# ---- what a document does ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/v1/customers", "collection"),
+        ("/v1/customers/{customer}", "item"),
+        ("/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json", "item"),  # Twilio
+        ("/2010-04-01/Accounts/{AccountSid}/Calls.json", "collection"),
+        ("/2/users/:id", "item"),  # Postman
+        ("/v0/item/<id>.json", "item"),  # Markdown docs
+        ("/users/@me", "item"),  # Discord
+        ("/chat.postMessage", "collection"),  # Slack's methods name no item
+    ],
+)
+def test_document_shape(path: str, shape: str) -> None:
+    assert document_shape(_document(Operation(ItemKind.OPERATION, "GET", path))) == shape
+
+
+def test_graphql_fields_have_no_shape_and_serve_by_query_or_mutation() -> None:
+    query = Operation(ItemKind.GRAPHQL, "POST", "/graphql", name="repository", graphql_type="query")
+    mutation = Operation(ItemKind.GRAPHQL, "POST", "/graphql", name="deleteIssue", graphql_type="mutation")
+    assert document_shape(_document(query)) == ""
+    assert document_intents(_document(query)) == {"read"}
+    assert document_intents(_document(mutation)) == {"create", "update", "delete"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation_id", "intents"),
+    [
+        ("GET", "/pets", "listPets", {"read"}),
+        ("POST", "/pets", "addPet", {"create"}),
+        ("PUT", "/guilds/{g}/bans/{u}", "ban_user_from_guild", {"create", "update"}),
+        ("DELETE", "/pets/{id}", "deletePet", {"delete"}),
+        ("POST", "/chat.update", "chat_update", {"create", "update"}),  # Slack: the name says what POST does
+        ("POST", "/chat.postMessage", "chat_postMessage", {"create"}),
+        ("POST", "/conversations.list", "conversations_list", {"create", "read"}),
+    ],
+)
+def test_document_intents_by_method_and_name(method: str, path: str, operation_id: str, intents: set[str]) -> None:
+    document = _document(Operation(ItemKind.OPERATION, method, path, operation_id=operation_id))
+    assert document_intents(document) == intents
+
+
+def test_auth_schemes_serve_no_intent_and_are_named_as_auth() -> None:
+    from core.models import SecurityScheme
+
+    spec = ApiSpec(SpecFormat.OPENAPI3, "T", security_schemes=(SecurityScheme("bearerAuth", "http", "bearer"),))
+    scheme = next(d for d in build_documents(spec) if d.kind is ItemKind.AUTH)
+    assert document_intents(scheme) == frozenset()
+    assert document_shape(scheme) == ""
+    assert "authentication" in title_text(scheme)
+
+
+def test_title_text_is_the_name_not_the_description() -> None:
+    op = Operation(
+        ItemKind.OPERATION, "POST", "/v1/customers/{customer}/sources", operation_id="PostCustomerSources",
+        summary="Create a card", description="A long description that mentions webhooks and events.",
+    )  # fmt: skip
+    title = title_text(_document(op))
+    assert "Create a card" in title and "post customer sources" in title and "customers sources" in title
+    assert "webhooks" not in title and "{customer}" not in title
+
+
+# ---- scaling and combining ---------------------------------------------------------------------------
+
+
+def _signals(**overrides: object) -> Signals:
+    base: dict[str, object] = {
+        "candidates": np.array([0, 1, 2]),
+        "dense": np.array([0.8, 0.4, math.nan]),  # the third was not a dense hit
+        "bm25": np.array([0.0, 2.0, 4.0]),
+        "bm25_best": 4.0,
+        "bm25_bound": 8.0,
+        "title": np.array([1.0, 0.0, 0.0]),
+        "title_best": 2.0,
+        "title_bound": 4.0,
+        "identifier": np.array([0.0, 0.0, 12.0]),
+        "method_fit": np.array([1.0, 0.0, 0.0]),
+        "shape_fit": np.array([0.0, 1.0, 0.0]),
+        "plural_fit": np.array([0.0, 0.0, 1.0]),
+    }
+    return Signals(**(base | overrides))  # type: ignore[arg-type]
+
+
+def test_features_scale_each_signal_per_question() -> None:
+    minmax = _signals().features("minmax", "max")
+    assert minmax[:, 0].tolist() == [1.0, 0.0, 0.0]  # best hit 1, last hit 0, a non-hit counts as the last
+    assert minmax[:, 1].tolist() == [0.0, 0.5, 1.0]  # over the best BM25 score
+    assert minmax[:, 2].tolist() == [0.5, 0.0, 0.0]
+    assert minmax[:, 3].tolist() == [0.0, 0.0, 1.0]  # over the longest identifier match
+    assert minmax[:, 4:].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    cosine = _signals().features("cosine", "bound")
+    assert cosine[:, 0].tolist() == pytest.approx([0.8, 0.4, 0.4])
+    assert cosine[:, 1].tolist() == [0.0, 0.25, 0.5]  # over the most the query's words could score
+    assert cosine[:, 2].tolist() == [0.25, 0.0, 0.0]
+
+
+def test_features_of_a_question_nothing_matches_are_zero_not_nan() -> None:
+    empty = _signals(
+        dense=np.array([math.nan] * 3), bm25=np.zeros(3), bm25_best=0.0, bm25_bound=0.0, title=np.zeros(3),
+        title_best=0.0, title_bound=0.0, identifier=np.zeros(3),
+    )  # fmt: skip
+    for dense_scale in ("minmax", "cosine"):
+        for lexical_scale in ("max", "bound"):
+            assert not np.isnan(empty.features(dense_scale, lexical_scale)).any()  # type: ignore[arg-type]
+    nothing = _signals(candidates=np.zeros(0, dtype=int), **{k: np.zeros(0) for k in (
+        "dense", "bm25", "title", "identifier", "method_fit", "shape_fit", "plural_fit")})  # fmt: skip
+    assert fuse(nothing).shape == (0,)
+
+
+def test_fuse_is_the_weighted_sum_the_constants_describe() -> None:
+    fusion = Fusion(dense=0.6, title=0.25, identifier=0.5, method=0.1, shape=0.05, plural=0.02)
+    weights = fusion_weights(fusion)
+    assert weights.tolist() == pytest.approx([0.6, 0.4 * 0.75, 0.4 * 0.25, 0.5, 0.1, 0.05, 0.02])
+    signals = _signals()
+    expected = signals.features("minmax", "max") @ weights
+    assert fuse(signals, fusion).tolist() == pytest.approx(expected.tolist())
+    assert fuse(signals, fusion)[0] == pytest.approx(0.6 * 1 + 0.4 * 0.75 * 0 + 0.4 * 0.25 * 0.5 + 0.1)
+
+
+def test_the_defaults_are_a_convex_combination_with_light_priors() -> None:
+    assert 0 < FUSION.dense < 1 and 0 <= FUSION.title <= 1
+    assert max(FUSION.method, FUSION.shape, FUSION.plural) < min(FUSION.dense, 1 - FUSION.dense)
+
+
+# ---- the whole path ----------------------------------------------------------------------------------
+
+# Siblings that differ only in method and path shape, all described alike: what tells them apart is the
+# question's verb and whether it asks for one or for all.
+GADGETS = {
+    "openapi": "3.0.0",
+    "info": {"title": "Gadget API", "version": "1.0"},
+    "paths": {
+        "/gadgets": {
+            "get": {"operationId": "gadgetsCollectionGet", "summary": "Gadgets"},
+            "post": {"operationId": "gadgetsCollectionPost", "summary": "Gadgets"},
+        },
+        "/gadgets/{gadgetId}": {
+            "parameters": [{"name": "gadgetId", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": {"operationId": "gadgetItemGet", "summary": "Gadgets"},
+            "put": {"operationId": "gadgetItemPut", "summary": "Gadgets"},
+            "delete": {"operationId": "gadgetItemDelete", "summary": "Gadgets"},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "fitting"),
+    [
+        ("how do I create a gadget?", {"POST /gadgets", "PUT /gadgets/{gadgetId}"}),  # PUT creates too
+        ("remove a gadget", {"DELETE /gadgets/{gadgetId}"}),
+        ("modify a gadget", {"PUT /gadgets/{gadgetId}"}),
+        ("list every gadget", {"GET /gadgets"}),
+        ("show a specific gadget", {"GET /gadgets/{gadgetId}"}),
+    ],
+)
+async def test_the_intent_prior_separates_sibling_operations(assistant, question: str, fitting: set[str]) -> None:
+    # With priors strong enough to decide (the tuned ones are lighter), the question's verb and its "all" or
+    # "a specific" pick the siblings that fit, whatever the embedding's noise between near-identical texts.
+    await assistant.ingest(UploadSpec(TEAM, BytesAttachment("gadgets.json", json.dumps(GADGETS).encode()), None))
+    strong = replace(FUSION, method=0.3, shape=0.3, plural=0.0)
+    retriever = HybridRetriever(assistant.store, assistant.registry, assistant.embedder, strong)
+    items = await retriever.search(assistant.search_scope(TEAM.scope, None), question)
+    assert {i.document.title for i in items[: len(fitting)]} == fitting, [i.document.title for i in items]
+    assert [i.score for i in items] == sorted((i.score for i in items), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        ("what does gadgetItemPut do?", "PUT /gadgets/{gadgetId}"),
+        ("I want to delete something: what does gadgetsCollectionGet return?", "GET /gadgets"),
+    ],
+)
+async def test_a_quoted_name_outweighs_the_verbs(assistant, question: str, first: str) -> None:
+    await assistant.ingest(UploadSpec(TEAM, BytesAttachment("gadgets.json", json.dumps(GADGETS).encode()), None))
+    items = await assistant.search(TEAM, question)
+    assert items[0].document.title == first, [i.document.title for i in items]
+
+
+async def test_search_returns_no_overview_and_at_most_the_limit(assistant, example_spec) -> None:
+    from core.requests import PathAttachment
+
+    await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "shop"))
+    items = await assistant.search(TEAM, "bookshop overview", limit=3)
+    assert len(items) == 3
+    assert all(i.document.kind is not ItemKind.OVERVIEW for i in items)
