@@ -251,7 +251,7 @@ async def test_a_quoted_name_outweighs_the_verbs(assistant, question: str, first
 
 
 async def test_search_returns_no_overview_and_at_most_the_limit(assistant, example_spec) -> None:
-    from core.requests import PathAttachment
+    from core.actions import PathAttachment
 
     await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "shop"))
     items = await assistant.search(TEAM, "bookshop overview", limit=3)
