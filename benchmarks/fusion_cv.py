@@ -121,7 +121,6 @@ def _cache_key(files: list[Path], specs: Path, names: list[str]) -> str:
 
 async def _compute(questions: list[tuple[str, Question]], specs: Path, data: Path) -> list[Record]:
     from core.actions import Origin, PathAttachment, UploadSpec
-
     from core.bootstrap import build_assistant
     from core.config import Settings
     from core.models import ItemKind
