@@ -24,7 +24,7 @@ from structlog.contextvars import bound_contextvars
 from bot.discord_app import messages as discord_messages
 from bot.discord_app.attachments import CdnPolicy
 from bot.discord_app.render import render_text
-from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveReply, MessageSeries
+from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveSeries, MessageSeries
 from bot.discord_app.translate import (
     Addressed,
     Conversations,
@@ -204,15 +204,17 @@ class DiscordHandlers:
         """Run one command into `reply`, guarded; an upload shows its progress while it takes."""
         file = next((invocation.attachment(a.name) for a in invocation.command.arguments if a.kind is ArgKind.FILE),
                     None)
-        placeholder = discord_messages.indexing_started(file.filename) if file is not None else None
-        live = LiveReply(reply, edit_interval=self.edit_interval, progress_interval=self.progress_interval,
-                         logger=bound, placeholder=placeholder)
+        if file is None:
+            live = LiveSeries(reply, interval=self.edit_interval, logger=bound)
+        else:
+            placeholder = discord_messages.indexing_started(file.filename)
+            live = LiveSeries(reply, interval=self.progress_interval, logger=bound, placeholder=placeholder)
 
         async def action() -> None:
             async with live:
                 await run_command(self.assistant, invocation, live)
 
-        await guarded(action(), reply.fail, ref=invocation.origin.request_id, logger=bound, transport=DISCORD)
+        await guarded(action(), live.fail, ref=invocation.origin.request_id, logger=bound, transport=DISCORD)
 
     # ---- slash commands ----------------------------------------------------------------------------
 

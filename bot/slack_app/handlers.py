@@ -198,9 +198,10 @@ class SlackBot:
                 await self._reaction(client, "remove", channel, incoming.message_ts)
 
     async def _ask(self, incoming: Incoming, reply: ThreadReply) -> None:
-        await reply.status(slack_messages.WORKING)
-        ask = Invocation(command("ask"), incoming.origin, {"question": incoming.question})
-        await run_command(self.assistant, ask, reply)
+        async with reply:
+            await reply.status(slack_messages.WORKING)
+            ask = Invocation(command("ask"), incoming.origin, {"question": incoming.question})
+            await run_command(self.assistant, ask, reply)
 
     async def _reaction(self, client: AsyncWebClient, verb: str, channel: str, ts: str) -> bool:
         """Add or remove the working emoji on the user's message; failures only log."""
@@ -229,9 +230,10 @@ class SlackBot:
         if not attachment.is_allowed():
             log.warning("slack_file_host_refused", file_id=slack_file.id)
             raise UserFacingError(slack_messages.download_not_allowed(slack_file.name))
-        await reply.status(slack_messages.indexing(slack_file.name))
-        origin = await self.users.identify(client, incoming.origin)
-        await run_command(self.assistant, Invocation(command("upload"), origin, {"file": attachment}), reply)
+        async with reply:
+            await reply.status(slack_messages.indexing(slack_file.name))
+            origin = await self.users.identify(client, incoming.origin)
+            await run_command(self.assistant, Invocation(command("upload"), origin, {"file": attachment}), reply)
 
     async def _file_info(self, client: AsyncWebClient, slack_file: SlackFile) -> SlackFile:
         if not slack_file.id:
