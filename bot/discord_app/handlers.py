@@ -22,7 +22,7 @@ from discord import app_commands
 from structlog.contextvars import bound_contextvars
 
 from bot.discord_app import messages as discord_messages
-from bot.discord_app.attachments import CdnPolicy
+from bot.discord_app.attachments import cdn_policy
 from bot.discord_app.render import render_text
 from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveSeries, MessageSeries
 from bot.discord_app.translate import (
@@ -116,7 +116,7 @@ class DiscordHandlers:
         self.edit_interval = edit_interval
         self.progress_interval = progress_interval
         self.conversations = Conversations()
-        self.cdn_policy = CdnPolicy.with_api_url(settings.discord_api_url)
+        self.cdn_policy = cdn_policy(settings.discord_api_url)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
