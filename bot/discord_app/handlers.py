@@ -36,7 +36,7 @@ from bot.discord_app.translate import (
     to_attachment,
     upload_name,
 )
-from core.actions import Origin, PurgeWorkspace
+from core.actions import Origin
 from core.assistant import Assistant
 from core.commands.catalogue import ArgKind, Command, Invocation, command
 from core.commands.handlers import complete_spec, run_command
@@ -173,14 +173,7 @@ class DiscordHandlers:
 
     async def on_guild_remove(self, guild_id: int) -> None:
         """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
-        origin = guild_origin(guild_id)
-        # Essential: Discord never tells us again, so the purge runs even while shutting down.
-        with bound_contextvars(request_id=origin.request_id):
-            async with self.assistant.work.running("discord_purge", essential=True):
-                try:
-                    await self.assistant.purge_workspace(PurgeWorkspace(origin, "guild_remove"))
-                except Exception:
-                    log.exception("discord_purge_failed", workspace=origin.workspace)
+        await self.assistant.forget_workspace(guild_origin(guild_id), "guild_remove")
 
     def _channel_reply(self, message: discord.Message, root: str) -> ChannelReply:
         return ChannelReply(message, lambda sent_id: self.conversations.remember_answer(sent_id, root))

@@ -10,7 +10,6 @@ request id is bound to every log line it causes and shown in the generic error r
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from typing import Any
 
 import structlog
@@ -38,7 +37,7 @@ from bot.slack_app.translate import (
     team_of,
 )
 from bot.slack_app.users import UserDirectory
-from core.actions import Origin, PurgeWorkspace
+from core.actions import Origin
 from core.assistant import Assistant
 from core.commands.catalogue import Access, Invocation, command
 from core.commands.handlers import run_command
@@ -71,7 +70,6 @@ class SlackBot:
         self.answer_interval = answer_interval
         self.ingest_interval = ingest_interval
         self.file_origins = allowed_file_origins(settings.slack_api_url)
-        self._votes: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.users = UserDirectory()
 
     def register(self, app: AsyncApp) -> None:
@@ -124,15 +122,7 @@ class SlackBot:
         if not team:
             log.warning("slack_purge_without_team", reason=reason)
             return
-        origin = Origin(platform=PLATFORM, workspace=team, event_id=str(body.get("event_id") or ""))
-        # Essential: Slack never sends an uninstall again, so it is purged even while shutting down.
-        with bound_contextvars(request_id=origin.request_id):
-            async with self.assistant.work.running("slack_purge", essential=True):
-                try:
-                    if await self.assistant.claim_event(origin):
-                        await self.assistant.purge_workspace(PurgeWorkspace(origin, reason))
-                except Exception:
-                    log.exception("slack_purge_failed", workspace=team, reason=reason)
+        await self.assistant.forget_workspace(Origin(PLATFORM, team, event_id=str(body.get("event_id") or "")), reason)
 
     async def _in_bot_thread(self, body: dict[str, Any]) -> bool:
         """Whether a thread message is in a thread the bot replied in (on any instance: the core knows)."""
@@ -294,15 +284,8 @@ class SlackBot:
                                   ref=origin.request_id, logger=bound, transport=SLACK)
 
     async def _feedback(self, origin: Origin, answer_id: str, helpful: bool, reply: ActionReply) -> None:
-        key = (origin.workspace, origin.user, answer_id)
-        if key in self._votes:
-            await reply.text(slack_messages.feedback_already(helpful))
-            return
-        self._votes[key] = None
-        while len(self._votes) > 10_000:
-            self._votes.popitem(last=False)
-        await self.assistant.record_feedback(origin, answer_id, helpful)
-        await reply.text(slack_messages.feedback_thanks(helpful))
+        first = await self.assistant.record_feedback(origin, answer_id, helpful)
+        await reply.text(slack_messages.feedback_thanks(helpful) if first else slack_messages.feedback_already(helpful))
 
     async def on_error(self, error: Exception) -> None:
         """Errors that escaped a listener (a bug: `guarded` should have caught them)."""
