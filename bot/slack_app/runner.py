@@ -43,7 +43,6 @@ from core.lifecycle import wait_until_stopped
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 AUTH_RETRY_SECONDS = 10.0
 """In HTTP mode, how long a failed `auth.test` stands before a readiness check asks Slack again."""
 # Slack's answers meaning the token itself is wrong, revoked or of the wrong kind: retrying cannot help.
@@ -96,11 +95,6 @@ async def connect_socket(handler: AsyncSocketModeHandler) -> None:
     await handler.connect_async()
 
 
-async def healthz(_: web.Request) -> web.Response:
-    """Liveness probe."""
-    return web.Response(text="ok")
-
-
 def events_handler(
     app: AsyncApp, accepting: Callable[[], bool] = lambda: True
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -116,29 +110,6 @@ def events_handler(
         return await bolt.handle_post_requests(request)
 
     return handle
-
-
-def build_web_app(app: AsyncApp, accepting: Callable[[], bool] = lambda: True) -> web.Application:
-    """A stand-alone aiohttp application with only Bolt's `POST /slack/events` and `GET /healthz`.
-
-    `serve_slack` uses the process's `HttpServer` instead; this serves the Slack app alone (tests).
-    """
-    web_app = web.Application()
-    web_app.router.add_post(EVENTS_PATH, events_handler(app, accepting))
-    web_app.router.add_get(HEALTH_PATH, healthz)
-    return web_app
-
-
-async def start_http(
-    app: AsyncApp, host: str, port: int, accepting: Callable[[], bool] = lambda: True
-) -> tuple[web.AppRunner, int]:
-    """Start serving `app` over HTTP; returns the runner (call `cleanup()` to stop) and the bound port."""
-    runner = web.AppRunner(build_web_app(app, accepting), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    addresses = runner.addresses
-    return runner, int(addresses[0][1]) if addresses else port
 
 
 async def serve_slack(
