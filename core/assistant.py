@@ -449,11 +449,18 @@ class Assistant:
         return specs_markdown(spec_list(records, [r.name for r in records if self.needs_reindex(r)]))
 
     async def claim_event(self, origin: Origin) -> bool:
-        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries."""
+        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries.
+
+        Never raises: when the claim cannot be recorded the event counts as new (answering twice beats never).
+        """
         if not origin.event_id:
             return True
         key = f"{origin.platform}:{origin.workspace}:{origin.event_id}"
-        first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
+        try:
+            first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
+        except Exception:
+            log.exception("claim_event_failed", event_id=origin.event_id, platform=origin.platform)
+            return True
         if not first:
             log.info("duplicate_event_ignored", event_id=origin.event_id, platform=origin.platform)
         return first

@@ -13,7 +13,8 @@ timing; each gives only a `write` (post the first time, edit afterwards) and its
   previous write (at once when nothing was written), and nothing is written after it.
 
 So a message is never written twice within `interval`, and it always ends with the latest content.
-`LiveReply` is the core's `ReplySink` on top of one live message.
+`LiveReply` is the core's `ReplySink` on top of one live message; `working_sign` shows a platform's "working on
+it" sign (a reaction, "typing…") meanwhile.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Sized
+from collections.abc import AsyncIterator, Awaitable, Callable, Sized
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -199,3 +201,44 @@ class LiveReply(Delivery[R], Generic[T, R]):
     @abstractmethod
     async def deliver(self, rendered: R) -> None:
         """Show the rendered reply (or error)."""
+
+
+@asynccontextmanager
+async def working_sign(
+    show: Callable[[], Awaitable[object]], hide: Callable[[], Awaitable[object]] | None = None, *,
+    every: float | None = None, transport: Transport = LOCAL, logger: Logger = log,
+) -> AsyncIterator[None]:
+    """Show the platform's "working on it" sign while the body runs; its failures never hold up the reply.
+
+    A lasting sign (a reaction) is shown once, before the body, and removed with `hide` after it if it was shown.
+    A fading sign ("typing…" lasts seconds) is shown again `every` seconds, in the background, until the body
+    ends or showing it fails. Failures are logged as `<transport>_working_sign_failed`.
+    """
+
+    async def attempt(step: Callable[[], Awaitable[object]]) -> bool:
+        try:
+            await step()
+            return True
+        except Exception as exc:
+            fields = transport.describe(exc)
+            if fields is None:
+                logger.warning(f"{transport.name}_working_sign_failed", exc_info=True)
+            else:
+                logger.info(f"{transport.name}_working_sign_failed", **fields)
+            return False
+
+    async def keep_showing(interval: float) -> None:
+        while await attempt(show):
+            await asyncio.sleep(interval)
+
+    refresher = asyncio.create_task(keep_showing(every)) if every is not None else None
+    shown = refresher is not None or await attempt(show)
+    try:
+        yield
+    finally:
+        if refresher is not None:
+            refresher.cancel()
+            with suppress(asyncio.CancelledError):
+                await refresher
+        elif shown and hide is not None:
+            await attempt(hide)

@@ -8,10 +8,8 @@ request id, which is bound to every log line of that message or command).
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec
 
@@ -41,6 +39,7 @@ from core.assistant import Assistant
 from core.commands.catalogue import ArgKind, Command, Invocation, command
 from core.commands.handlers import complete_spec, run_command
 from core.config import Settings
+from core.live import working_sign
 from core.replies import guarded
 
 log = structlog.get_logger(__name__)
@@ -76,28 +75,6 @@ def _context(origin: Origin) -> Logger:
         platform=origin.platform, workspace=origin.workspace, channel=origin.channel, user=origin.user,
         event_id=origin.event_id,
     )
-
-
-@asynccontextmanager
-async def typing_indicator(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """Show "typing…" while the body runs; a failure to show it never blocks the reply."""
-
-    async def keep_typing() -> None:
-        while True:
-            try:
-                await channel.typing()
-            except discord.HTTPException as exc:
-                log.debug("typing_failed", status=exc.status)
-                return
-            await asyncio.sleep(TYPING_REFRESH_SECONDS)
-
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 class DiscordHandlers:
@@ -164,7 +141,7 @@ class DiscordHandlers:
         bound = _context(origin).bind(follow_up=addressed.follow_up, thread=addressed.root)
         if addressed.thread_id is not None:  # later messages in this thread are follow-ups
             await self.assistant.note_thread(replace(origin, thread=str(addressed.thread_id)))
-        async with typing_indicator(message.channel):
+        async with working_sign(message.channel.typing, every=TYPING_REFRESH_SECONDS, transport=DISCORD, logger=bound):
             if message.attachments and addressed.explicit:
                 await self._upload_attached(message, origin, addressed, bound)
             else:

@@ -10,19 +10,19 @@ request id is bound to every log line it causes and shown in the generic error r
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from structlog.contextvars import bound_contextvars
 
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
 from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, WORKING_EMOJI
-from bot.slack_app.replies import SLACK, ActionReply, SlashReply, ThreadReply, slack_error
+from bot.slack_app.replies import SLACK, ActionReply, SlashReply, ThreadReply
 from bot.slack_app.translate import (
     PLATFORM,
     Incoming,
@@ -43,6 +43,7 @@ from core.commands.catalogue import Access, Invocation, command
 from core.commands.handlers import run_command
 from core.config import Settings
 from core.errors import UserFacingError
+from core.live import working_sign
 from core.parsing.loader import check_upload
 from core.replies import guarded
 
@@ -151,12 +152,7 @@ class SlackBot:
             return
         retry_values = request.headers.get("x-slack-retry-num") or ()
         retry = retry_values[0] if retry_values else None
-        try:
-            first_delivery = await self.assistant.claim_event(origin)
-        except Exception:
-            log.exception("claim_event_failed", **fields)
-            first_delivery = True
-        if not first_delivery:
+        if not await self.assistant.claim_event(origin):
             log.info("slack_event_duplicate", retry_num=retry, **fields)
             return
         log.info("slack_event", kind=incoming.kind.value, retry_num=retry, addressed=incoming.addressed, **fields)
@@ -177,35 +173,19 @@ class SlackBot:
                            on_sent=lambda: self.assistant.note_thread(in_thread))
 
     async def _answer(self, incoming: Incoming, client: AsyncWebClient, fields: dict[str, Any]) -> None:
-        channel = incoming.origin.channel
         reply = self._thread_reply(client, incoming, self.answer_interval)
-        reacted = await self._reaction(client, "add", channel, incoming.message_ts)
-        try:
+        where = {"channel": incoming.origin.channel, "timestamp": incoming.message_ts, "name": WORKING_EMOJI}
+        working = working_sign(lambda: client.reactions_add(**where), lambda: client.reactions_remove(**where),
+                               transport=SLACK, logger=log.bind(**fields))
+        async with working if incoming.message_ts else nullcontext():
             await guarded(self._ask(incoming, reply), reply.fail, ref=incoming.origin.request_id,
                           logger=log.bind(**fields), transport=SLACK)
-        finally:
-            if reacted:
-                await self._reaction(client, "remove", channel, incoming.message_ts)
 
     async def _ask(self, incoming: Incoming, reply: ThreadReply) -> None:
         async with reply:
             await reply.status(slack_messages.WORKING)
             ask = Invocation(command("ask"), incoming.origin, {"question": incoming.question})
             await run_command(self.assistant, ask, reply)
-
-    async def _reaction(self, client: AsyncWebClient, verb: str, channel: str, ts: str) -> bool:
-        """Add or remove the working emoji on the user's message; failures only log."""
-        if not ts:
-            return False
-        method = client.reactions_add if verb == "add" else client.reactions_remove
-        try:
-            await method(channel=channel, timestamp=ts, name=WORKING_EMOJI)
-            return True
-        except SlackApiError as exc:
-            log.info("slack_reaction_failed", verb=verb, error=slack_error(exc), channel=channel)
-        except Exception:
-            log.warning("slack_reaction_failed", verb=verb, channel=channel, exc_info=True)
-        return False
 
     async def _ingest(
         self, incoming: Incoming, slack_file: SlackFile, client: AsyncWebClient, token: str, reply: ThreadReply

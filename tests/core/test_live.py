@@ -8,7 +8,7 @@ import time
 
 from structlog.testing import capture_logs
 
-from core.live import LiveMessage, LiveReply, ProgressLook
+from core.live import LiveMessage, LiveReply, ProgressLook, working_sign
 from core.replies import ReplyMarkup, TextReply, Transport
 
 INTERVAL = 0.2
@@ -153,3 +153,41 @@ async def test_live_reply_shows_progress_in_its_look_and_delivers_the_rendered_r
     await reply.status("Working…")
     await reply.fail("Sorry")
     assert screen.contents == ["status:Working…", "text:Sorry"]
+
+
+async def test_working_sign_lasting_is_shown_then_hidden_and_a_failure_never_stops_the_work() -> None:
+    steps: list[str] = []
+
+    async def show() -> None:
+        steps.append("show")
+
+    async def hide() -> None:
+        steps.append("hide")
+
+    async with working_sign(show, hide):
+        steps.append("work")
+    assert steps == ["show", "work", "hide"]
+
+    async def refused() -> None:
+        raise RuntimeError("no permission")
+
+    steps.clear()
+    with capture_logs() as logs:
+        async with working_sign(refused, hide, transport=Transport("chat")):
+            steps.append("work")
+    assert steps == ["work"]  # never shown, so never hidden
+    assert [e["event"] for e in logs] == ["chat_working_sign_failed"]
+
+
+async def test_working_sign_fading_is_shown_again_until_the_work_ends() -> None:
+    shown: list[float] = []
+
+    async def typing() -> None:
+        shown.append(time.monotonic())
+
+    async with working_sign(typing, every=0.05):
+        await asyncio.sleep(0.22)
+    count = len(shown)
+    assert 3 <= count <= 6
+    await asyncio.sleep(0.15)
+    assert len(shown) == count  # stopped with the work
