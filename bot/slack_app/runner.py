@@ -35,7 +35,7 @@ from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
 from bot.slack_app.replies import slack_error
 from core.assistant import Assistant
-from core.config import Settings
+from core.config import Settings, secret_value
 from core.errors import ConfigError
 from core.health import READY, RememberedCheck, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
@@ -123,8 +123,8 @@ async def serve_slack(
     app = build_slack_app(settings, assistant)
     work = assistant.work
     readiness = assistant.readiness
-    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    if not app_token and (not settings.slack_signing_secret or not settings.slack_signing_secret.get_secret_value()):
+    app_token = secret_value(settings.slack_app_token)
+    if not app_token and not secret_value(settings.slack_signing_secret):
         raise ConfigError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode needs it (or set SLACK_APP_TOKEN for Socket Mode)."
         )
