@@ -33,7 +33,7 @@ from core.embedding import (
 from core.errors import SpecNeedsReindexError, SpecNotFoundError, WorkspaceNotFoundError
 from core.library import ReindexProgress
 from core.registry import SpecRecord
-from tests.core.test_service import FailingStore
+from tests.core.test_assistant import FailingStore
 
 TEAM_A = Origin("slack", "T-A", user="alice", user_name="Alice")
 TEAM_B = Origin("discord", "G-B", user="bob", user_name="Bob")
