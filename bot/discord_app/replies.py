@@ -179,7 +179,9 @@ class LiveSeries(LiveReply[list[str], list[str]]):
     then the placeholder, or the latest progress, as the live message.
     """
 
-    def __init__(self, series: MessageSeries, *, interval: float, logger: Logger, placeholder: str | None = None):
+    def __init__(
+        self, series: MessageSeries, *, interval: float, logger: Logger, placeholder: str | None = None
+    ) -> None:
         delay = interval if placeholder is not None else 0.0
         live: LiveMessage[list[str]] = LiveMessage(series.show, interval, delay=delay, transport=DISCORD, logger=logger)
         super().__init__(live, LOOK, MARKUP, logger)
