@@ -21,7 +21,6 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -50,8 +49,7 @@ from core.backup_schedule import check_backup_schedule
 from core.bootstrap import build_assistant
 from core.commands.catalogue import Invocation, command
 from core.config import Settings, load_settings
-from core.data_lock import data_dir_lock, database_lock
-from core.data_lock import describe as describe_locked_data
+from core.data_lock import data_lock, describe_data
 from core.errors import BackupError, ConfigError, DataDirBusyError, UserFacingError
 from core.library import ReindexProgress
 from core.logs import LogFile, configure_logging
@@ -143,7 +141,7 @@ async def _restore(settings: Settings, source: str, yes: bool) -> int:
     location = s3_location(source)
     # Alone on DATA_DIR from before the first change until the vectors are rebuilt (see core.data_lock).
     try:
-        with _data_dir_lock(settings, exclusive=True):
+        with data_lock(settings, exclusive=True):
             if location is None:
                 counts = await restore_backup(settings, Path(source), _confirm_replace(yes))
             else:
@@ -155,22 +153,10 @@ async def _restore(settings: Settings, source: str, yes: bool) -> int:
     except DataDirBusyError as exc:
         label = PurePosixPath(location.prefix).name if location else Path(source).name
         raise BackupError(
-            messages.backup_refused(label, messages.restore_while_running(_locked_data(settings)))
+            messages.backup_refused(label, messages.restore_while_running(describe_data(settings)))
         ) from exc
     print(f"Restored {describe_counts(counts)}; vectors rebuilt.")
     return 0
-
-
-def _data_dir_lock(settings: Settings, *, exclusive: bool) -> AbstractContextManager[None]:
-    """The run/restore lock: on DATA_DIR, or in the registry's PostgreSQL database (shared by replicas)."""
-    if settings.database_url is not None:
-        return database_lock(settings.database_url.get_secret_value(), exclusive=exclusive)
-    return data_dir_lock(settings.data_dir, exclusive=exclusive)
-
-
-def _locked_data(settings: Settings) -> str:
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    return describe_locked_data(settings.data_dir, url)
 
 
 def _size(num_bytes: int) -> str:
@@ -243,12 +229,12 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         check_backup_schedule(settings)
     # Every command that opens the data shares DATA_DIR with the others; a restore needs it alone.
     try:
-        with _data_dir_lock(settings, exclusive=False):  # held until the command ends (see core.data_lock)
+        with data_lock(settings, exclusive=False):  # held until the command ends (see core.data_lock)
             if args.command == "run":
                 return await _serve(settings)
             return await _local_command(args, settings)
     except DataDirBusyError as exc:
-        raise ConfigError(messages.data_dir_being_restored(_locked_data(settings))) from exc
+        raise ConfigError(messages.data_dir_being_restored(describe_data(settings))) from exc
 
 
 async def _serve(settings: Settings) -> int:

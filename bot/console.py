@@ -27,17 +27,7 @@ from core.commands.syntax import TypedSyntax, help_markdown, split_command
 from core.errors import UserFacingError
 from core.library import IngestProgress
 from core.registry import SpecRecord
-from core.replies import (
-    HelpReply,
-    QuietSink,
-    Reply,
-    ReplyMarkup,
-    ScopeReply,
-    SpecListReply,
-    guarded,
-    render_reply,
-    spec_list,
-)
+from core.replies import Delivery, HelpReply, Reply, ReplyMarkup, ScopeReply, SpecListReply, guarded, spec_list
 
 log = structlog.get_logger(__name__)
 
@@ -76,8 +66,10 @@ MARKUP: ReplyMarkup[str] = ReplyMarkup(
 """The core's replies as terminal text."""
 
 
-class TerminalReply(QuietSink):
-    """The reply to one line: indexing progress goes to `progress`, the reply is kept as text."""
+class TerminalReply(Delivery[str]):
+    """The reply to one line: indexing progress goes to `progress`, the reply (or error) is kept as text."""
+
+    markup = MARKUP
 
     def __init__(self, progress: Callable[[IngestProgress], None] | None = None) -> None:
         self.show_progress = progress
@@ -90,13 +82,13 @@ class TerminalReply(QuietSink):
             self.show_progress(progress)
 
     async def final(self, reply: Reply) -> None:
-        """Keep the reply."""
+        """Keep the reply, and its text."""
         self.reply = reply
-        self.text = render_reply(reply, MARKUP)
+        await super().final(reply)
 
-    async def fail(self, text: str) -> None:
-        """Keep an error."""
-        self.text = text
+    async def deliver(self, rendered: str) -> None:
+        """Keep the text."""
+        self.text = rendered
 
 
 async def run_local(

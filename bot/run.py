@@ -7,9 +7,7 @@ Slack's HTTP mode adds `/slack/events` to that same server.
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
@@ -21,7 +19,7 @@ from core.backup_schedule import BackupSchedule
 from core.config import Settings
 from core.errors import ConfigError
 from core.library import STALE_AFTER_SECONDS
-from core.lifecycle import InFlightWork, repeat_until_stopped
+from core.lifecycle import repeat_until_stopped, shutdown_on_signals
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +67,7 @@ async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.
         services.append(partial(serve_discord, settings, assistant, stop))
     backups = BackupSchedule(settings, assistant.telemetry)
     log.info("platforms_starting", platforms=platforms)
-    with _shutdown_on_signals(stop, assistant.work, settings.shutdown_grace_seconds):
+    with shutdown_on_signals(stop, assistant.work, settings.shutdown_grace_seconds):
         async with server.serving(settings.host, settings.port), asyncio.TaskGroup() as group:
             for service in services:
                 group.create_task(service())
@@ -79,31 +77,3 @@ async def run_platforms(settings: Settings, assistant: Assistant, stop: asyncio.
             # that died on another host age out, and are swept here once they have.
             group.create_task(repeat_until_stopped(stop, STALE_AFTER_SECONDS, assistant.sweep_leftovers))
     log.info("platforms_stopped", platforms=platforms)
-
-
-@contextmanager
-def _shutdown_on_signals(stop: asyncio.Event, work: InFlightWork, grace: float) -> Iterator[None]:
-    """SIGTERM/SIGINT set `stop` (and stop taking work); a second one makes the shutdown stop waiting."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal(sig: signal.Signals) -> None:
-        if stop.is_set():
-            log.warning("shutdown_hurried", signal=sig.name, in_flight=work.active)
-            work.hurry()
-            return
-        log.info("shutdown_requested", signal=sig.name, in_flight=work.active, grace_seconds=grace)
-        work.stop_accepting()
-        stop.set()
-
-    installed = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # no signal support (Windows, or not the main thread)
-            continue
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from core import messages
 from core.actions import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
@@ -87,6 +88,7 @@ log = structlog.get_logger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
+VOTE_TTL_SECONDS = 30 * 24 * 3600  # one 👍/👎 per person and answer
 
 
 
@@ -162,6 +164,20 @@ class Assistant:
     async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
         """Remove everything a workspace stored (see `SpecLibrary.purge_workspace`)."""
         return await self.library.purge_workspace(request)
+
+    async def forget_workspace(self, origin: Origin, reason: str) -> None:
+        """The platform removed the bot from a workspace (uninstalled, kicked): purge everything stored there.
+
+        It runs even while shutting down, since the platform never says it again; a re-delivered event is
+        ignored. Nobody waits for a reply, so a failure is logged, never raised.
+        """
+        with bound_contextvars(request_id=origin.request_id):
+            async with self.work.running(f"{origin.platform}_purge", essential=True):
+                try:
+                    if await self.claim_event(origin):
+                        await self.purge_workspace(PurgeWorkspace(origin, reason))
+                except Exception:
+                    log.exception("purge_failed", platform=origin.platform, workspace=origin.workspace, reason=reason)
 
     async def sweep_leftovers(self, stale_after: float = STALE_AFTER_SECONDS) -> SweepReport:
         """Remove what a crash left behind (see `SpecLibrary.sweep_leftovers`)."""
@@ -452,20 +468,31 @@ class Assistant:
         return specs_markdown(spec_list(records, [r.name for r in records if self.needs_reindex(r)]))
 
     async def claim_event(self, origin: Origin) -> bool:
-        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries."""
+        """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries.
+
+        Never raises: when the claim cannot be recorded the event counts as new (answering twice beats never).
+        """
         if not origin.event_id:
             return True
         key = f"{origin.platform}:{origin.workspace}:{origin.event_id}"
-        first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
+        try:
+            first = await self.state.add(NS_EVENTS, key, 1, EVENT_TTL_SECONDS)
+        except Exception:
+            log.exception("claim_event_failed", event_id=origin.event_id, platform=origin.platform)
+            return True
         if not first:
             log.info("duplicate_event_ignored", event_id=origin.event_id, platform=origin.platform)
         return first
 
-    async def record_feedback(self, origin: Origin, answer_id: str, helpful: bool) -> None:
-        """Record a 👍/👎 on an answer (logged, and counted for metrics)."""
+    async def record_feedback(self, origin: Origin, answer_id: str, helpful: bool) -> bool:
+        """Record a 👍/👎 on an answer (logged, and counted for metrics); False if this user already rated it."""
+        vote = workspace_key(origin.scope, f"vote|{origin.user}|{answer_id}")
+        if not await self.state.add(NS_EVENTS, vote, 1, VOTE_TTL_SECONDS):
+            return False
         self.feedback[helpful] += 1
         self.telemetry.feedback.labels(origin.platform, "up" if helpful else "down").inc()
         log.info("answer_feedback", workspace=origin.scope, user=origin.user, answer_id=answer_id, helpful=helpful)
+        return True
 
     def metrics(self) -> dict[str, Any]:
         """Counters for a metrics endpoint: cache hit rates, rate limiting, queueing, feedback."""

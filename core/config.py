@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         return self.groq_api_key is not None and bool(self.groq_api_key.get_secret_value())
 
 
+def secret_value(value: SecretStr | None) -> str:
+    """A secret setting's value, "" when unset: for the client that needs it, never for a log or a message."""
+    return value.get_secret_value() if value is not None else ""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning validation errors into a `ConfigError` that names each bad variable."""
     try:

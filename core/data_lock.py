@@ -22,13 +22,17 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from core import database
 from core.errors import DataDirBusyError
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 LOCK_FILE = ".run.lock"
 DATABASE_LOCK = "api-assistant:data"
@@ -79,3 +83,15 @@ def describe(data_dir: Path, database_url: str | None) -> str:
     if database_url:
         return f"the registry database `{database.describe(data_dir, database_url)}`"
     return f"DATA_DIR `{data_dir}`"
+
+
+def data_lock(settings: Settings, *, exclusive: bool) -> AbstractContextManager[None]:
+    """The lock of this configuration's data: in its PostgreSQL registry (shared by replicas), else on DATA_DIR."""
+    if settings.database_url is not None:
+        return database_lock(settings.database_url.get_secret_value(), exclusive=exclusive)
+    return data_dir_lock(settings.data_dir, exclusive=exclusive)
+
+
+def describe_data(settings: Settings) -> str:
+    """What `data_lock(settings, ...)` guards, for messages (see `describe`)."""
+    return describe(settings.data_dir, settings.database_url.get_secret_value() if settings.database_url else None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -89,6 +90,37 @@ class Readiness:
         except Exception as exc:  # a failing dependency, reported by its exception class only (no messages)
             log.debug("readiness_check_failed", component=name, error=type(exc).__name__)
             return not_ready(f"check failed: {type(exc).__name__}")
+
+
+class RememberedCheck:
+    """A check of something that, once it has passed, stays passed (a platform accepting the bot's token).
+
+    Until then `probe` is asked on each readiness check; after a failure its verdict stands for `retry_seconds`,
+    so frequent probes do not turn into a stream of calls to the platform (or of DNS lookups, which cannot be
+    cancelled and would hold up the process's exit).
+    """
+
+    def __init__(self, probe: Callable[[], Awaitable[Verdict]], retry_seconds: float, unanswered: str) -> None:
+        self._probe = probe
+        self._retry_seconds = retry_seconds
+        self._unanswered = unanswered
+        self._passed = False
+        self._retry_at = 0.0
+        self._failure = not_ready(unanswered)
+
+    async def __call__(self) -> Verdict:
+        """READY once `probe` has passed; else its last failure, or a new answer once `retry_seconds` have passed."""
+        if self._passed:
+            return READY
+        if time.monotonic() < self._retry_at:
+            return self._failure
+        self._retry_at = time.monotonic() + self._retry_seconds
+        self._failure = not_ready(self._unanswered)  # stands if this check is cut off by its timeout
+        verdict = await self._probe()
+        self._passed = verdict.ready
+        if not verdict.ready:
+            self._failure = verdict
+        return verdict
 
 
 def all_ready(verdicts: dict[str, Verdict]) -> bool:

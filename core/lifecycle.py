@@ -1,17 +1,18 @@
 """Work in progress, so that a shutdown can stop taking new work and let what is running finish.
 
-Adapters wrap each unit of work (an event, a command) in `InFlightWork.running`. On SIGTERM the runner calls
-`stop_accepting()`, closes its platform connections' intake, waits with `drain(grace)` for running work to
-finish, and only then closes its clients.
+Adapters wrap each unit of work (an event, a command) in `InFlightWork.running`. On SIGTERM
+(`shutdown_on_signals`) the work stops being accepted and the runners' `stop` is set: each closes its platform
+connection's intake, waits with `drain(grace)` for running work to finish, and only then closes its clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import structlog
@@ -114,3 +115,31 @@ async def repeat_until_stopped(stop: asyncio.Event, interval: float, job: Callab
             await job()
         except Exception:
             log.exception("periodic_job_failed", job=getattr(job, "__name__", repr(job)))
+
+
+@contextmanager
+def shutdown_on_signals(stop: asyncio.Event, work: InFlightWork, grace: float) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop` (and stop taking work); a second one makes the shutdown stop waiting."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("shutdown_hurried", signal=sig.name, in_flight=work.active)
+            work.hurry()
+            return
+        log.info("shutdown_requested", signal=sig.name, in_flight=work.active, grace_seconds=grace)
+        work.stop_accepting()
+        stop.set()
+
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # no signal support (Windows, or not the main thread)
+            continue
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -14,6 +14,7 @@ traceback and the user gets the generic message naming the action's request id.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -207,6 +208,24 @@ class QuietSink:
 
     def progress(self, progress: IngestProgress) -> None:
         """Not shown."""
+
+
+class Delivery(QuietSink, ABC, Generic[T]):
+    """A sink that delivers the reply, or an error, rendered in its `markup` (`core.live.LiveReply` shows progress)."""
+
+    markup: ReplyMarkup[T]
+
+    async def final(self, reply: Reply) -> None:
+        """Deliver the reply."""
+        await self.deliver(render_reply(reply, self.markup))
+
+    async def fail(self, text: str) -> None:
+        """Deliver an error (the user message `guarded` chose)."""
+        await self.deliver(self.markup.text(text))
+
+    @abstractmethod
+    async def deliver(self, rendered: T) -> None:
+        """Send the rendered reply."""
 
 
 def on_loop(callback: Callable[[T], None]) -> Callable[[T], None]:

@@ -8,10 +8,8 @@ request id, which is bound to every log line of that message or command).
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, Concatenate, ParamSpec
 
@@ -22,9 +20,9 @@ from discord import app_commands
 from structlog.contextvars import bound_contextvars
 
 from bot.discord_app import messages as discord_messages
-from bot.discord_app.attachments import CdnPolicy
+from bot.discord_app.attachments import cdn_policy
 from bot.discord_app.render import render_text
-from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveReply, MessageSeries
+from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveSeries, MessageSeries
 from bot.discord_app.translate import (
     Addressed,
     Conversations,
@@ -36,11 +34,12 @@ from bot.discord_app.translate import (
     to_attachment,
     upload_name,
 )
-from core.actions import Origin, PurgeWorkspace
+from core.actions import Origin
 from core.assistant import Assistant
 from core.commands.catalogue import ArgKind, Command, Invocation, command
 from core.commands.handlers import complete_spec, run_command
 from core.config import Settings
+from core.live import working_sign
 from core.replies import guarded
 
 log = structlog.get_logger(__name__)
@@ -78,28 +77,6 @@ def _context(origin: Origin) -> Logger:
     )
 
 
-@asynccontextmanager
-async def typing_indicator(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """Show "typing…" while the body runs; a failure to show it never blocks the reply."""
-
-    async def keep_typing() -> None:
-        while True:
-            try:
-                await channel.typing()
-            except discord.HTTPException as exc:
-                log.debug("typing_failed", status=exc.status)
-                return
-            await asyncio.sleep(TYPING_REFRESH_SECONDS)
-
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
 class DiscordHandlers:
     """Everything the bot does, independent of how the client is wired."""
 
@@ -116,7 +93,7 @@ class DiscordHandlers:
         self.edit_interval = edit_interval
         self.progress_interval = progress_interval
         self.conversations = Conversations()
-        self.cdn_policy = CdnPolicy.with_api_url(settings.discord_api_url)
+        self.cdn_policy = cdn_policy(settings.discord_api_url)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -164,7 +141,7 @@ class DiscordHandlers:
         bound = _context(origin).bind(follow_up=addressed.follow_up, thread=addressed.root)
         if addressed.thread_id is not None:  # later messages in this thread are follow-ups
             await self.assistant.note_thread(replace(origin, thread=str(addressed.thread_id)))
-        async with typing_indicator(message.channel):
+        async with working_sign(message.channel.typing, every=TYPING_REFRESH_SECONDS, transport=DISCORD, logger=bound):
             if message.attachments and addressed.explicit:
                 await self._upload_attached(message, origin, addressed, bound)
             else:
@@ -173,14 +150,7 @@ class DiscordHandlers:
 
     async def on_guild_remove(self, guild_id: int) -> None:
         """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
-        origin = guild_origin(guild_id)
-        # Essential: Discord never tells us again, so the purge runs even while shutting down.
-        with bound_contextvars(request_id=origin.request_id):
-            async with self.assistant.work.running("discord_purge", essential=True):
-                try:
-                    await self.assistant.purge_workspace(PurgeWorkspace(origin, "guild_remove"))
-                except Exception:
-                    log.exception("discord_purge_failed", workspace=origin.workspace)
+        await self.assistant.forget_workspace(guild_origin(guild_id), "guild_remove")
 
     def _channel_reply(self, message: discord.Message, root: str) -> ChannelReply:
         return ChannelReply(message, lambda sent_id: self.conversations.remember_answer(sent_id, root))
@@ -204,15 +174,17 @@ class DiscordHandlers:
         """Run one command into `reply`, guarded; an upload shows its progress while it takes."""
         file = next((invocation.attachment(a.name) for a in invocation.command.arguments if a.kind is ArgKind.FILE),
                     None)
-        placeholder = discord_messages.indexing_started(file.filename) if file is not None else None
-        live = LiveReply(reply, edit_interval=self.edit_interval, progress_interval=self.progress_interval,
-                         logger=bound, placeholder=placeholder)
+        if file is None:
+            live = LiveSeries(reply, interval=self.edit_interval, logger=bound)
+        else:
+            placeholder = discord_messages.indexing_started(file.filename)
+            live = LiveSeries(reply, interval=self.progress_interval, logger=bound, placeholder=placeholder)
 
         async def action() -> None:
             async with live:
                 await run_command(self.assistant, invocation, live)
 
-        await guarded(action(), reply.fail, ref=invocation.origin.request_id, logger=bound, transport=DISCORD)
+        await guarded(action(), live.fail, ref=invocation.origin.request_id, logger=bound, transport=DISCORD)
 
     # ---- slash commands ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from bot.discord_app import messages as discord_messages
 from core import messages
 from core.answers import Answer, Citation, CodeBlock
 from core.commands.syntax import OptionSyntax, help_markdown
+from core.layout import split_markdown
 from core.mentions import ZERO_WIDTH_SPACE
 from core.mentions import defuse_mentions as defuse_everywhere
 from core.replies import IngestReply, ReplyMarkup, SpecListReply
@@ -30,8 +31,6 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\*_~|`])")
 _LANGUAGE_SAFE = re.compile(r"[^A-Za-z0-9_+#-]")
 # Discord's highlighter knows `bash` but not `curl`.
 _FENCE_LANGUAGE = {"curl": "bash", "shell": "bash", "sh": "bash"}
-# Before opening a code fence near the end of a message, keep room for some code, or move the fence on.
-_MIN_CODE_ROOM = 80
 
 
 def defuse_mentions(text: str) -> str:
@@ -128,56 +127,5 @@ MARKUP: ReplyMarkup[list[str]] = ReplyMarkup(
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split Markdown into messages of at most `limit` characters, breaking between lines where possible.
-
-    A code block that has to be split is closed at the end of one message and reopened (same language) at the
-    start of the next, so every message renders on its own. An unterminated fence at the end is closed too.
-    Returns [] for blank text.
-    """
-    if limit < 40:
-        raise ValueError("limit too small to split Markdown safely")
-    chunks: list[str] = []
-    lines: list[str] = []
-    length = 0  # len("\n".join(lines))
-    fence: str | None = None  # the opening line of the code block we are inside, if any
-
-    def flush() -> None:
-        nonlocal lines, length
-        if any(line.strip() for line in lines if line != fence):
-            chunks.append("\n".join([*lines, _FENCE] if fence else lines))
-        lines = [fence] if fence else []
-        length = len(fence) if fence else 0
-
-    def add(line: str) -> None:
-        nonlocal length
-        length += len(line) + (1 if lines else 0)
-        lines.append(line)
-
-    for raw in text.split("\n"):
-        is_fence = raw.lstrip().startswith(_FENCE)
-        opens = is_fence and fence is None
-        after = (raw.strip()[:24] if opens else None) if is_fence else fence
-        closing_room = len(_FENCE) + 1 if after else 0
-        extra = _MIN_CODE_ROOM if opens else 0
-        if lines and length + 1 + len(raw) + closing_room + extra > limit:
-            flush()
-        room = limit - length - (1 if lines else 0) - closing_room
-        if len(raw) <= room:
-            add(raw)
-            fence = after
-            continue
-        # A single line longer than a whole message: cut it into pieces (at spaces outside code).
-        rest = raw
-        while rest:
-            room = limit - length - (1 if lines else 0) - closing_room
-            if len(rest) <= room:
-                add(rest)
-                break
-            cut = room if fence else (rest.rfind(" ", room // 2, room) + 1 or room)
-            add(rest[:cut])
-            rest = rest[cut:]
-            flush()
-        fence = after
-    if lines:
-        flush()
-    return chunks
+    """Markdown as Discord messages (`core.layout.split_markdown`: code fences closed and reopened)."""
+    return split_markdown(text, limit)

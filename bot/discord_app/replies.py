@@ -2,25 +2,23 @@
 
 Two transports share the logic: a reply to a channel message, and the response to a (deferred) slash command.
 Every send and edit goes through here with `AllowedMentions.none()` and a final length/mention safety check
-(`safe_content`, the adapter's boundary), so nothing the bot says can ping anyone. `LiveReply` is the core's
-`ReplySink` for one reply: the answer streamed as throttled edits, indexing progress, then the reply.
+(`safe_content`, the adapter's boundary), so nothing the bot says can ping anyone. `LiveSeries` is the core's
+`ReplySink` for one reply (`core.live`: the answer streamed as throttled edits, indexing progress, the reply).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from typing import Any
 
 import discord
 import structlog
 
 from bot.discord_app.render import MARKUP, MESSAGE_LIMIT, defuse_mentions, render_partial, render_text
-from core.library import IngestProgress
-from core.replies import Reply, Transport, render_reply
+from core.live import LiveMessage, LiveReply, ProgressLook
+from core.replies import Transport
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger
@@ -170,77 +168,32 @@ DISCORD = Transport("discord", describe=_describe, mute=lambda exc: isinstance(e
 """Discord's API errors for `core.replies.guarded`; after a 403 (no permission here) no error reply is tried."""
 
 
-class LiveReply:
+LOOK = ProgressLook(partial=render_partial, progress=render_text)
+"""Status lines are not shown: the typing indicator (or the command's "thinking…") says the bot is at work."""
+
+
+class LiveSeries(LiveReply[list[str], list[str]]):
     """The core's sink for one reply shown as `series`: the answer as it is written, progress, then the reply.
 
-    The answer's text is edited in at most once per `edit_interval`. With a `placeholder` (an upload), a progress
-    line is shown every `progress_interval` while the work goes on, starting with the placeholder. Status lines
-    are not shown: the typing indicator (or the command's "thinking…") already says the bot is at work. Use it
-    as an async context manager, so the progress ticker stops however the work ends.
+    With a `placeholder` (an upload), nothing shows for one `interval`, so a quick upload shows only its result;
+    then the placeholder, or the latest progress, as the live message.
     """
 
     def __init__(
-        self, series: MessageSeries, *, edit_interval: float, progress_interval: float, logger: Logger,
-        placeholder: str | None = None,
+        self, series: MessageSeries, *, interval: float, logger: Logger, placeholder: str | None = None
     ) -> None:
+        delay = interval if placeholder is not None else 0.0
+        live: LiveMessage[list[str]] = LiveMessage(series.show, interval, delay=delay, transport=DISCORD, logger=logger)
+        super().__init__(live, LOOK, MARKUP, logger)
         self.series = series
-        self.edit_interval = edit_interval
-        self.progress_interval = progress_interval
-        self.logger = logger
-        self.placeholder = placeholder
-        self._started = time.monotonic()
-        self._last_edit: float | None = None
-        self._latest: str | None = None
-        self._stop = asyncio.Event()
-        self._ticker: asyncio.Task[None] | None = None
+        if placeholder is not None:
+            live.request(render_text(placeholder))
 
-    async def __aenter__(self) -> LiveReply:
-        if self.placeholder is not None:
-            self._ticker = asyncio.create_task(self._tick(self.placeholder))
-        return self
+    async def deliver(self, rendered: list[str]) -> None:
+        """Show the reply in place of the progress."""
+        await self.live.finish(rendered)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stop_ticker()
-
-    async def status(self, text: str) -> None:
-        """Not shown (see the class)."""
-
-    async def partial(self, text: str) -> None:
-        """Show the answer written so far, unless it was edited less than `edit_interval` ago."""
-        if self._last_edit is None or time.monotonic() - self._last_edit >= self.edit_interval:
-            await self.series.show(render_partial(text))
-            self._last_edit = time.monotonic()
-
-    def progress(self, progress: IngestProgress) -> None:
-        """Keep the latest indexing progress for the next tick."""
-        self._latest = progress.message
-
-    async def final(self, reply: Reply) -> None:
-        """Show the reply in place of the progress (never sooner than `edit_interval` after the last edit)."""
-        await self._stop_ticker()
-        if self._last_edit is not None:
-            await asyncio.sleep(max(0.0, self._last_edit + self.edit_interval - time.monotonic()))
-        chunks = render_reply(reply, MARKUP)
-        await self.series.show(chunks)
-        self.logger.info("reply_sent", reply=type(reply).__name__, messages=len(chunks),
-                         streamed=self._last_edit is not None, seconds=round(time.monotonic() - self._started, 2))
-
-    async def _tick(self, placeholder: str) -> None:
-        shown = ""
-        while not self._stop.is_set():
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.progress_interval)
-                return
-            text = self._latest or placeholder
-            if text != shown:
-                try:
-                    await self.series.show(render_text(text))
-                    shown = text
-                except discord.HTTPException as exc:
-                    self.logger.warning("progress_update_failed", status=exc.status)
-
-    async def _stop_ticker(self) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            await self._ticker
-            self._ticker = None
+    async def fail(self, text: str) -> None:
+        """Show an error the series' own way (privately, for a command), at once."""
+        await self.live.stop()
+        await self.series.fail(text)

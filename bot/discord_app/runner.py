@@ -16,7 +16,7 @@ from discord.http import Route
 from bot.discord_app.client import AssistantClient
 from bot.discord_app.handlers import EDIT_INTERVAL_SECONDS, PROGRESS_INTERVAL_SECONDS, DiscordHandlers
 from core.assistant import Assistant
-from core.config import Settings
+from core.config import Settings, secret_value
 from core.errors import ConfigError
 from core.health import READY, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
@@ -57,8 +57,7 @@ def discord_endpoints(settings: Settings) -> Iterator[None]:
 
 
 def _token(settings: Settings) -> str:
-    secret = settings.discord_bot_token
-    token = secret.get_secret_value().strip() if secret is not None else ""
+    token = secret_value(settings.discord_bot_token).strip()
     if not token:
         raise ConfigError("DISCORD_BOT_TOKEN is not set; create a bot in the Discord Developer Portal and set it.")
     return token

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from bot.discord_app.attachments import CdnPolicy, DiscordAttachment
+from bot.discord_app.attachments import DiscordAttachment
 from core.actions import Origin
+from core.downloads import TrustedOrigins
 
 PLATFORM = "discord"
 _UPLOAD_WORDS = {"upload", "index", "add", "spec", "name", "as", "called"}
@@ -178,7 +179,7 @@ def interaction_origin(interaction: discord.Interaction) -> Origin:
 
 
 def to_attachment(
-    attachment: discord.Attachment, session: aiohttp.ClientSession, policy: CdnPolicy
+    attachment: discord.Attachment, session: aiohttp.ClientSession, policy: TrustedOrigins
 ) -> DiscordAttachment:
     """A lazy core attachment for a Discord attachment (nothing is downloaded here)."""
     return DiscordAttachment(

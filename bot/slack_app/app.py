@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_app.handlers import SlackBot
 from core.assistant import Assistant
-from core.config import Settings
+from core.config import Settings, secret_value
 from core.errors import ConfigError
 
 WEB_API_TIMEOUT_SECONDS = 30
@@ -20,7 +20,7 @@ RATE_LIMIT_RETRIES = 3
 
 def bot_token(settings: Settings) -> str:
     """`SLACK_BOT_TOKEN`, or a `ConfigError` naming it."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    token = secret_value(settings.slack_bot_token)
     if not token:
         raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...) from the Slack app.")
     return token
@@ -48,11 +48,10 @@ def build_slack_app(
     Bolt calls `auth.test` once, on the first request, to learn the bot's user id (used to strip the
     mention and ignore the bot's own messages).
     """
-    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     app = AsyncApp(
         name="api-assistant",
         client=client or build_client(settings),
-        signing_secret=signing_secret,  # unused in Socket Mode; without it every HTTP request is refused
+        signing_secret=secret_value(settings.slack_signing_secret),  # without it every HTTP request is refused
     )
     (bot or SlackBot(assistant, settings)).register(app)
     return app

@@ -7,46 +7,27 @@ within those hosts, and stops as soon as the content passes the size limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 import structlog
 
 from bot.slack_app import messages as slack_messages
-from core import messages
-from core.errors import FileTooLargeError, UserFacingError
+from core.downloads import TrustedOrigins, read_within
+from core.errors import UserFacingError
 
 log = structlog.get_logger(__name__)
 
-SLACK_FILE_ORIGINS = frozenset({("https", "files.slack.com", 443)})
+SLACK_FILE_ORIGINS = TrustedOrigins.of("https://files.slack.com")
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 64 * 1024
 
-Origin = tuple[str, str, int]
 
-
-def url_origin(url: str) -> Origin | None:
-    """(scheme, host, port) of an http(s) URL, or None."""
-    try:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            return None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:  # an unclosed IPv6 bracket, a port out of range: not a URL to fetch
-        return None
-    return parts.scheme, parts.hostname.lower(), port
-
-
-def allowed_file_origins(api_url: str, extra: Iterable[Origin] = ()) -> frozenset[Origin]:
+def allowed_file_origins(api_url: str) -> TrustedOrigins:
     """Where file downloads may go: Slack's file host, and the Web API's own origin (a mock in tests)."""
-    origins = set(SLACK_FILE_ORIGINS) | set(extra)
-    api_origin = url_origin(api_url)
-    if api_origin:
-        origins.add(api_origin)
-    return frozenset(origins)
+    return SLACK_FILE_ORIGINS.including(api_url)
 
 
 @dataclass(frozen=True)
@@ -57,12 +38,12 @@ class SlackFileAttachment:
     size: int | None
     url: str
     token: str = field(repr=False)  # never in reprs, logs or errors
-    allowed_origins: frozenset[Origin] = field(default=SLACK_FILE_ORIGINS, repr=False)
+    allowed_origins: TrustedOrigins = field(default=SLACK_FILE_ORIGINS, repr=False)
     file_id: str = ""
 
     def is_allowed(self, url: str | None = None) -> bool:
         """Whether a URL (default: this file's) is on an allowed Slack host."""
-        return url_origin(url or self.url) in self.allowed_origins
+        return self.allowed_origins.allows(url or self.url)
 
     async def read(self, max_bytes: int) -> bytes:
         """Download the file, raising `FileTooLargeError` as soon as it exceeds `max_bytes`."""
@@ -95,15 +76,7 @@ class SlackFileAttachment:
                 if response.content_type == "text/html" and not self.filename.lower().endswith((".html", ".htm")):
                     log.warning("slack_file_sign_in_page", file_id=self.file_id)
                     raise UserFacingError(slack_messages.download_sign_in_page(self.filename))
-                declared = response.content_length
-                if declared is not None and declared > max_bytes:
-                    raise FileTooLargeError(messages.file_too_large(self.filename, declared, max_bytes))
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                    data.extend(chunk)
-                    if len(data) > max_bytes:
-                        log.info("slack_file_over_limit_while_streaming", file_id=self.file_id, limit=max_bytes)
-                        raise FileTooLargeError(messages.file_too_large(self.filename, len(data), max_bytes))
-                return bytes(data)
+                chunks = response.content.iter_chunked(CHUNK_BYTES)
+                return await read_within(chunks, self.filename, max_bytes, response.content_length)
         log.warning("slack_file_too_many_redirects", file_id=self.file_id)
         raise UserFacingError(slack_messages.download_failed(self.filename))

@@ -10,20 +10,19 @@ request id is bound to every log line it causes and shown in the generic error r
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from contextlib import nullcontext
 from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from structlog.contextvars import bound_contextvars
 
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
 from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, WORKING_EMOJI
-from bot.slack_app.replies import SLACK, ActionReply, SlashReply, ThreadReply, slack_error
+from bot.slack_app.replies import SLACK, ActionReply, SlashReply, ThreadReply
 from bot.slack_app.translate import (
     PLATFORM,
     Incoming,
@@ -38,12 +37,13 @@ from bot.slack_app.translate import (
     team_of,
 )
 from bot.slack_app.users import UserDirectory
-from core.actions import Origin, PurgeWorkspace
+from core.actions import Origin
 from core.assistant import Assistant
 from core.commands.catalogue import Access, Invocation, command
 from core.commands.handlers import run_command
 from core.config import Settings
 from core.errors import UserFacingError
+from core.live import working_sign
 from core.parsing.loader import check_upload
 from core.replies import guarded
 
@@ -71,7 +71,6 @@ class SlackBot:
         self.answer_interval = answer_interval
         self.ingest_interval = ingest_interval
         self.file_origins = allowed_file_origins(settings.slack_api_url)
-        self._votes: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.users = UserDirectory()
 
     def register(self, app: AsyncApp) -> None:
@@ -124,15 +123,7 @@ class SlackBot:
         if not team:
             log.warning("slack_purge_without_team", reason=reason)
             return
-        origin = Origin(platform=PLATFORM, workspace=team, event_id=str(body.get("event_id") or ""))
-        # Essential: Slack never sends an uninstall again, so it is purged even while shutting down.
-        with bound_contextvars(request_id=origin.request_id):
-            async with self.assistant.work.running("slack_purge", essential=True):
-                try:
-                    if await self.assistant.claim_event(origin):
-                        await self.assistant.purge_workspace(PurgeWorkspace(origin, reason))
-                except Exception:
-                    log.exception("slack_purge_failed", workspace=team, reason=reason)
+        await self.assistant.forget_workspace(Origin(PLATFORM, team, event_id=str(body.get("event_id") or "")), reason)
 
     async def _in_bot_thread(self, body: dict[str, Any]) -> bool:
         """Whether a thread message is in a thread the bot replied in (on any instance: the core knows)."""
@@ -161,12 +152,7 @@ class SlackBot:
             return
         retry_values = request.headers.get("x-slack-retry-num") or ()
         retry = retry_values[0] if retry_values else None
-        try:
-            first_delivery = await self.assistant.claim_event(origin)
-        except Exception:
-            log.exception("claim_event_failed", **fields)
-            first_delivery = True
-        if not first_delivery:
+        if not await self.assistant.claim_event(origin):
             log.info("slack_event_duplicate", retry_num=retry, **fields)
             return
         log.info("slack_event", kind=incoming.kind.value, retry_num=retry, addressed=incoming.addressed, **fields)
@@ -187,34 +173,19 @@ class SlackBot:
                            on_sent=lambda: self.assistant.note_thread(in_thread))
 
     async def _answer(self, incoming: Incoming, client: AsyncWebClient, fields: dict[str, Any]) -> None:
-        channel = incoming.origin.channel
         reply = self._thread_reply(client, incoming, self.answer_interval)
-        reacted = await self._reaction(client, "add", channel, incoming.message_ts)
-        try:
+        where = {"channel": incoming.origin.channel, "timestamp": incoming.message_ts, "name": WORKING_EMOJI}
+        working = working_sign(lambda: client.reactions_add(**where), lambda: client.reactions_remove(**where),
+                               transport=SLACK, logger=log.bind(**fields))
+        async with working if incoming.message_ts else nullcontext():
             await guarded(self._ask(incoming, reply), reply.fail, ref=incoming.origin.request_id,
                           logger=log.bind(**fields), transport=SLACK)
-        finally:
-            if reacted:
-                await self._reaction(client, "remove", channel, incoming.message_ts)
 
     async def _ask(self, incoming: Incoming, reply: ThreadReply) -> None:
-        await reply.status(slack_messages.WORKING)
-        ask = Invocation(command("ask"), incoming.origin, {"question": incoming.question})
-        await run_command(self.assistant, ask, reply)
-
-    async def _reaction(self, client: AsyncWebClient, verb: str, channel: str, ts: str) -> bool:
-        """Add or remove the working emoji on the user's message; failures only log."""
-        if not ts:
-            return False
-        method = client.reactions_add if verb == "add" else client.reactions_remove
-        try:
-            await method(channel=channel, timestamp=ts, name=WORKING_EMOJI)
-            return True
-        except SlackApiError as exc:
-            log.info("slack_reaction_failed", verb=verb, error=slack_error(exc), channel=channel)
-        except Exception:
-            log.warning("slack_reaction_failed", verb=verb, channel=channel, exc_info=True)
-        return False
+        async with reply:
+            await reply.status(slack_messages.WORKING)
+            ask = Invocation(command("ask"), incoming.origin, {"question": incoming.question})
+            await run_command(self.assistant, ask, reply)
 
     async def _ingest(
         self, incoming: Incoming, slack_file: SlackFile, client: AsyncWebClient, token: str, reply: ThreadReply
@@ -229,9 +200,10 @@ class SlackBot:
         if not attachment.is_allowed():
             log.warning("slack_file_host_refused", file_id=slack_file.id)
             raise UserFacingError(slack_messages.download_not_allowed(slack_file.name))
-        await reply.status(slack_messages.indexing(slack_file.name))
-        origin = await self.users.identify(client, incoming.origin)
-        await run_command(self.assistant, Invocation(command("upload"), origin, {"file": attachment}), reply)
+        async with reply:
+            await reply.status(slack_messages.indexing(slack_file.name))
+            origin = await self.users.identify(client, incoming.origin)
+            await run_command(self.assistant, Invocation(command("upload"), origin, {"file": attachment}), reply)
 
     async def _file_info(self, client: AsyncWebClient, slack_file: SlackFile) -> SlackFile:
         if not slack_file.id:
@@ -292,15 +264,8 @@ class SlackBot:
                                   ref=origin.request_id, logger=bound, transport=SLACK)
 
     async def _feedback(self, origin: Origin, answer_id: str, helpful: bool, reply: ActionReply) -> None:
-        key = (origin.workspace, origin.user, answer_id)
-        if key in self._votes:
-            await reply.text(slack_messages.feedback_already(helpful))
-            return
-        self._votes[key] = None
-        while len(self._votes) > 10_000:
-            self._votes.popitem(last=False)
-        await self.assistant.record_feedback(origin, answer_id, helpful)
-        await reply.text(slack_messages.feedback_thanks(helpful))
+        first = await self.assistant.record_feedback(origin, answer_id, helpful)
+        await reply.text(slack_messages.feedback_thanks(helpful) if first else slack_messages.feedback_already(helpful))
 
     async def on_error(self, error: Exception) -> None:
         """Errors that escaped a listener (a bug: `guarded` should have caught them)."""

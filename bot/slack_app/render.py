@@ -27,6 +27,7 @@ from bot.slack_app import messages as slack_messages
 from core import messages
 from core.answers import Answer, CodeBlock
 from core.commands.syntax import TypedSyntax, help_markdown
+from core.layout import markdown_segments, split_at_breaks
 from core.mentions import ZERO_WIDTH_JOINER, defuse_mentions
 from core.replies import IngestReply, ReplyMarkup, SpecListReply
 
@@ -144,32 +145,6 @@ def _line_mrkdwn(line: str) -> str:
     return inline_mrkdwn(line)
 
 
-def markdown_segments(markdown: str) -> list[tuple[str, str]]:
-    """Split Markdown into ("text", ...) and ("code", ...) segments; an unclosed fence runs to the end."""
-    segments: list[tuple[str, str]] = []
-    buffer: list[str] = []
-    in_code = False
-
-    def flush() -> None:
-        if buffer:
-            segments.append(("code" if in_code else "text", "\n".join(buffer)))
-            buffer.clear()
-
-    for line in markdown.split("\n"):
-        stripped = line.strip()
-        if not in_code and len(stripped) > 6 and stripped.startswith("```") and stripped.endswith("```"):
-            flush()
-            segments.append(("code", stripped[3:-3]))
-            continue
-        if stripped.startswith("```"):
-            flush()
-            in_code = not in_code
-            continue
-        buffer.append(line)
-    flush()
-    return [(kind, body) for kind, body in segments if kind == "code" or body.strip()]
-
-
 def text_mrkdwn(markdown: str) -> str:
     """A Markdown text (no fences) as escaped mrkdwn."""
     return "\n".join(_line_mrkdwn(line) for line in markdown.strip("\n").split("\n"))
@@ -188,29 +163,9 @@ def _safe_cut(text: str, position: int) -> bool:
     return prefix.rfind("<") <= prefix.rfind(">")
 
 
-def _cut_position(text: str, limit: int) -> int:
-    floor = max(1, limit // 3)
-    for separator in ("\n\n", "\n", " "):
-        index = text.rfind(separator, 0, limit + 1)
-        while index >= floor:
-            if _safe_cut(text, index):
-                return index
-            index = text.rfind(separator, 0, index)
-    for index in range(limit, floor - 1, -1):
-        if _safe_cut(text, index):
-            return index
-    return limit
-
-
 def split_text(text: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
     """Split mrkdwn into pieces of at most `limit` characters, preferring paragraph, line, then word breaks."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = _cut_position(text, limit)
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip("\n ")
-    pieces.append(text)
-    return [piece for piece in pieces if piece.strip()]
+    return split_at_breaks(text, limit, _safe_cut)
 
 
 def truncate(text: str, limit: int) -> str:

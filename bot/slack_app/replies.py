@@ -10,11 +10,7 @@ Link parsing is off and nothing unfurls; when Slack refuses a message's blocks i
 
 from __future__ import annotations
 
-import asyncio
-import math
-import time
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -26,8 +22,8 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.render import SlackMessage, render_markdown, render_partial, render_status, slack_markup
 from core.actions import Origin
-from core.library import IngestProgress
-from core.replies import QuietSink, Reply, ReplyMarkup, Transport, render_reply
+from core.live import LiveMessage, LiveReply, ProgressLook
+from core.replies import Delivery, Transport
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +44,17 @@ def _describe(exc: Exception) -> dict[str, Any] | None:
 
 
 SLACK = Transport("slack", describe=_describe)
+"""Slack's API errors for `core.replies.guarded`: logged as `slack_api_error` / `slack_reply_failed`."""
 THREAD_MARKUP = slack_markup()
 SLASH_MARKUP = slack_markup(echo=True)
-"""Slack's API errors for `core.replies.guarded`: logged as `slack_api_error` / `slack_reply_failed`."""
+THREAD_LOOK = ProgressLook(partial=render_partial, progress=render_status, status=render_status)
+
+
+async def respond_privately(respond: AsyncRespond, message: SlackMessage) -> None:
+    """Send a message through `response_url`, visible only to the person who acted; a refusal is logged."""
+    response = await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
+    if response.status_code != 200:
+        log.warning("slack_respond_failed", status=response.status_code, error=str(response.body)[:100])
 
 
 class Poster:
@@ -60,6 +64,14 @@ class Poster:
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
+        self.ts: str | None = None  # the live message, once posted
+
+    async def write(self, message: SlackMessage) -> None:
+        """Post the live message the first time, then edit it."""
+        if self.ts is None:
+            self.ts = await self.post(message)
+        else:
+            await self.update(self.ts, message)
 
     async def post(self, message: SlackMessage) -> str:
         """Post a message; returns its ts."""
@@ -85,94 +97,7 @@ class Poster:
             return await method(**kwargs, **message.plain().as_kwargs())
 
 
-class LiveMessage:
-    """One bot message posted at once and then edited in place, at most once per `interval` (latest wins)."""
-
-    def __init__(self, poster: Poster, interval: float) -> None:
-        self.poster = poster
-        self.interval = interval
-        self.ts: str | None = None
-        self._lock = asyncio.Lock()
-        self._pending: SlackMessage | None = None
-        self._last_write = -math.inf
-        self._flusher: asyncio.Task[None] | None = None
-        self._finished = False
-
-    async def show(self, message: SlackMessage) -> None:
-        """Show progress: posted right away the first time, later edits throttled."""
-        if self._finished:
-            return
-        self._pending = message
-        if self.ts is None:
-            await self._flush()
-        else:
-            self.request(message)
-
-    def request(self, message: SlackMessage) -> None:
-        """Schedule an edit (call from the event loop's thread); only the latest pending message is shown."""
-        if self._finished:
-            return
-        self._pending = message
-        if self._flusher is None or self._flusher.done():
-            delay = max(0.0, self._last_write + self.interval - time.monotonic())
-            self._flusher = asyncio.create_task(self._flush_later(delay))
-
-    @property
-    def finished(self) -> bool:
-        """Whether the final message has been shown (later messages must be posted separately)."""
-        return self._finished
-
-    async def finish(self, message: SlackMessage) -> None:
-        """Show the final message now (never overtaken by an older edit still in flight)."""
-        self._finished = True
-        if self._flusher is not None and not self._lock.locked():
-            self._flusher.cancel()
-        async with self._lock:
-            await self._write(message)
-
-    async def _flush_later(self, delay: float) -> None:
-        try:
-            await asyncio.sleep(delay)
-            await self._flush()
-        except SlackApiError as exc:
-            log.warning("slack_progress_update_failed", error=slack_error(exc), channel=self.poster.channel)
-        except Exception:
-            log.warning("slack_progress_update_failed", channel=self.poster.channel, exc_info=True)
-
-    async def _flush(self) -> None:
-        async with self._lock:
-            message, self._pending = self._pending, None
-            if message is not None and not self._finished:
-                await self._write(message)
-
-    async def _write(self, message: SlackMessage) -> None:
-        if self.ts is None:
-            self.ts = await self.poster.post(message)
-        else:
-            await self.poster.update(self.ts, message)
-        self._last_write = time.monotonic()
-
-
-class Delivery(ABC):
-    """Delivers the core's reply, or an error, as Slack messages in `markup`."""
-
-    markup: ReplyMarkup[list[SlackMessage]] = THREAD_MARKUP
-
-    async def final(self, reply: Reply) -> None:
-        """Deliver the core's reply."""
-        messages: list[SlackMessage] = render_reply(reply, self.markup)
-        await self.send(messages)
-
-    async def fail(self, text: str) -> None:
-        """Deliver an error."""
-        await self.send([render_markdown(text)])
-
-    @abstractmethod
-    async def send(self, messages: Sequence[SlackMessage]) -> None:
-        """Send the messages."""
-
-
-class ThreadReply(Delivery):
+class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
     """Replies in a thread (or at the top level of a DM): one live message, extra messages for long answers.
 
     `on_sent` is called after each reply delivered in a thread (the bot then takes part in it).
@@ -183,35 +108,21 @@ class ThreadReply(Delivery):
         on_sent: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.poster = Poster(client, channel, thread_ts)
-        self.live = LiveMessage(self.poster, interval)
+        super().__init__(LiveMessage(self.poster.write, interval, transport=SLACK), THREAD_LOOK, THREAD_MARKUP)
         self.on_sent = on_sent
 
-    async def status(self, text: str) -> None:
-        """Show a progress line."""
-        await self.live.show(render_status(text))
-
-    async def partial(self, text: str) -> None:
-        """Show the text written so far."""
-        await self.live.show(render_partial(text))
-
-    def progress(self, progress: IngestProgress) -> None:
-        """Show indexing progress (throttled; called on the event loop)."""
-        self.live.request(render_status(progress.message))
-
-    async def send(self, messages: Sequence[SlackMessage]) -> None:
+    async def deliver(self, rendered: list[SlackMessage]) -> None:
         """Replace the live message with the first message and post the rest below it."""
         if self.poster.thread_ts and self.on_sent is not None:
             await self.on_sent()
-        if self.live.finished:  # e.g. an error after the answer was shown: never overwrite the answer
-            rest = list(messages)
-        else:
-            first, *rest = messages
-            await self.live.finish(first)
+        rest = list(rendered)
+        if not self.live.done:  # else (an error after the answer was shown): never overwrite the answer
+            await self.live.finish(rest.pop(0))
         for message in rest:
             await self.poster.post(message)
 
 
-class SlashReply(QuietSink, Delivery):
+class SlashReply(Delivery[list[SlackMessage]]):
     """Replies to a slash command through its `response_url`, visible only to the person who typed it.
 
     Every `/api` reply is ephemeral in Slack, `ask` too: a public answer is what mentioning the bot gives, in a
@@ -223,14 +134,12 @@ class SlashReply(QuietSink, Delivery):
     def __init__(self, respond: AsyncRespond) -> None:
         self.respond = respond
 
-    async def send(self, messages: Sequence[SlackMessage]) -> None:
+    async def deliver(self, rendered: list[SlackMessage]) -> None:
         """Send up to five ephemeral messages."""
-        if len(messages) > MAX_SLASH_RESPONSES:
-            messages = [*messages[: MAX_SLASH_RESPONSES - 1], render_markdown(slack_messages.slash_too_many_parts())]
-        for message in messages:
-            response = await self.respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
-            if response.status_code != 200:
-                log.warning("slack_respond_failed", status=response.status_code, error=str(response.body)[:100])
+        if len(rendered) > MAX_SLASH_RESPONSES:
+            rendered = [*rendered[: MAX_SLASH_RESPONSES - 1], render_markdown(slack_messages.slash_too_many_parts())]
+        for message in rendered:
+            await respond_privately(self.respond, message)
 
 
 class ActionReply:
@@ -245,9 +154,7 @@ class ActionReply:
         """Send one Markdown message to the clicker only."""
         message = render_markdown(text)
         if self.respond.response_url:
-            response = await self.respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
-            if response.status_code != 200:
-                log.warning("slack_respond_failed", status=response.status_code)
+            await respond_privately(self.respond, message)
         elif self.origin.channel and self.origin.user:
             await self.client.chat_postEphemeral(channel=self.origin.channel, user=self.origin.user,
                                                  **message.as_kwargs())

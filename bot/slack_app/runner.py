@@ -20,7 +20,6 @@ an app that connects but fails every event, or a Socket Mode client that retries
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -36,15 +35,14 @@ from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
 from bot.slack_app.replies import slack_error
 from core.assistant import Assistant
-from core.config import Settings
+from core.config import Settings, secret_value
 from core.errors import ConfigError
-from core.health import READY, Verdict, not_ready
+from core.health import READY, RememberedCheck, Verdict, not_ready
 from core.lifecycle import wait_until_stopped
 
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 AUTH_RETRY_SECONDS = 10.0
 """In HTTP mode, how long a failed `auth.test` stands before a readiness check asks Slack again."""
 # Slack's answers meaning the token itself is wrong, revoked or of the wrong kind: retrying cannot help.
@@ -97,11 +95,6 @@ async def connect_socket(handler: AsyncSocketModeHandler) -> None:
     await handler.connect_async()
 
 
-async def healthz(_: web.Request) -> web.Response:
-    """Liveness probe."""
-    return web.Response(text="ok")
-
-
 def events_handler(
     app: AsyncApp, accepting: Callable[[], bool] = lambda: True
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -119,29 +112,6 @@ def events_handler(
     return handle
 
 
-def build_web_app(app: AsyncApp, accepting: Callable[[], bool] = lambda: True) -> web.Application:
-    """A stand-alone aiohttp application with only Bolt's `POST /slack/events` and `GET /healthz`.
-
-    `serve_slack` uses the process's `HttpServer` instead; this serves the Slack app alone (tests).
-    """
-    web_app = web.Application()
-    web_app.router.add_post(EVENTS_PATH, events_handler(app, accepting))
-    web_app.router.add_get(HEALTH_PATH, healthz)
-    return web_app
-
-
-async def start_http(
-    app: AsyncApp, host: str, port: int, accepting: Callable[[], bool] = lambda: True
-) -> tuple[web.AppRunner, int]:
-    """Start serving `app` over HTTP; returns the runner (call `cleanup()` to stop) and the bound port."""
-    runner = web.AppRunner(build_web_app(app, accepting), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    addresses = runner.addresses
-    return runner, int(addresses[0][1]) if addresses else port
-
-
 async def serve_slack(
     settings: Settings, assistant: Assistant, stop: asyncio.Event | None = None, server: HttpServer | None = None
 ) -> None:
@@ -153,8 +123,8 @@ async def serve_slack(
     app = build_slack_app(settings, assistant)
     work = assistant.work
     readiness = assistant.readiness
-    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    if not app_token and (not settings.slack_signing_secret or not settings.slack_signing_secret.get_secret_value()):
+    app_token = secret_value(settings.slack_app_token)
+    if not app_token and not secret_value(settings.slack_signing_secret):
         raise ConfigError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode needs it (or set SLACK_APP_TOKEN for Socket Mode)."
         )
@@ -189,8 +159,9 @@ async def _serve_http(
     settings: Settings, assistant: Assistant, app: AsyncApp, server: HttpServer, stop: asyncio.Event | None
 ) -> None:
     work = assistant.work
-    auth = _AuthCheck(app)
-    assistant.readiness.register("slack", lambda: auth.verdict(server.listening))
+    auth = RememberedCheck(lambda: _auth_verdict(app), AUTH_RETRY_SECONDS, "auth.test did not answer")
+    listening = not_ready("HTTP server not listening")
+    assistant.readiness.register("slack", lambda: auth() if server.listening else listening)
     server.add_webhook(EVENTS_PATH, events_handler(app, accepting=lambda: work.accepting))
     log.info("slack_started", mode="http", host=settings.host, port=server.port, path=EVENTS_PATH)
     try:
@@ -207,37 +178,12 @@ async def _socket_connected(handler: AsyncSocketModeHandler) -> Verdict:
     return READY if await handler.client.is_connected() else not_ready("Socket Mode not connected")
 
 
-class _AuthCheck:
-    """HTTP mode's readiness: `auth.test` has accepted the bot token.
-
-    Asked on a readiness check until it succeeds once; after a failure the same verdict is repeated for
-    `AUTH_RETRY_SECONDS`, so frequent probes don't turn into a stream of `auth.test` calls (or of DNS lookups,
-    which can't be cancelled and would hold up the process's exit).
-    """
-
-    def __init__(self, app: AsyncApp) -> None:
-        self._app = app
-        self._passed = False
-        self._retry_seconds = AUTH_RETRY_SECONDS
-        self._retry_at = 0.0
-        self._failure = not_ready("auth.test not asked yet")
-
-    async def verdict(self, listening: bool) -> Verdict:
-        if not listening:
-            return not_ready("HTTP server not listening")
-        if self._passed:
-            return READY
-        if time.monotonic() < self._retry_at:
-            return self._failure
-        self._retry_at = time.monotonic() + self._retry_seconds
-        self._failure = not_ready("auth.test did not answer")  # stays if this check is cut off by its timeout
-        try:
-            await self._app.client.auth_test()
-        except SlackApiError as exc:  # e.g. invalid_auth, token_revoked
-            self._failure = not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
-            return self._failure
-        except Exception as exc:  # network: the class only, its message may name hosts
-            self._failure = not_ready(f"auth.test failed: {type(exc).__name__}")
-            return self._failure
-        self._passed = True
-        return READY
+async def _auth_verdict(app: AsyncApp) -> Verdict:
+    """HTTP mode's readiness: `auth.test` accepts the bot token (asked until it does, see `RememberedCheck`)."""
+    try:
+        await app.client.auth_test()
+    except SlackApiError as exc:  # e.g. invalid_auth, token_revoked
+        return not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
+    except Exception as exc:  # network: the class only, its message may name hosts
+        return not_ready(f"auth.test failed: {type(exc).__name__}")
+    return READY

@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from core.health import READY, Readiness, all_ready, not_ready
+from core.health import READY, Readiness, RememberedCheck, all_ready, not_ready
 
 
 async def test_verdicts_of_sync_async_failing_and_slow_checks():
@@ -46,6 +46,35 @@ async def test_a_registered_check_replaces_the_expectation():
     readiness.set("discord", not_ready("stopped"))
     assert (await readiness.evaluate())["discord"].detail == "stopped"
     assert not all_ready({})  # nothing registered is not "ready"
+
+
+async def test_a_remembered_check_asks_again_only_after_a_pause_and_never_once_passed():
+    answers = [not_ready("token refused"), READY]
+    asked = []
+
+    async def probe():
+        asked.append(True)
+        return answers.pop(0)
+
+    check = RememberedCheck(probe, retry_seconds=0.2, unanswered="not asked yet")
+    readiness = Readiness(timeout=1)
+    readiness.register("platform", check)
+    assert (await readiness.evaluate())["platform"].detail == "token refused"
+    assert (await readiness.evaluate())["platform"].detail == "token refused" and len(asked) == 1  # stands
+    await asyncio.sleep(0.25)
+    assert all_ready(await readiness.evaluate()) and len(asked) == 2
+    assert all_ready(await readiness.evaluate()) and len(asked) == 2  # once passed, never asked again
+
+
+async def test_a_remembered_check_cut_off_by_the_timeout_names_it():
+    async def hangs():
+        await asyncio.sleep(10)
+        return READY
+
+    readiness = Readiness(timeout=0.1)
+    readiness.register("platform", RememberedCheck(hangs, retry_seconds=60, unanswered="auth.test did not answer"))
+    assert (await readiness.evaluate())["platform"].detail == "no answer within 0.1 s"
+    assert (await readiness.evaluate())["platform"].detail == "auth.test did not answer"  # not asked again yet
 
 
 async def test_the_assistants_own_components(assistant):

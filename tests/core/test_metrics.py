@@ -107,9 +107,10 @@ async def test_uploads_feedback_caches_and_index_size(assistant, example_spec, t
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do: a broken file
         await upload(assistant, TEAM, BytesAttachment("broken.yaml", b"openapi: [oops"), "broken")
     await upload(assistant, Origin("discord", "G1", user="U1"), PathAttachment(example_spec), "shop")
-    await assistant.record_feedback(TEAM, "a1", True)
-    await assistant.record_feedback(TEAM, "a2", False)
-    await assistant.record_feedback(TEAM, "a3", True)
+    assert await assistant.record_feedback(TEAM, "a1", True)
+    assert await assistant.record_feedback(TEAM, "a2", False)
+    assert await assistant.record_feedback(TEAM, "a3", True)
+    assert not await assistant.record_feedback(TEAM, "a1", False)  # one vote per person and answer: not counted
     for _ in range(3):
         await assistant.ask(AskQuestion(TEAM, QUESTION))
 

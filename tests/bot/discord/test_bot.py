@@ -301,7 +301,8 @@ async def test_streamed_answer_is_edited_progressively_and_throttled(
     bot: Any, fake: FakeDiscord, assistant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     final = await assistant.ask(AskQuestion(GUILD_ORIGIN, REFUND))
-    parts = ["To refund ", "an order, call ", "`POST /orders/{orderId}/refund` ", "(ping @everyone) ", "with amount."]
+    # Edits are coalesced (the latest text, once per interval): the mention comes early enough to be in one.
+    parts = ["To refund ", "(ping @everyone) ", "an order, call ", "`POST /orders/{orderId}/refund` ", "with amount."]
 
     async def stream(request: AskQuestion) -> AsyncIterator[AnswerEvent]:
         yield StatusUpdate("Searching the specs…")

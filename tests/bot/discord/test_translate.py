@@ -3,7 +3,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from bot.discord_app.attachments import CdnPolicy, DiscordAttachment
+from bot.discord_app.attachments import DiscordAttachment, cdn_policy
 from bot.discord_app.runner import rest_base
 from bot.discord_app.translate import Conversations, strip_bot_mention, upload_name, workspace_id
 from core.errors import FileTooLargeError, UserFacingError
@@ -40,7 +40,7 @@ def test_conversations_are_bounded() -> None:
 
 
 def test_cdn_policy() -> None:
-    policy = CdnPolicy.with_api_url("http://127.0.0.1:5555/api/v10")
+    policy = cdn_policy("http://127.0.0.1:5555/api/v10")
     assert policy.allows("https://cdn.discordapp.com/attachments/1/2/spec.yaml?ex=1&hm=2")
     assert policy.allows("https://media.discordapp.net/attachments/1/2/spec.yaml")
     assert policy.allows("http://127.0.0.1:5555/cdn/attachments/1/spec.yaml")
@@ -49,7 +49,7 @@ def test_cdn_policy() -> None:
     assert not policy.allows("https://user:pw@cdn.discordapp.com/x.yaml")
     assert not policy.allows("http://127.0.0.1:6666/x.yaml")
     assert not policy.allows("http://169.254.169.254/latest/meta-data")
-    assert not CdnPolicy().allows("http://127.0.0.1:5555/cdn/x.yaml")
+    assert not cdn_policy().allows("http://127.0.0.1:5555/cdn/x.yaml")
 
 
 def test_rest_base() -> None:
@@ -58,7 +58,7 @@ def test_rest_base() -> None:
 
 
 async def test_download_streams_and_stops_over_the_limit(fake: FakeDiscord) -> None:
-    policy = CdnPolicy.with_api_url(fake.api_url)
+    policy = cdn_policy(fake.api_url)
     url = fake.add_file("big.yaml", b"x" * 300_000)
     async with aiohttp.ClientSession() as session:
         # The declared size lies (says 10 bytes): the download itself must stop at the limit.

@@ -16,9 +16,10 @@ import pytest
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
+from bot.http_server import HttpServer
 from bot.slack_app.app import build_slack_app
 from bot.slack_app.handlers import SlackBot
-from bot.slack_app.runner import start_http
+from bot.slack_app.runner import EVENTS_PATH, events_handler
 from core.actions import Origin, PathAttachment, UploadSpec
 from tests.bot.slack.mock_slack import APP_TOKEN, BOT_TOKEN, TEAM_ID, MockSlack
 
@@ -143,6 +144,7 @@ class SlackHttp:
 async def slack_http(slack_settings, indexed) -> AsyncIterator[SlackHttp]:  # type: ignore[no-untyped-def]
     bot = SlackBot(indexed, slack_settings)
     app = build_slack_app(slack_settings, indexed, bot=bot)
-    runner, port = await start_http(app, "127.0.0.1", 0)
-    yield SlackHttp(f"http://127.0.0.1:{port}", bot)
-    await runner.cleanup()
+    server = HttpServer(indexed)  # the process's one HTTP server, as `serve_slack` uses it in HTTP mode
+    server.add_webhook(EVENTS_PATH, events_handler(app))
+    async with server.serving("127.0.0.1", 0):
+        yield SlackHttp(f"http://127.0.0.1:{server.port}", bot)
