@@ -35,7 +35,6 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 import structlog
-from pydantic import SecretStr
 
 from core import database, messages
 from core.errors import BackupError
@@ -435,7 +434,7 @@ async def restore_backup(
     try:
         manifest = extract_verified(source, staging)
         restored = _staged_registry(staging, manifest)
-        target = SpecRegistry(data_dir, _secret(settings.database_url))
+        target = SpecRegistry(data_dir, settings.registry_database_url)
         try:
             previous = set(target.workspaces())
             if (previous or target.has_originals()) and not confirm(manifest):
@@ -454,10 +453,6 @@ async def restore_backup(
     async with build_assistant(settings, embedder, check_model=False) as assistant:
         await reindex(assistant, previous | now_held)
     return {str(k): int(v) for k, v in manifest["counts"].items()}
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value else None
 
 
 async def reindex(assistant: Assistant, workspaces: set[str]) -> int:
@@ -605,7 +600,7 @@ def backup_now(settings: Settings, dest: str | None = None) -> BackupInfo:
             client,
             settings.embedding_model,
             settings.backup_retention_days,
-            database_url=_secret(settings.database_url),
+            database_url=settings.registry_database_url,
         )
         sweep_staging(settings.data_dir, ".backup-upload-")
         return info
@@ -615,7 +610,7 @@ def backup_now(settings: Settings, dest: str | None = None) -> BackupInfo:
         folder,
         settings.embedding_model,
         settings.backup_retention_days,
-        database_url=_secret(settings.database_url),
+        database_url=settings.registry_database_url,
     )
     sweep_staging(folder, ".backup-")
     return info

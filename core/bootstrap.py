@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from pydantic import SecretStr
-
 from core import messages
 from core.assistant import Assistant
 from core.config import Settings
@@ -32,10 +30,6 @@ def build_store(settings: Settings) -> ChromaVectorStore:
     if settings.chroma_host:
         return ChromaVectorStore.server(settings.chroma_host, settings.chroma_port or 8000)
     return ChromaVectorStore.embedded(settings.data_dir / "chroma")
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value else None
 
 
 @asynccontextmanager
@@ -69,7 +63,7 @@ async def build_assistant(
             await model.load_now()
         disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
         owned.callback(disk_cache.close)
-        registry = SpecRegistry(settings.data_dir, _secret(settings.database_url))
+        registry = SpecRegistry(settings.data_dir, settings.registry_database_url)
         owned.callback(registry.close)
         store = build_store(settings)
         owned.push_async_callback(store.aclose)

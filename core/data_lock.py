@@ -26,8 +26,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from core import database
 from core.errors import DataDirBusyError
 
@@ -64,16 +62,14 @@ def database_lock(database_url: str, *, exclusive: bool) -> Iterator[None]:
     database is not this lock's business: the registry reports it when it opens.
     """
     engine = database.create_engine(Path("."), database_url)
-    mode = "" if exclusive else "_shared"
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            key = {"key": database.lock_key(DATABASE_LOCK)}
-            if not connection.execute(sa.text(f"SELECT pg_try_advisory_lock{mode}(:key)"), key).scalar():
+        with database.lock_connection(engine) as connection:
+            if not database.try_advisory_lock(connection, DATABASE_LOCK, shared=not exclusive):
                 raise DataDirBusyError(database.describe(Path("."), database_url))
             try:
                 yield
             finally:
-                connection.execute(sa.text(f"SELECT pg_advisory_unlock{mode}(:key)"), key)
+                database.advisory_unlock(connection, DATABASE_LOCK, shared=not exclusive)
     finally:
         engine.dispose()
 
@@ -87,11 +83,12 @@ def describe(data_dir: Path, database_url: str | None) -> str:
 
 def data_lock(settings: Settings, *, exclusive: bool) -> AbstractContextManager[None]:
     """The lock of this configuration's data: in its PostgreSQL registry (shared by replicas), else on DATA_DIR."""
-    if settings.database_url is not None:
-        return database_lock(settings.database_url.get_secret_value(), exclusive=exclusive)
+    url = settings.registry_database_url
+    if url is not None:
+        return database_lock(url, exclusive=exclusive)
     return data_dir_lock(settings.data_dir, exclusive=exclusive)
 
 
 def describe_data(settings: Settings) -> str:
     """What `data_lock(settings, ...)` guards, for messages (see `describe`)."""
-    return describe(settings.data_dir, settings.database_url.get_secret_value() if settings.database_url else None)
+    return describe(settings.data_dir, settings.registry_database_url)

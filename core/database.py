@@ -280,22 +280,35 @@ async def _wait_or_give_up(deadline: float) -> None:
 
 @contextlib.asynccontextmanager
 async def _advisory_lock(engine: Engine, name: str, shared: bool, timeout: float | None) -> AsyncIterator[None]:
-    mode = "_shared" if shared else ""
     deadline = _deadline(timeout)
-    key = {"key": lock_key(name)}
-    # A connection of its own, outside any transaction: session-level advisory locks live as long as it does.
-    connection = await asyncio.to_thread(lambda: engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
+    connection = await asyncio.to_thread(lock_connection, engine)
     try:
-        while not await asyncio.to_thread(
-            lambda: bool(connection.execute(sa.text(f"SELECT pg_try_advisory_lock{mode}(:key)"), key).scalar())
-        ):
+        while not await asyncio.to_thread(try_advisory_lock, connection, name, shared):
             await _wait_or_give_up(deadline)
         try:
             yield
         finally:
-            await asyncio.to_thread(connection.execute, sa.text(f"SELECT pg_advisory_unlock{mode}(:key)"), key)
+            await asyncio.to_thread(advisory_unlock, connection, name, shared)
     finally:
         await asyncio.to_thread(connection.close)
+
+
+def lock_connection(engine: Engine) -> Connection:
+    """A connection of its own, outside any transaction: session-level advisory locks live as long as it does."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def try_advisory_lock(connection: Connection, name: str, shared: bool) -> bool:
+    """Take the PostgreSQL advisory lock called `name` on `connection` if it is free (never waits)."""
+    mode = "_shared" if shared else ""
+    taken = connection.execute(sa.text(f"SELECT pg_try_advisory_lock{mode}(:key)"), {"key": lock_key(name)}).scalar()
+    return bool(taken)
+
+
+def advisory_unlock(connection: Connection, name: str, shared: bool) -> None:
+    """Release what `try_advisory_lock` took."""
+    mode = "_shared" if shared else ""
+    connection.execute(sa.text(f"SELECT pg_advisory_unlock{mode}(:key)"), {"key": lock_key(name)})
 
 
 @contextlib.asynccontextmanager

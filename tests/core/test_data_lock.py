@@ -46,3 +46,15 @@ def test_with_postgres_the_same_rules_hold_in_the_database_for_every_replica(
         assert password not in err
     with database_lock(postgres_url, exclusive=True):  # released when the restore ended
         pass
+
+
+def test_an_empty_database_url_means_the_embedded_registry_everywhere(tmp_path, monkeypatch):
+    """`DATABASE_URL=` (empty, as a .env template leaves it) picks SQLite for the registry and the lock alike."""
+    from core.config import Settings
+    from core.data_lock import data_lock, describe_data
+
+    settings = Settings(data_dir=tmp_path / "data", database_url="", _env_file=None)  # type: ignore[call-arg]
+    assert settings.registry_database_url is None
+    assert describe_data(settings) == f"DATA_DIR `{tmp_path / 'data'}`"
+    with data_lock(settings, exclusive=True):  # the flock on DATA_DIR, not an attempt at PostgreSQL
+        assert (tmp_path / "data" / LOCK_FILE).exists()
