@@ -392,20 +392,14 @@ class SpecRegistry:
     def export_to(self, target: Engine) -> None:
         """Copy every table into the empty, migrated database `target`, from one consistent snapshot."""
         with database.read(self._engine) as source, database.write(target) as sink:
-            for table in database.TABLES:
-                rows = source.execute(sa.select(table)).mappings()
-                while batch := rows.fetchmany(COPY_BATCH):
-                    sink.execute(sa.insert(table), [dict(r) for r in batch])
+            _copy_tables(source, sink)
 
     def replace_all(self, source: Engine) -> None:
         """Replace everything this registry holds with the contents of `source`, in one transaction."""
         with database.read(source) as reader, database.write(self._engine) as db:
             for table in database.TABLES:
                 db.execute(sa.delete(table))
-            for table in database.TABLES:
-                rows = reader.execute(sa.select(table)).mappings()
-                while batch := rows.fetchmany(COPY_BATCH):
-                    db.execute(sa.insert(table), [dict(r) for r in batch])
+            _copy_tables(reader, db)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -413,6 +407,14 @@ class SpecRegistry:
 
 
 COPY_BATCH = 500
+
+
+def _copy_tables(source: sa.Connection, sink: sa.Connection) -> None:
+    """Insert every row of every registry table from `source` into `sink`, a batch at a time."""
+    for table in database.TABLES:
+        rows = source.execute(sa.select(table)).mappings()
+        while batch := rows.fetchmany(COPY_BATCH):
+            sink.execute(sa.insert(table), [dict(r) for r in batch])
 
 
 def original_name(content_hash: str, filename: str) -> str:
