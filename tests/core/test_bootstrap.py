@@ -56,8 +56,11 @@ def connections_to(port: int) -> int:
 def child_processes() -> set[int]:
     children: set[int] = set()
     for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children", encoding="ascii") as handle:
-            children.update(int(pid) for pid in handle.read().split())
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as handle:
+                children.update(int(pid) for pid in handle.read().split())
+        except FileNotFoundError:  # a thread that ended after the listing: it has no children to count
+            continue
     return children
 
 
