@@ -47,6 +47,7 @@ from core.errors import (
     SpecNeedsReindexError,
     UserFacingError,
 )
+from core.followups import follow_up_query, main_action, remembered_item, rerank_follow_up, topic
 from core.generation import AnswerGenerator, GenerationError, asks_for_spec_list, review_answer, smalltalk_reply
 from core.health import READY, Readiness, Verdict, not_ready
 from core.library import (
@@ -89,7 +90,6 @@ log = structlog.get_logger(__name__)
 MAX_QUESTION_CHARS = 4000
 EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
 VOTE_TTL_SECONDS = 30 * 24 * 3600  # one 👍/👎 per person and answer
-
 
 
 class Assistant:
@@ -366,10 +366,15 @@ class Assistant:
             bound.info("question_answered", mode="cached")
         else:
             yield StatusUpdate(messages.searching())
-            query = f"{history[-1].question} {question}" if history else question
+            # The new question drives the search; the thread only fills in what "it" refers to.
+            query = follow_up_query(question, history[-1].topic, history[-1].action) if history else question
             searching = time.perf_counter()
-            items = await self.retriever.search(scope, query, limit=8, query_embedding=await self._embed_query(query))
-            items = await self._rank_for_auth(origin.scope, question, items, limit=8)
+            # A follow-up looks deeper: its best result may sit below ones that only share the thread's topic.
+            depth = 20 if history else 8
+            items = await self.retriever.search(scope, query, depth, query_embedding=await self._embed_query(query))
+            if history:
+                items = rerank_follow_up(question, history[-1].best, items)
+            items = await self._rank_for_auth(origin.scope, question, items[:8], limit=8)
             self.telemetry.retrieval_seconds.observe(time.perf_counter() - searching)
             evidence = await asyncio.to_thread(self.evidence, origin.scope, items)
             if classify(question).is_auth:
@@ -401,7 +406,7 @@ class Assistant:
                 await self.state.set(NS_ANSWERS, cache_key, answer_to_dict(answer), self.settings.query_cache_ttl)
             bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
         if thread:
-            await self.memory.remember(thread, _turn(question, answer))
+            await self.memory.remember(thread, _turn(question, answer, history[-1] if history else None))
         yield FinalAnswer(answer)
 
     async def knows_thread(self, origin: Origin) -> bool:
@@ -555,7 +560,7 @@ def _validated_question(text: str) -> str:
     return question
 
 
-def _turn(question: str, answer: Answer) -> Turn:
+def _turn(question: str, answer: Answer, previous: Turn | None) -> Turn:
     """What a thread remembers of one exchange: enough to resolve "that" in the next question."""
     summary = " ".join(b.text for b in answer.blocks if isinstance(b, TextBlock))
     return Turn(
@@ -563,5 +568,7 @@ def _turn(question: str, answer: Answer) -> Turn:
         answer_summary=truncate(summary, 1200),
         specs=tuple(sorted({c.spec for c in answer.citations})),
         citations=tuple(c.label for c in answer.citations),
+        topic=topic(question, previous.topic if previous else "", (c.item for c in answer.citations)),
+        best=remembered_item(answer.citations[0].item) if answer.citations else "",
+        action=main_action(question) or (previous.action if previous else ""),
     )
-

@@ -107,10 +107,17 @@ _INTENT_WORDS = {
         "create": "create add make new register submit upload send post place buy invite generate",
         "read": "get show find retrieve fetch look lookup view read see check search list download",
         "update": "update change edit modify rename set replace patch",
-        "delete": "delete remove cancel erase wipe destroy revoke clear purge",
+        "delete": "delete remove cancel erase wipe destroy revoke clear purge undo",
     }.items()
 }
 _VERBS = frozenset().union(*_INTENT_WORDS.values())
+
+
+def is_action_word(word: str) -> bool:
+    """Whether a (lower-case) word states an action the intent prior understands ("delete", "adding")."""
+    return bool(_STEMMER.stemWord(word) in _VERBS)
+
+
 _LIST_WORDS = frozenset(_STEMMER.stemWords("list all every browse enumerate".split()))
 # A question that names no action but asks "what"/"which"/"how many" wants to read something.
 _QUESTION_WORDS = frozenset("what which who whose where when many much".split())

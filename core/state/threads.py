@@ -16,6 +16,7 @@ _MAX_QUESTION_CHARS = 1_000
 _MAX_SUMMARY_CHARS = 1_500
 _MAX_REFERENCES = 20
 _MAX_REFERENCE_CHARS = 300
+_MAX_BEST_CHARS = 600  # JSON: clipping would leave it unreadable, so a longer one is dropped
 
 
 def _clip(text: str, limit: int) -> str:
@@ -31,28 +32,51 @@ class Turn:
     """One question and a summary of its answer, remembered for follow-up questions in the same thread.
 
     Text is clipped on construction (question 1,000 chars, answer summary 1,500, at most 20 specs and
-    citations of 300 chars each) so a thread's memory stays small.
+    citations of 300 chars each, topic and action 300; a best item over 600 is dropped) so a thread's
+    memory stays small.
     """
 
     question: str
     answer_summary: str
     specs: tuple[str, ...] = ()
     citations: tuple[str, ...] = ()
+    topic: str = ""  # what the exchange was about ("pet"), for the next question's "it" (see core.followups)
+    best: str = ""  # the answer's best item (`core.followups.remembered_item`)
+    action: str = ""  # the question's main verb ("mute"), for a following "undo that"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "question", _clip(self.question, _MAX_QUESTION_CHARS))
         object.__setattr__(self, "answer_summary", _clip(self.answer_summary, _MAX_SUMMARY_CHARS))
         object.__setattr__(self, "specs", _clip_all(self.specs))
         object.__setattr__(self, "citations", _clip_all(self.citations))
+        object.__setattr__(self, "topic", _clip(self.topic, _MAX_REFERENCE_CHARS))
+        object.__setattr__(self, "action", _clip(self.action, _MAX_REFERENCE_CHARS))
+        object.__setattr__(self, "best", self.best if len(self.best) <= _MAX_BEST_CHARS else "")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable form (see `from_json`)."""
-        return {"q": self.question, "a": self.answer_summary, "s": list(self.specs), "c": list(self.citations)}
+        return {
+            "q": self.question,
+            "a": self.answer_summary,
+            "s": list(self.specs),
+            "c": list(self.citations),
+            "t": self.topic,
+            "b": self.best,
+            "v": self.action,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Turn:
         """Rebuild a turn stored by `to_json`; raises KeyError/TypeError on malformed data."""
-        return cls(str(data["q"]), str(data["a"]), tuple(data.get("s", ())), tuple(data.get("c", ())))
+        return cls(
+            str(data["q"]),
+            str(data["a"]),
+            tuple(data.get("s", ())),
+            tuple(data.get("c", ())),
+            str(data.get("t", "")),  # absent in turns remembered before topics existed
+            str(data.get("b", "")),
+            str(data.get("v", "")),
+        )
 
 
 class ConversationMemory:

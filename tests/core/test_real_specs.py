@@ -6,6 +6,7 @@ import pytest
 from core.actions import ListSpecs, Origin, PathAttachment, UploadSpec
 from core.models import SpecFormat
 from core.parsing.markdown import find_endpoints
+from evaluation.followups import FOLLOWUPS, load_pairs, run_followup_evaluation
 from evaluation.retrieval import load_questions, metrics, run_evaluation
 from tests.corpus import load_pins
 
@@ -51,3 +52,17 @@ async def test_real_specs_ingest_with_documented_counts_and_retrieve_well(assist
     assert hybrid["recall@5"] >= 0.88, result.table()
     assert hybrid["mrr@10"] > baseline["mrr@10"]
     assert all(len(r) <= 10 for r in result.retrieved)
+
+
+async def test_follow_ups_in_a_thread_answer_the_follow_up(assistant, specs_dir):
+    """Issue 12: "and how do I delete one?" after "how do I add a new pet?" answers DELETE, on 60 real pairs.
+
+    Floors a little under the measured figures (0.80 and 0.90; the old way of searching got 0.575 and 0.65 in
+    the same run), so a regression fails while noise between machines does not. See benchmarks/RESULTS.md.
+    """
+    dev = await run_followup_evaluation(assistant, load_pairs(FOLLOWUPS), specs_dir, log=lambda _: None)
+    assert dev.accuracy >= 0.75, dev.summary()
+    assert dev.accuracy >= dev.baseline_accuracy + 0.15, dev.summary()
+    heldout_file = FOLLOWUPS.with_name("followups_heldout.jsonl")
+    heldout = await run_followup_evaluation(assistant, load_pairs(heldout_file), specs_dir, log=lambda _: None)
+    assert heldout.accuracy >= 0.8, heldout.summary()

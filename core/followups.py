@@ -1,0 +1,178 @@
+"""Follow-up questions in a thread: the new question drives the search, the thread fills in what it lacks.
+
+"And how do I delete one?" after "how do I add a new pet?" must find `DELETE /pet/{petId}`. Searching the two
+questions together lets the first one win (its words and its "add" intent), so the follow-up is searched on
+its own words, plus, only when it leans on the conversation ("it", "one", "them", "that", or no subject at
+all), the *topic* of the previous turn: the things its question named (`pet`), never its verbs. When the
+follow-up asks for an action the previous answer's operation does not do ("cancel" after `POST /store/order`),
+that operation goes to the end of the results: the user has it already and wants its sibling. Which specs are
+in play comes from the thread as well (see `Assistant._question_scope`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from core.parsing.text import identifier_words
+from core.retrieval import RetrievedItem, document_intents, is_action_word, question_intent
+
+MAX_TOPIC_WORDS = 6
+_MAX_SCANNED_CHARS = 2_000  # a question is at most MAX_QUESTION_CHARS; this bounds the scan regardless
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Words that stand for something said before. "this"/"that" only count standing alone ("undo that?"),
+# since "the invoices that are unpaid" uses them as ordinary grammar.
+_PRONOUNS = frozenset("it its itself one ones them they their theirs those these".split())
+_DEMONSTRATIVES = frozenset({"this", "that"})
+_SUBJECT_PRONOUNS = frozenset({"i", "we", "to"})  # "how do I open...", "how to open...": a verb follows
+_STANDALONE_DEMONSTRATIVE = re.compile(r"\b(?:this|that)\b[ \t]*(?:[?.!,;:)]|$|one\b|ones\b)")
+# Words that carry no subject: grammar, politeness, and vague nouns. With only these (and verbs), a
+# question has no subject of its own ("and how do I cancel?").
+_NO_SUBJECT = frozenset(
+    """a an and also again afterwards after all am any anything are as at be been but by can could do does
+    done else for from get got have how i if in instead into is just later let me more my need next no not
+    now of ok okay on once or please same should so some still than thanks the then there thing things to
+    too up us want was way we what when where which while who why will with would yes you your about
+    possible way ways again also new old existing another other
+    """.split()
+)
+# Path segments that name no resource: versions, API roots, format suffixes.
+_NOT_A_RESOURCE = re.compile(r"^(?:v\d+(?:\.\d+)*|\d[\d-]*|api|rest|json|xml|me|@me|graphql)$")
+_PLACEHOLDER = re.compile(r"^(?:\{[^{}]*\}|<[^<>]*>|:\w+)$")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of `text` (its first 2,000 characters)."""
+    return _WORD.findall(text[:_MAX_SCANNED_CHARS].lower())
+
+
+def needs_referent(question: str) -> bool:
+    """Whether a question leans on the conversation: a pronoun standing for something said, or no subject."""
+    found = words(question)
+    if _PRONOUNS.intersection(found):
+        return True
+    if _STANDALONE_DEMONSTRATIVE.search(question[:_MAX_SCANNED_CHARS].lower()):
+        return True
+    return not any(w not in _NO_SUBJECT and w not in _DEMONSTRATIVES and not is_action_word(w) for w in found)
+
+
+def _main_verb_index(found: list[str]) -> int:
+    """The position of a question's main verb: the first word after "I", "we" or "to" ("how do I *open*..."); -1."""
+    return next(
+        (i for i in range(1, len(found)) if found[i - 1] in _SUBJECT_PRONOUNS and found[i] not in _NO_SUBJECT), -1
+    )
+
+
+def main_action(question: str) -> str:
+    """The question's main verb ("mute" in "how do I mute a user?"), or ""."""
+    found = words(question)
+    index = _main_verb_index(found)
+    return found[index] if index >= 0 else ""
+
+
+def _subject_words(text: str) -> list[str]:
+    """The words of `text` that name things: no grammar, no verbs, no pronouns, in order, without repeats.
+
+    Besides the verbs the intent prior knows, the question's main verb goes: the first word after "I", "we" or
+    "to" ("how do I *open* a pull request?"), so "open" cannot pull "how do I close it?" to `reopenPullRequest`.
+    """
+    seen: dict[str, None] = {}
+    found = words(identifier_words(text))
+    main_verb = _main_verb_index(found)
+    for index, word in enumerate(found):
+        if index != main_verb and (
+            len(word) > 1
+            and word not in _NO_SUBJECT
+            and word not in _PRONOUNS
+            and word not in _DEMONSTRATIVES
+            and not is_action_word(word)
+            and not _NOT_A_RESOURCE.match(word)
+        ):
+            seen.setdefault(word)
+    return list(seen)
+
+
+def _resource_text(item: Mapping[str, str]) -> str:
+    """The text naming what a cited item acts on: its path's last resources, GraphQL field, request name."""
+    kind = item.get("kind", "")
+    if kind == "graphql":
+        # A mutation is named verb first (`reopenPullRequest`); what it acts on is the rest.
+        field = identifier_words(item.get("field", "")).split()
+        return " ".join(field[1:] if item.get("type") == "mutation" and len(field) > 1 else field)
+    if kind == "postman":
+        return item.get("name", "")
+    if kind == "doc_section":
+        return item.get("heading", "")
+    path = item.get("path", "") or item.get("url", "")
+    path = re.sub(r"^[a-z]+://[^/]*", "", path[:_MAX_SCANNED_CHARS]).split("?", 1)[0]
+    segments = [s for s in path.replace(".json", "").split("/") if s and not _PLACEHOLDER.match(s)]
+    resources = [s for s in segments if not _NOT_A_RESOURCE.match(s.lower())]
+    # The last one names the thing (`/store/order`, `/Accounts/{sid}/Messages`); earlier ones are containers,
+    # unless the last is an action on the one before (`/pet/findByStatus`).
+    if len(resources) > 1 and any(is_action_word(w) for w in words(identifier_words(resources[-1]))):
+        return " ".join(resources[-2:])
+    return " ".join(resources[-1:])
+
+
+def topic(question: str, previous_topic: str, cited: Iterable[Mapping[str, str]]) -> str:
+    """What a turn was about, for the next question's "it": the things its question names.
+
+    A question that leaned on the conversation ("and how do I cancel it?") keeps the topic it leaned on;
+    one that names nothing falls back to what its best citation acts on. Verbs are left out on purpose, so
+    "add" in "how do I add a new pet?" cannot pull the follow-up "and how do I delete one?" back to `POST /pet`.
+    """
+    found = _subject_words(question)
+    if previous_topic and needs_referent(question):
+        found = [*_subject_words(previous_topic), *found]
+    best = next(iter(cited), None)
+    if not found and best is not None:
+        found = _subject_words(_resource_text(best))
+    return " ".join(found[:MAX_TOPIC_WORDS])
+
+
+def follow_up_query(question: str, previous_topic: str, previous_action: str = "") -> str:
+    """The search text for a question asked after a turn about `previous_topic`.
+
+    The question alone when it stands on its own; with the topic added when it leans on the conversation, and
+    the previous action too when "that" or "this" stands for it ("how do I undo that?" after muting a user).
+    """
+    if not needs_referent(question):
+        return question
+    refers_to_action = previous_action and _STANDALONE_DEMONSTRATIVE.search(question[:_MAX_SCANNED_CHARS].lower())
+    return " ".join(part for part in (question, previous_action if refers_to_action else "", previous_topic) if part)
+
+
+_MAX_REMEMBERED_ITEM_CHARS = 600
+
+
+def remembered_item(item: Mapping[str, str]) -> str:
+    """A cited item as a thread remembers it (JSON text; "" when too long to keep whole)."""
+    text = json.dumps(dict(item), sort_keys=True)
+    return text if len(text) <= _MAX_REMEMBERED_ITEM_CHARS else ""
+
+
+def _recalled_item(text: str) -> dict[str, str]:
+    if not text or len(text) > _MAX_REMEMBERED_ITEM_CHARS:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def rerank_follow_up(question: str, previous_best: str, items: Sequence[RetrievedItem]) -> list[RetrievedItem]:
+    """Results for a follow-up, with the previous answer's best item last if it does not do what is asked.
+
+    "And how do I cancel it?" after `POST /store/order`: the user has that operation already and wants a sibling.
+    """
+    previous = _recalled_item(previous_best)
+    # Only a stated action counts: "what does it return?" reads as "read", yet asks about the same operation.
+    stated = any(is_action_word(w) for w in words(question))
+    wanted = question_intent(question).actions if stated else frozenset()
+    if not previous or not wanted:
+        return list(items)
+    answered = [i for i in items if i.document.item == previous and not wanted & document_intents(i.document)]
+    return [i for i in items if i not in answered] + answered
