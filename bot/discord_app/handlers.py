@@ -27,6 +27,7 @@ from bot.discord_app.translate import (
     Addressed,
     Conversations,
     addressed_to_bot,
+    for_other_people,
     from_a_person,
     guild_origin,
     interaction_origin,
@@ -125,6 +126,10 @@ class DiscordHandlers:
         if addressed is None or not (addressed.explicit or addressed.text):
             return  # not for us, or an unmentioned attachment-only post in a thread we answered in
         origin = message_origin(message, addressed.root)
+        if not addressed.explicit and for_other_people(message, me):
+            # Worth seeing: the bot chose to stay out of a thread it is in ("@Dave can you try this?").
+            _context(origin).info("thread_message_skipped", reason="mentions_others")
+            return
         with bound_contextvars(request_id=origin.request_id):
             await self._answer_message(message, origin, addressed)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 WAYS = """**Ask**: mention me with a question (`@API Assistant how do I refund an order?`), or write to me in a DM. \
-Reply to one of my answers (or keep talking in a thread I answered in) for a follow-up, no mention needed.
+Reply to one of my answers (or keep talking in a thread I answered in) for a follow-up, no mention needed \
+(a message there that mentions only other people is left to them).
 **Upload**: attach a spec file to a message that mentions me (add a word to choose its name: `@API Assistant stripe`).
 Specs uploaded in a server are shared by everyone in that server; DMs have their own private set."""
 

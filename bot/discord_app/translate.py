@@ -16,6 +16,7 @@ import discord
 from bot.discord_app.attachments import DiscordAttachment
 from core.actions import Origin
 from core.downloads import TrustedOrigins
+from core.mentions import addresses_others
 
 PLATFORM = "discord"
 _UPLOAD_WORDS = {"upload", "index", "add", "spec", "name", "as", "called"}
@@ -98,6 +99,16 @@ def addressed_to_bot(
         root = str(thread_id) if thread_id is not None else str(message.id)
         return Addressed(text, root, False, thread_id)
     return None
+
+
+def for_other_people(message: discord.Message, me: discord.abc.User) -> bool:
+    """Whether a message mentions someone (a user, a role, @everyone/@here) and not the bot or its role.
+
+    In a thread the bot answered in, such a message without a mention of the bot is between people
+    ("@Dave can you try this on staging?"): the bot stays out of it. A channel link mentions no one.
+    """
+    bot_ids = {str(me.id), *(str(role_id) for role_id in _bot_role_ids(message, me.id))}
+    return addresses_others(message.content, bot_ids)
 
 
 def _replied_conversation(message: discord.Message, bot_id: int, conversations: Conversations) -> str | None:

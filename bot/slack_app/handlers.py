@@ -24,6 +24,7 @@ from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
 from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, WORKING_EMOJI
 from bot.slack_app.replies import SLACK, ActionReply, SlashReply, ThreadReply
 from bot.slack_app.translate import (
+    FOR_OTHERS,
     PLATFORM,
     Incoming,
     Kind,
@@ -148,7 +149,10 @@ class SlackBot:
         fields = {"event_id": origin.event_id, "workspace": origin.workspace, "channel": origin.channel,
                   "user": origin.user}
         if incoming.kind is Kind.IGNORE:
-            log.debug("slack_event_ignored", reason=incoming.reason, **fields)
+            if incoming.reason == FOR_OTHERS:  # worth seeing: the bot chose to stay out of a thread it is in
+                log.info("thread_message_skipped", platform=PLATFORM, reason=FOR_OTHERS, **fields)
+            else:
+                log.debug("slack_event_ignored", reason=incoming.reason, **fields)
             return
         retry_values = request.headers.get("x-slack-retry-num") or ()
         retry = retry_values[0] if retry_values else None

@@ -14,7 +14,8 @@ FEEDBACK_BUTTON_DOWN = "👎 Not helpful"
 SOURCES_LABEL = "Sources:"
 
 WAYS = """**Ask:** mention me in a channel (`@API Assistant how do I refund an order?`) or send me a DM. \
-Reply in my thread to ask a follow-up without mentioning me again.
+Reply in my thread to ask a follow-up without mentioning me again \
+(a reply there that mentions only other people is left to them).
 **Upload:** share an OpenAPI/Swagger file (JSON or YAML), a Postman collection, a GraphQL schema or a Markdown API doc \
 with a mention of me in a channel I'm in, or in a DM. I index it under its file name. \
 Slash command replies are only shown to you."""

@@ -17,11 +17,13 @@ from typing import Any
 from core.actions import Origin
 from core.commands.catalogue import SLACK, Invocation, command, find
 from core.commands.syntax import TypedSyntax, split_command
+from core.mentions import addresses_others
 
 PLATFORM = SLACK
 SYNTAX = TypedSyntax("/api ")
 HANDLED_MESSAGE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _ANGLE = re.compile(r"<([^<>]*)>")
+FOR_OTHERS = "mentions_others"  # an unmentioned message in a bot thread that mentions other people
 
 
 class Kind(StrEnum):
@@ -143,7 +145,9 @@ def classify_message(body: Mapping[str, Any], bot_user_id: str | None, in_bot_th
     """A `message` event: DMs, uploads, and follow-ups in threads the bot takes part in (`in_bot_thread`).
 
     Whether the bot takes part in the thread is the core's to say (`Assistant.knows_thread`): a message
-    ignored as "not_addressed" in a thread is classified again once the core knows.
+    ignored as "not_addressed" in a thread is classified again once the core knows. There, a message that
+    mentions someone else (a person, a user group, @here) and not the bot is between people: ignored as
+    `FOR_OTHERS`. One that mentions the bot arrives as an `app_mention` and is answered from that.
     """
     event = body.get("event") or {}
     ts = str(event.get("ts") or "")
@@ -173,6 +177,8 @@ def classify_message(body: Mapping[str, Any], bot_user_id: str | None, in_bot_th
     if mentioned:
         return Incoming(Kind.IGNORE, origin, "mention_handled_as_app_mention")
     if thread_ts and in_bot_thread:
+        if addresses_others(event.get("text", ""), {bot_user_id} if bot_user_id else set()):
+            return Incoming(Kind.IGNORE, origin, FOR_OTHERS)
         return Incoming(Kind.QUESTION, origin, question=question, reply_thread=thread_ts, message_ts=ts)
     return Incoming(Kind.IGNORE, origin, "not_addressed")
 

@@ -39,6 +39,7 @@ from tests.bot.discord.fake_discord import (
     GUILD_ID,
     OTHER_BOT,
     OTHER_HUMAN,
+    OTHER_USER_ID,
     THREAD_ID,
     TOKEN,
     USER_ID,
@@ -182,6 +183,49 @@ async def test_follow_up_in_a_thread_without_mention(bot: Any, fake: FakeDiscord
     assert [q.origin.thread for q in questions] == [str(THREAD_ID)] * 2
     assert not replies_to(fake, screenshot["id"]) and not fake.cdn_requests
     assert not replies_to(fake, unaddressed["id"])  # before the bot joined in, the thread was not its business
+
+
+async def test_thread_message_for_other_people_gets_no_answer(
+    bot: Any, fake: FakeDiscord, questions: list[AskQuestion]
+) -> None:
+    first = fake.mention(REFUND, channel_id=THREAD_ID)
+    await fake.dispatch("MESSAGE_CREATE", first)
+    await wait_reply(fake, first["id"])
+    other_role = 600_000_000_000_000_006
+    for_others = [
+        fake.message(f"<@{OTHER_USER_ID}> can you try this on staging?", channel_id=THREAD_ID, mentions=[OTHER_HUMAN]),
+        fake.message(f"<@!{OTHER_USER_ID}> does the refund work for you?", channel_id=THREAD_ID,
+                     mentions=[OTHER_HUMAN]),
+        fake.message(f"<@&{other_role}> does this match what you see?", channel_id=THREAD_ID,
+                     mention_roles=[other_role]),
+        fake.message("@here anyone tried refunds on staging?", channel_id=THREAD_ID),
+    ]
+    with capture_logs() as logs:
+        for message in for_others:
+            await fake.dispatch("MESSAGE_CREATE", message)
+        for _ in range(300):
+            if sum(e["event"] == "thread_message_skipped" for e in logs) == len(for_others):
+                break
+            await asyncio.sleep(0.02)
+    skipped = [e for e in logs if e["event"] == "thread_message_skipped"]
+    assert sorted(e["event_id"] for e in skipped) == sorted(m["id"] for m in for_others)
+    assert {(e["platform"], e["reason"], e["channel"], e["user"], e["workspace"]) for e in skipped} == {
+        ("discord", "mentions_others", str(THREAD_ID), str(USER_ID), str(GUILD_ID))}
+    assert not any(m["content"] in repr(entry) for entry in logs for m in for_others)  # no message text in logs
+    # The bot (here by its role) and someone else: a question for the bot.
+    both = fake.message(f"<@{OTHER_USER_ID}> FYI <@&{BOT_ROLE_ID}> and listing books?", channel_id=THREAD_ID,
+                        mentions=[OTHER_HUMAN], mention_roles=[BOT_ROLE_ID])
+    await fake.dispatch("MESSAGE_CREATE", both)
+    await wait_reply(fake, both["id"])
+    # No mention at all: a follow-up, as before.
+    follow_up = fake.message("and how do I create an order?", channel_id=THREAD_ID)
+    await fake.dispatch("MESSAGE_CREATE", follow_up)
+    await wait_reply(fake, follow_up["id"])
+    await asyncio.sleep(0.2)
+    assert not any(replies_to(fake, m["id"]) for m in for_others)
+    assert len(posts(fake, THREAD_ID)) == 3
+    assert len(fake.sent("POST", rf"/channels/{THREAD_ID}/typing")) == 3  # not even "typing" for the skipped
+    assert [q.origin.event_id for q in questions] == [first["id"], both["id"], follow_up["id"]]
 
 
 async def test_dm_without_mention_uses_a_private_workspace(

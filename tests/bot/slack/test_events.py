@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from core import messages
 from core.actions import Origin, PathAttachment, UploadSpec
-from tests.bot.slack.conftest import SlackHttp, mention, message, sign
+from tests.bot.slack.conftest import SlackHttp, mention, message, next_ts, sign
 from tests.bot.slack.mock_slack import BOT_ID, BOT_USER_ID, Call, MockSlack
 
 
@@ -76,6 +76,41 @@ async def test_thread_follow_up_without_mention(slack_http: SlackHttp, mock_slac
     posts = mock_slack.calls_to("chat.postMessage")
     assert len(posts) == 2
     assert all(p.params["thread_ts"] == "2000.000100" for p in posts)
+
+
+async def test_thread_message_for_other_people_gets_no_answer(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
+    thread = "5000.000100"
+    await slack_http.event(mention("how do I refund an order?", ts=thread))
+    await mock_slack.wait_for("chat.update", has_buttons)
+    for_others = [
+        "<@U2> can you try this on staging?",
+        "<@U2|dave> <@U3> does the refund work for you?",
+        "<!subteam^S1|@backend> does this match what you see?",
+        "<!here> anyone tried refunds on staging?",
+    ]
+    with capture_logs() as logs:
+        for text in for_others:
+            await slack_http.event(message(text, thread_ts=thread))
+        await mock_slack.wait_until(lambda: sum(e["event"] == "thread_message_skipped" for e in logs) == 4)
+    skipped = [e for e in logs if e["event"] == "thread_message_skipped"]
+    assert {(e["platform"], e["reason"], e["channel"], e["user"], e["workspace"]) for e in skipped} == {
+        ("slack", "mentions_others", "C1", "U1", "T1")}
+    assert all(e["event_id"] for e in skipped)
+    assert not any(text in repr(entry) for entry in logs for text in for_others)  # no message text in logs
+    # The bot and someone else: a question for the bot (Slack sends it as an app_mention and as a message).
+    both, ts = "<@U2> FYI, and how do I create a customer?", next_ts()
+    await slack_http.event(mention(both, ts=ts, thread_ts=thread))
+    await slack_http.event(message(f"<@UBOT> {both}", ts=ts, thread_ts=thread))
+    finals = await mock_slack.wait_for("chat.update", has_buttons, count=2)
+    assert "POST /customers" in finals[1].blob()
+    # No mention at all: a follow-up, as before.
+    await slack_http.event(message("and how do I delete a customer?", thread_ts=thread))
+    finals = await mock_slack.wait_for("chat.update", has_buttons, count=3)
+    assert "DELETE /customers/{customerId}" in finals[2].blob()
+    await asyncio.sleep(0.3)
+    posts = mock_slack.calls_to("chat.postMessage")
+    assert len(posts) == 3 and all(p.params["thread_ts"] == thread for p in posts)
+    assert len(mock_slack.calls_to("reactions.add")) == 3  # not even a "working" sign on the skipped ones
 
 
 async def test_follow_up_reaching_another_instance_is_answered(slack_http: SlackHttp, mock_slack: MockSlack) -> None:

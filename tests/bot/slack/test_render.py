@@ -19,7 +19,7 @@ from bot.slack_app.render import (
     split_text,
     text_mrkdwn,
 )
-from bot.slack_app.translate import Kind, classify_message, parse_command, slack_to_plain
+from bot.slack_app.translate import FOR_OTHERS, Kind, classify_message, parse_command, slack_to_plain
 from core.answers import Answer, AnswerKind, Citation, CodeBlock, TextBlock
 
 
@@ -111,3 +111,18 @@ def test_messages_in_bot_threads_are_follow_ups() -> None:
     assert follow_up.kind is Kind.QUESTION and follow_up.origin.thread == "3" and follow_up.reply_thread == "3"
     ignored = classify_message(body, "UBOT")
     assert ignored.kind is Kind.IGNORE and ignored.reason == "not_addressed"
+
+
+def test_thread_messages_for_other_people_are_left_to_them() -> None:
+    def classify(text: str, channel_type: str = "channel", in_bot_thread: bool = True) -> tuple[Kind, str]:
+        event = {"type": "message", "user": "U1", "text": text, "ts": "9", "thread_ts": "3",
+                 "channel": "D1" if channel_type == "im" else "C1", "channel_type": channel_type}
+        incoming = classify_message({"team_id": "T1", "event_id": "Ev1", "event": event}, "UBOT",
+                                    in_bot_thread=in_bot_thread)
+        return incoming.kind, incoming.reason
+
+    assert classify("<@U2> can you try this on staging?") == (Kind.IGNORE, FOR_OTHERS)
+    assert classify("<!subteam^S1|@ops> thoughts?") == (Kind.IGNORE, FOR_OTHERS)
+    assert classify("the spec is in <#C9|specs>, how do I list books?") == (Kind.QUESTION, "")
+    assert classify("<@U2> can you try this?", in_bot_thread=False) == (Kind.IGNORE, "not_addressed")
+    assert classify("<@U2> can you try this?", channel_type="im") == (Kind.QUESTION, "")  # a DM is for the bot
