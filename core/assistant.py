@@ -85,6 +85,7 @@ from core.store import VectorStore
 from core.threads import ThreadPresence, thread_key
 
 log = structlog.get_logger(__name__)
+QUEUE_UPDATE_SECONDS = 5.0  # a question waiting for the LLM is told its new place at most this often
 
 MAX_QUESTION_CHARS = 4000
 EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
@@ -378,6 +379,9 @@ class Assistant:
                 async with self.guard.place() as place:
                     if place.queued:
                         yield StatusUpdate(messages.queued(place.ahead))
+                        async with aclosing(place.places_ahead(QUEUE_UPDATE_SECONDS)) as moves:
+                            async for ahead in moves:
+                                yield StatusUpdate(messages.queued(ahead))
                     await place.wait()
                     parts: list[str] = []
                     generating = time.perf_counter()

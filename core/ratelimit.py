@@ -18,7 +18,7 @@ import inspect
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -253,14 +253,16 @@ class Place:
     """One caller's place at a `ConcurrencyGuard`: a slot held at once, or a place in its queue.
 
     `ahead` is how many were waiting in front of it when it joined (0 when it got a slot at once). Get it with
-    `guard.place()`, then `await place.wait()` for the slot; leaving the `async with` frees the slot or the place.
+    `guard.place()`, then `await place.wait()` for the slot (`places_ahead` meanwhile tells how the queue moves);
+    leaving the `async with` frees the slot or the place.
     """
 
     def __init__(self, guard: ConcurrencyGuard, waiter: asyncio.Future[None] | None, ahead: int) -> None:
         self._guard = guard
         self._waiter = waiter
         self.ahead = ahead
-        self.held_since: float | None = None if waiter is not None else time.monotonic()
+        self.joined_at = time.monotonic()
+        self.held_since: float | None = None if waiter is not None else self.joined_at
 
     @property
     def queued(self) -> bool:
@@ -277,7 +279,7 @@ class Place:
         assert self._waiter is not None
         guard = self._guard
         try:
-            async with asyncio.timeout(guard.max_wait):
+            async with asyncio.timeout_at(self._give_up_at()):
                 await self._waiter
         except TimeoutError:
             guard.timed_out += 1
@@ -285,6 +287,34 @@ class Place:
             raise BusyError(guard.timeout_message()) from None
         self.held_since = time.monotonic()
         guard.admitted += 1
+
+    async def places_ahead(self, every: float) -> AsyncGenerator[int]:
+        """While it waits: how many wait in front of it now, checked every `every` seconds, each time it changed.
+
+        Ends when a slot is free for it (or it has waited `max_wait`); then call `wait`.
+        """
+        waiter = self._waiter
+        last = self.ahead
+        give_up_at = self._give_up_at()
+        while waiter is not None and not waiter.done():
+            now = asyncio.get_running_loop().time()
+            if give_up_at is not None and now >= give_up_at:
+                return
+            timeout = every if give_up_at is None else min(every, give_up_at - now)
+            await asyncio.wait({waiter}, timeout=timeout)  # never cancels the waiter
+            if waiter.done():
+                return
+            with suppress(ValueError):  # a C-level scan: cheap even with a thousand waiting
+                ahead = self._guard._waiters.index(waiter)
+                if ahead != last:
+                    last = ahead
+                    yield ahead
+
+    def _give_up_at(self) -> float | None:
+        """The event loop time at which it stops waiting (None: never), `max_wait` after it joined."""
+        if self._guard.max_wait is None:
+            return None
+        return asyncio.get_running_loop().time() + self._guard.max_wait - (time.monotonic() - self.joined_at)
 
     def _leave(self) -> None:
         guard = self._guard

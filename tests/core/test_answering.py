@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from core import assistant as assistant_module
 from core import messages
 from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.answers import AnswerKind, CodeBlock, FinalAnswer, StatusUpdate, TextDelta
@@ -200,12 +201,15 @@ async def test_busy_queue_is_reported_or_refused(tmp_path, fake_groq, embedder, 
         assert queued_events[-1].answer.kind is AnswerKind.GENERATED
 
 
-async def test_steady_load_within_capacity_is_queued_not_refused(tmp_path, fake_groq, embedder, example_spec):
+async def test_steady_load_within_capacity_is_queued_not_refused(
+    tmp_path, fake_groq, embedder, example_spec, monkeypatch
+):
     # The shipped limits, a model answering in 300 ms and 30 people asking at once: with 4 answers at a time the
     # last one waits about two seconds, far inside the answer deadline, so nobody is told to try again.
     settings = groq_settings(tmp_path, fake_groq)
     assert (settings.llm_max_concurrent, settings.llm_max_queue) == (4, 1000)
     fake_groq.latency(first_token=0.3)
+    monkeypatch.setattr(assistant_module, "QUEUE_UPDATE_SECONDS", 0.3)  # people hear their place move up
     async with build_assistant(settings, embedder=embedder) as assistant:
         await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "bookshop"))
         asks = [AskQuestion(Origin("slack", "T1", user=f"U{i}"), f"how do I refund order {i}?") for i in range(30)]
@@ -217,6 +221,12 @@ async def test_steady_load_within_capacity_is_queued_not_refused(tmp_path, fake_
         places = [e.text for events in results for e in events if isinstance(e, StatusUpdate) and "Queued" in e.text]
         assert len(places) >= 10  # most of them waited, and each was told its place
         assert messages.queued(0) in places and any("questions ahead of yours" in p for p in places)
+        heard = [[e.text for e in events if isinstance(e, StatusUpdate) and "Queued" in e.text] for events in results]
+        moved = [h for h in heard if len(h) >= 2]
+        assert moved, "nobody was told their place moved up"
+        for h in moved:  # each new place is nearer the front than the one before
+            numbers = [0 if text == messages.queued(0) else int(text.split()[1]) for text in h]
+            assert numbers == sorted(numbers, reverse=True) and len(set(numbers)) == len(numbers)
         assert assistant.guard.stats()["rejected"] == 0 and assistant.guard.queued == 0
         assert 0.25 < assistant.guard.typical_seconds < 5  # what an answer took here, learnt from the answers
 

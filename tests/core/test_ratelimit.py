@@ -459,3 +459,42 @@ async def test_a_waiter_gives_up_after_max_wait_and_the_queue_moves_on() -> None
     async with guard.slot():  # the slot is free again
         assert guard.active == 1
     assert guard.active == 0
+
+
+async def test_a_waiter_hears_its_place_move_up() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=10)
+    gates = [asyncio.Event() for _ in range(3)]
+
+    async def holder(gate: asyncio.Event) -> None:
+        async with guard.slot():
+            await gate.wait()
+
+    tasks = [asyncio.create_task(holder(gate)) for gate in gates]
+    await _until(lambda: guard.queued == 2)
+    heard: list[int] = []
+    async with guard.place() as place:
+        assert place.ahead == 2
+
+        async def free_slots() -> None:
+            for gate in gates:
+                await asyncio.sleep(0.15)
+                gate.set()
+
+        opener = asyncio.create_task(free_slots())
+        async for ahead in place.places_ahead(0.05):
+            heard.append(ahead)
+        await place.wait()
+        assert guard.active == 1
+    await asyncio.gather(opener, *tasks)
+    assert heard == [1, 0]  # each move once; the end of the wait is the slot itself
+
+
+async def test_max_wait_counts_from_joining_the_queue() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=10, max_wait=0.4)
+    async with guard.slot(), guard.place() as place:
+        started = asyncio.get_running_loop().time()
+        async for _ in place.places_ahead(0.1):
+            pass  # nothing moves: it ends when the wait is up
+        with capture_logs(), pytest.raises(BusyError):
+            await place.wait()
+        assert 0.35 <= asyncio.get_running_loop().time() - started < 1.0  # 0.4 s in all, not 0.4 s more
