@@ -60,7 +60,8 @@ async def _round(assistant: Any, questions: int, tag: str) -> dict[str, Any]:
         place: int | None = None
         try:
             async for event in assistant.stream_answer(request):
-                if isinstance(event, StatusUpdate) and event.text.startswith("Queued"):
+                if place is None and isinstance(event, StatusUpdate) and event.text.startswith("Queued"):
+                    # the place it was first told (it hears it move up every 5 s after that)
                     place = next((n for n in range(questions + 1) if event.text == messages.queued(n)), None)
                 if isinstance(event, FinalAnswer):
                     return "answered", time.perf_counter() - started, place
