@@ -130,6 +130,11 @@ class Poster:
         After a failure that may have posted it (`retries.may_have_happened`) it waits, looks for it in the
         thread, and posts again only if it is not there, until `retries.RETRY_SECONDS` have passed. If the
         thread cannot be read it gives up (raises) rather than risk posting twice.
+
+        The risk that remains, accepted: a post that Slack stored but does not show in the thread yet when it is
+        looked for (after a wait of `retries.backoff`) is posted a second time. Slack documents no idempotency
+        key for `chat.postMessage`, so nothing closes that window; without the lookup every uncertain failure
+        would risk it, and without retrying every such failure would lose the reply.
         """
         reply_id = self.last_reply_id = uuid.uuid4().hex
         extra: dict[str, Any] = {"thread_ts": self.thread_ts} if self.thread_ts else {}
