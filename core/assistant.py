@@ -86,6 +86,7 @@ from core.store import VectorStore
 from core.threads import ThreadPresence, thread_key
 
 log = structlog.get_logger(__name__)
+QUEUE_UPDATE_SECONDS = 5.0  # a question waiting for the LLM is told its new place at most this often
 
 MAX_QUESTION_CHARS = 4000
 EVENT_TTL_SECONDS = 6 * 3600  # Slack retries within minutes; reconnect replays are quicker still
@@ -380,13 +381,17 @@ class Assistant:
             if classify(question).is_auth:
                 evidence = attach_scheme_uses(evidence)
             if self.generator is not None and evidence:
-                if self.guard.active >= self.guard.max_concurrent:
-                    yield StatusUpdate(messages.queued())
-                async with self.guard.slot():
+                async with self.guard.place() as place:
+                    if place.queued:
+                        yield StatusUpdate(messages.queued(place.ahead))
+                        async with aclosing(place.places_ahead(QUEUE_UPDATE_SECONDS)) as moves:
+                            async for ahead in moves:
+                                yield StatusUpdate(messages.queued(ahead))
+                    await place.wait()
                     parts: list[str] = []
                     generating = time.perf_counter()
                     try:
-                        async with asyncio.timeout(self._generation_deadline()):
+                        async with asyncio.timeout(self.settings.generation_deadline_seconds):
                             turns = [(t.question, t.answer_summary) for t in history]
                             async for part in self.generator.stream(question, evidence, turns):
                                 parts.append(part)
@@ -448,10 +453,6 @@ class Assistant:
         vector = await self.embedder.embed_query(query)
         await self.state.set(NS_EMBEDDINGS, key, vector, self.settings.embedding_cache_ttl)
         return vector
-
-    def _generation_deadline(self) -> float:
-        # The SDK's timeout is per attempt; this bounds the whole answer including its retries.
-        return self.settings.groq_timeout_seconds * (self.settings.groq_max_retries + 1) + 5
 
     def _generated_answer(self, question: str, evidence: list[Evidence], text: str, bound: Any) -> Answer:
         review = review_answer(text, evidence)

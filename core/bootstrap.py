@@ -97,7 +97,10 @@ async def build_assistant(
             threads=ThreadPresence(state),
             limiter=limiter,
             upload_limiter=upload_limiter,
-            guard=ConcurrencyGuard(settings.llm_max_concurrent, settings.llm_max_queue),
+            guard=ConcurrencyGuard(
+                settings.llm_max_concurrent, settings.llm_max_queue, max_wait=settings.generation_deadline_seconds,
+                timeout_message=messages.waited_too_long,
+            ),
             ingest_guard=ConcurrencyGuard(
                 settings.ingest_max_concurrent, settings.ingest_max_queue, busy_message=messages.ingest_busy
             ),

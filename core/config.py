@@ -94,7 +94,14 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(1000, ge=0, description="Answers kept in the answer cache.")
     query_cache_ttl: int = Field(600, ge=0, description="Seconds a cached answer lives.")
     llm_max_concurrent: int = Field(4, ge=1, le=100, description="Answers generated at once (Groq's limits).")
-    llm_max_queue: int = Field(20, ge=0, le=1000, description="Questions that may wait for a generation slot.")
+    llm_max_queue: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Most questions waiting for a generation slot (a memory bound); below it a question is refused "
+        "only when its expected wait would pass the answer deadline (GROQ_TIMEOUT_SECONDS x (GROQ_MAX_RETRIES + 1) "
+        "+ 5 s).",
+    )
     redis_url: str | None = Field(None, description="Share caches, memory and limits through Redis.")
     max_specs_per_workspace: int = Field(50, ge=1, description="Most specs one workspace may hold.")
     upload_rate_limit_per_hour: int = Field(20, ge=1, description="Sustained spec uploads per user per hour.")
@@ -156,6 +163,12 @@ class Settings(BaseSettings):
         The one place that decides which engine holds the registry: for the client, never for a log or a message.
         """
         return secret_value(self.database_url) or None
+
+    @property
+    def generation_deadline_seconds(self) -> float:
+        """The longest one answer's generation may take, retries included; also the longest wait in its queue."""
+        # The SDK's timeout is per attempt; this bounds the whole answer including its retries.
+        return self.groq_timeout_seconds * (self.groq_max_retries + 1) + 5
 
     @property
     def generation_enabled(self) -> bool:

@@ -167,9 +167,16 @@ def busy() -> str:
     return "I'm answering a lot of questions right now and couldn't queue yours. Please try again in a minute."
 
 
-def queued() -> str:
-    """A request is waiting for capacity."""
-    return "Lots of questions right now; yours is queued and I'll answer shortly."
+def queued(ahead: int) -> str:
+    """A question waits for a generation slot, `ahead` others in front of it."""
+    if ahead == 0:
+        return "Queued: yours is next, I'll answer shortly."
+    return f"Queued: {count(ahead, 'question')} ahead of yours. I'll answer as soon as I get to it."
+
+
+def waited_too_long() -> str:
+    """A queued question waited as long as an answer may take and still got no slot."""
+    return "I'm answering a lot of questions right now and yours waited too long in line. Please try again in a minute."
 
 
 def searching() -> str:

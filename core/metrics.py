@@ -278,14 +278,16 @@ class AssistantCollector(Collector):
             f"{PREFIX}_queue_max_waiting", "Queue capacity (LLM_MAX_QUEUE, INGEST_MAX_QUEUE).", labels=["queue"]
         )
         rejected = CounterMetricFamily(
-            f"{PREFIX}_queue_rejected", "Requests refused because the queue was full, by queue.", labels=["queue"]
+            f"{PREFIX}_queue_rejected",
+            "Requests turned away, by queue: the queue was full, the expected wait too long, or they waited too long.",
+            labels=["queue"],
         )
         for name, guard in guards.items():
             active.add_metric([name], guard.active)
             waiting.add_metric([name], guard.queued)
             max_active.add_metric([name], guard.max_concurrent)
             max_waiting.add_metric([name], guard.max_queue)
-            rejected.add_metric([name], guard.rejected)
+            rejected.add_metric([name], guard.rejected + guard.timed_out)
         yield from (active, waiting, max_active, max_waiting, rejected)
         yield GaugeMetricFamily(
             f"{PREFIX}_work_in_progress", "Answers, uploads and events being handled now.", assistant.work.active

@@ -6,8 +6,9 @@ Lua script (atomic, timed by the Redis server's clock), so every instance draws 
 Redis is unreachable the limiter falls back to local buckets (one `rate_limiter_degraded` warning per
 outage) and returns to Redis by itself (`rate_limiter_recovered`).
 
-`ConcurrencyGuard` bounds how many questions are answered at once; the rest wait in a bounded FIFO queue,
-and when that is full the caller gets a `BusyError` at once (never silently dropped).
+`ConcurrencyGuard` bounds how many questions are answered at once; the rest wait in a FIFO queue bounded by
+length and, for answers, by expected wait (from a running estimate of how long an answer takes). A caller
+the queue cannot take gets a `BusyError` at once (never silently dropped).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import inspect
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -245,24 +246,128 @@ class RateLimiter:
 
 OnQueued = Callable[[], Awaitable[None] | None]
 
+HOLD_EWMA_WEIGHT = 0.2  # weight of the latest hold in the running estimate: about the last ten count
 
-class ConcurrencyGuard:
-    """At most `max_concurrent` holders at once; up to `max_queue` more wait in FIFO order; beyond that, busy.
 
-    One guard per process, around the expensive part of answering (retrieval + LLM call).
+class Place:
+    """One caller's place at a `ConcurrencyGuard`: a slot held at once, or a place in its queue.
+
+    `ahead` is how many were waiting in front of it when it joined (0 when it got a slot at once). Get it with
+    `guard.place()`, then `await place.wait()` for the slot (`places_ahead` meanwhile tells how the queue moves);
+    leaving the `async with` frees the slot or the place.
     """
 
-    def __init__(self, max_concurrent: int, max_queue: int, busy_message: Callable[[], str] = messages.busy) -> None:
+    def __init__(self, guard: ConcurrencyGuard, waiter: asyncio.Future[None] | None, ahead: int) -> None:
+        self._guard = guard
+        self._waiter = waiter
+        self.ahead = ahead
+        self.joined_at = time.monotonic()
+        self.held_since: float | None = None if waiter is not None else self.joined_at
+
+    @property
+    def queued(self) -> bool:
+        """Whether it had to join the queue."""
+        return self._waiter is not None
+
+    async def wait(self) -> None:
+        """Return once this place holds a slot (at once if it got one on joining).
+
+        Raises `BusyError` (with the guard's `timeout_message()`) when it waited `max_wait` seconds in vain.
+        """
+        if self.held_since is not None:
+            return
+        assert self._waiter is not None
+        guard = self._guard
+        try:
+            async with asyncio.timeout_at(self._give_up_at()):
+                await self._waiter
+        except TimeoutError:
+            guard.timed_out += 1
+            log.warning("concurrency_wait_timed_out", waited=guard.max_wait, queued=guard.queued)
+            raise BusyError(guard.timeout_message()) from None
+        self.held_since = time.monotonic()
+        guard.admitted += 1
+
+    async def places_ahead(self, every: float) -> AsyncGenerator[int]:
+        """While it waits: how many wait in front of it now, checked every `every` seconds, each time it changed.
+
+        Ends when a slot is free for it (or it has waited `max_wait`); then call `wait`.
+        """
+        waiter = self._waiter
+        last = self.ahead
+        give_up_at = self._give_up_at()
+        while waiter is not None and not waiter.done():
+            now = asyncio.get_running_loop().time()
+            if give_up_at is not None and now >= give_up_at:
+                return
+            timeout = every if give_up_at is None else min(every, give_up_at - now)
+            await asyncio.wait({waiter}, timeout=timeout)  # never cancels the waiter
+            if waiter.done():
+                return
+            with suppress(ValueError):  # a C-level scan: cheap even with a thousand waiting
+                ahead = self._guard._waiters.index(waiter)
+                if ahead != last:
+                    last = ahead
+                    yield ahead
+
+    def _give_up_at(self) -> float | None:
+        """The event loop time at which it stops waiting (None: never), `max_wait` after it joined."""
+        if self._guard.max_wait is None:
+            return None
+        return asyncio.get_running_loop().time() + self._guard.max_wait - (time.monotonic() - self.joined_at)
+
+    def _leave(self) -> None:
+        guard = self._guard
+        if self.held_since is not None:
+            guard._observe(time.monotonic() - self.held_since)
+            guard._release()
+        elif self._waiter is not None:
+            if self._waiter.done() and not self._waiter.cancelled():
+                guard._release()  # the slot was handed to us just as we gave up: pass it on
+            else:
+                self._waiter.cancel()
+                guard._remove(self._waiter)
+
+
+class ConcurrencyGuard:
+    """At most `max_concurrent` holders at once; the rest wait in FIFO order, at most `max_queue` of them.
+
+    One guard per process around the expensive part of work (an LLM answer, indexing a spec). A newcomer that
+    would be beyond `max_queue` gets a `BusyError` at once. With `max_wait` (seconds) the queue is bounded by
+    time too: a newcomer is refused when its expected wait would pass `max_wait`, and a waiter that has waited
+    `max_wait` gives up. The expected wait of the n-th in line is n / `max_concurrent` × the typical hold, a
+    running average (EWMA) of recent hold durations. It starts at `typical_seconds`, by default 0: until a hold
+    has been measured nobody is refused for the wait (there is nothing to estimate it from), and waiters are
+    still bounded by `max_wait`.
+    """
+
+    def __init__(
+        self,
+        max_concurrent: int,
+        max_queue: int,
+        busy_message: Callable[[], str] = messages.busy,
+        *,
+        max_wait: float | None = None,
+        typical_seconds: float = 0.0,
+        timeout_message: Callable[[], str] = messages.busy,
+    ) -> None:
         if max_concurrent < 1 or max_queue < 0:
             raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
+        if (max_wait is not None and max_wait <= 0) or typical_seconds < 0:
+            raise ValueError("max_wait must be > 0 and typical_seconds >= 0")
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
+        self.max_wait = max_wait
         self.busy_message = busy_message
+        self.timeout_message = timeout_message
+        self.typical_seconds = typical_seconds
+        self.holds_measured = 0
         self._active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.admitted = 0
         self.queued_total = 0
         self.rejected = 0
+        self.timed_out = 0
 
     @property
     def active(self) -> int:
@@ -274,53 +379,73 @@ class ConcurrencyGuard:
         """Requests waiting for a slot now."""
         return len(self._waiters)
 
+    def expected_wait(self, position: int) -> float:
+        """Seconds the `position`-th in line (1: next) can expect to wait for a slot, from the typical hold."""
+        return position * self.typical_seconds / self.max_concurrent
+
     def stats(self) -> dict[str, float]:
-        """Current `active` and `queued`, and totals `admitted`, `queued_total`, `rejected` (for metrics)."""
+        """Now: `active`, `queued`, `typical_seconds`; since start: `admitted`, `queued_total`, `rejected`, `timed_out`.
+
+        `rejected` were refused on arrival (queue full or wait too long), `timed_out` gave up waiting.
+        """
         return {
             "active": float(self.active),
             "queued": float(self.queued),
+            "typical_seconds": round(self.typical_seconds, 3),
             "admitted": float(self.admitted),
             "queued_total": float(self.queued_total),
             "rejected": float(self.rejected),
+            "timed_out": float(self.timed_out),
         }
+
+    @asynccontextmanager
+    async def place(self) -> AsyncIterator[Place]:
+        """A slot now, or a place in the queue (then `await place.wait()`); freed when the block ends.
+
+        Raises `BusyError` (with `busy_message()`) at once when the queue is full or the wait would be too long.
+        """
+        place = self._join()
+        try:
+            yield place
+        finally:
+            place._leave()
 
     @asynccontextmanager
     async def slot(self, on_queued: OnQueued | None = None) -> AsyncIterator[None]:
         """Hold a slot for the block; if none is free, wait in the queue (calling `on_queued` once first).
 
-        Raises `BusyError` (with `busy_message()`) at once when the queue is full. An error raised by
-        `on_queued` is logged and ignored: telling the user they're queued is a courtesy.
+        Raises `BusyError` as `place` and `Place.wait` do. An error raised by `on_queued` is logged and ignored:
+        telling the user they're queued is a courtesy.
         """
-        await self._acquire(on_queued)
-        try:
+        async with self.place() as place:
+            if place.queued and on_queued is not None:
+                await self._notify(on_queued)
+            await place.wait()
             yield
-        finally:
-            self._release()
 
-    async def _acquire(self, on_queued: OnQueued | None) -> None:
+    def _join(self) -> Place:
         if self._active < self.max_concurrent and not self._waiters:
             self._active += 1
             self.admitted += 1
-            return
-        if len(self._waiters) >= self.max_queue:
+            return Place(self, None, 0)
+        ahead = len(self._waiters)
+        expected = self.expected_wait(ahead + 1)
+        if ahead >= self.max_queue or (self.max_wait is not None and expected > self.max_wait):
             self.rejected += 1
-            log.warning("concurrency_rejected", active=self._active, queued=len(self._waiters))
+            log.warning("concurrency_rejected", active=self._active, queued=ahead, expected_wait=round(expected, 1))
             raise BusyError(self.busy_message())
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.queued_total += 1
-        try:
-            if on_queued is not None:
-                await self._notify(on_queued)
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._release()  # the slot was handed to us just as we were cancelled: pass it on
-            else:
-                waiter.cancel()
-                self._remove(waiter)
-            raise
-        self.admitted += 1
+        return Place(self, waiter, ahead)
+
+    def _observe(self, seconds: float) -> None:
+        """Fold one hold's duration into the typical hold (the first measurement replaces the starting guess)."""
+        if self.holds_measured == 0:
+            self.typical_seconds = seconds
+        else:
+            self.typical_seconds += HOLD_EWMA_WEIGHT * (seconds - self.typical_seconds)
+        self.holds_measured += 1
 
     @staticmethod
     async def _notify(on_queued: OnQueued) -> None:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_app.handlers import SlackBot
+from bot.slack_app.retries import retry_handlers
 from core.assistant import Assistant
 from core.config import Settings, secret_value
 from core.errors import ConfigError
 
 WEB_API_TIMEOUT_SECONDS = 30
-RATE_LIMIT_RETRIES = 3
 
 
 def bot_token(settings: Settings) -> str:
@@ -27,16 +23,16 @@ def bot_token(settings: Settings) -> str:
 
 
 def build_client(settings: Settings) -> AsyncWebClient:
-    """An `AsyncWebClient` on `SLACK_API_URL` that retries connection errors and honours 429 Retry-After."""
+    """An `AsyncWebClient` on `SLACK_API_URL` that tries calls again after 429s, server errors and lost connections.
+
+    A call that posts a message is never repeated when it may have happened (`bot.slack_app.retries`).
+    """
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     return AsyncWebClient(
         token=bot_token(settings),
         base_url=base_url,
         timeout=WEB_API_TIMEOUT_SECONDS,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-        ],
+        retry_handlers=retry_handlers(),
     )
 
 

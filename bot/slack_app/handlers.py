@@ -187,7 +187,7 @@ class SlackBot:
 
     async def _ask(self, incoming: Incoming, reply: ThreadReply) -> None:
         async with reply:
-            await reply.status(slack_messages.WORKING)
+            await reply.placeholder(slack_messages.WORKING)
             ask = Invocation(command("ask"), incoming.origin, {"question": incoming.question})
             await run_command(self.assistant, ask, reply)
 
@@ -205,7 +205,7 @@ class SlackBot:
             log.warning("slack_file_host_refused", file_id=slack_file.id)
             raise UserFacingError(slack_messages.download_not_allowed(slack_file.name))
         async with reply:
-            await reply.status(slack_messages.indexing(slack_file.name))
+            await reply.placeholder(slack_messages.indexing(slack_file.name))
             origin = await self.users.identify(client, incoming.origin)
             await run_command(self.assistant, Invocation(command("upload"), origin, {"file": attachment}), reply)
 

@@ -72,6 +72,11 @@ def specs_heading(count: int) -> str:
     return f"**{count} indexed spec{'s' * (count != 1)}:**"
 
 
+def reply_failed() -> str:
+    """Shown in place of "Working on it…" when Slack took neither the answer nor a new message with it."""
+    return "Sorry, Slack wouldn't take my answer just now, so I couldn't show it here. Please ask again in a minute."
+
+
 def slash_too_many_parts() -> str:
     """The last of the messages a slash command may send."""
     return "_(the answer was cut short: slash commands can only send a few messages; mention me for the full one)_"

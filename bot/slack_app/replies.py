@@ -6,10 +6,19 @@
 - `ActionReply`: an ephemeral reply to a button click.
 
 Link parsing is off and nothing unfurls; when Slack refuses a message's blocks it is sent again as text.
+
+Slack's own failures (5xx, lost connections) are tried again by the client (`bot.slack_app.retries`), except
+posts whose outcome is unknown: every message the bot posts or edits carries a reply id in its metadata, and
+after such a failure `Poster` looks for that id in the thread before posting again, so a reply lands once. When
+the "Working on it…" message cannot be edited into the answer, the answer is posted below it instead; when even
+that fails, the placeholder is edited (best effort) into a short apology.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack_app import messages as slack_messages
+from bot.slack_app import retries
 from bot.slack_app.render import SlackMessage, render_markdown, render_partial, render_status, slack_markup
 from core.actions import Origin
 from core.live import LiveMessage, LiveReply, ProgressLook
@@ -39,12 +49,36 @@ def slack_error(exc: SlackApiError) -> str:
     return f"http_{getattr(exc.response, 'status_code', 'unknown')}"
 
 
+class ReplyNotDelivered(Exception):
+    """Slack took neither the reply nor a new message in its place (an apology was tried); nothing more to send."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def _describe(exc: Exception) -> dict[str, Any] | None:
-    return {"error": slack_error(exc)} if isinstance(exc, SlackApiError) else None
+    if isinstance(exc, SlackApiError):
+        return {"error": slack_error(exc)}
+    if isinstance(exc, ReplyNotDelivered):
+        return {"error": exc.error, "delivered": False}
+    return None
 
 
-SLACK = Transport("slack", describe=_describe)
-"""Slack's API errors for `core.replies.guarded`: logged as `slack_api_error` / `slack_reply_failed`."""
+def _fields(exc: Exception) -> dict[str, Any]:
+    """Log fields naming a failed call's error (an API error's code, else the exception's type)."""
+    return _describe(exc) or {"error": type(exc).__name__}
+
+
+def _is_undelivered(exc: Exception) -> bool:
+    return isinstance(exc, ReplyNotDelivered)
+
+
+SLACK = Transport("slack", describe=_describe, mute=_is_undelivered)
+"""Slack's API errors for `core.replies.guarded`: logged as `slack_api_error` / `slack_reply_failed`; after a
+`ReplyNotDelivered` no error reply is tried (it would fail the same way)."""
+REPLY_EVENT_TYPE = "api_assistant_reply"  # the metadata every posted or edited message carries
+LOOKUP_PAGES = 5  # a thread is searched this many pages deep (200 replies each) for a message's reply id
 THREAD_MARKUP = slack_markup()
 SLASH_MARKUP = slack_markup(echo=True)
 THREAD_LOOK = ProgressLook(partial=render_partial, progress=render_status, status=render_status)
@@ -57,14 +91,31 @@ async def respond_privately(respond: AsyncRespond, message: SlackMessage) -> Non
         log.warning("slack_respond_failed", status=response.status_code, error=str(response.body)[:100])
 
 
+def _reply_metadata(reply_id: str) -> dict[str, Any]:
+    return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"reply_id": reply_id}}
+
+
+def _reply_id(message: dict[str, Any]) -> str:
+    metadata = message.get("metadata") or {}
+    if not isinstance(metadata, dict) or metadata.get("event_type") != REPLY_EVENT_TYPE:
+        return ""
+    payload = metadata.get("event_payload") or {}
+    return str(payload.get("reply_id") or "") if isinstance(payload, dict) else ""
+
+
 class Poster:
-    """Posts and edits messages in one channel (and thread), with link parsing off and no unfurls."""
+    """Posts and edits messages in one channel (and thread), with link parsing off and no unfurls.
+
+    Each post or edit carries a new reply id in its metadata (`last_reply_id`), so that after a failure whose
+    outcome is unknown `find` can tell whether it landed.
+    """
 
     def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str | None) -> None:
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
         self.ts: str | None = None  # the live message, once posted
+        self.last_reply_id = ""  # the reply id of the latest post or edit
 
     async def write(self, message: SlackMessage) -> None:
         """Post the live message the first time, then edit it."""
@@ -74,15 +125,73 @@ class Poster:
             await self.update(self.ts, message)
 
     async def post(self, message: SlackMessage) -> str:
-        """Post a message; returns its ts."""
+        """Post a message once; returns its ts.
+
+        After a failure that may have posted it (`retries.may_have_happened`) it waits, looks for it in the
+        thread, and posts again only if it is not there, until `retries.RETRY_SECONDS` have passed. If the
+        thread cannot be read it gives up (raises) rather than risk posting twice.
+
+        The risk that remains, accepted: a post that Slack stored but does not show in the thread yet when it is
+        looked for (after a wait of `retries.backoff`) is posted a second time. Slack documents no idempotency
+        key for `chat.postMessage`, so nothing closes that window; without the lookup every uncertain failure
+        would risk it, and without retrying every such failure would lose the reply.
+        """
+        reply_id = self.last_reply_id = uuid.uuid4().hex
         extra: dict[str, Any] = {"thread_ts": self.thread_ts} if self.thread_ts else {}
-        response = await self._call(self.client.chat_postMessage, message, channel=self.channel,
-                                    unfurl_links=False, unfurl_media=False, link_names=False, **extra)
-        return str(response["ts"])
+        give_up_at = time.monotonic() + retries.RETRY_SECONDS
+        attempt = 0
+        while True:
+            try:
+                response = await self._call(
+                    self.client.chat_postMessage, message, channel=self.channel, unfurl_links=False,
+                    unfurl_media=False, link_names=False, metadata=_reply_metadata(reply_id), **extra,
+                )
+                return str(response["ts"])
+            except Exception as exc:
+                delay = retries.backoff(attempt)
+                if not retries.may_have_happened(exc) or time.monotonic() + delay > give_up_at:
+                    raise
+                attempt += 1
+                log.warning("slack_post_uncertain", attempt=attempt, channel=self.channel, **_fields(exc))
+                await asyncio.sleep(delay)
+                try:
+                    found = await self.find(reply_id)
+                except Exception as lookup_failure:
+                    log.warning("slack_post_lookup_failed", channel=self.channel, **_fields(lookup_failure))
+                    raise exc from lookup_failure  # not knowing whether it landed, never post it again
+                if found is not None:
+                    log.info("slack_post_landed_after_all", attempt=attempt, channel=self.channel)
+                    return found
 
     async def update(self, ts: str, message: SlackMessage) -> None:
-        """Replace a message the bot posted."""
-        await self._call(self.client.chat_update, message, channel=self.channel, ts=ts, link_names=False)
+        """Replace a message the bot posted (Slack's client tries it again after server errors: editing is safe)."""
+        reply_id = self.last_reply_id = uuid.uuid4().hex
+        await self._call(self.client.chat_update, message, channel=self.channel, ts=ts, link_names=False,
+                         metadata=_reply_metadata(reply_id))
+
+    async def find(self, reply_id: str) -> str | None:
+        """The ts of the message that carries `reply_id` (as posted or last edited), None if Slack shows none.
+
+        A thread is read oldest first, up to `LOOKUP_PAGES` pages; a channel's history (a DM's top level)
+        newest first, one page. Failures to read raise.
+        """
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if self.thread_ts:
+                response = await self.client.conversations_replies(
+                    channel=self.channel, ts=self.thread_ts, include_all_metadata=True, limit=200, cursor=cursor
+                )
+            else:
+                response = await self.client.conversations_history(
+                    channel=self.channel, include_all_metadata=True, limit=100
+                )
+            for message in response.get("messages") or []:
+                if isinstance(message, dict) and _reply_id(message) == reply_id:
+                    return str(message.get("ts"))
+            cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "") or None
+            if cursor is None or not self.thread_ts:
+                return None
+        return None
 
     async def _call(
         self, method: Callable[..., Awaitable[AsyncSlackResponse]], message: SlackMessage, **kwargs: Any
@@ -111,15 +220,69 @@ class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
         super().__init__(LiveMessage(self.poster.write, interval, transport=SLACK), THREAD_LOOK, THREAD_MARKUP)
         self.on_sent = on_sent
 
+    async def placeholder(self, text: str) -> None:
+        """Post the "working on it" status; if Slack fails to take it (5xx, lost connection), carry on without it.
+
+        The reply is then posted as a new message when it is ready; other errors (`not_in_channel`, ...) raise,
+        as the reply would fail the same way.
+        """
+        try:
+            await self.status(text)
+        except Exception as exc:
+            if not retries.transient(exc):
+                raise
+            log.warning("slack_placeholder_failed", channel=self.poster.channel, **_fields(exc))
+
     async def deliver(self, rendered: list[SlackMessage]) -> None:
-        """Replace the live message with the first message and post the rest below it."""
+        """Replace the live message with the first message and post the rest below it.
+
+        If the live message cannot be edited, the first message is posted below it instead (`ReplyNotDelivered`
+        when that fails too).
+        """
         if self.poster.thread_ts and self.on_sent is not None:
             await self.on_sent()
         rest = list(rendered)
         if not self.live.done:  # else (an error after the answer was shown): never overwrite the answer
-            await self.live.finish(rest.pop(0))
+            first = rest.pop(0)
+            try:
+                await self.live.finish(first)
+            except Exception as exc:
+                if self.poster.ts is None:
+                    raise  # nothing is shown yet: the post itself failed, after its own retries
+                await self._post_instead(first, exc)
         for message in rest:
             await self.poster.post(message)
+
+    async def _post_instead(self, message: SlackMessage, failure: Exception) -> None:
+        """The live message (`poster.ts`) could not be edited into `message`: post `message` below it."""
+        placeholder = self.poster.ts
+        assert placeholder is not None
+        fields = {"channel": self.poster.channel, **_fields(failure)}
+        if retries.may_have_happened(failure):
+            try:
+                landed = await self.poster.find(self.poster.last_reply_id) is not None
+            except Exception as exc:
+                # Unknowable: posting could show the answer twice, an apology could overwrite it.
+                log.warning("slack_reply_unknown", lookup_error=_fields(exc)["error"], **fields)
+                raise ReplyNotDelivered(fields["error"]) from failure
+            if landed:
+                log.info("slack_update_landed_after_all", **fields)
+                self.live.done = True
+                return
+        log.warning("slack_update_failed_posting_new", **fields)
+        try:
+            await self.poster.post(message)
+        except Exception as exc:
+            log.warning("slack_reply_failed_apologising", post_error=_fields(exc)["error"], **fields)
+            await self._apologise(placeholder)
+            raise ReplyNotDelivered(fields["error"]) from exc
+        self.live.done = True  # the reply is shown: anything after it is a new message
+
+    async def _apologise(self, ts: str) -> None:
+        try:
+            await self.poster.update(ts, render_markdown(slack_messages.reply_failed()))
+        except Exception as exc:
+            log.warning("slack_apology_failed", channel=self.poster.channel, **_fields(exc))
 
 
 class SlashReply(Delivery[list[SlackMessage]]):

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from core import assistant as assistant_module
+from core import messages
 from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.answers import AnswerKind, CodeBlock, FinalAnswer, StatusUpdate, TextDelta
 from core.bootstrap import build_assistant
@@ -195,8 +197,65 @@ async def test_busy_queue_is_reported_or_refused(tmp_path, fake_groq, embedder, 
             await collect(assistant, AskQuestion(users[2], "list books"))
         await first
         queued_events = await second
-        assert any(isinstance(e, StatusUpdate) and "queued" in e.text for e in queued_events)
+        assert StatusUpdate(messages.queued(0)) in queued_events  # next in line
         assert queued_events[-1].answer.kind is AnswerKind.GENERATED
+
+
+async def test_steady_load_within_capacity_is_queued_not_refused(
+    tmp_path, fake_groq, embedder, example_spec, monkeypatch
+):
+    # The shipped limits, a model answering in 300 ms and 30 people asking at once: with 4 answers at a time the
+    # last one waits about two seconds, far inside the answer deadline, so nobody is told to try again.
+    settings = groq_settings(tmp_path, fake_groq)
+    assert (settings.llm_max_concurrent, settings.llm_max_queue) == (4, 1000)
+    fake_groq.latency(first_token=0.3)
+    monkeypatch.setattr(assistant_module, "QUEUE_UPDATE_SECONDS", 0.3)  # people hear their place move up
+    async with build_assistant(settings, embedder=embedder) as assistant:
+        await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "bookshop"))
+        asks = [AskQuestion(Origin("slack", "T1", user=f"U{i}"), f"how do I refund order {i}?") for i in range(30)]
+        async with asyncio.timeout(60):
+            results = await asyncio.gather(*(collect(assistant, ask) for ask in asks), return_exceptions=True)
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert refused == []
+        assert all(events[-1].answer.kind is AnswerKind.GENERATED for events in results)
+        places = [e.text for events in results for e in events if isinstance(e, StatusUpdate) and "Queued" in e.text]
+        assert len(places) >= 10  # most of them waited, and each was told its place
+        assert messages.queued(0) in places and any("questions ahead of yours" in p for p in places)
+        heard = [[e.text for e in events if isinstance(e, StatusUpdate) and "Queued" in e.text] for events in results]
+        moved = [h for h in heard if len(h) >= 2]
+        assert moved, "nobody was told their place moved up"
+        for h in moved:  # each new place is nearer the front than the one before
+            numbers = [0 if text == messages.queued(0) else int(text.split()[1]) for text in h]
+            assert numbers == sorted(numbers, reverse=True) and len(set(numbers)) == len(numbers)
+        assert assistant.guard.stats()["rejected"] == 0 and assistant.guard.queued == 0
+        assert 0.25 < assistant.guard.typical_seconds < 5  # what an answer took here, learnt from the answers
+
+
+async def test_a_model_slower_than_the_deadline_gets_refusals_not_a_queue(tmp_path, fake_groq, embedder, example_spec):
+    # Answers may take 0.5 s x 1 attempt + 5 s; this model streams for 9 s, so each answer is cut at the deadline.
+    settings = groq_settings(tmp_path, fake_groq, llm_max_concurrent=1, groq_timeout_seconds=0.5, groq_max_retries=0)
+    assert settings.generation_deadline_seconds == 5.5
+    fake_groq.default = Reply("slow " * 60 + "[1]", chunk_chars=10, chunk_delay=0.3)
+    async with build_assistant(settings, embedder=embedder) as assistant:
+        await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "bookshop"))
+        users = [Origin("slack", "T1", user=f"U{i}") for i in range(4)]
+        first = await collect(assistant, AskQuestion(users[0], "how do I refund an order?"))
+        assert first[-1].answer.notice == messages.generation_failed()  # the deadline cut it: retrieval answer
+        assert assistant.guard.typical_seconds > settings.generation_deadline_seconds
+        running = asyncio.create_task(collect(assistant, AskQuestion(users[1], "delete a customer")))
+        async with asyncio.timeout(20):
+            while assistant.guard.active == 0:
+                await asyncio.sleep(0.01)
+        # Waiting behind even one such answer passes the deadline: refused at once, with the clear message.
+        for user in users[2:]:
+            with capture_logs() as logs, pytest.raises(BusyError) as refused:
+                await collect(assistant, AskQuestion(user, "list books"))
+            assert refused.value.user_message == messages.busy()
+            assert [e["event"] for e in logs if e["event"] == "concurrency_rejected"] == ["concurrency_rejected"]
+        assert assistant.guard.queued == 0 and assistant.guard.rejected == 2
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
 
 
 async def test_two_instances_share_cache_events_and_limits_through_redis(tmp_path, fake_groq, embedder, example_spec):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -217,7 +218,9 @@ async def test_guard_runs_immediately_when_slots_free() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert guard.active == 0
-    assert guard.stats() == {"active": 0.0, "queued": 0.0, "admitted": 2.0, "queued_total": 0.0, "rejected": 0.0}
+    stats = guard.stats()
+    assert {k: stats[k] for k in ("active", "queued", "admitted", "queued_total", "rejected", "timed_out")} == {
+        "active": 0.0, "queued": 0.0, "admitted": 2.0, "queued_total": 0.0, "rejected": 0.0, "timed_out": 0.0}
 
 
 async def test_guard_queues_calls_on_queued_once_then_runs() -> None:
@@ -358,3 +361,140 @@ def test_guard_rejects_nonsense_sizes() -> None:
         ConcurrencyGuard(0, 1)
     with pytest.raises(ValueError):
         ConcurrencyGuard(1, -1)
+    with pytest.raises(ValueError):
+        ConcurrencyGuard(1, 1, max_wait=0)
+    with pytest.raises(ValueError):
+        ConcurrencyGuard(1, 1, typical_seconds=-1)
+
+
+# --- ConcurrencyGuard bounded by expected wait ---
+
+
+async def test_place_reports_how_many_wait_ahead() -> None:
+    guard = ConcurrencyGuard(max_concurrent=2, max_queue=100)
+    async with guard.place() as first, guard.place() as second, guard.place() as third, guard.place() as fourth:
+        assert (first.queued, second.queued) == (False, False)
+        assert (third.queued, third.ahead) == (True, 0)
+        assert (fourth.queued, fourth.ahead) == (True, 1)
+        assert guard.active == 2 and guard.queued == 2
+    assert guard.active == 0 and guard.queued == 0  # places given up before their turn leave nothing behind
+
+
+async def test_queue_is_bounded_by_expected_wait_not_length() -> None:
+    # Holds take 1 s each, 2 at once: the n-th in line can expect n / 2 s. With 3 s allowed the 6th in line would
+    # wait 3 s (taken) and the 7th 3.5 s (refused), although the queue could hold 1000.
+    guard = ConcurrencyGuard(max_concurrent=2, max_queue=1000, max_wait=3.0, typical_seconds=1.0)
+    assert guard.expected_wait(6) == 3.0
+    async with contextlib.AsyncExitStack() as stack:
+        places = [await stack.enter_async_context(guard.place()) for _ in range(8)]
+        assert [p.queued for p in places] == [False, False] + [True] * 6
+        with capture_logs() as logs, pytest.raises(BusyError) as refused:
+            await stack.enter_async_context(guard.place())
+    assert refused.value.user_message == messages.busy()
+    assert logs[0]["event"] == "concurrency_rejected" and logs[0]["expected_wait"] == 3.5
+    assert guard.rejected == 1 and guard.queued == 0 and guard.active == 0
+
+
+async def test_nobody_is_refused_for_the_wait_before_a_hold_is_measured() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=50, max_wait=0.1)
+    async with contextlib.AsyncExitStack() as stack:
+        places = [await stack.enter_async_context(guard.place()) for _ in range(51)]
+        assert guard.queued == 50 and places[-1].ahead == 49  # only the length bounds the queue
+        with capture_logs(), pytest.raises(BusyError):
+            await stack.enter_async_context(guard.place())
+
+
+async def test_the_typical_hold_follows_measured_holds() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=10, typical_seconds=30.0)
+    assert guard.typical_seconds == 30.0  # the starting guess, until a hold is measured
+    for _ in range(3):
+        async with guard.slot():
+            await asyncio.sleep(0.05)
+    assert 0.04 <= guard.typical_seconds < 1.0  # the first measurement replaces the guess; later ones move it
+    before = guard.typical_seconds
+    async with guard.slot():
+        await asyncio.sleep(0.5)
+    assert before < guard.typical_seconds < 0.5  # one slow hold moves the estimate, without taking it over
+
+
+async def test_a_slower_model_shrinks_the_queue_it_accepts() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=1000, max_wait=1.0, typical_seconds=0.01)
+    release = asyncio.Event()
+    log: list[str] = []
+    holder = asyncio.create_task(_hold(guard, release, log, "holder"))
+    await _until(lambda: guard.active == 1)
+    waiting = [asyncio.create_task(_hold(guard, release, log, f"w{i}")) for i in range(20)]
+    await _until(lambda: guard.queued == 20)  # 0.01 s each: twenty fit in a second
+    release.set()
+    await asyncio.gather(holder, *waiting)
+    slow = asyncio.Event()
+    for _ in range(10):
+        guard._observe(0.6)  # the model slows down: answers now take over half a second
+    assert 0.5 < guard.typical_seconds < 0.6
+    holder = asyncio.create_task(_hold(guard, slow, log, "slow"))
+    await _until(lambda: guard.active == 1)
+    second = asyncio.create_task(_hold(guard, slow, log, "second"))
+    await _until(lambda: guard.queued == 1)
+    with capture_logs(), pytest.raises(BusyError):
+        async with guard.slot():
+            pytest.fail("must not run")
+    slow.set()
+    await asyncio.gather(holder, second)
+
+
+async def test_a_waiter_gives_up_after_max_wait_and_the_queue_moves_on() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=10, max_wait=0.3, typical_seconds=0.01,
+                             timeout_message=messages.waited_too_long)
+    release, log = asyncio.Event(), list[str]()
+    holder = asyncio.create_task(_hold(guard, release, log, "stuck"))
+    await _until(lambda: guard.active == 1)
+    with capture_logs() as logs, pytest.raises(BusyError) as gave_up:
+        async with guard.slot():
+            pytest.fail("must not run")
+    assert gave_up.value.user_message == messages.waited_too_long()
+    assert [e["event"] for e in logs] == ["concurrency_wait_timed_out"]
+    assert guard.timed_out == 1 and guard.queued == 0
+    release.set()
+    await holder
+    async with guard.slot():  # the slot is free again
+        assert guard.active == 1
+    assert guard.active == 0
+
+
+async def test_a_waiter_hears_its_place_move_up() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=10)
+    gates = [asyncio.Event() for _ in range(3)]
+
+    async def holder(gate: asyncio.Event) -> None:
+        async with guard.slot():
+            await gate.wait()
+
+    tasks = [asyncio.create_task(holder(gate)) for gate in gates]
+    await _until(lambda: guard.queued == 2)
+    heard: list[int] = []
+    async with guard.place() as place:
+        assert place.ahead == 2
+
+        async def free_slots() -> None:
+            for gate in gates:
+                await asyncio.sleep(0.15)
+                gate.set()
+
+        opener = asyncio.create_task(free_slots())
+        async for ahead in place.places_ahead(0.05):
+            heard.append(ahead)
+        await place.wait()
+        assert guard.active == 1
+    await asyncio.gather(opener, *tasks)
+    assert heard == [1, 0]  # each move once; the end of the wait is the slot itself
+
+
+async def test_max_wait_counts_from_joining_the_queue() -> None:
+    guard = ConcurrencyGuard(max_concurrent=1, max_queue=10, max_wait=0.4)
+    async with guard.slot(), guard.place() as place:
+        started = asyncio.get_running_loop().time()
+        async for _ in place.places_ahead(0.1):
+            pass  # nothing moves: it ends when the wait is up
+        with capture_logs(), pytest.raises(BusyError):
+            await place.wait()
+        assert 0.35 <= asyncio.get_running_loop().time() - started < 1.0  # 0.4 s in all, not 0.4 s more

@@ -2,7 +2,9 @@
 
 It records every call (method, params from JSON or form bodies, headers) so tests can assert on what the
 real `AsyncWebClient` sent, and can be told to fail the next call(s) of a method (429 + Retry-After,
-`not_in_channel`, ...).
+`not_in_channel`, a 500, ...), optionally after doing what was asked (`landed=True`: a 500 after the post).
+It keeps the messages posted and edited (`messages`, `thread`), and serves them back through
+`conversations.replies` / `conversations.history` (with their metadata when `include_all_metadata` is set).
 """
 
 from __future__ import annotations
@@ -43,6 +45,32 @@ class Failure:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    landed: bool = False  # the call took effect before the failure was returned
+    when: Callable[[Call], bool] | None = None  # only calls that match (fail_always)
+
+
+@dataclass
+class Message:
+    """A message as Slack keeps it: posted, maybe edited since."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
+
+    def as_payload(self, with_metadata: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {"type": "message", "bot_id": BOT_ID, "ts": self.ts, "text": self.text,
+                                   "blocks": self.blocks}
+        if self.thread_ts:
+            payload["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            payload["metadata"] = self.metadata
+        return payload
+
+    def blob(self) -> str:
+        return json.dumps({"text": self.text, "blocks": self.blocks}, ensure_ascii=False)
 
 
 @dataclass
@@ -61,7 +89,9 @@ class MockSlack:
         self.responses: list[Call] = []
         self.socket_received: list[dict[str, Any]] = []
         self.files: dict[str, HostedFile] = {}
+        self.messages: list[Message] = []
         self._failures: dict[str, list[Failure]] = defaultdict(list)
+        self._always_failing: dict[str, Failure] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._ts = 0
         self.users: dict[str, dict[str, Any]] = {}
@@ -104,11 +134,20 @@ class MockSlack:
     # ---- scripting ---------------------------------------------------------------------------------
 
     def fail(self, method: str, *, error: str = "internal_error", status: int = 200,
-             retry_after: int | None = None, times: int = 1) -> None:
-        """Make the next `times` calls of `method` fail."""
+             retry_after: int | None = None, times: int = 1, landed: bool = False) -> None:
+        """Make the next `times` calls of `method` fail (`landed`: after doing what they asked)."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         for _ in range(times):
-            self._failures[method].append(Failure(status, {"ok": False, "error": error}, headers))
+            self._failures[method].append(Failure(status, {"ok": False, "error": error}, headers, landed))
+
+    def fail_always(self, method: str, *, error: str = "internal_error", status: int = 500, landed: bool = False,
+                    when: Callable[[Call], bool] | None = None) -> None:
+        """Make every call of `method` (that matches `when`) fail from now on (`recover` ends it)."""
+        self._always_failing[method] = Failure(status, {"ok": False, "error": error}, {}, landed, when)
+
+    def recover(self, method: str) -> None:
+        self._always_failing.pop(method, None)
+        self._failures.pop(method, None)
 
     def add_file(self, name: str, data: bytes, *, file_id: str = "F1", size: int | None = None,
                  chunked: bool = False, url: str | None = None) -> dict[str, Any]:
@@ -135,6 +174,10 @@ class MockSlack:
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, thread_ts: str | None) -> list[Message]:
+        """The bot's messages as Slack shows them in a thread (None: at the channel's top level), oldest first."""
+        return [m for m in self.messages if m.channel == channel and m.thread_ts == thread_ts]
 
     async def wait_for(self, method: str, predicate: Callable[[Call], bool] = lambda _: True, *,
                        count: int = 1, timeout: float = 15.0) -> list[Call]:
@@ -179,9 +222,12 @@ class MockSlack:
             params.update(await request.json())
         else:
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-        self.calls.append(Call(method, params, dict(request.headers)))
-        if self._failures[method]:
-            failure = self._failures[method].pop(0)
+        call = Call(method, params, dict(request.headers))
+        self.calls.append(call)
+        failure = self._failures[method].pop(0) if self._failures[method] else self._always_failing.get(method)
+        if failure is not None and (failure.when is None or failure.when(call)):
+            if failure.landed:
+                self._answer(method, params)
             return web.json_response(failure.body, status=failure.status, headers=failure.headers)
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if request.headers.get("Authorization") != f"Bearer {expected}":
@@ -195,10 +241,28 @@ class MockSlack:
         if method == "chat.postMessage":
             self._ts += 1
             ts = f"1700000000.{self._ts:06d}"
+            self.messages.append(Message(str(params.get("channel")), ts, params.get("thread_ts"),
+                                         str(params.get("text") or ""), _blocks(params), _metadata(params)))
             return {"ok": True, "channel": params.get("channel"), "ts": ts,
                     "message": {"text": params.get("text"), "ts": ts, "bot_id": BOT_ID}}
         if method == "chat.update":
+            for message in self.messages:
+                if message.channel == params.get("channel") and message.ts == params.get("ts"):
+                    message.text, message.blocks = str(params.get("text") or ""), _blocks(params)
+                    message.metadata = _metadata(params) or message.metadata  # kept when not given, as Slack does
+                    break
+            else:
+                return {"ok": False, "error": "message_not_found"}
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text")}
+        if method in ("conversations.replies", "conversations.history"):
+            with_metadata = str(params.get("include_all_metadata")) in ("1", "true", "True")
+            channel = params.get("channel")
+            if method == "conversations.history":  # the top level, newest first
+                found = [m for m in reversed(self.messages) if m.channel == channel and not m.thread_ts]
+            else:
+                thread = params.get("ts")
+                found = [m for m in self.messages if m.channel == channel and thread in (m.ts, m.thread_ts)]
+            return {"ok": True, "messages": [m.as_payload(with_metadata) for m in found], "has_more": False}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": "1700000000.999999"}
         if method == "files.info":
@@ -249,3 +313,13 @@ class MockSlack:
             if message.type == WSMsgType.TEXT:
                 self.socket_received.append(json.loads(message.data))
         return ws
+
+
+def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = params.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def _metadata(params: dict[str, Any]) -> dict[str, Any] | None:
+    metadata = params.get("metadata")
+    return json.loads(metadata) if isinstance(metadata, str) else metadata
