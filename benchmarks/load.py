@@ -30,6 +30,8 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,9 +180,9 @@ class LoadRun:
             await asyncio.sleep(0.02)
         return outcome
 
-    async def upload_spec(self) -> None:
-        """Share the petstore spec with a mention and wait for the upload summary."""
-        file = self.slack.add_file(SPEC.name, SPEC.read_bytes(), file_id="FLOAD1")
+    async def upload_spec(self, spec: Path = SPEC) -> None:
+        """Share a spec file (the petstore by default) with a mention and wait for the upload summary."""
+        file = self.slack.add_file(spec.name, spec.read_bytes(), file_id="FLOAD1")
         event = message("<@UBOT> our spec", channel="CUPLOAD", subtype="file_share", files=[file], user="U1")
         status, _ = await self.post_event(event)
         assert status == 200
@@ -265,14 +267,14 @@ async def open_loop(run: LoadRun, rate: float, seconds: float) -> dict[str, Any]
     return summarise(run.outcomes[start:], run.watcher, time.perf_counter() - began)
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    """Start everything, run the levels, the sweep and the soak, and return the figures."""
-    report: dict[str, Any] = {"llm_delay_s": args.llm_delay, "closed_loop": {}, "open_loop": {}}
+@asynccontextmanager
+async def bot_under_load(llm_delay: float, timeout: float) -> AsyncIterator[LoadRun]:
+    """`api-assistant run` in Slack HTTP mode with a mock Slack and a fake Groq (`llm_delay` s to first token)."""
     slack = MockSlack()
     await slack.start()
     try:
         async with start_fake_groq() as groq:
-            groq.latency(first_token=args.llm_delay, per_chunk=0.005)
+            groq.latency(first_token=llm_delay, per_chunk=0.005)
             groq.default = Reply("Add a pet with `POST /pet` [1]. " * 4)
             with tempfile.TemporaryDirectory() as folder:
                 env = cli_env(
@@ -285,33 +287,40 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 replica = Replica("load", Path(folder), env)
                 await replica.start()
                 try:
-                    async with LoadRun(replica, slack, args.timeout) as run:
-                        await run.upload_spec()
-                        report["rss_mb_after_upload"] = round(run.rss_mb(), 1)
-                        await closed_loop(run, 5, 5)  # warm-up: first calls, caches, lazy imports
-                        for users in args.levels:
-                            figures = await closed_loop(run, users, args.seconds)
-                            figures["rss_mb"] = round(run.rss_mb(), 1)
-                            report["closed_loop"][str(users)] = figures
-                            print(f"closed loop {users} users: {figures}", flush=True)
-                        for rate in args.rates:
-                            figures = await open_loop(run, rate, args.seconds)
-                            report["open_loop"][str(rate)] = figures
-                            print(f"open loop {rate}/s: {figures}", flush=True)
-                        sustained = [
-                            rate for rate in args.rates
-                            if (f := report["open_loop"][str(rate)])["full_p95_ms"] <= args.slo * 1000
-                            and f["lost"] == f["duplicated"] == f["refused"] == 0
-                        ]
-                        report["max_sustained_rate_per_s"] = max(sustained, default=0)
-                        if args.soak:
-                            report["soak"] = await soak(run, args.soak)
-                            print(f"soak: {report['soak']}", flush=True)
-                        report["caches"] = await run.cache_stats()
+                    async with LoadRun(replica, slack, timeout) as run:
+                        yield run
                 finally:
                     await replica.stop()
     finally:
         await slack.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Start everything, run the levels, the sweep and the soak, and return the figures."""
+    report: dict[str, Any] = {"llm_delay_s": args.llm_delay, "closed_loop": {}, "open_loop": {}}
+    async with bot_under_load(args.llm_delay, args.timeout) as run:
+        await run.upload_spec()
+        report["rss_mb_after_upload"] = round(run.rss_mb(), 1)
+        await closed_loop(run, 5, 5)  # warm-up: first calls, caches, lazy imports
+        for users in args.levels:
+            figures = await closed_loop(run, users, args.seconds)
+            figures["rss_mb"] = round(run.rss_mb(), 1)
+            report["closed_loop"][str(users)] = figures
+            print(f"closed loop {users} users: {figures}", flush=True)
+        for rate in args.rates:
+            figures = await open_loop(run, rate, args.seconds)
+            report["open_loop"][str(rate)] = figures
+            print(f"open loop {rate}/s: {figures}", flush=True)
+        sustained = [
+            rate for rate in args.rates
+            if (f := report["open_loop"][str(rate)])["full_p95_ms"] <= args.slo * 1000
+            and f["lost"] == f["duplicated"] == f["refused"] == 0
+        ]
+        report["max_sustained_rate_per_s"] = max(sustained, default=0)
+        if args.soak:
+            report["soak"] = await soak(run, args.soak)
+            print(f"soak: {report['soak']}", flush=True)
+        report["caches"] = await run.cache_stats()
     return report
 
 
