@@ -19,6 +19,7 @@ from core.metrics import AssistantCollector, Metrics
 from core.parsing.worker import ParsePool
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRegistry
+from core.rerank import GroqReranker
 from core.retrieval import HybridRetriever
 from core.state import ConversationMemory, SharedState
 from core.store import ChromaVectorStore
@@ -82,6 +83,12 @@ async def build_assistant(
         generator = GroqGenerator.from_settings(settings) if settings.generation_enabled else None
         if generator is not None:
             owned.push_async_callback(generator.aclose)
+        # The reranker borrows the generator's client (its connections and request counts); the generator closes it.
+        reranker = (
+            GroqReranker.from_settings(settings, generator.client, state)
+            if generator is not None and settings.rerank_active
+            else None
+        )
         parser = ParsePool.from_settings(settings)
         owned.push_async_callback(parser.aclose)
         embeddings = CachedEmbedder(model, disk_cache)
@@ -104,6 +111,7 @@ async def build_assistant(
             parser=parser,
             generator=generator,
             telemetry=telemetry,
+            reranker=reranker,
         )
         telemetry.watch(AssistantCollector(assistant))
         owned.push_async_callback(assistant.aclose)  # first out: its background re-index still uses the rest

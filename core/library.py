@@ -52,6 +52,7 @@ from core.registry import (
 )
 from core.state import (
     NS_ANSWERS,
+    NS_RERANKS,
     NS_THREADS,
     StateBackend,
     workspace_prefix,
@@ -523,6 +524,7 @@ class SpecLibrary:
         prefix = workspace_prefix(scope)
         answers = await self.state.delete_prefix(NS_ANSWERS, prefix)
         threads = await self.state.delete_prefix(NS_THREADS, prefix)
+        await self.state.delete_prefix(NS_RERANKS, prefix)  # orderings of the workspace's items: derived, not counted
         report = PurgeReport(scope, specs, len(versions), documents, vectors, originals, answers, threads)
         return report, names, outcome
 
