@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -409,6 +410,22 @@ async def start_fake_groq() -> AsyncIterator[FakeGroq]:
     finally:
         await fake._cancel_handlers()
         await runner.cleanup()
+
+
+@contextmanager
+def fake_groq_in_thread() -> Iterator[FakeGroq]:
+    """A fake Groq served by an event loop in a thread of its own, for code that runs its own loop (`main()`)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-groq", daemon=True)
+    thread.start()
+    server = start_fake_groq()
+    try:
+        yield asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 class ScriptedGenerator:
