@@ -64,6 +64,7 @@ from core.metrics import Metrics
 from core.models import ApiSpec
 from core.parsing.text import truncate
 from core.parsing.worker import SpecParser
+from core.phrasings import Phraser
 from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
 from core.registry import (
     SpecRecord,
@@ -119,10 +120,12 @@ class Assistant:
         generator: AnswerGenerator | None,
         telemetry: Metrics,
         reranker: Reranker | None = None,
+        phraser: Phraser | None = None,
     ) -> None:
         """`guard` bounds concurrent answers, `ingest_guard` concurrent uploads; `generator` None: retrieval only.
 
-        `reranker` None: the retriever's fused order stands (no key, or RERANK_ENABLED off).
+        `reranker` None: the retriever's fused order stands (no key, or RERANK_ENABLED off). `phraser`: uploaded
+        operations get user-phrased goals in the background (PHRASINGS_ENABLED).
         """
         self.settings = settings
         self.readiness = Readiness()  # GET /ready; platform adapters add their connections
@@ -137,6 +140,7 @@ class Assistant:
             state=state,
             telemetry=telemetry,
             readiness=self.readiness,
+            phraser=phraser,
         )
         self.retriever = retriever
         self.state = state

@@ -17,6 +17,7 @@ from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, Sentenc
 from core.generation import GroqGenerator
 from core.metrics import AssistantCollector, Metrics
 from core.parsing.worker import ParsePool
+from core.phrasings import GroqPhraser
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRegistry
 from core.rerank import GroqReranker
@@ -89,6 +90,11 @@ async def build_assistant(
             if generator is not None and settings.rerank_active
             else None
         )
+        phraser = (
+            GroqPhraser(generator.client, settings.groq_model, state)
+            if generator is not None and settings.phrasings_active
+            else None
+        )
         parser = ParsePool.from_settings(settings)
         owned.push_async_callback(parser.aclose)
         embeddings = CachedEmbedder(model, disk_cache)
@@ -112,6 +118,7 @@ async def build_assistant(
             generator=generator,
             telemetry=telemetry,
             reranker=reranker,
+            phraser=phraser,
         )
         telemetry.watch(AssistantCollector(assistant))
         owned.push_async_callback(assistant.aclose)  # first out: its background re-index still uses the rest

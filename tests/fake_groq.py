@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.phrasings import SYSTEM_PROMPT as PHRASINGS_PROMPT
 from core.rerank import SYSTEM_PROMPT as RERANK_PROMPT
 
 CHAT_PATH = "/openai/v1/chat/completions"
@@ -131,7 +132,7 @@ def phrased(goals: dict[int, list[str]]) -> Reply:
     return Reply(json.dumps({str(number): texts for number, texts in goals.items()}))
 
 
-_PURPOSES = {RERANK_PROMPT.split("\n", 1)[0]: "rerank"}
+_PURPOSES = {RERANK_PROMPT.split("\n", 1)[0]: "rerank", PHRASINGS_PROMPT.split("\n", 1)[0]: "phrasings"}
 
 
 def purpose_of(body: Any) -> Purpose:
