@@ -204,6 +204,9 @@ async def run_evaluation(
             documents = assistant.registry.documents(origin.scope, report.record.index_version)
             baselines[spec_file] = BaselineBM25(documents)
             log(f"indexed {spec_file}: {report.record.operation_count} operations in {report.seconds:.1f}s")
+        if assistant.library.phrasings is not None:  # PHRASINGS_ENABLED: measure with them, as users will get them
+            log("waiting for the phrasings of the indexed specs (PHRASINGS_ENABLED)")
+            await assistant.library.phrasings.wait_idle()
         hybrid_ranks: list[int | None] = []
         baseline_ranks: list[int | None] = []
         retrieved_all: list[list[dict[str, str]]] = []
