@@ -240,7 +240,9 @@ class SpecLibrary:
         self.model_identity: ModelIdentity | None = None
         self._model_reindex: asyncio.Task[ReindexReport] | None = None  # the start-up re-index, if one runs
         self._model_reindex_done = 0
-        self.phrasings = PhrasingQueue(phraser, embedder, self.attach_phrasings) if phraser is not None else None
+        self.phrasings = (
+            PhrasingQueue(phraser, embedder, registry.documents, self.attach_phrasings) if phraser is not None else None
+        )
 
     # ---- specs -------------------------------------------------------------------------------------
 
@@ -448,7 +450,7 @@ class SpecLibrary:
             # The swap: from here on, searches see the new version (its original is stored with it).
             self.registry.put(record, original=data)
             if self.phrasings is not None:  # in the background: the version is searchable already
-                self.phrasings.submit(PhrasingJob(scope, name, index_version, tuple(documents)))
+                self.phrasings.submit(PhrasingJob(scope, name, index_version))
             return record
         except BaseException:
             await self._delete_quietly(scope, index_version)

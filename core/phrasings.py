@@ -239,12 +239,15 @@ def cache_key(workspace: str, document: Document) -> str:
 
 @dataclass(frozen=True)
 class PhrasingJob:
-    """One spec version whose operations want phrasings."""
+    """One spec version whose operations want phrasings (its documents are read when its turn comes)."""
 
     workspace: str
     spec: str
     index_version: str
-    documents: tuple[Document, ...]
+
+
+DocumentReader = Callable[[str, str], list[Document]]
+"""The documents of (workspace, index version): `SpecRegistry.documents`; a blocking call (run in a thread)."""
 
 
 Attach = Callable[[PhrasingJob, Sequence[str], Sequence[Sequence[float]]], Awaitable[bool]]
@@ -259,10 +262,11 @@ class PhrasingQueue:
     without phrasings.
     """
 
-    def __init__(self, phraser: Phraser, embedder: Embedder, attach: Attach) -> None:
+    def __init__(self, phraser: Phraser, embedder: Embedder, documents: DocumentReader, attach: Attach) -> None:
         """`attach` stores a job's vectors if its version is still live (`SpecLibrary.attach_phrasings`)."""
         self._phraser = phraser
         self._embedder = embedder
+        self._documents = documents
         self._attach = attach
         self._pending: OrderedDict[tuple[str, str], PhrasingJob] = OrderedDict()
         self._worker: asyncio.Task[None] | None = None
@@ -326,12 +330,14 @@ class PhrasingQueue:
         bound = log.bind(workspace=job.workspace, spec=job.spec, index_version=job.index_version)
         failed: dict[str, Any] = {}
         try:
+            # Read now, not kept in the queue: a version replaced or forgotten meanwhile has none left.
+            documents = await asyncio.to_thread(self._documents, job.workspace, job.index_version)
             try:
-                phrased = await self._phraser.phrase(job.workspace, job.documents)
+                phrased = await self._phraser.phrase(job.workspace, documents)
             except PhrasingError as exc:  # what was written before the failure is still worth attaching
                 phrased, failed = exc.phrased, exc.fields
             if self._dropped:  # forgotten while it was phrased: keep nothing of it
-                await self._phraser.forget(job.workspace, job.documents)
+                await self._phraser.forget(job.workspace, documents)
                 bound.info("phrasings_dropped", reason="forgotten")
                 return
             goals = phrased.goals

@@ -215,13 +215,16 @@ class GroqReranker:
                 reply = await complete_text(
                     self._client, self.model, build_rerank_messages(question, fused, context), max_tokens=MAX_TOKENS
                 )
-            order = parse_order(reply, len(fused))
-            if order is None:
-                return self._fallback(fused, started, {"reason": "garbage", "reply_chars": len(reply)})
-            ranked = [fused[i] for i in order]
-            await self._state.set(NS_RERANKS, key, [_candidate_id(c) for c in ranked], CACHE_TTL_SECONDS)
         except Exception as exc:
             return self._fallback(fused, started, failure_fields(exc))
+        order = parse_order(reply, len(fused))
+        if order is None:
+            return self._fallback(fused, started, {"reason": "garbage", "reply_chars": len(reply)})
+        ranked = [fused[i] for i in order]
+        try:
+            await self._state.set(NS_RERANKS, key, [_candidate_id(c) for c in ranked], CACHE_TTL_SECONDS)
+        except Exception:  # the order is good; only the next ask of the same question pays for a call again
+            log.warning("rerank_cache_failed", model=self.model, exc_info=True)
         log.debug(
             "rerank_done",
             model=self.model,
