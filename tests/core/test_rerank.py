@@ -146,6 +146,17 @@ def test_spec_text_cannot_close_the_data_block_or_fake_an_item():
     assert "Question: (spec data" in user
 
 
+@settings(max_examples=200, deadline=None)
+@given(summary=st.text(max_size=600), question=st.text(max_size=300))
+def test_any_spec_text_stays_one_bounded_line_of_data(summary, question):
+    item = candidate(Operation(ItemKind.OPERATION, "GET", "/x", summary=summary))
+    user = build_rerank_messages(question, [item, CANDIDATES[0]])[1]["content"]
+    data = user.split("<spec-data>\n", 1)[1].split("\n</spec-data>", 1)[0]
+    assert user.count("</spec-data>") == 1
+    lines = data.split("\n")
+    assert [line[:3] for line in lines] == ["[1]", "[2]"] and len(lines[0]) < 400
+
+
 def test_candidate_text_is_bounded():
     long = Operation(ItemKind.OPERATION, "GET", "/" + "a" * 5000, summary="word " * 2000)
     item = candidate(long)
