@@ -6,7 +6,8 @@ api-assistant forget NAME                 remove one
 api-assistant ask "QUESTION" [--spec N]   print an answer
 api-assistant console                     terminal chat
 api-assistant demo                        index the bundled example, then open the chat
-api-assistant eval --questions F --specs DIR --out OUT   retrieval evaluation
+api-assistant eval --questions F --specs DIR --out OUT [--rerank]   retrieval evaluation (--rerank: with the
+                                          LLM reranker too, next to the fused order; needs GROQ_API_KEY)
 api-assistant backup [DEST]               archive DATA_DIR's registry and originals (default BACKUP_DEST,
                                           else DATA_DIR/backups)
 api-assistant backups [DEST]              list archives with age, size and counts
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--questions", type=Path, required=True)
     evaluate.add_argument("--specs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument(
+        "--rerank", action="store_true", help="also measure the LLM reranker, next to the fused order (GROQ_API_KEY)"
+    )
     backup = commands.add_parser("backup", help="write a backup archive (default: BACKUP_DEST, else DATA_DIR/backups)")
     backup.add_argument("dest", nargs="?", help="a folder or s3://bucket/prefix")
     listing = commands.add_parser("backups", help="list backup archives (default: BACKUP_DEST, else DATA_DIR/backups)")
@@ -197,13 +201,26 @@ async def _reindex(assistant: Assistant, workspace: str | None, spec: str | None
     return 1 if report.failed else 0
 
 
-async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path) -> str:
+async def _eval(assistant: Assistant, questions: Path, specs: Path, out: Path, rerank: bool = False) -> str:
     from evaluation.retrieval import load_questions, metrics, run_evaluation, write_results
 
-    result = await run_evaluation(assistant, load_questions(questions), specs, log=lambda m: print(m, file=sys.stderr))
+    if rerank and assistant.reranker is None:
+        raise UserFacingError(messages.rerank_unavailable(assistant.settings.generation_enabled))
+    asked = load_questions(questions)
+    result = await run_evaluation(assistant, asked, specs, log=lambda m: print(m, file=sys.stderr), rerank=rerank)
     write_results(result, out)
-    overall = metrics(result.hybrid_ranks)
-    return result.table() + "\n\nhybrid overall: " + ", ".join(f"{k} {v:.3f}" for k, v in overall.items())
+    lines = [result.table(), ""]
+    rows = [("hybrid", result.hybrid_ranks)]
+    if result.reranked_ranks is not None:
+        rows.append(("hybrid + rerank", result.reranked_ranks))
+    for label, ranks in rows:
+        lines.append(f"{label} overall: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics(ranks).items()))
+    if result.rerank_outcomes is not None:
+        outcomes = result.rerank_outcomes
+        lines.append("reranks: " + ", ".join(f"{o} {outcomes.get(o, 0)}" for o in ("ok", "cached", "fallback")))
+        if outcomes.get("fallback"):
+            lines.append(messages.rerank_fallbacks_in_eval(outcomes["fallback"]))
+    return "\n".join(lines)
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
@@ -269,7 +286,7 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
         elif args.command == "ask":
             action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
         elif args.command == "eval":
-            action = lambda: _eval(assistant, args.questions, args.specs, args.out)  # noqa: E731
+            action = lambda: _eval(assistant, args.questions, args.specs, args.out, args.rerank)  # noqa: E731
         with bound_contextvars(request_id=CLI_ORIGIN.request_id):  # one command, one action
             try:
                 if action is None:

@@ -65,12 +65,14 @@ from core.metrics import Metrics
 from core.models import ApiSpec
 from core.parsing.text import truncate
 from core.parsing.worker import SpecParser
+from core.phrasings import Phraser
 from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
 from core.registry import (
     SpecRecord,
     SpecRegistry,
 )
 from core.replies import spec_list, specs_markdown
+from core.rerank import Reranker
 from core.retrieval import RetrievedItem, Retriever, SearchScope
 from core.snippets import build_snippet, can_build_snippet
 from core.state import (
@@ -118,8 +120,14 @@ class Assistant:
         parser: SpecParser,
         generator: AnswerGenerator | None,
         telemetry: Metrics,
+        reranker: Reranker | None = None,
+        phraser: Phraser | None = None,
     ) -> None:
-        """`guard` bounds concurrent answers, `ingest_guard` concurrent uploads; `generator` None: retrieval only."""
+        """`guard` bounds concurrent answers, `ingest_guard` concurrent uploads; `generator` None: retrieval only.
+
+        `reranker` None: the retriever's fused order stands (no key, or RERANK_ENABLED off). `phraser`: uploaded
+        operations get user-phrased goals in the background (PHRASINGS_ENABLED).
+        """
         self.settings = settings
         self.readiness = Readiness()  # GET /ready; platform adapters add their connections
         self.library = SpecLibrary(
@@ -133,6 +141,7 @@ class Assistant:
             state=state,
             telemetry=telemetry,
             readiness=self.readiness,
+            phraser=phraser,
         )
         self.retriever = retriever
         self.state = state
@@ -143,7 +152,10 @@ class Assistant:
         self.ingest_guard = ingest_guard
         self.threads = threads
         self.generator = generator
+        self.reranker = reranker
         self.telemetry = telemetry  # this instance's own Prometheus registry (GET /metrics)
+        if reranker is not None:
+            telemetry.prepare_reranks()
         self.feedback = {True: 0, False: 0}
         self.work = InFlightWork()  # what a graceful shutdown waits for
         self._register_readiness_checks()
@@ -263,12 +275,45 @@ class Assistant:
         return SearchScope(scope, current)
 
     async def search(
-        self, origin: Origin, question: str, spec: str | None = None, limit: int = 10
+        self, origin: Origin, question: str, spec: str | None = None, limit: int = 10, rerank: bool = True
     ) -> list[RetrievedItem]:
-        """Hybrid retrieval over the workspace (or one spec), reordered for questions about auth."""
+        """Hybrid retrieval over the workspace (or one spec), reranked, then reordered for questions about auth.
+
+        `rerank` False keeps the fused order even when a reranker is configured (evaluation compares both).
+        """
         scope = await asyncio.to_thread(self.search_scope, origin.scope, spec)
-        items = await self.retriever.search(scope, question, limit, query_embedding=await self._embed_query(question))
+        items = await self._retrieve(scope, question, question, limit, rerank=rerank)
         return await self._rank_for_auth(origin.scope, question, items, limit)
+
+    async def _retrieve(
+        self,
+        scope: SearchScope,
+        query: str,
+        question: str,
+        limit: int,
+        context: str = "",
+        rerank: bool = True,
+        trace: _QuestionTrace | None = None,
+    ) -> list[RetrievedItem]:
+        """The best `limit` items for `query`, in the fused order or, with a reranker, in the LLM's order.
+
+        The reranker sees the fused top `RERANK_CANDIDATES`, the `question` as asked and `context` (the thread's
+        previous question, or ""); both `search` and answers come through here. `trace` learns whether the
+        reranker fell back to the fused order.
+        """
+        embedding = await self._embed_query(query)
+        if self.reranker is None or not rerank:
+            return await self.retriever.search(scope, query, limit, query_embedding=embedding)
+        wanted = max(limit, self.settings.rerank_candidates)
+        candidates = await self.retriever.search(scope, query, wanted, query_embedding=embedding)
+        if len(candidates) < 2:
+            return candidates[:limit]
+        started = time.perf_counter()
+        reranked = await self.reranker.rerank(question, scope, candidates, context)
+        self.telemetry.rerank(reranked.outcome, time.perf_counter() - started)
+        if trace is not None and reranked.outcome == "fallback":
+            trace.rerank_fell_back = True
+        return reranked.items[:limit]
 
     async def _rank_for_auth(
         self, scope: str, question: str, items: list[RetrievedItem], limit: int
@@ -371,8 +416,8 @@ class Assistant:
             query = follow_up_query(question, history[-1].topic, history[-1].action) if history else question
             searching = time.perf_counter()
             # A follow-up looks deeper: its best result may sit below ones that only share the thread's topic.
-            depth = 20 if history else 8
-            items = await self.retriever.search(scope, query, depth, query_embedding=await self._embed_query(query))
+            context = history[-1].question if history else ""
+            items = await self._retrieve(scope, query, question, 20 if history else 8, context, trace=trace)
             if history:
                 items = rerank_follow_up(question, history[-1].best, items)
             items = await self._rank_for_auth(origin.scope, question, items[:8], limit=8)
@@ -404,6 +449,8 @@ class Assistant:
                         trace.fell_back = True
                     finally:
                         self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
+            if trace.rerank_fell_back:
+                cache_key = ""  # answered from the fused order: the next try may get the reranked one
             if answer is None:
                 notice = messages.generation_off() if self.generator is None else ""
                 answer = retrieval_answer(question, evidence, notice)
@@ -550,6 +597,7 @@ class _QuestionTrace:
     """What `stream_answer` learns about one question while it is answered, for its metrics."""
 
     fell_back: bool = False  # the LLM failed or ran out of time, so the retrieval answer was given
+    rerank_fell_back: bool = False  # the reranker failed or ran out of time, so the fused order was used
 
 
 def _validated_question(text: str) -> str:

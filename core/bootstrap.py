@@ -17,8 +17,10 @@ from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, Sentenc
 from core.generation import GroqGenerator
 from core.metrics import AssistantCollector, Metrics
 from core.parsing.worker import ParsePool
+from core.phrasings import GroqPhraser
 from core.ratelimit import ConcurrencyGuard, RateLimiter
 from core.registry import SpecRegistry
+from core.rerank import GroqReranker
 from core.retrieval import HybridRetriever
 from core.state import ConversationMemory, SharedState
 from core.store import ChromaVectorStore
@@ -82,6 +84,17 @@ async def build_assistant(
         generator = GroqGenerator.from_settings(settings) if settings.generation_enabled else None
         if generator is not None:
             owned.push_async_callback(generator.aclose)
+        # The reranker borrows the generator's client (its connections and request counts); the generator closes it.
+        reranker = (
+            GroqReranker.from_settings(settings, generator.client, state)
+            if generator is not None and settings.rerank_active
+            else None
+        )
+        phraser = (
+            GroqPhraser(generator.client, settings.groq_model, state)
+            if generator is not None and settings.phrasings_active
+            else None
+        )
         parser = ParsePool.from_settings(settings)
         owned.push_async_callback(parser.aclose)
         embeddings = CachedEmbedder(model, disk_cache)
@@ -107,6 +120,8 @@ async def build_assistant(
             parser=parser,
             generator=generator,
             telemetry=telemetry,
+            reranker=reranker,
+            phraser=phraser,
         )
         telemetry.watch(AssistantCollector(assistant))
         owned.push_async_callback(assistant.aclose)  # first out: its background re-index still uses the rest

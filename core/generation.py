@@ -361,6 +361,45 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
+async def complete_text(
+    client: groq.AsyncGroq,
+    model: str,
+    messages: Sequence[dict[str, str]],
+    *,
+    max_tokens: int,
+    temperature: float = 0.0,
+) -> str:
+    """The text of one non-streamed chat completion (short structured replies: rankings, phrasings).
+
+    Raises `GenerationError` with the failure's reason when the SDK gives up; the caller logs it (never the prompt).
+    """
+    try:
+        response = await client.chat.completions.create(
+            model=model,
+            messages=cast(Any, list(messages)),
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stream=False,
+        )
+    except (groq.GroqError, httpx.HTTPError) as exc:
+        raise GenerationError(*_failure(exc)) from exc
+    if not response.choices:
+        return ""
+    return response.choices[0].message.content or ""
+
+
+def failure_fields(exc: BaseException) -> dict[str, Any]:
+    """What may be logged about a failed Groq call: the error's class, status and code, never its message.
+
+    (The message can echo the request.)
+    """
+    if isinstance(exc, GenerationError):
+        cause = exc.__cause__ or exc
+        return {"reason": exc.reason, "error": type(cause).__name__, "status": exc.status, "code": _error_code(cause)}
+    reason = "timeout" if isinstance(exc, TimeoutError) else "error"
+    return {"reason": reason, "error": type(exc).__name__, "status": None, "code": None}
+
+
 @dataclass
 class GroqStats:
     """What one `GroqGenerator` did since it was built (read at scrape time by the metrics collector)."""
@@ -445,6 +484,14 @@ class GroqGenerator(AnswerGenerator):
             http_client=CountingHttpClient(stats),
         )
         return cls(client, settings.groq_model, stats=stats)
+
+    @property
+    def client(self) -> groq.AsyncGroq:
+        """The SDK client, for other calls to Groq (`client.with_options(...)` shares its connections and counts).
+
+        Closed by `aclose`: whoever borrows it must not close it.
+        """
+        return self._client
 
     @property
     def max_retries(self) -> int:

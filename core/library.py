@@ -12,7 +12,7 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,6 +40,7 @@ from core.metrics import Metrics
 from core.models import ApiSpec, SecurityScheme
 from core.parsing.loader import check_upload
 from core.parsing.worker import SpecParser
+from core.phrasings import Phraser, PhrasingJob, PhrasingQueue
 from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
 from core.registry import (
     OriginalMissingError,
@@ -52,6 +53,8 @@ from core.registry import (
 )
 from core.state import (
     NS_ANSWERS,
+    NS_PHRASINGS,
+    NS_RERANKS,
     NS_THREADS,
     StateBackend,
     workspace_prefix,
@@ -215,8 +218,12 @@ class SpecLibrary:
         state: StateBackend,
         telemetry: Metrics,
         readiness: Readiness,
+        phraser: Phraser | None = None,
     ) -> None:
-        """`ingest_guard` bounds concurrent uploads; `readiness` gets a "reindex" check while one runs."""
+        """`ingest_guard` bounds concurrent uploads; `readiness` gets a "reindex" check while one runs.
+
+        With a `phraser`, each new index version gets user-phrased goals for its operations in the background.
+        """
         self.settings = settings
         self.registry = registry
         self.store = store
@@ -233,6 +240,9 @@ class SpecLibrary:
         self.model_identity: ModelIdentity | None = None
         self._model_reindex: asyncio.Task[ReindexReport] | None = None  # the start-up re-index, if one runs
         self._model_reindex_done = 0
+        self.phrasings = (
+            PhrasingQueue(phraser, embedder, registry.documents, self.attach_phrasings) if phraser is not None else None
+        )
 
     # ---- specs -------------------------------------------------------------------------------------
 
@@ -439,10 +449,27 @@ class SpecLibrary:
                     raise _Superseded
             # The swap: from here on, searches see the new version (its original is stored with it).
             self.registry.put(record, original=data)
+            if self.phrasings is not None:  # in the background: the version is searchable already
+                self.phrasings.submit(PhrasingJob(scope, name, index_version))
             return record
         except BaseException:
             await self._delete_quietly(scope, index_version)
             raise
+
+    async def attach_phrasings(
+        self, job: PhrasingJob, keys: Sequence[str], embeddings: Sequence[Sequence[float]]
+    ) -> bool:
+        """Store phrasings' vectors as aliases of their documents, if the job's version is still the live one.
+
+        Under the spec's lock, so a replacement or forget cannot slip in between the check and the write (both
+        delete a version with everything stored under it). False when the version is no longer live.
+        """
+        async with self._spec_lock(job.workspace, job.spec):
+            live = await asyncio.to_thread(self.registry.get, job.workspace, job.spec)
+            if live is None or live.index_version != job.index_version:
+                return False
+            await self.store.add_aliases(job.workspace, job.spec, job.index_version, keys, embeddings)
+            return True
 
     async def _delete_quietly(self, scope: str, index_version: str) -> None:
         try:
@@ -474,9 +501,14 @@ class SpecLibrary:
             except UserFacingError as exc:
                 _audit("forget", origin, request.name, "refused", reason=type(exc).__name__)
                 raise
+            documents = []
+            if self.phrasings is not None:  # read before they are deleted: their cached phrasings go too
+                documents = await asyncio.to_thread(self.registry.documents, scope, record.index_version)
             self.registry.delete(scope, record.name)
             await self._delete_quietly(scope, record.index_version)
             self._release_original(record)
+            if self.phrasings is not None:
+                await self.phrasings.forget(scope, record.name, documents)
         log.info("spec_forgotten", workspace=scope, spec=record.name, user=origin.user)
         _audit("forget", origin, record.name, "ok", version=record.index_version, content=record.content_hash[:16])
         return record
@@ -523,6 +555,11 @@ class SpecLibrary:
         prefix = workspace_prefix(scope)
         answers = await self.state.delete_prefix(NS_ANSWERS, prefix)
         threads = await self.state.delete_prefix(NS_THREADS, prefix)
+        # Derived from the workspace's specs, so they go too (not counted in the report).
+        await self.state.delete_prefix(NS_RERANKS, prefix)
+        if self.phrasings is not None:
+            await self.phrasings.forget(scope, None)
+        await self.state.delete_prefix(NS_PHRASINGS, prefix)
         report = PurgeReport(scope, specs, len(versions), documents, vectors, originals, answers, threads)
         return report, names, outcome
 
@@ -730,7 +767,9 @@ class SpecLibrary:
         return record
 
     async def aclose(self) -> None:
-        """Stop the start-up re-index if it still runs; its specs keep their previous versions."""
+        """Stop the start-up re-index if it still runs (its specs keep their previous versions), and phrasings."""
+        if self.phrasings is not None:
+            await self.phrasings.aclose()
         if self._model_reindex is not None and not self._model_reindex.done():
             self._model_reindex.cancel()
             with suppress(asyncio.CancelledError):

@@ -449,6 +449,16 @@ def nothing_to_reindex() -> str:
     return "Nothing to re-index: no specs have been indexed yet."
 
 
+def rerank_unavailable(has_key: bool) -> str:
+    """`eval --rerank` without a reranker: no Groq key, or RERANK_ENABLED off."""
+    if not has_key:
+        return (
+            "`eval --rerank` measures the LLM reranker, which needs Groq: set GROQ_API_KEY (and leave "
+            "RERANK_ENABLED on), or run `eval` without `--rerank` to measure retrieval alone."
+        )
+    return "`eval --rerank` measures the LLM reranker, which RERANK_ENABLED=false turns off: unset it for this run."
+
+
 def reindex_progress(
     position: int, total: int, where: str, stage: str, detail: str = "", operations: int = 0, seconds: float = 0.0
 ) -> str:
@@ -480,3 +490,12 @@ def reindex_skipped(why: Literal["forgotten", "current", "changed"]) -> str:
         "current": "already re-uploaded with the current model",
         "changed": "replaced or forgotten while it was being rebuilt; that change stands",
     }[why]
+
+
+def rerank_fallbacks_in_eval(count: int) -> str:
+    """`eval --rerank`: some reranks fell back to the fused order, so the reranked figures understate it."""
+    return (
+        f"{count} rerank{'s' * (count != 1)} fell back to the fused order (timeout, rate limit or unusable reply; "
+        "see the `rerank_fallback` log lines), so the reranked figures understate the reranker. A longer "
+        "RERANK_TIMEOUT_SECONDS for the run may help."
+    )

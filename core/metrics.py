@@ -50,6 +50,10 @@ empty or too long); rate_limited: the user's question rate limit; error: an unex
 
 UPLOAD_OUTCOMES = ("ok", "unchanged", "refused", "error")
 
+RERANK_OUTCOMES = ("ok", "cached", "fallback")
+"""ok: the LLM reordered the candidates; cached: an earlier ordering of the same candidates for the same question
+was reused; fallback: the call failed, ran out of time or gave no usable order, so the fused order stood."""
+
 LATENCY_BUCKETS = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0
 )  # fmt: skip
@@ -84,7 +88,19 @@ class Metrics:
         )
         self.retrieval_seconds = Histogram(
             f"{PREFIX}_retrieval_seconds",
-            "Time to retrieve a question's evidence (query embedding plus hybrid search).",
+            "Time to retrieve a question's evidence (query embedding, hybrid search and the rerank, if on).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.reranks = Counter(
+            f"{PREFIX}_reranks",
+            "Questions whose candidates the LLM was asked to reorder, by outcome (" + ", ".join(RERANK_OUTCOMES) + ").",
+            ["outcome"],
+            registry=registry,
+        )
+        self.rerank_seconds = Histogram(
+            f"{PREFIX}_rerank_seconds",
+            "Time one rerank took (cache look-up and LLM call; fallbacks included).",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -153,6 +169,16 @@ class Metrics:
         self.questions.labels(platform, outcome).inc()
         if outcome in ("answered", "fallback"):
             self.answer_seconds.labels(platform).observe(seconds)
+
+    def prepare_reranks(self) -> None:
+        """Create the rerank series at 0 (when a reranker is configured), so the first fallback shows in `rate()`."""
+        for outcome in RERANK_OUTCOMES:
+            self.reranks.labels(outcome)
+
+    def rerank(self, outcome: str, seconds: float) -> None:
+        """Count one rerank and its time."""
+        self.reranks.labels(outcome).inc()
+        self.rerank_seconds.observe(seconds)
 
     def upload(self, platform: str, action: str, outcome: str) -> None:
         """Count one upload attempt (the same outcomes as its audit line)."""

@@ -34,6 +34,7 @@ from core.store import VectorStore
 # 131 questions (60 candidates on median), and in the fused top 30 for 128.
 CANDIDATES = 50
 BM25_CACHE_SIZE = 32
+VECTORS_PER_DOCUMENT = 4  # its own, plus up to three phrasings (`core.phrasings.PHRASINGS_PER_OPERATION`)
 MAX_IDENTIFIER_SHARING = 2
 
 
@@ -449,15 +450,17 @@ class HybridRetriever:
         """The documents in scope and the rankers' signals for a query's candidates (`limit` from each ranker)."""
         lexical = await self._lexical_index(scope)
         embedding = query_embedding if query_embedding is not None else await self._embedder.embed_query(query)
+        # A document may have alias vectors (`core.phrasings`): ask for more hits, keep each document's closest.
+        wanted = min(limit, len(lexical.entries))
         vector_hits = await self._store.query(
-            scope.workspace, embedding, list(scope.versions.values()), min(limit, len(lexical.entries))
+            scope.workspace, embedding, list(scope.versions.values()), wanted * VECTORS_PER_DOCUMENT
         )
-        dense = [
-            (lexical.position[(h.spec, h.key)], 1.0 - h.distance)  # Chroma's cosine distance is 1 - similarity
-            for h in vector_hits
-            if (h.spec, h.key) in lexical.position
-        ]
-        return lexical.entries, lexical.signals(query, dense, limit)
+        dense: dict[int, float] = {}
+        for hit in vector_hits:  # nearest first
+            position = lexical.position.get((hit.spec, hit.key))
+            if position is not None and position not in dense and len(dense) < wanted:
+                dense[position] = 1.0 - hit.distance  # Chroma's cosine distance is 1 - similarity
+        return lexical.entries, lexical.signals(query, list(dense.items()), limit)
 
     async def search(
         self, scope: SearchScope, query: str, limit: int = 10, query_embedding: Sequence[float] | None = None

@@ -56,10 +56,24 @@ class VectorStore(Protocol):
         """Store documents of one spec version."""
         ...
 
+    async def add_aliases(
+        self,
+        workspace: str,
+        spec: str,
+        index_version: str,
+        keys: Sequence[str],
+        embeddings: Sequence[Sequence[float]],
+    ) -> None:
+        """Store extra vectors of documents already stored in a version (found as `keys[i]`; repeats allowed).
+
+        They belong to the version like its documents: `delete_version` removes them too.
+        """
+        ...
+
     async def query(
         self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
     ) -> list[VectorHit]:
-        """Nearest documents among the given spec versions."""
+        """Nearest vectors among the given spec versions (a document with aliases may be hit more than once)."""
         ...
 
     async def delete_version(self, workspace: str, index_version: str) -> None:
@@ -143,6 +157,34 @@ class ChromaVectorStore:
                     metadatas=[
                         {"spec": spec, "index_version": index_version, "kind": d.kind.value, "key": d.key}
                         for d in chunk
+                    ],
+                )
+
+        await asyncio.to_thread(self._with_collection, workspace, run)
+
+    async def add_aliases(
+        self,
+        workspace: str,
+        spec: str,
+        index_version: str,
+        keys: Sequence[str],
+        embeddings: Sequence[Sequence[float]],
+    ) -> None:
+        """Store extra vectors for documents of a version (upserted: storing the same aliases again is harmless)."""
+        seen: dict[str, int] = {}
+        ids = []
+        for key in keys:
+            seen[key] = seen.get(key, 0) + 1
+            ids.append(f"{_document_id(index_version, key)}:alias{seen[key]}")
+
+        def run(collection: Any) -> None:
+            for start in range(0, len(keys), ADD_BATCH):
+                chunk = keys[start : start + ADD_BATCH]
+                collection.upsert(
+                    ids=ids[start : start + ADD_BATCH],
+                    embeddings=[list(e) for e in embeddings[start : start + ADD_BATCH]],
+                    metadatas=[
+                        {"spec": spec, "index_version": index_version, "kind": "alias", "key": key} for key in chunk
                     ],
                 )
 

@@ -3,7 +3,8 @@
 Each question is answered by retrieval scoped to its spec; the top 10 items are compared with the gold
 items, giving recall@1/3/5/10 and MRR@10, overall and per spec and style. A plain BM25 baseline (one
 document per item: method + path + operationId + summary + the first 1,500 characters of description)
-runs in the same pass so the two are always compared on the same data.
+runs in the same pass so the two are always compared on the same data. With `rerank`, the LLM reranker's
+order (`core.rerank`) is measured in the same pass too, next to the fused order it starts from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from core.actions import ForgetSpec, Origin, PathAttachment, UploadSpec
 from core.assistant import Assistant
 from core.documents import Document
+from core.metrics import RERANK_OUTCOMES
 from core.models import ItemKind
 
 KS = (1, 3, 5, 10)
@@ -131,12 +133,18 @@ class BaselineBM25:
 
 @dataclass
 class EvalResult:
-    """Per-question ranks for the hybrid retriever and the baseline, plus what was retrieved."""
+    """Per-question ranks for the hybrid retriever and the baseline, plus what was retrieved.
+
+    With a rerank pass, also the reranked ranks and items, and how each rerank went (ok, cached, fallback).
+    """
 
     questions: list[Question]
     hybrid_ranks: list[int | None]
     baseline_ranks: list[int | None]
     retrieved: list[list[dict[str, str]]]
+    reranked_ranks: list[int | None] | None = None
+    reranked: list[list[dict[str, str]]] | None = None
+    rerank_outcomes: Counter[str] | None = None
 
     def table(self) -> str:
         """A Markdown table: overall and per spec and style, hybrid next to the baseline."""
@@ -148,8 +156,12 @@ class EvalResult:
             slices[f"spec {q.spec}"].append(i)
         for i, q in enumerate(self.questions):
             slices[f"style {q.style}"].append(i)
+        retrievers = [("hybrid", self.hybrid_ranks)]
+        if self.reranked_ranks is not None:
+            retrievers.append(("hybrid + rerank", self.reranked_ranks))
+        retrievers.append(("BM25 baseline", self.baseline_ranks))
         for name, indexes in slices.items():
-            for label, ranks in (("hybrid", self.hybrid_ranks), ("BM25 baseline", self.baseline_ranks)):
+            for label, ranks in retrievers:
                 m = metrics([ranks[i] for i in indexes])
                 rows.append(
                     f"| {name} | {len(indexes)} | {label} | "
@@ -159,13 +171,29 @@ class EvalResult:
         return "\n".join(rows)
 
 
+def rerank_counts(assistant: Assistant) -> Counter[str]:
+    """The assistant's reranks so far, by outcome (from its metrics)."""
+    registry = assistant.telemetry.registry
+    counts: Counter[str] = Counter()
+    for outcome in RERANK_OUTCOMES:
+        counts[outcome] = int(registry.get_sample_value("api_assistant_reranks_total", {"outcome": outcome}) or 0)
+    return counts
+
+
 async def run_evaluation(
     assistant: Assistant,
     questions: list[Question],
     specs_dir: Path,
     log: Callable[[str], Any] = print,
+    rerank: bool = False,
 ) -> EvalResult:
-    """Ingest each named spec into a throwaway workspace, retrieve for every question, and score."""
+    """Ingest each named spec into a throwaway workspace, retrieve for every question, and score.
+
+    `rerank` also measures the assistant's reranker (it must have one: `assistant.reranker`), question by question
+    next to the fused order.
+    """
+    if rerank and assistant.reranker is None:
+        raise ValueError("rerank needs an assistant with a reranker")
     origin = Origin(platform="eval", workspace=f"eval-{uuid.uuid4().hex[:12]}", user="eval")
     names: dict[str, str] = {}
     baselines: dict[str, BaselineBM25] = {}
@@ -176,24 +204,45 @@ async def run_evaluation(
             documents = assistant.registry.documents(origin.scope, report.record.index_version)
             baselines[spec_file] = BaselineBM25(documents)
             log(f"indexed {spec_file}: {report.record.operation_count} operations in {report.seconds:.1f}s")
+        if assistant.library.phrasings is not None:  # PHRASINGS_ENABLED: measure with them, as users will get them
+            log("waiting for the phrasings of the indexed specs (PHRASINGS_ENABLED)")
+            await assistant.library.phrasings.wait_idle()
         hybrid_ranks: list[int | None] = []
         baseline_ranks: list[int | None] = []
         retrieved_all: list[list[dict[str, str]]] = []
-        for q in questions:
-            items = await assistant.search(origin, q.question, spec=names[q.spec], limit=10)
+        reranked_ranks: list[int | None] = []
+        reranked_all: list[list[dict[str, str]]] = []
+        before = rerank_counts(assistant)
+        for number, q in enumerate(questions, 1):
+            items = await assistant.search(origin, q.question, spec=names[q.spec], limit=10, rerank=False)
             retrieved = [i.document.item for i in items]
             retrieved_all.append(retrieved)
             hybrid_ranks.append(first_hit_rank(retrieved, q.gold))
             baseline_ranks.append(first_hit_rank(baselines[q.spec].search(q.question), q.gold))
+            if rerank:
+                items = await assistant.search(origin, q.question, spec=names[q.spec], limit=10)
+                reranked_all.append([i.document.item for i in items])
+                reranked_ranks.append(first_hit_rank(reranked_all[-1], q.gold))
+                if number % 20 == 0:
+                    log(f"reranked {number}/{len(questions)} questions")
     finally:
         for name in names.values():
             await assistant.forget(ForgetSpec(origin, name))
-    return EvalResult(questions, hybrid_ranks, baseline_ranks, retrieved_all)
+    if not rerank:
+        return EvalResult(questions, hybrid_ranks, baseline_ranks, retrieved_all)
+    outcomes = rerank_counts(assistant)
+    outcomes.subtract(before)
+    return EvalResult(
+        questions, hybrid_ranks, baseline_ranks, retrieved_all, reranked_ranks, reranked_all, +outcomes
+    )
 
 
 def write_results(result: EvalResult, out: Path) -> None:
-    """One JSON line per question: its id and the top 10 retrieved items in rank order."""
+    """One JSON line per question: its id and the top 10 retrieved items in rank order (and reranked, if measured)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        for q, retrieved in zip(result.questions, result.retrieved, strict=True):
-            handle.write(json.dumps({"id": q.id, "retrieved": retrieved[:10]}) + "\n")
+        for index, (q, retrieved) in enumerate(zip(result.questions, result.retrieved, strict=True)):
+            line: dict[str, Any] = {"id": q.id, "retrieved": retrieved[:10]}
+            if result.reranked is not None:
+                line["reranked"] = result.reranked[index][:10]
+            handle.write(json.dumps(line) + "\n")

@@ -12,8 +12,14 @@ Every request is recorded (headers, JSON body). Behaviours are scripted per requ
         ...
         assert len(fake.requests) == 2
 
-When the script is empty, `fake.default` answers (a short `Reply`). `fake.latency(first_token=..., per_chunk=...)`
-adds fixed delays to every reply, for benchmarks.
+Requests are told apart by purpose, from their system prompt: answers (`script`, `default`, `requests`), reranks
+(`script_rerank`, `rerank_default`, `rerank_requests`; `ranking(3, 1)` scripts an order) and phrasings
+(`script_phrasings`, `phrasings_default`, `phrasing_requests`; `phrased({...})` scripts them). Each purpose has
+its own script, so a test of answers is not disturbed by the rerank call before each answer. By default a rerank
+keeps the fused order (`[1]`) and phrasings are empty (`{}`); `all_requests` has every request in order.
+
+When a script is empty, its default answers. `fake.latency(first_token=..., per_chunk=...)` adds fixed delays to
+every reply, for benchmarks.
 """
 
 from __future__ import annotations
@@ -21,13 +27,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from core.phrasings import SYSTEM_PROMPT as PHRASINGS_PROMPT
+from core.rerank import SYSTEM_PROMPT as RERANK_PROMPT
 
 CHAT_PATH = "/openai/v1/chat/completions"
 DEFAULT_TEXT = "This is a fake answer [1]."
@@ -109,6 +119,28 @@ Behaviour = (
     Reply | RateLimited | ServerError | HttpError | Delay | Disconnect | BrokenStream | TruncatedStream | StreamError
 )
 
+Purpose = str  # "answer", "rerank" or "phrasings"
+
+
+def ranking(*numbers: int) -> Reply:
+    """A rerank reply naming candidates by number, best first (a JSON array, as the reranker asks for)."""
+    return Reply(json.dumps(list(numbers)))
+
+
+def phrased(goals: dict[int, list[str]]) -> Reply:
+    """A phrasings reply: operation number -> user-phrased goals (a JSON object, as the phraser asks for)."""
+    return Reply(json.dumps({str(number): texts for number, texts in goals.items()}))
+
+
+_PURPOSES = {RERANK_PROMPT.split("\n", 1)[0]: "rerank", PHRASINGS_PROMPT.split("\n", 1)[0]: "phrasings"}
+
+
+def purpose_of(body: Any) -> Purpose:
+    """What a request is for, from the first line of its system prompt."""
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    system = next((m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "system"), "")
+    return _PURPOSES.get(str(system).split("\n", 1)[0], "answer")
+
 
 @dataclass
 class RecordedRequest:
@@ -145,19 +177,34 @@ class FakeGroq:
     """The fake server's state: the script of behaviours, the default reply, latency and recorded requests."""
 
     def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
+        self.all_requests: list[RecordedRequest] = []
+        self.requests: list[RecordedRequest] = []  # answers only
+        self.rerank_requests: list[RecordedRequest] = []
+        self.phrasing_requests: list[RecordedRequest] = []
         self.default: Behaviour = Reply()
+        self.rerank_default: Behaviour = ranking(1)  # the fused order, unchanged
+        self.phrasings_default: Behaviour = Reply("{}")
         self.base_url = ""
         self.model_seen: list[str] = []
-        self._script: list[Behaviour] = []
+        self._scripts: dict[Purpose, list[Behaviour]] = {"answer": [], "rerank": [], "phrasings": []}
         self._first_token_delay = 0.0
         self._per_chunk_delay = 0.0
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def script(self, *behaviours: Behaviour) -> FakeGroq:
-        """Queue behaviours for the next requests, one per request, in order."""
-        self._script.extend(behaviours)
+        """Queue behaviours for the next answer requests, one per request, in order."""
+        self._scripts["answer"].extend(behaviours)
+        return self
+
+    def script_rerank(self, *behaviours: Behaviour) -> FakeGroq:
+        """Queue behaviours for the next rerank requests (`ranking(...)`, errors, delays, garbage replies)."""
+        self._scripts["rerank"].extend(behaviours)
+        return self
+
+    def script_phrasings(self, *behaviours: Behaviour) -> FakeGroq:
+        """Queue behaviours for the next phrasings requests (`phrased({...})`, errors, delays, garbage)."""
+        self._scripts["phrasings"].extend(behaviours)
         return self
 
     def latency(self, first_token: float = 0.0, per_chunk: float = 0.0) -> FakeGroq:
@@ -168,8 +215,11 @@ class FakeGroq:
 
     @property
     def pending(self) -> int:
-        """Scripted behaviours not used yet."""
-        return len(self._script)
+        """Scripted behaviours not used yet, of every purpose."""
+        return sum(len(script) for script in self._scripts.values())
+
+    def _default(self, purpose: Purpose) -> Behaviour:
+        return {"rerank": self.rerank_default, "phrasings": self.phrasings_default}.get(purpose, self.default)
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -193,17 +243,25 @@ class FakeGroq:
                 body: Any = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), body))
-            behaviour = self._script.pop(0) if self._script else self.default
-            return await self._behave(request, body if isinstance(body, dict) else {}, behaviour)
+            recorded = RecordedRequest(request.method, request.path, dict(request.headers), body)
+            purpose = purpose_of(body)
+            self.all_requests.append(recorded)
+            {"answer": self.requests, "rerank": self.rerank_requests, "phrasings": self.phrasing_requests}[
+                purpose
+            ].append(recorded)
+            script = self._scripts[purpose]
+            behaviour = script.pop(0) if script else self._default(purpose)
+            return await self._behave(request, body if isinstance(body, dict) else {}, behaviour, purpose)
         finally:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _behave(self, request: web.Request, body: dict[str, Any], behaviour: Behaviour) -> web.StreamResponse:
+    async def _behave(
+        self, request: web.Request, body: dict[str, Any], behaviour: Behaviour, purpose: Purpose = "answer"
+    ) -> web.StreamResponse:
         if isinstance(behaviour, Delay):
             await asyncio.sleep(behaviour.seconds)
-            return await self._behave(request, body, behaviour.then or self.default)
+            return await self._behave(request, body, behaviour.then or self._default(purpose), purpose)
         if isinstance(behaviour, RateLimited):
             return _error(429, "rate_limit_exceeded", "Rate limit reached", {"retry-after": f"{behaviour.retry_after}"})
         if isinstance(behaviour, ServerError):
@@ -353,6 +411,22 @@ async def start_fake_groq() -> AsyncIterator[FakeGroq]:
     finally:
         await fake._cancel_handlers()
         await runner.cleanup()
+
+
+@contextmanager
+def fake_groq_in_thread() -> Iterator[FakeGroq]:
+    """A fake Groq served by an event loop in a thread of its own, for code that runs its own loop (`main()`)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-groq", daemon=True)
+    thread.start()
+    server = start_fake_groq()
+    try:
+        yield asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 class ScriptedGenerator:

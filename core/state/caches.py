@@ -55,6 +55,10 @@ NS_THREADS = "threads"
 """Namespace of conversation memory (`ConversationMemory`)."""
 NS_EVENTS = "events"
 """Namespace of seen platform event ids (de-duplication with `SharedState.add`)."""
+NS_RERANKS = "reranks"
+"""Namespace of the LLM's orderings of a question's candidates (`core.rerank`), by workspace key."""
+NS_PHRASINGS = "phrasings"
+"""Namespace of the user-phrased goals the LLM wrote for an operation (`core.phrasings`), by content hash."""
 
 DEFAULT_NAMESPACE_SIZE = 10_000
 

@@ -17,6 +17,7 @@ from core.config import load_settings
 from core.data_lock import data_dir_lock
 from core.errors import ConfigError
 from core.registry import SpecRegistry
+from tests.fake_groq import Reply, fake_groq_in_thread, ranking
 
 
 @pytest.fixture
@@ -333,3 +334,67 @@ def test_a_model_folder_that_does_not_exist_is_one_line_naming_the_setting(cli_e
     assert main(["specs"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"EMBEDDING_MODEL '{cli_env / 'no-such-model'}' could not be loaded")
+
+
+def _questions_file(folder, example_spec):
+    questions = folder / "questions.jsonl"
+    gold = [
+        ("q1", "how do I delete a customer?", "DELETE", "/customers/{customerId}"),
+        ("q2", "how do I refund an order?", "POST", "/orders/{orderId}/refund"),
+    ]
+    questions.write_text(
+        "".join(
+            json.dumps({"id": qid, "spec": example_spec.name, "question": text, "style": "plain",
+                        "gold": [{"kind": "operation", "method": method, "path": path}]}) + "\n"
+            for qid, text, method, path in gold
+        )
+    )
+    return questions
+
+
+def test_eval_rerank_is_refused_clearly_without_a_key(cli_env, example_spec, capsys):
+    questions = _questions_file(cli_env, example_spec)
+    out = cli_env / "eval.jsonl"
+    args = ["eval", "--questions", str(questions), "--specs", str(example_spec.parent), "--out", str(out), "--rerank"]
+    assert main(args) == 1
+    printed = capsys.readouterr()
+    assert "`eval --rerank`" in printed.err and "GROQ_API_KEY" in printed.err and "Traceback" not in printed.err
+    assert "indexed" not in printed.err and not out.exists()  # refused before any work
+
+
+def test_eval_rerank_is_refused_when_rerank_is_turned_off(cli_env, example_spec, capsys, monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_test_not_real")
+    monkeypatch.setenv("GROQ_BASE_URL", "http://127.0.0.1:9")  # never reached
+    monkeypatch.setenv("RERANK_ENABLED", "false")
+    questions = _questions_file(cli_env, example_spec)
+    args = ["eval", "--questions", str(questions), "--specs", str(example_spec.parent), "--out", str(cli_env / "o")]
+    assert main([*args, "--rerank"]) == 1
+    assert "RERANK_ENABLED=false" in capsys.readouterr().err
+
+
+def test_eval_rerank_measures_the_reranker_next_to_the_fused_order(cli_env, example_spec, capsys, monkeypatch):
+    questions = _questions_file(cli_env, example_spec)
+    out = cli_env / "eval.jsonl"
+    with fake_groq_in_thread() as fake:
+        monkeypatch.setenv("GROQ_API_KEY", "gsk_test_not_real")
+        monkeypatch.setenv("GROQ_BASE_URL", fake.base_url)
+        # The model puts the fused second candidate first for q1, and gives garbage for q2 (a fallback).
+        fake.script_rerank(ranking(2), Reply("no idea"))
+        args = ["eval", "--questions", str(questions), "--specs", str(example_spec.parent), "--out", str(out)]
+        assert main([*args, "--rerank"]) == 0
+        printed = capsys.readouterr()
+        assert len(fake.rerank_requests) == 2 and fake.requests == []  # eval never generates answers
+        q1, q2 = [json.loads(line) for line in out.read_text().splitlines()]
+        assert q1["reranked"][0] == q1["retrieved"][1] and q1["reranked"][1] == q1["retrieved"][0]
+        assert q2["reranked"] == q2["retrieved"]
+        # Without --rerank, the key changes nothing: no call at all.
+        assert main(args) == 0
+        assert len(fake.all_requests) == 2
+    assert "| overall | 2 | hybrid | 1.00 |" in printed.out
+    assert "| overall | 2 | hybrid + rerank | 0.50 |" in printed.out  # q1 demoted, q2 kept its fused order
+    assert "hybrid overall: recall@1 1.000" in printed.out
+    assert "hybrid + rerank overall: recall@1 0.500" in printed.out
+    assert "reranks: ok 1, cached 0, fallback 1" in printed.out and "1 rerank fell back" in printed.out
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert "reranked" not in lines[0]  # the second run, without --rerank, wrote the file last
+    assert "hybrid + rerank" not in capsys.readouterr().out

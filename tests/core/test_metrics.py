@@ -82,7 +82,12 @@ async def test_groq_calls_requests_retries_and_fallbacks(tmp_path, embedder, exa
             metrics = metrics_of(assistant)
     assert len(fake.requests) == 4
     assert metrics.value("api_assistant_groq_requests_total", result="5xx") == 3
-    assert metrics.value("api_assistant_groq_requests_total", result="2xx") == 1
+    # The rerank before each answer goes through the same client: its requests are Groq requests too.
+    assert len(fake.rerank_requests) == 2
+    assert metrics.value("api_assistant_groq_requests_total", result="2xx") == 1 + 2
+    assert metrics.value("api_assistant_reranks_total", outcome="ok") == 2
+    assert metrics.value("api_assistant_reranks_total", outcome="fallback") == 0
+    assert metrics.value("api_assistant_rerank_seconds_count") == 2
     assert metrics.value("api_assistant_groq_retries_total") == 2
     assert metrics.value("api_assistant_groq_calls_total", outcome="ok") == 1
     assert metrics.value("api_assistant_groq_calls_total", outcome="error") == 1
@@ -96,6 +101,7 @@ async def test_groq_calls_requests_retries_and_fallbacks(tmp_path, embedder, exa
 async def test_no_groq_series_without_a_key(assistant):
     metrics = metrics_of(assistant)
     assert not any(name.startswith("api_assistant_groq_") for name in metrics.exported_names())
+    assert not [s for s in metrics.samples if s.name == "api_assistant_reranks_total"]  # no reranker, no outcomes
 
 
 async def test_uploads_feedback_caches_and_index_size(assistant, example_spec, tmp_path):
