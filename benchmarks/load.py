@@ -180,15 +180,16 @@ class LoadRun:
             await asyncio.sleep(0.02)
         return outcome
 
-    async def upload_spec(self, spec: Path = SPEC) -> None:
+    async def upload_spec(self, spec: Path = SPEC, data: bytes | None = None) -> None:
         """Share a spec file (the petstore by default) with a mention and wait for the upload summary."""
-        file = self.slack.add_file(spec.name, spec.read_bytes(), file_id="FLOAD1")
-        event = message("<@UBOT> our spec", channel="CUPLOAD", subtype="file_share", files=[file], user="U1")
+        channel = f"CUP{next(self._channels):07d}"
+        file = self.slack.add_file(spec.name, spec.read_bytes() if data is None else data, file_id=f"F{channel}")
+        event = message("<@UBOT> our spec", channel=channel, subtype="file_share", files=[file], user="U1")
         status, _ = await self.post_event(event)
         assert status == 200
         await self.slack.wait_for(
             "chat.update",
-            lambda c: c.params.get("channel") == "CUPLOAD" and f":{WORKING_EMOJI}:" not in c.blob(),
+            lambda c: c.params.get("channel") == channel and f":{WORKING_EMOJI}:" not in c.blob(),
             timeout=300,
         )
 
@@ -321,7 +322,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             report["soak"] = await soak(run, args.soak)
             print(f"soak: {report['soak']}", flush=True)
         report["caches"] = await run.cache_stats()
+        report["reupload"] = await reupload(run)
+        print(f"re-upload: {report['reupload']}", flush=True)
     return report
+
+
+async def reupload(run: LoadRun) -> dict[str, float]:
+    """A new version of the spec with one operation's summary changed: how many embeddings came from the cache."""
+    before = await run.cache_stats()
+    changed = SPEC.read_text().replace("summary: Add a new pet to the store.", "summary: Add a pet to the store.", 1)
+    assert changed != SPEC.read_text(), "the petstore's POST /pet summary moved; pick another line to change"
+    await run.upload_spec(SPEC, changed.encode())
+    after = await run.cache_stats()
+    hits = after.get("document_embeddings_hits", 0) - before.get("document_embeddings_hits", 0)
+    misses = after.get("document_embeddings_misses", 0) - before.get("document_embeddings_misses", 0)
+    return {"hits": hits, "misses": misses, "hit_rate": round(hits / (hits + misses), 3) if hits + misses else 0.0}
 
 
 async def soak(run: LoadRun, questions: int, users: int = 20) -> dict[str, Any]:
