@@ -152,3 +152,4 @@ async def test_a_follow_up_in_a_thread_answers_the_follow_up(assistant, example_
     # Outside the thread the same words have no referent, so they are searched as they are.
     alone = await assistant.ask(AskQuestion(Origin("slack", "T1", user="U2"), "how do I look it up?"))
     assert alone.citations
+
