@@ -517,7 +517,7 @@ def _run_export(source_folder: Path, into: Path, timeout: float) -> None:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise OnnxUnavailableError(f"the export took longer than {timeout:.0f} s") from None
+        raise OnnxUnavailableError(f"the export took longer than {timeout:g} s") from None
     except OSError as exc:
         raise OnnxUnavailableError(f"the export could not start ({type(exc).__name__})") from None
     if done.returncode != 0:
