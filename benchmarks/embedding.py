@@ -15,7 +15,7 @@ its own), with the same steps:
   each alone (its query embedded; the two later ones find it in the query-embedding cache);
 - the core's overhead per question at 1, 10 and 50 concurrent users, with a local fake Groq answering after
   0.5 s (the method of benchmarks/answers.py, all nine specs indexed, questions about Stripe), and the
-  retrieval-only answer path (no LLM) at the same concurrency.
+  retrieval-only answer path (no LLM) at the same concurrency; three rounds each, the median one kept.
 
 Quality: `evaluation.retrieval` on ../shared/eval/dev.jsonl, dev_more.jsonl and evaluation/heldout.jsonl for
 each backend in one process, recall@1/3/5/10 and MRR@10, and each ONNX backend's difference from torch.
@@ -143,13 +143,23 @@ async def _speed(backend: str, exports: Path, specs: Path, questions_file: Path)
                     "first_asking_p95_ms": _percentile(passes[0], 0.95),
                 }
 
+                async def rounds(timed: TimedGenerator | None, tag: str) -> list[dict[str, float]]:
+                    # Three rounds at each concurrency, the one with the median p95 kept: one noisy neighbour on
+                    # the shared cores moves a single round by hundreds of milliseconds.
+                    kept = []
+                    for users in (1, 10, 50):
+                        tried = [await _round(assistant, users, f"{tag}{users}-{i}", timed) for i in range(3)]
+                        kept.append(sorted(tried, key=lambda r: r["p95_ms"])[1] | {"p95_ms_rounds": [
+                            round(r["p95_ms"]) for r in tried]})
+                    return kept
+
                 timed = TimedGenerator(assistant.generator)
                 assistant.generator = timed
                 await _round(assistant, 5, "warm-up", timed)
-                result["overhead"] = [await _round(assistant, n, f"gen{n}", timed) for n in (1, 10, 50)]
+                result["overhead"] = await rounds(timed, "gen")
                 assistant.generator = None  # the retrieval-only path: no LLM client work on the event loop
                 await _round(assistant, 5, "warm-up-r", None)
-                result["retrieval_only"] = [await _round(assistant, n, f"ret{n}", None) for n in (1, 10, 50)]
+                result["retrieval_only"] = await rounds(None, "ret")
                 result["rss_all_nine_mb"] = _rss_mb()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["torch_imported"] = "torch" in sys.modules
