@@ -63,21 +63,26 @@ def _percentile(values: list[float], fraction: float) -> float:
 async def _ingest_timed(assistant: Any, origin: Any, path: Path, name: str) -> dict[str, float]:
     from core.actions import PathAttachment, UploadSpec
 
-    events: list[tuple[float, str]] = []
-    started = time.perf_counter()
+    events: list[tuple[float, float, str]] = []
+    started, cpu_started = time.perf_counter(), time.process_time()
     report = await assistant.ingest(
-        UploadSpec(origin, PathAttachment(path), name), lambda p: events.append((time.perf_counter(), p.stage))
+        UploadSpec(origin, PathAttachment(path), name),
+        lambda p: events.append((time.perf_counter(), time.process_time(), p.stage)),
     )
-    finished = time.perf_counter()
-    first: dict[str, float] = {}
-    for stamp, stage in events:
-        first.setdefault(stage, stamp)
-    embed_start, store_start = first.get("embedding", finished), first.get("storing", finished)
+    finished, cpu_finished = time.perf_counter(), time.process_time()
+    first: dict[str, tuple[float, float]] = {}
+    for stamp, cpu, stage in events:
+        first.setdefault(stage, (stamp, cpu))
+    embed_start, embed_cpu = first.get("embedding", (finished, cpu_finished))
+    store_start, store_cpu = first.get("storing", (finished, cpu_finished))
     return {
         "parse_s": embed_start - started,
         "embed_s": store_start - embed_start,
+        # CPU seconds of this process (all its threads) while embedding: what the shared cores' load leaves alone.
+        "embed_cpu_s": store_cpu - embed_cpu,
         "store_s": finished - store_start,
         "total_s": finished - started,
+        "total_cpu_s": cpu_finished - cpu_started,
         "documents": report.record.operation_count + report.record.scheme_count + 1,
     }
 
@@ -97,7 +102,7 @@ async def _speed(backend: str, exports: Path, specs: Path, questions_file: Path)
     configure_logging("WARNING")
     embedder = await build_embedder(backend=backend, cache_dir=exports)
     await embedder.load_now()
-    result: dict[str, Any] = {"backend": backend, "effective_backend": embedder.backend}
+    result: dict[str, Any] = {"backend": backend, "effective_backend": embedder.backend, "load_before": os.getloadavg()}
     result["startup_s"] = time.perf_counter() - started
     async with start_fake_groq() as fake:
         fake.latency(first_token=0.5)
@@ -161,6 +166,7 @@ async def _speed(backend: str, exports: Path, specs: Path, questions_file: Path)
                 await _round(assistant, 5, "warm-up-r", None)
                 result["retrieval_only"] = await rounds(None, "ret")
                 result["rss_all_nine_mb"] = _rss_mb()
+    result["load_after"] = os.getloadavg()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["torch_imported"] = "torch" in sys.modules
     await embedder.aclose()
@@ -238,11 +244,13 @@ def main() -> None:
                 cold, warm = row["stripe_cold"], row["stripe_warm_parse_cached"]
                 print(
                     f"{backend:10} start {row['startup_s']:.1f}s  stripe cold {cold['total_s']:.2f}s "
-                    f"(parse {cold['parse_s']:.2f} embed {cold['embed_s']:.2f} store {cold['store_s']:.2f})  "
+                    f"(parse {cold['parse_s']:.2f} embed {cold['embed_s']:.2f} [{cold['embed_cpu_s']:.1f} CPU s] "
+                    f"store {cold['store_s']:.2f})  "
                     f"warm {warm['total_s']:.2f}s / uncached parse {row['stripe_warm_parse_uncached']['total_s']:.2f}s"
                     f"  retrieval p50 {row['retrieval']['p50_ms']:.1f} ms "
                     f"(first asking {row['retrieval']['first_asking_p50_ms']:.1f} ms)  "
-                    f"overhead@50 p95 {row['overhead'][2]['p95_ms']:.0f} ms  RSS {row['rss_all_nine_mb']:.0f} MB",
+                    f"overhead@50 p95 {row['overhead'][2]['p95_ms']:.0f} ms  RSS {row['rss_all_nine_mb']:.0f} MB  "
+                    f"load {row['load_before'][0]:.1f}-{row['load_after'][0]:.1f}",
                     flush=True,
                 )
         if not args.skip_quality:

@@ -546,16 +546,21 @@ def prepare_onnx(
         found = _valid_export(candidate, backend, source)
         if found is not None:
             return found
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=cache_dir))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fresh = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=cache_dir))
+    except OSError as exc:
+        raise OnnxUnavailableError(f"{cache_dir} is not writable ({type(exc).__name__})") from None
     try:
         _run_export(folder, fresh, timeout)
         if _valid_export(fresh, backend, source) is None:
             raise OnnxUnavailableError("the export finished without a valid manifest")
-        if cached.exists():  # an export of an older recipe, or a damaged one: replaced whole
+        # Another process (a command run while the bot starts) may have finished the same export first: the
+        # export is deterministic, so theirs is as good. One of an older recipe, or a damaged one, is replaced.
+        if _valid_export(cached, backend, source) is None:
             shutil.rmtree(cached, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another process finished the same export first: theirs is as good
-            fresh.rename(cached)
+            with contextlib.suppress(OSError):  # lost a race to a third: theirs is checked below
+                fresh.rename(cached)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     found = _valid_export(cached, backend, source)

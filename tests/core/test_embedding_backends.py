@@ -154,6 +154,15 @@ async def test_an_export_past_its_time_limit_falls_back_to_pytorch(tmp_path):
     await model.aclose()
 
 
+async def test_a_models_folder_that_cannot_be_written_falls_back_to_pytorch(tmp_path):
+    (tmp_path / "data").write_text("a file where DATA_DIR's folder should be")
+    with capture_logs() as logs:
+        model = await build_embedder(backend="onnx-int8", cache_dir=tmp_path / "data" / "models")
+    assert type(model) is SentenceTransformerEmbedder
+    assert fallback_event(logs)["reason"] == f"{tmp_path / 'data' / 'models'} is not writable (NotADirectoryError)"
+    await model.aclose()
+
+
 def test_a_damaged_or_foreign_export_is_never_used(onnx_exports, tmp_path):
     source = next(onnx_exports.glob("onnx-*"))
     damaged = tmp_path / "damaged"
