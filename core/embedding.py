@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import structlog
@@ -56,9 +56,8 @@ ProgressCallback = Callable[[int, int], None]
 EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
 """What runs the model (`EMBEDDING_BACKEND`). Part of the identity: another runtime, or the same weights
 quantised, gives other vectors."""
-BACKENDS: tuple[str, ...] = get_args(EmbeddingBackend)
 
-BACKEND = "torch"
+BACKEND: Literal["torch"] = "torch"
 """The PyTorch backend (sentence-transformers), and the one the ONNX backends fall back to."""
 
 ONNX_EXPORT_FOLDER = "onnx-export"
@@ -571,7 +570,7 @@ def prepare_onnx(
 
 async def build_embedder(
     model: str = PACKAGED_MODEL,
-    backend: str = BACKEND,
+    backend: EmbeddingBackend = BACKEND,
     batch_size: int = 64,
     *,
     cache_dir: Path,

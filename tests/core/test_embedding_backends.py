@@ -258,6 +258,14 @@ def test_the_onnx_backend_runs_without_torch_in_the_process(onnx_exports):
     assert done.stdout.strip().splitlines()[-1].split() == ["OnnxEmbedder", "384", "[]"]  # after the log lines
 
 
+def test_the_setting_offers_exactly_the_backends_there_are():
+    from typing import get_args
+
+    from core.embedding import EmbeddingBackend
+
+    assert get_args(Settings.model_fields["embedding_backend"].annotation) == get_args(EmbeddingBackend)
+
+
 def test_onnx_embedder_wraps_a_checked_export(onnx_embedder):
     assert isinstance(onnx_embedder, OnnxEmbedder) and onnx_embedder.loaded
     assert onnx_embedder.export.file.name == FILES["onnx"]
