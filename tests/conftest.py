@@ -14,6 +14,10 @@ from tests.postgres_server import PostgresServer, start_postgres
 from tests.redis_server import RedisServer, start_redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The session's shared model (`embedder`) runs on PyTorch, and so do the bots the tests start in subprocesses, each
+# on a fresh DATA_DIR (the default, onnx-int8, would export the model into each first). The ONNX backends have
+# their own session fixtures and tests (tests/core/test_embedding_backends.py).
+os.environ.setdefault("EMBEDDING_BACKEND", "torch")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = corpus.shared_dir(os.environ)
@@ -67,6 +71,36 @@ def embedder():  # type: ignore[no-untyped-def]
     from core.embedding import SentenceTransformerEmbedder
 
     model = SentenceTransformerEmbedder()
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="session")
+def onnx_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DATA_DIR/models of the session: the packaged model exported to ONNX once (about 10 s, in a child process)."""
+    from core.embedding import PACKAGED_MODEL, prepare_onnx
+
+    cache_dir = tmp_path_factory.mktemp("models")
+    prepare_onnx(PACKAGED_MODEL, "onnx", cache_dir)  # one export holds both ONNX backends' files
+    return cache_dir
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(onnx_exports: Path):  # type: ignore[no-untyped-def]
+    """The packaged model on ONNX Runtime (float32), loaded once for the whole session."""
+    from core.embedding import PACKAGED_MODEL, OnnxEmbedder, prepare_onnx
+
+    model = OnnxEmbedder(PACKAGED_MODEL, prepare_onnx(PACKAGED_MODEL, "onnx", onnx_exports))
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="session")
+def onnx_int8_embedder(onnx_exports: Path):  # type: ignore[no-untyped-def]
+    """The packaged model on ONNX Runtime with int8 weights, loaded once for the whole session."""
+    from core.embedding import PACKAGED_MODEL, OnnxEmbedder, prepare_onnx
+
+    model = OnnxEmbedder(PACKAGED_MODEL, prepare_onnx(PACKAGED_MODEL, "onnx-int8", onnx_exports))
     model.load()
     return model
 

@@ -13,6 +13,12 @@ once, reused, so a normal upload pays no start-up) and sends each upload to an i
 Waiting for a worker is plain asyncio I/O on its pipes, so the event loop never stalls, and at most
 `PARSE_WORKERS` files are parsed at once, whatever arrives.
 
+A file parsed once is not parsed again while its result is in the pool's cache: successful parses are kept by
+the SHA-256 of the bytes and the file name (which decide the result with them), the least recently used
+dropped first past `PARSE_CACHE_BYTES`. The same spec uploaded to another workspace or under another name, or
+rebuilt by a re-index, then costs no parse (Stripe's 4 MB of YAML take 1.5-3 s). The upload's checks (type,
+size) still run on every file.
+
 Workers are fresh interpreters (`python -m core.parsing.worker`) started with asyncio's subprocess support,
 never `fork()`ed from the bot (which holds model threads and sockets). `multiprocessing`'s spawn and forkserver
 contexts were not used: their children re-run the parent's `__main__` (the `api-assistant` script imports the
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import io
 import os
@@ -38,6 +45,7 @@ import struct
 import sys
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -55,6 +63,7 @@ from core.errors import (
     UserFacingError,
 )
 from core.models import ApiSpec
+from core.parsing.loader import check_upload
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -82,6 +91,10 @@ _ALLOWED_CLASSES = frozenset(
     }
 )  # fmt: skip
 # The user-facing errors a parser raises on purpose, rebuilt by name in the bot.
+# Estimated memory of the parse results kept (`ParsedCache`). A result takes about four times its pickle in
+# memory (Stripe: 1.8 MB pickled, 7.7 MB of objects), so 64 MB holds eight Stripes or many smaller specs.
+PARSE_CACHE_BYTES = 64 * _MIB
+_OBJECT_BYTES_PER_PICKLED_BYTE = 4
 _USER_ERRORS: dict[str, type[UserFacingError]] = {
     cls.__name__: cls for cls in (InvalidSpecError, UnreadableSpecError, FileTooLargeError, FileTypeNotAllowedError)
 }
@@ -101,6 +114,56 @@ class SpecParser(Protocol):
         ...
 
 
+class ParsedCache:
+    """Parsed specs by (SHA-256 of the file, file name), bounded by their estimated memory; LRU out first.
+
+    Results are immutable (frozen dataclasses of tuples), so one is safely handed to every caller.
+    """
+
+    def __init__(self, max_bytes: int = PARSE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[str, str], tuple[ApiSpec, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(filename: str, data: bytes) -> tuple[str, str]:
+        """The cache key of a file: its content's SHA-256 and its name (format detection and title read it)."""
+        return hashlib.sha256(data).hexdigest(), filename
+
+    def get(self, key: tuple[str, str]) -> ApiSpec | None:
+        """The cached result, now the most recently used; None (a miss) when there is none."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry[0]
+
+    def put(self, key: tuple[str, str], spec: ApiSpec, size: int) -> None:
+        """Keep `spec` (estimated at `size` bytes), dropping the least recently used past the bound."""
+        if size > self.max_bytes:
+            return  # it would push out everything else and still not fit
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self._bytes -= previous[1]
+        self._entries[key] = (spec, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """The estimated bytes held."""
+        return self._bytes
+
+
 class ParsePool(SpecParser):
     """Warm worker processes that parse uploads, one file each at a time, within time and memory limits."""
 
@@ -111,14 +174,20 @@ class ParsePool(SpecParser):
         memory_mb: int = 1500,
         *,
         target: str = DEFAULT_TARGET,
+        cache_bytes: int = PARSE_CACHE_BYTES,
     ) -> None:
-        """`target` names the parse function the workers call, `module:function` (tests name their own)."""
+        """`target` names the parse function the workers call, `module:function` (tests name their own).
+
+        Results of the default parser are cached (`ParsedCache`, at most `cache_bytes`; 0 turns it off); another
+        target's are not, since the upload checks a cache hit repeats are the default parser's.
+        """
         if workers < 1:
             raise ValueError("a parse pool needs at least one worker")
         self.workers = workers
         self.timeout_seconds = timeout_seconds
         self.memory_mb = memory_mb
         self.target = target
+        self.cache = ParsedCache(cache_bytes) if target == DEFAULT_TARGET and cache_bytes > 0 else None
         # One slot per worker; None means "no live process here: start one before use".
         self._slots: asyncio.Queue[_Worker | None] = asyncio.Queue()
         for _ in range(workers):
@@ -157,6 +226,13 @@ class ParsePool(SpecParser):
         """
         if self._closed:
             raise RuntimeError("the parse pool is closed")
+        key = ParsedCache.key(filename, data) if self.cache is not None else None
+        if self.cache is not None and key is not None and (cached := self.cache.get(key)) is not None:
+            # The same verdict as a parse: the checks `load_spec` makes first are the only ones that depend on
+            # anything but the bytes and the name (the limits, which may have changed since).
+            check_upload(filename, len(data), max_bytes=max_bytes, allowed_extensions=allowed_extensions)
+            log.info("parse_cached", filename=filename, bytes=len(data))
+            return cached
         request = pickle.dumps((filename, data, max_bytes, allowed_extensions), protocol=pickle.HIGHEST_PROTOCOL)
         reply_limit = max(MIN_RESULT_BYTES, RESULT_BYTES_PER_INPUT_BYTE * max_bytes)
         worker = await self._slots.get()
@@ -191,7 +267,10 @@ class ParsePool(SpecParser):
                 log.error("parse_worker_died", filename=filename, bytes=len(data), returncode=returncode)
                 raise InvalidSpecError(messages.spec_unreadable(filename)) from None
             seconds = time.perf_counter() - started
-            return await self._outcome(filename, data, answer, seconds, worker)
+            spec = await self._outcome(filename, data, answer, seconds, worker)
+            if self.cache is not None and key is not None:
+                self.cache.put(key, spec, len(answer) * _OBJECT_BYTES_PER_PICKLED_BYTE)
+            return spec
         except _WorkerSpent as exc:
             replace = exc.reason
             raise exc.error from None

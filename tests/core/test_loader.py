@@ -123,6 +123,18 @@ def test_yaml_alias_bomb_refused_quickly():
         load("bomb.yaml", "\n".join(lines).encode())
 
 
+def test_yaml_is_loaded_by_libyaml_with_the_safe_constructor():
+    import yaml
+
+    if yaml.__with_libyaml__:  # every PyYAML wheel; a build without it falls back to the pure-Python loader
+        assert loader.YAML_LOADER is yaml.CSafeLoader
+    assert issubclass(loader.YAML_LOADER, yaml.SafeLoader) or loader.YAML_LOADER is yaml.CSafeLoader
+    # The safe constructor knows no Python tags: nothing in a file can name code to run.
+    hostile = b"openapi: 3.0.0\ninfo: !!python/object/apply:os.system ['echo pwned']\npaths: {}\n"
+    with pytest.raises(InvalidSpecError, match="isn't valid YAML"):
+        load("spec.yaml", hostile)
+
+
 def test_not_a_spec():
     with pytest.raises(InvalidSpecError, match="doesn't look like an API spec"):
         load("data.json", b'{"name": "just some json", "values": [1, 2, 3]}')

@@ -8,15 +8,24 @@ import json
 import os
 import pickle
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from core import messages
-from core.errors import InvalidSpecError, ParseMemoryError, ParseTimeoutError
-from core.models import SpecFormat
-from core.parsing.worker import ParsePool
+from core.errors import (
+    FileTooLargeError,
+    FileTypeNotAllowedError,
+    InvalidSpecError,
+    ParseMemoryError,
+    ParseTimeoutError,
+)
+from core.models import ApiSpec, SpecFormat
+from core.parsing.worker import ParsedCache, ParsePool
 from tests.core.parsing.hostile_parsers import PLANTED_SECRET
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "core" / "examples" / "bookshop_openapi.yaml"
@@ -138,8 +147,9 @@ async def test_user_facing_parser_errors_come_back_unchanged(hostile_pool):
 
 
 async def test_a_large_spec_past_the_time_limit_is_stopped_with_the_real_parser():
-    # An ordinary 1.3 MB spec takes over a second to parse here; the limit is a tenth of that.
-    pool = ParsePool(workers=1, timeout_seconds=0.15, memory_mb=1500)
+    # An ordinary 1.3 MB spec takes over a second to parse here; the limit is a tenth of that. No parse cache, so
+    # the last parse goes through the replacement worker.
+    pool = ParsePool(workers=1, timeout_seconds=0.15, memory_mb=1500, cache_bytes=0)
     try:
         await pool.start()
         # Right after start the worker is still importing, which does not count against the limit.
@@ -249,3 +259,76 @@ def test_parsed_specs_with_scoped_security_pass_the_allow_list(protocol):
     spec = load_spec("chat.json", spec_text.encode(), **LIMITS)
     assert spec.operations[0].security == ((SecurityRequirement("chatAuth", ("chat:write",)),),)
     assert _AllowListUnpickler(io.BytesIO(pickle.dumps(spec, protocol=protocol))).load() == spec
+
+
+async def test_a_file_parsed_before_is_served_from_the_cache_with_the_upload_checks_repeated():
+    pool = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500)
+    data = EXAMPLE.read_bytes()
+    try:
+        with capture_logs() as logs:
+            first = await parse_example(pool)
+            again = await parse_example(pool)
+            renamed = await parse_example(pool, "shop.yaml")  # the name can decide the result: parsed again
+            edited = await pool.parse("bookshop.yaml", data.replace(b"Bookshop API", b"Book API"), **LIMITS)
+        parses = [(e["event"], e["filename"]) for e in logs if e["event"] in ("parse_done", "parse_cached")]
+        assert parses == [
+            ("parse_done", "bookshop.yaml"),
+            ("parse_cached", "bookshop.yaml"),
+            ("parse_done", "shop.yaml"),
+            ("parse_done", "bookshop.yaml"),
+        ]
+        assert again is first and renamed == first and edited.title == "Book API"
+        assert (pool.cache.hits, pool.cache.misses, len(pool.cache)) == (1, 3, 3)
+        # Limits set since the first parse still apply to a cached file.
+        with pytest.raises(FileTooLargeError):
+            await pool.parse("bookshop.yaml", data, max_bytes=len(data) - 1, allowed_extensions=frozenset({"yaml"}))
+        with pytest.raises(FileTypeNotAllowedError):
+            await pool.parse("bookshop.yaml", data, max_bytes=len(data), allowed_extensions=frozenset({"json"}))
+    finally:
+        await pool.aclose()
+
+
+async def test_a_file_that_failed_to_parse_is_parsed_again_and_never_cached():
+    pool = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500)
+    try:
+        for _ in range(2):
+            with pytest.raises(InvalidSpecError):
+                await pool.parse("broken.json", b'{"openapi": "3.0.0",', **LIMITS)
+        assert (pool.cache.hits, pool.cache.misses, len(pool.cache)) == (0, 2, 0)
+    finally:
+        await pool.aclose()
+
+
+def test_only_the_default_parser_is_cached():
+    assert ParsePool(target=HOOKS).cache is None  # a test's parser may not make the checks a hit repeats
+    assert ParsePool(cache_bytes=0).cache is None
+    assert ParsePool().cache is not None
+
+
+def _spec(index: int) -> ApiSpec:
+    return ApiSpec(SpecFormat.OPENAPI3, f"spec {index}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 120), st.booleans()), max_size=300))
+def test_the_parse_cache_stays_within_its_bound_and_drops_the_least_recently_used(operations):
+    cache = ParsedCache(max_bytes=100)
+    model: OrderedDict[tuple[str, str], int] = OrderedDict()  # key → size, least recently used first
+    for index, size, is_read in operations:
+        key = (f"{index:064x}", "spec.yaml")
+        if is_read:
+            found = cache.get(key)
+            assert (found is not None) == (key in model)
+            if found is not None:
+                assert found == _spec(index)
+                model.move_to_end(key)
+            continue
+        cache.put(key, _spec(index), size)
+        if size > 100:
+            continue  # never kept: it would not fit
+        model.pop(key, None)
+        model[key] = size
+        while sum(model.values()) > 100:
+            model.popitem(last=False)
+        assert cache.size == sum(model.values()) <= 100
+        assert len(cache) == len(model)
