@@ -14,7 +14,9 @@ Faults:
 - `groq_slow_stream`: answers stream a chunk a second, each within the per-attempt timeout but the whole past the
   answer deadline (reranks answer normally);
 - `groq_disconnect`: Groq drops every connection without answering;
-- `redis_kill`: redis-server is killed (SIGKILL) and started again on the same port (empty: no persistence);
+- `redis_kill`: redis-server is killed (SIGKILL) and started again on the same port (empty: no persistence); 1.5 s
+  later every event first delivered during the outage is delivered again (Slack's retry), which must not be
+  answered a second time (the fault's window ends after these redeliveries);
 - `chroma_kill`: the Chroma server is killed (SIGKILL) and started again on the same port and data directory; an
   upload is tried during the outage (it must fail cleanly) and again after it (it must work);
 - `slack_429`: every `chat.postMessage` and `chat.update` gets 429 `ratelimited` with `Retry-After: 1`;
@@ -157,6 +159,7 @@ class Asker:
         self.inbox = Inbox(run)
         self.timeout = timeout
         self.redeliver = False  # the `slack_redelivery` fault
+        self.delivered: list[tuple[float, dict[str, Any]]] = []  # (when, envelope) of every first delivery
         self._channels = itertools.count(1)
         self._serial = itertools.count(1)
 
@@ -170,6 +173,7 @@ class Asker:
         channel = f"CD{next(self._channels):07d}"
         payload = event_body(mention(self.question(), channel=channel))
         asked = Question(channel, time.monotonic())
+        self.delivered.append((asked.sent, payload))
         asked.ack_status, _ = await self.run.post_event({}, payload=payload)
         redeliveries = []
         if self.redeliver:
@@ -188,6 +192,14 @@ class Asker:
             asked.text = " | ".join(m.blob() for m in self.inbox.by_channel.get(channel, [])) or "(nothing)"
         await asyncio.gather(*redeliveries)
         return asked
+
+    async def redeliver_since(self, since: float) -> int:
+        """Deliver again (Retry-Num 1, `http_timeout`) every event first delivered since `since`; returns how many."""
+        headers = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        envelopes = [payload for sent, payload in self.delivered if sent >= since]
+        statuses = await asyncio.gather(*(self.run.post_event({}, payload=p, headers=headers) for p in envelopes))
+        assert all(status == 200 for status, _ in statuses), statuses
+        return len(envelopes)
 
     async def _redeliver(self, asked: Question, payload: dict[str, Any], number: int, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -310,21 +322,27 @@ def faults(services: Services) -> list[Fault]:
     async def kill_redis() -> None:
         redis_state["keys_before"] = await asyncio.to_thread(services.redis_keys)
         redis.stop(kill=True)
+        redis_state["killed"] = time.monotonic()
 
     async def restart_redis() -> None:
         await asyncio.to_thread(redis.start)
+        # Slack retries what it thinks went unanswered; the events first delivered during the outage come back
+        # once the bot uses Redis again (its circuit tries Redis 1 s after a failure), and must not be answered twice.
+        await asyncio.sleep(1.5)
+        redis_state["redelivered"] = await services.asker.redeliver_since(redis_state["killed"])
 
     async def redis_after() -> dict[str, Any]:
         logs = services.run.replica
         return {
             "redis_keys_before_kill": redis_state.get("keys_before", 0),
             "redis_keys_after_restart": await asyncio.to_thread(services.redis_keys),
+            "redelivered_after_restart": redis_state.get("redelivered", 0),
             "degraded_logged": len(logs.events("shared_state_degraded")),
             "recovered_logged": len(logs.events("shared_state_recovered")),
         }
 
-    found.append(Fault("redis_kill", "redis-server killed (SIGKILL), restarted on the same port", kill_redis,
-                       restart_redis, after=redis_after))
+    found.append(Fault("redis_kill", "redis-server killed (SIGKILL), restarted on the same port; the events of the "
+                       "outage redelivered after it", kill_redis, restart_redis, after=redis_after))
 
     chroma = services.chroma
 
