@@ -18,7 +18,7 @@ Faults:
   later every event first delivered during the outage is delivered again (Slack's retry), which must not be
   answered a second time (the fault's window ends after these redeliveries);
 - `chroma_kill`: the Chroma server is killed (SIGKILL) and started again on the same port and data directory; an
-  upload is tried during the outage (it must fail cleanly) and again after it (it must work);
+  upload is tried during the outage (it must fail cleanly) and the same file again after it (it must be indexed);
 - `slack_429`: every `chat.postMessage` and `chat.update` gets 429 `ratelimited` with `Retry-After: 1`;
 - `slack_500`: every `chat.postMessage` and `chat.update` gets a 500 `internal_error` (the call did nothing);
 - `slack_500_landed`: the same, but each call took effect before the 500 (the outcome is unknown to the bot);
@@ -275,11 +275,10 @@ class Services:
 
         return inject, clear
 
-    async def upload(self, title: str) -> str:
-        """Share a small new spec with a mention; returns the final reply shown (waits up to a minute)."""
+    async def upload(self, filename: str, data: bytes) -> str:
+        """Share a spec file with a mention; returns the final reply shown (waits up to a minute)."""
         number = next(self.uploads)
-        data = openapi(title, "1.0.0", {f"GET /drill{number}/widgets": (f"listWidgets{number}", "List widgets")})
-        file = self.run.slack.add_file(f"widgets{number}.json", data, file_id=f"FDRILL{number}")
+        file = self.run.slack.add_file(filename, data, file_id=f"FDRILL{number}")
         channel = f"CUPLOAD{number}"
         event = message("<@UBOT> our spec", channel=channel, subtype="file_share", files=[file], user="U1")
         status, _ = await self.run.post_event(event)
@@ -352,11 +351,15 @@ def faults(services: Services) -> list[Fault]:
     async def restart_chroma() -> None:
         await asyncio.to_thread(chroma.start)
 
-    async def upload_during() -> dict[str, Any]:
-        return {"upload_during_fault": await services.upload("Widgets during the outage")}
+    # A new spec each time the drill runs (the same file twice would be "already indexed" the second time).
+    number = next(services.uploads)
+    widgets = openapi("Widgets", "1.0.0", {f"GET /drill{number}/widgets": (f"listWidgets{number}", "List widgets")})
 
-    async def upload_after() -> dict[str, Any]:
-        return {"upload_after_restart": await services.upload("Widgets after the outage")}
+    async def upload_during() -> dict[str, Any]:
+        return {"upload_during_fault": await services.upload(f"widgets{number}.json", widgets)}
+
+    async def upload_after() -> dict[str, Any]:  # the same file shared again, as its uploader would
+        return {"upload_after_restart": await services.upload(f"widgets{number}.json", widgets)}
 
     found.append(Fault("chroma_kill", "Chroma server killed (SIGKILL), restarted on the same port and data",
                        kill_chroma, restart_chroma, during=upload_during, after=upload_after))
