@@ -44,7 +44,7 @@ from tests.bot.slack.mock_slack import BOT_TOKEN, Call, MockSlack
 from tests.bot.test_replicas import Replica
 from tests.bot.test_shutdown import cli_env
 from tests.conftest import REPO_ROOT
-from tests.fake_groq import Reply, start_fake_groq
+from tests.fake_groq import FakeGroq, Reply, start_fake_groq
 
 SPEC = REPO_ROOT.parent / "shared" / "specs" / "petstore_openapi3.yaml"
 QUESTIONS = [
@@ -130,9 +130,10 @@ def percentile(values: list[float], share: float) -> float:
 class LoadRun:
     """The bot process, the mock Slack and the fake Groq, and the questions sent so far."""
 
-    def __init__(self, replica: Replica, slack: MockSlack, timeout: float) -> None:
+    def __init__(self, replica: Replica, slack: MockSlack, timeout: float, groq: FakeGroq | None = None) -> None:
         self.replica = replica
         self.slack = slack
+        self.groq = groq
         self.watcher = Watcher(slack)
         self.timeout = timeout
         self.outcomes: list[Outcome] = []
@@ -148,11 +149,17 @@ class LoadRun:
         if self._session is not None:
             await self._session.close()
 
-    async def post_event(self, event: dict[str, Any]) -> tuple[int, float]:
-        """A signed Events API request; returns (status, seconds until the response)."""
+    async def post_event(
+        self, event: dict[str, Any], *, payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, float]:
+        """A signed Events API request; returns (status, seconds until the response).
+
+        `payload`: the whole envelope as sent before (a redelivery keeps its event id); `headers`: extra ones
+        (`X-Slack-Retry-Num`, ...).
+        """
         assert self._session is not None
-        body = json.dumps(event_body(event))
-        headers = {"Content-Type": "application/json", **sign(body, secret=SIGNING_SECRET)}
+        body = json.dumps(payload if payload is not None else event_body(event))
+        headers = {"Content-Type": "application/json", **sign(body, secret=SIGNING_SECRET), **(headers or {})}
         started = time.perf_counter()
         async with self._session.post(self.replica.url + "/slack/events", data=body, headers=headers) as response:
             await response.read()
@@ -269,8 +276,19 @@ async def open_loop(run: LoadRun, rate: float, seconds: float) -> dict[str, Any]
 
 
 @asynccontextmanager
-async def bot_under_load(llm_delay: float, timeout: float) -> AsyncIterator[LoadRun]:
-    """`api-assistant run` in Slack HTTP mode with a mock Slack and a fake Groq (`llm_delay` s to first token)."""
+async def bot_under_load(
+    llm_delay: float, timeout: float, *, redis_url: str | None = None, chroma_port: int | None = None,
+    **settings: str,
+) -> AsyncIterator[LoadRun]:
+    """`api-assistant run` in Slack HTTP mode with a mock Slack and a fake Groq (`llm_delay` s to first token).
+
+    By default it keeps everything in the process and under its DATA_DIR (embedded Chroma, local state); with
+    `redis_url` it shares state through that Redis, with `chroma_port` it keeps vectors in the Chroma server on
+    127.0.0.1 at that port (the failure drills kill and restart both). `settings`: more environment variables.
+    """
+    services = {"REDIS_URL": redis_url} if redis_url else {}
+    if chroma_port:
+        services.update(CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(chroma_port))
     slack = MockSlack()
     await slack.start()
     try:
@@ -284,11 +302,12 @@ async def bot_under_load(llm_delay: float, timeout: float) -> AsyncIterator[Load
                     GROQ_API_KEY="gsk_load_test", GROQ_BASE_URL=groq.base_url,
                     # Every simulated user asks far more than a person would; the per-user limit is not under test.
                     RATE_LIMIT_REQUESTS_PER_MINUTE="100000", RATE_LIMIT_BURST="100000",
+                    **services, **settings,
                 )
                 replica = Replica("load", Path(folder), env)
                 await replica.start()
                 try:
-                    async with LoadRun(replica, slack, timeout) as run:
+                    async with LoadRun(replica, slack, timeout, groq) as run:
                         yield run
                 finally:
                     await replica.stop()

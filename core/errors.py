@@ -72,6 +72,10 @@ class BusyError(UserFacingError):
     """The assistant is at capacity and could not queue the request."""
 
 
+class StoreUnavailableError(UserFacingError):
+    """The vector store (a Chroma server) cannot be reached right now; nothing was changed, trying again later works."""
+
+
 class ConfigError(AssistantError):
     """Configuration is invalid; the message names the variable."""
 

@@ -32,6 +32,7 @@ from core.errors import (
     PermissionDeniedError,
     QuotaExceededError,
     SpecNotFoundError,
+    StoreUnavailableError,
     UserFacingError,
     WorkspaceNotFoundError,
 )
@@ -331,7 +332,12 @@ class SpecLibrary:
                 allowed_extensions=self.settings.allowed_extensions,
             )
             owner = _Owner(origin.user, origin.user_name, origin.platform)
-            record = await self._index(origin.scope, name, attachment.filename, data, content_hash, spec, report, owner)
+            try:
+                record = await self._index(
+                    origin.scope, name, attachment.filename, data, content_hash, spec, report, owner
+                )
+            except StoreUnavailableError:  # the version went nowhere; the live one (if any) stays
+                raise StoreUnavailableError(messages.upload_store_unavailable(attachment.filename)) from None
             if previous:
                 await self._delete_quietly(origin.scope, previous.index_version)
                 self._release_original(previous)

@@ -179,6 +179,22 @@ def waited_too_long() -> str:
     return "I'm answering a lot of questions right now and yours waited too long in line. Please try again in a minute."
 
 
+def store_unavailable() -> str:
+    """The vector store (a Chroma server) cannot be reached, so a question cannot be searched right now."""
+    return (
+        "Spec search is temporarily unavailable (I can't reach the vector store), so I can't answer that right now. "
+        "Please try again in a minute."
+    )
+
+
+def upload_store_unavailable(filename: str) -> str:
+    """An upload failed because the vector store cannot be reached; whatever was indexed before is unchanged."""
+    return (
+        f"I couldn't index `{filename}`: spec storage is temporarily unavailable (I can't reach the vector store). "
+        "Anything indexed before is unchanged; please upload it again in a minute."
+    )
+
+
 def searching() -> str:
     """Status while retrieving and generating."""
     return "Searching the specs…"

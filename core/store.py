@@ -7,27 +7,38 @@ Each workspace gets its own collection, so one workspace's queries can never tou
 Documents carry the spec name and an `index_version`; a new version of a spec is written next to the old
 one and only becomes visible when the registry points at it, so a failed ingest never damages the
 version that was already there.
+
+A Chroma server that cannot be reached (stopped, restarting, unreachable, or not answering within the request
+timeout) makes each call raise `StoreUnavailableError`, a user-facing error saying to try again shortly, instead of
+an unexpected error or a wait without end; the outage is logged once (`vector_store_unavailable`) and so is its end
+(`vector_store_recovered`). Nothing is retried here: the server's restart is seconds, a question is asked again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import chromadb
+import httpx
 import structlog
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
+from core import messages
 from core.documents import Document
+from core.errors import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 
 ADD_BATCH = 1000
+CONNECT_TIMEOUT_SECONDS = 5.0  # a Chroma server that does not accept a connection within this is unavailable
+REQUEST_TIMEOUT_SECONDS = 60.0  # nor one silent this long (between bytes) on a request; a 1,000-vector add takes ~1 s
 
 T = TypeVar("T")
 
@@ -101,9 +112,12 @@ def collection_name(workspace: str) -> str:
 class ChromaVectorStore:
     """`VectorStore` on ChromaDB. The client is synchronous, so every call runs in a worker thread."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, target: str = "embedded") -> None:
+        """`target` names the store in log lines (`host:port` of a server)."""
         self._client = client
+        self._target = target
         self._collections: dict[str, Any] = {}
+        self._unavailable_since: float | None = None  # the start of the current outage of a server
 
     @classmethod
     def embedded(cls, path: Path) -> ChromaVectorStore:
@@ -113,10 +127,40 @@ class ChromaVectorStore:
         return cls(client)
 
     @classmethod
-    def server(cls, host: str, port: int) -> ChromaVectorStore:
-        """A store on a Chroma server (`chroma run`)."""
+    def server(
+        cls,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> ChromaVectorStore:
+        """A store on a Chroma server (`chroma run`); a request it does not answer in time fails (see module)."""
         client = chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
-        return cls(client)
+        # chromadb 1.5.9 opens its HTTP sessions with no timeout at all: a server that stops answering (a network
+        # partition, a stopped process) would hold a question, and a worker thread, forever.
+        limit = httpx.Timeout(timeout, connect=connect_timeout)
+        for part in (client, getattr(client, "_admin_client", None)):
+            session = getattr(getattr(part, "_server", None), "_session", None)
+            if isinstance(session, httpx.Client):
+                session.timeout = limit
+        return cls(client, target=f"{host}:{port}")
+
+    async def _run(self, operation: str, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` in a worker thread; a server that cannot be reached raises `StoreUnavailableError`."""
+        try:
+            result = await asyncio.to_thread(call, *args)
+        except httpx.TransportError as exc:  # refused, reset, timed out: the request did not get an answer
+            if self._unavailable_since is None:
+                self._unavailable_since = time.monotonic()
+                log.warning("vector_store_unavailable", target=self._target, operation=operation,
+                            error=type(exc).__name__)
+            raise StoreUnavailableError(messages.store_unavailable()) from exc
+        if self._unavailable_since is not None:
+            log.info("vector_store_recovered", target=self._target,
+                     outage_seconds=round(time.monotonic() - self._unavailable_since, 3))
+            self._unavailable_since = None
+        return result
 
     def _with_collection(self, workspace: str, action: Callable[[Any], T]) -> T:
         """Run `action(collection)`; if another process dropped the collection meanwhile, start a new one."""
@@ -160,7 +204,7 @@ class ChromaVectorStore:
                     ],
                 )
 
-        await asyncio.to_thread(self._with_collection, workspace, run)
+        await self._run("add", self._with_collection, workspace, run)
 
     async def add_aliases(
         self,
@@ -188,7 +232,7 @@ class ChromaVectorStore:
                     ],
                 )
 
-        await asyncio.to_thread(self._with_collection, workspace, run)
+        await self._run("add_aliases", self._with_collection, workspace, run)
 
     async def query(
         self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
@@ -205,7 +249,7 @@ class ChromaVectorStore:
                 include=["metadatas", "distances"],
             )
 
-        result = await asyncio.to_thread(self._with_collection, workspace, run)
+        result = await self._run("query", self._with_collection, workspace, run)
         hits = []
         for metadata, distance in zip(result["metadatas"][0], result["distances"][0], strict=True):
             hits.append(
@@ -220,13 +264,12 @@ class ChromaVectorStore:
 
     async def delete_version(self, workspace: str, index_version: str) -> None:
         """Remove every document of one spec version."""
-        await asyncio.to_thread(
-            self._with_collection, workspace, lambda c: c.delete(where={"index_version": index_version})
-        )
+        where = {"index_version": index_version}
+        await self._run("delete_version", self._with_collection, workspace, lambda c: c.delete(where=where))
 
     async def versions(self, workspace: str) -> set[str]:
         """Every index version with documents in this workspace."""
-        result = await asyncio.to_thread(self._with_collection, workspace, lambda c: c.get(include=["metadatas"]))
+        result = await self._run("versions", self._with_collection, workspace, lambda c: c.get(include=["metadatas"]))
         return {str(m["index_version"]) for m in result["metadatas"]}
 
     async def drop_workspace(self, workspace: str) -> int:
@@ -242,12 +285,11 @@ class ChromaVectorStore:
                 return 0
             return count
 
-        return await asyncio.to_thread(run)
-
+        return await self._run("drop_workspace", run)
 
     async def heartbeat(self) -> None:
         """Count the collections: a real round trip to the server, or a read of the embedded store's database."""
-        await asyncio.to_thread(self._client.count_collections)
+        await self._run("heartbeat", self._client.count_collections)
 
     async def aclose(self) -> None:
         """Close the client: the embedded store's database files, or the HTTP connections to a server."""

@@ -11,6 +11,9 @@ dropped connection (editing a message, adding a reaction, reading: doing it twic
 that posts a message only when the failure says it did nothing. For the other failures of a post the caller
 looks for the message before posting again (`bot.slack_app.replies.Poster`). Retries back off exponentially
 with jitter and stop `RETRY_SECONDS` after the first server error.
+
+A 429 is tried again after the `Retry-After` Slack asks for, for as long as `RATE_LIMIT_SECONDS` after the first
+one (not a fixed number of tries: a drill of 10 s of 429s turned answers in flight into apologies after three).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ RETRY_SECONDS = 15.0  # how long a call keeps being tried again after Slack's fi
 BACKOFF_SECONDS = 0.5  # the first wait before trying again; it doubles each time (with jitter)
 SERVER_ERROR_RETRIES = 6  # at most; RETRY_SECONDS usually ends them first (0.5 + 1 + 2 + 4 + 8 s)
 CONNECTION_RETRIES = 2
-RATE_LIMIT_RETRIES = 3
+RATE_LIMIT_SECONDS = 30.0  # how long a call keeps being tried again while Slack answers 429 (after each Retry-After)
+RATE_LIMIT_RETRIES = 30  # at most; RATE_LIMIT_SECONDS ends them first unless Retry-After is under a second
 
 # Methods that create something each time they are called: never repeated after an unknown outcome.
 POSTING_METHODS = frozenset({
@@ -131,6 +135,39 @@ class ServerErrorRetryHandler(AsyncRetryHandler):
         state.increment_current_attempt()
 
 
+class RateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """The SDK's handling of 429s (wait `Retry-After`, then try again), bounded by time rather than by count.
+
+    A call is tried again while the wait Slack asks for still ends within `RATE_LIMIT_SECONDS` of its first 429.
+    A 429 says the call did nothing, so posts are tried again too.
+    """
+
+    def __init__(self, max_retry_count: int = RATE_LIMIT_RETRIES) -> None:
+        super().__init__(max_retry_count)
+
+    async def _can_retry_async(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        values = state.custom_values if state.custom_values is not None else {}
+        state.custom_values = values
+        first = values.setdefault("rate_limited_at", time.monotonic())
+        return time.monotonic() + _retry_after(response) - first <= RATE_LIMIT_SECONDS
+
+
+def _retry_after(response: HttpResponse) -> float:
+    """The seconds a 429 asks to wait (1 when it does not say, as the SDK assumes)."""
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return max(0.0, float(values[0]))
+            except ValueError:
+                break
+    return 1.0
+
+
 class ConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
     """The SDK's retry of dropped connections, except that a posting method is retried only if it never connected."""
 
@@ -146,7 +183,7 @@ class ConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
 def retry_handlers() -> list[AsyncRetryHandler]:
     """The `AsyncWebClient`'s retry handlers: 429s (after Retry-After), server errors, dropped connections."""
     return [
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        RateLimitRetryHandler(),
         ServerErrorRetryHandler(),
         ConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
     ]

@@ -259,6 +259,8 @@ class SharedState:
         self._prefix = _check_namespace(key_prefix)
         self._serializer = _JsonSerializer()
         self._memory = _BoundedMemory(sizes, default_size, self._serializer)
+        # What this instance claimed with `add` in Redis mode, kept across outages (see `add`).
+        self._claims = _BoundedMemory(sizes, default_size, self._serializer)
         self._counters: dict[str, _Counter] = {namespace: _Counter() for namespace in sizes}
         self._redis: ClientRedisCache | None = None
         self._client: Redis | None = None
@@ -344,10 +346,15 @@ class SharedState:
         """Store `value` only if `key` is absent (atomically); True for the first caller across all instances.
 
         Use it to de-duplicate events: `if not await state.add(NS_EVENTS, event_id, 1, ttl=3600): return`.
-        During a Redis outage it is only once-per-instance.
+        During a Redis outage it is only once-per-instance. Once per instance holds across an outage's end and
+        across Redis losing its data: each instance also remembers (bounded, with the TTL) what it claimed, so a
+        Slack retry of an event first claimed while Redis was away, or before Redis restarted empty, is not
+        answered a second time by the instance that answered it.
         """
         full_key, payload, seconds = self._key(namespace, key), self._serializer.dumps(value), _ttl(ttl)
         memory = self._memory
+        if self._circuit is not None and await self._claims.get(namespace, full_key) is not None:
+            return False
 
         async def to_redis() -> bool:
             assert self._redis is not None
@@ -357,7 +364,10 @@ class SharedState:
                 return False
             return True
 
-        return await self._via(to_redis, lambda: memory.add(namespace, full_key, payload, seconds))
+        first = await self._via(to_redis, lambda: memory.add(namespace, full_key, payload, seconds))
+        if first and self._circuit is not None:
+            await self._claims.set(namespace, full_key, payload, seconds)
+        return first
 
     async def delete(self, namespace: str, key: str) -> None:
         """Remove `key` from `namespace` (no error if absent)."""
@@ -368,6 +378,7 @@ class SharedState:
             assert self._redis is not None
             await self._redis.delete(full_key)
 
+        await self._claims.delete(namespace, full_key)
         await self._via(from_redis, lambda: memory.delete(namespace, full_key))
 
     async def delete_prefix(self, namespace: str, prefix: str) -> int:
@@ -395,6 +406,7 @@ class SharedState:
                 removed += int(await self._client.unlink(*batch))
             return removed
 
+        await self._claims.delete_prefix(namespace, full_prefix)
         return await self._via(from_redis, lambda: memory.delete_prefix(namespace, full_prefix))
 
     async def ping(self) -> bool:
@@ -411,6 +423,7 @@ class SharedState:
         if self._redis is not None:
             await self._redis.close()
         await self._memory.clear()
+        await self._claims.clear()
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Hits, misses and hit rate (0-1) of `get()` per namespace, since start (this instance only)."""

@@ -464,3 +464,22 @@ def test_turn_is_bounded_and_round_trips() -> None:
     assert len(turn.specs) == 20 and len(turn.citations[0]) == 300
     assert Turn.from_json(turn.to_json()) == turn
     assert isinstance(Turn.from_json(turn.to_json()).specs, tuple)
+
+
+async def test_an_event_claimed_during_an_outage_stays_claimed_after_it(own_redis: RedisServer) -> None:
+    """A Slack retry reaching the same instance after Redis is back (or after Redis lost its data) is a duplicate."""
+    state = SharedState(own_redis.url, retry_interval=0.05)
+    assert await state.add(NS_EVENTS, "EvBefore", 1, ttl=60)  # claimed in Redis
+    own_redis.stop()
+    assert await state.add(NS_EVENTS, "EvDuring", 1, ttl=60)  # claimed in the local fallback
+    own_redis.start()  # same port, empty: nothing was persisted
+    await asyncio.sleep(0.1)  # past the retry interval
+    await state.set(NS_ANSWERS, "k", 1)
+    assert not state.degraded
+    assert not await state.add(NS_EVENTS, "EvDuring", 1, ttl=60)
+    assert not await state.add(NS_EVENTS, "EvBefore", 1, ttl=60)
+    assert await state.add(NS_EVENTS, "EvAfter", 1, ttl=60)
+    # Forgetting a claim (a workspace's purge) forgets it here too.
+    await state.delete(NS_EVENTS, "EvDuring")
+    assert await state.add(NS_EVENTS, "EvDuring", 1, ttl=60)
+    await state.aclose()

@@ -141,9 +141,10 @@ class MockSlack:
             self._failures[method].append(Failure(status, {"ok": False, "error": error}, headers, landed))
 
     def fail_always(self, method: str, *, error: str = "internal_error", status: int = 500, landed: bool = False,
-                    when: Callable[[Call], bool] | None = None) -> None:
+                    when: Callable[[Call], bool] | None = None, retry_after: int | None = None) -> None:
         """Make every call of `method` (that matches `when`) fail from now on (`recover` ends it)."""
-        self._always_failing[method] = Failure(status, {"ok": False, "error": error}, {}, landed, when)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        self._always_failing[method] = Failure(status, {"ok": False, "error": error}, headers, landed, when)
 
     def recover(self, method: str) -> None:
         self._always_failing.pop(method, None)

@@ -172,6 +172,39 @@ async def test_a_placeholder_slack_cannot_take_is_skipped_and_the_answer_posted(
     assert any(e["event"] == "slack_placeholder_failed" for e in logs)
 
 
+async def test_429s_for_longer_than_a_few_tries_are_waited_out_and_the_answer_arrives_once(
+    slack_http: SlackHttp, mock_slack: MockSlack
+) -> None:
+    """A storm of 429s on posts and edits (the failure drill's): each call waits Retry-After and tries again."""
+    mock_slack.fail("chat.postMessage", status=429, error="ratelimited", retry_after=0, times=5)
+    mock_slack.fail("chat.update", status=429, error="ratelimited", retry_after=0, times=7)
+    with capture_logs() as logs:
+        await slack_http.event(mention("how do I refund an order?", ts="8600.000100"))
+        await mock_slack.wait_until(lambda: any(is_answer(m) for m in mock_slack.messages), 30)
+        await settled(mock_slack, 1.5)  # longer than a wait of Retry-After 0 (up to a second, with jitter)
+    shown = mock_slack.thread("C1", "8600.000100")
+    assert len(shown) == 1 and is_answer(shown[0]) and REFUND in shown[0].blob()  # the placeholder became it
+    assert len(mock_slack.calls_to("chat.postMessage")) == 6  # the placeholder, tried until Slack took it
+    assert not [e for e in logs if e["event"] in ("slack_placeholder_failed", "slack_update_failed_posting_new")]
+
+
+async def test_429s_are_tried_again_only_within_the_time_limit(
+    slack_http: SlackHttp, mock_slack: MockSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retries, "RATE_LIMIT_SECONDS", 1.5)
+    mock_slack.fail_always("chat.update", status=429, error="ratelimited", retry_after=1)
+    with capture_logs() as logs:
+        await slack_http.event(mention("how do I refund an order?", ts="8700.000100"))
+        await mock_slack.wait_until(lambda: any(is_answer(m) for m in mock_slack.messages), 30)
+        await settled(mock_slack, 2.5)  # longer than a wait of Retry-After 1 (up to two seconds, with jitter)
+    # Each edit gave up after one wait of Retry-After (a second would pass the limit); the answer was posted instead.
+    updates = mock_slack.calls_to("chat.update")
+    assert 2 <= len(updates) <= 4, [c.blob()[:80] for c in updates]
+    answers = [m for m in mock_slack.thread("C1", "8700.000100") if is_answer(m)]
+    assert len(answers) == 1
+    assert any(e["event"] == "slack_update_failed_posting_new" for e in logs)
+
+
 def _api_error(status: int, error: str) -> SlackApiError:
     response = AsyncSlackResponse(client=None, http_verb="POST", api_url="", req_args={},  # type: ignore[arg-type]
                                   data={"ok": False, "error": error}, headers={}, status_code=status)
