@@ -97,7 +97,7 @@ def _mark(text: str) -> str:
 # Markers of each kind of reply, in the order they are checked.
 MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("normal", (ANSWER_MARK,)),
-    ("fallback", (_mark(messages.generation_failed()),)),
+    ("fallback", (_mark(messages.generation_failed()), _mark(messages.generation_busy()))),
     ("unavailable", ("temporarily unavailable",)),
     ("refused", (_mark(messages.busy()), _mark(messages.waited_too_long()), _mark(messages.rate_limited(1)))),
     ("error", (_mark(messages.unexpected_error()), _mark(slack_messages.reply_failed()))),

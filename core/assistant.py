@@ -44,6 +44,7 @@ from core.auth_questions import classify, rank_for_auth
 from core.config import Settings
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
+    BusyError,
     NothingIndexedError,
     RateLimitedError,
     SpecNeedsReindexError,
@@ -428,29 +429,38 @@ class Assistant:
             if classify(question).is_auth:
                 evidence = attach_scheme_uses(evidence)
             if self.generator is not None and evidence:
-                async with self.guard.place() as place:
-                    if place.queued:
-                        yield StatusUpdate(messages.queued(place.ahead))
-                        async with aclosing(place.places_ahead(QUEUE_UPDATE_SECONDS)) as moves:
-                            async for ahead in moves:
-                                yield StatusUpdate(messages.queued(ahead))
-                    await place.wait()
-                    parts: list[str] = []
-                    generating = time.perf_counter()
-                    try:
-                        async with asyncio.timeout(self.settings.generation_deadline_seconds):
-                            turns = [(t.question, t.answer_summary) for t in history]
-                            async for part in self.generator.stream(question, evidence, turns):
-                                parts.append(part)
-                                yield TextDelta(part)
-                        answer = self._generated_answer(question, evidence, "".join(parts), bound)
-                    except (GenerationError, TimeoutError) as exc:
-                        bound.warning("answer_fallback", reason=getattr(exc, "reason", "deadline"), partial=bool(parts))
-                        answer = retrieval_answer(question, evidence, messages.generation_failed())
-                        cache_key = ""  # never cache a fallback: the next try may reach the model
-                        trace.fell_back = True
-                    finally:
-                        self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
+                try:
+                    async with self.guard.place() as place:
+                        if place.queued:
+                            yield StatusUpdate(messages.queued(place.ahead))
+                            async with aclosing(place.places_ahead(QUEUE_UPDATE_SECONDS)) as moves:
+                                async for ahead in moves:
+                                    yield StatusUpdate(messages.queued(ahead))
+                        await place.wait()
+                        parts: list[str] = []
+                        generating = time.perf_counter()
+                        try:
+                            async with asyncio.timeout(self.settings.generation_deadline_seconds):
+                                turns = [(t.question, t.answer_summary) for t in history]
+                                async for part in self.generator.stream(question, evidence, turns):
+                                    parts.append(part)
+                                    yield TextDelta(part)
+                            answer = self._generated_answer(question, evidence, "".join(parts), bound)
+                        except (GenerationError, TimeoutError) as exc:
+                            reason = getattr(exc, "reason", "deadline")
+                            bound.warning("answer_fallback", reason=reason, partial=bool(parts))
+                            answer = retrieval_answer(question, evidence, messages.generation_failed())
+                            cache_key = ""  # never cache a fallback: the next try may reach the model
+                            trace.fell_back = True
+                        finally:
+                            self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
+                except BusyError:
+                    # The queue would not get to it before the deadline: the retrieval answer is in hand, so
+                    # it goes out now (with a note) rather than "try again"; answers keep flowing through a stall.
+                    bound.warning("answer_fallback", reason="busy")
+                    answer = retrieval_answer(question, evidence, messages.generation_busy())
+                    cache_key = ""
+                    trace.fell_back = True
             if trace.rerank_fell_back:
                 cache_key = ""  # answered from the fused order: the next try may get the reranked one
             if answer is None:

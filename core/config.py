@@ -119,9 +119,9 @@ class Settings(BaseSettings):
         1000,
         ge=0,
         le=100_000,
-        description="Most questions waiting for a generation slot (a memory bound); below it a question is refused "
-        "only when its expected wait would pass the answer deadline (GROQ_TIMEOUT_SECONDS x (GROQ_MAX_RETRIES + 1) "
-        "+ 5 s).",
+        description="Most questions waiting for a generation slot (a memory bound); a question not queued (the queue "
+        "is full, or its expected wait would pass the answer deadline: GROQ_TIMEOUT_SECONDS x (GROQ_MAX_RETRIES + 1) "
+        "+ 5 s) gets the retrieval answer at once, with a note.",
     )
     redis_url: str | None = Field(None, description="Share caches, memory and limits through Redis.")
     max_specs_per_workspace: int = Field(50, ge=1, description="Most specs one workspace may hold.")

@@ -205,6 +205,14 @@ def generation_off() -> str:
     return "Generated answers are off (no GROQ_API_KEY), so here are the best-matching operations from the specs."
 
 
+def generation_busy() -> str:
+    """Too many answers are being written to get to this one in time; the retrieval answer goes out instead."""
+    return (
+        "I'm writing a lot of answers right now, so here are the best-matching operations instead. "
+        "Ask again in a minute for a written answer."
+    )
+
+
 def generation_failed() -> str:
     """The LLM could not be reached after retries."""
     return "I couldn't reach the language model just now, so here are the best-matching operations instead."

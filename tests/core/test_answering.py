@@ -14,7 +14,7 @@ from core.actions import AskQuestion, Origin, PathAttachment, UploadSpec
 from core.answers import AnswerKind, CodeBlock, FinalAnswer, StatusUpdate, TextDelta
 from core.bootstrap import build_assistant
 from core.config import Settings
-from core.errors import BusyError, RateLimitedError
+from core.errors import RateLimitedError
 from tests.fake_groq import Delay, Reply, ServerError, start_fake_groq
 from tests.redis_server import start_redis
 
@@ -176,7 +176,7 @@ async def test_rate_limit_refusal_and_recovery(tmp_path, fake_groq, embedder, ex
         await assistant.ask(AskQuestion(TEAM, "hello"))  # recovered
 
 
-async def test_busy_queue_is_reported_or_refused(tmp_path, fake_groq, embedder, example_spec):
+async def test_busy_queue_is_reported_or_answered_from_retrieval(tmp_path, fake_groq, embedder, example_spec):
     settings = groq_settings(tmp_path, fake_groq, llm_max_concurrent=1, llm_max_queue=1, groq_timeout_seconds=5)
     async with build_assistant(settings, embedder=embedder) as assistant:
         await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "bookshop"))
@@ -193,8 +193,11 @@ async def test_busy_queue_is_reported_or_refused(tmp_path, fake_groq, embedder, 
             while assistant.guard.queued == 0:
                 await asyncio.sleep(0.01)
         assert not first.done()
-        with pytest.raises(BusyError):
-            await collect(assistant, AskQuestion(users[2], "list books"))
+        # No room in the queue: the best match goes out at once, with a note, instead of "try again".
+        third = await collect(assistant, AskQuestion(users[2], "list books"))
+        assert third[-1].answer.kind is AnswerKind.RETRIEVAL
+        assert third[-1].answer.notice == messages.generation_busy()
+        assert third[-1].answer.citations[0].label == "GET /books"
         await first
         queued_events = await second
         assert StatusUpdate(messages.queued(0)) in queued_events  # next in line
@@ -231,7 +234,9 @@ async def test_steady_load_within_capacity_is_queued_not_refused(
         assert 0.25 < assistant.guard.typical_seconds < 5  # what an answer took here, learnt from the answers
 
 
-async def test_a_model_slower_than_the_deadline_gets_refusals_not_a_queue(tmp_path, fake_groq, embedder, example_spec):
+async def test_a_model_slower_than_the_deadline_gets_retrieval_answers_not_a_queue(
+    tmp_path, fake_groq, embedder, example_spec
+):
     # Answers may take 0.5 s x 1 attempt + 5 s; this model streams for 9 s, so each answer is cut at the deadline.
     settings = groq_settings(tmp_path, fake_groq, llm_max_concurrent=1, groq_timeout_seconds=0.5, groq_max_retries=0)
     assert settings.generation_deadline_seconds == 5.5
@@ -246,12 +251,14 @@ async def test_a_model_slower_than_the_deadline_gets_refusals_not_a_queue(tmp_pa
         async with asyncio.timeout(20):
             while assistant.guard.active == 0:
                 await asyncio.sleep(0.01)
-        # Waiting behind even one such answer passes the deadline: refused at once, with the clear message.
+        # Waiting behind even one such answer passes the deadline: not queued, answered at once from retrieval.
         for user in users[2:]:
-            with capture_logs() as logs, pytest.raises(BusyError) as refused:
-                await collect(assistant, AskQuestion(user, "list books"))
-            assert refused.value.user_message == messages.busy()
+            with capture_logs() as logs:
+                events = await collect(assistant, AskQuestion(user, "list books"))
+            assert events[-1].answer.notice == messages.generation_busy()
+            assert events[-1].answer.kind is AnswerKind.RETRIEVAL
             assert [e["event"] for e in logs if e["event"] == "concurrency_rejected"] == ["concurrency_rejected"]
+            assert any(e["event"] == "answer_fallback" and e.get("reason") == "busy" for e in logs)
         assert assistant.guard.queued == 0 and assistant.guard.rejected == 2
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
