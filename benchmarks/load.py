@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from tests.bot.test_replicas import Replica
 from tests.bot.test_shutdown import cli_env
 from tests.conftest import REPO_ROOT
 from tests.fake_groq import FakeGroq, Reply, start_fake_groq
+from tests.redis_server import start_redis
 
 SPEC = REPO_ROOT.parent / "shared" / "specs" / "petstore_openapi3.yaml"
 QUESTIONS = [
@@ -318,7 +319,15 @@ async def bot_under_load(
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     """Start everything, run the levels, the sweep and the soak, and return the figures."""
     report: dict[str, Any] = {"llm_delay_s": args.llm_delay, "closed_loop": {}, "open_loop": {}}
-    async with bot_under_load(args.llm_delay, args.timeout) as run:
+    with ExitStack() as stack:
+        # With --redis, shared state lives in a redis-server: RSS growth in a soak is then the process's own.
+        redis_url = stack.enter_context(start_redis()).url if args.redis else None
+        report["state"] = "redis" if redis_url else "memory"
+        return await _run_all(args, report, redis_url)
+
+
+async def _run_all(args: argparse.Namespace, report: dict[str, Any], redis_url: str | None) -> dict[str, Any]:
+    async with bot_under_load(args.llm_delay, args.timeout, redis_url=redis_url) as run:
         await run.upload_spec()
         report["rss_mb_after_upload"] = round(run.rss_mb(), 1)
         await closed_loop(run, 5, 5)  # warm-up: first calls, caches, lazy imports
@@ -391,12 +400,15 @@ if __name__ == "__main__":
     parser.add_argument("--slo", type=float, default=10.0, help="p95 full-answer seconds a sustained rate keeps")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds after which a question is lost")
     parser.add_argument("--soak", type=int, default=0, help="questions in the soak (0: no soak)")
+    parser.add_argument("--redis", action="store_true", help="shared state in a local redis-server")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "load.json", help="where the figures go")
     parsed = parser.parse_args()
     parsed.levels = [int(x) for x in parsed.levels.split(",") if x]
     parsed.rates = [float(x) for x in parsed.rates.split(",") if x]
     result = asyncio.run(main(parsed))
+    flags = {k.replace("_", "-"): v for k, v in vars(parsed).items() if not isinstance(v, list)}
     result["command"] = "python -m benchmarks.load " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(parsed).items() if not isinstance(v, list)
+        f"--{k}" if v is True else f"--{k} {v}" for k, v in flags.items() if v is not False
     )
-    (Path(__file__).parent / "load.json").write_text(json.dumps(result, indent=2) + "\n")
+    parsed.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
