@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.waiting import end_process
+
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -74,13 +76,7 @@ class ChromaServer:
         if self.process is None:
             return
         process, self.process = self.process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        end_process(process, signal.SIGKILL if kill else signal.SIGTERM, timeout=10, then_wait=None)
 
 
 @contextmanager

@@ -40,6 +40,8 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import end_process
+
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 30.0
 SUPERUSER = "postgres"
@@ -293,13 +295,7 @@ class PostgresServer:
         if self.process is None:
             return
         process, self.process = self.process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        end_process(process, signal.SIGQUIT if immediate else signal.SIGINT, timeout=STOP_TIMEOUT_SECONDS, then_wait=5)
 
     def restart(self) -> None:
         """Stop and start again on the same port; the data is kept."""

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import end_process
+
 START_TIMEOUT_SECONDS = 10.0
 
 
@@ -133,13 +135,7 @@ class RedisServer:
         if self.process is None:
             return
         process, self.process = self.process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        end_process(process, signal.SIGKILL if kill else signal.SIGTERM, timeout=5, then_wait=5)
         if process.stderr is not None:
             process.stderr.close()
 

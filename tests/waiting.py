@@ -1,10 +1,28 @@
-"""Helpers shared by tests that watch an asynchronous effect: waiting for a log line, a slow generator."""
+"""Helpers shared by tests that watch an asynchronous effect: waiting for a log line, a slow generator, and
+stopping a server process the tests started."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import time
 from typing import Any
+
+
+def end_process(process: subprocess.Popen[bytes], how: signal.Signals, timeout: float, then_wait: float | None) -> None:
+    """Send `how` to a still-running process and reap it; SIGKILL if it outlives `timeout` seconds.
+
+    `then_wait` bounds the wait after SIGKILL (None: as long as it takes).
+    """
+    if process.poll() is not None:
+        return
+    process.send_signal(how)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=then_wait)
 
 
 async def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 15) -> dict[str, Any]:
