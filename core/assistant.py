@@ -450,7 +450,6 @@ class Assistant:
                             reason = getattr(exc, "reason", "deadline")
                             bound.warning("answer_fallback", reason=reason, partial=bool(parts))
                             answer = retrieval_answer(question, evidence, messages.generation_failed())
-                            cache_key = ""  # never cache a fallback: the next try may reach the model
                             trace.fell_back = True
                         finally:
                             self.telemetry.generation_seconds.observe(time.perf_counter() - generating)
@@ -459,10 +458,9 @@ class Assistant:
                     # it goes out now (with a note) rather than "try again"; answers keep flowing through a stall.
                     bound.warning("answer_fallback", reason="busy")
                     answer = retrieval_answer(question, evidence, messages.generation_busy())
-                    cache_key = ""
                     trace.fell_back = True
-            if trace.rerank_fell_back:
-                cache_key = ""  # answered from the fused order: the next try may get the reranked one
+            if trace.fell_back or trace.rerank_fell_back:
+                cache_key = ""  # never cache a fallback: the next try may reach the model, or get the reranked order
             if answer is None:
                 notice = messages.generation_off() if self.generator is None else ""
                 answer = retrieval_answer(question, evidence, notice)

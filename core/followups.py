@@ -16,7 +16,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from core.parsing.text import identifier_words
+from core.paths import is_placeholder
 from core.retrieval import RetrievedItem, document_intents, is_action_word, question_intent
+from core.state.threads import MAX_BEST_CHARS
 
 MAX_TOPIC_WORDS = 6
 _MAX_SCANNED_CHARS = 2_000  # a question is at most MAX_QUESTION_CHARS; this bounds the scan regardless
@@ -40,7 +42,6 @@ _NO_SUBJECT = frozenset(
 )
 # Path segments that name no resource: versions, API roots, format suffixes.
 _NOT_A_RESOURCE = re.compile(r"^(?:v\d+(?:\.\d+)*|\d[\d-]*|api|rest|json|xml|me|@me|graphql)$")
-_PLACEHOLDER = re.compile(r"^(?:\{[^{}]*\}|<[^<>]*>|:\w+)$")
 
 
 def words(text: str) -> list[str]:
@@ -107,7 +108,7 @@ def _resource_text(item: Mapping[str, str]) -> str:
         return item.get("heading", "")
     path = item.get("path", "") or item.get("url", "")
     path = re.sub(r"^[a-z]+://[^/]*", "", path[:_MAX_SCANNED_CHARS]).split("?", 1)[0]
-    segments = [s for s in path.replace(".json", "").split("/") if s and not _PLACEHOLDER.match(s)]
+    segments = [s for s in path.replace(".json", "").split("/") if s and not is_placeholder(s)]
     resources = [s for s in segments if not _NOT_A_RESOURCE.match(s.lower())]
     # The last one names the thing (`/store/order`, `/Accounts/{sid}/Messages`); earlier ones are containers,
     # unless the last is an action on the one before (`/pet/findByStatus`).
@@ -144,17 +145,14 @@ def follow_up_query(question: str, previous_topic: str, previous_action: str = "
     return " ".join(part for part in (question, previous_action if refers_to_action else "", previous_topic) if part)
 
 
-_MAX_REMEMBERED_ITEM_CHARS = 600
-
-
 def remembered_item(item: Mapping[str, str]) -> str:
     """A cited item as a thread remembers it (JSON text; "" when too long to keep whole)."""
     text = json.dumps(dict(item), sort_keys=True)
-    return text if len(text) <= _MAX_REMEMBERED_ITEM_CHARS else ""
+    return text if len(text) <= MAX_BEST_CHARS else ""
 
 
 def _recalled_item(text: str) -> dict[str, str]:
-    if not text or len(text) > _MAX_REMEMBERED_ITEM_CHARS:
+    if not text or len(text) > MAX_BEST_CHARS:
         return {}
     try:
         data = json.loads(text)

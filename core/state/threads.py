@@ -16,7 +16,7 @@ _MAX_QUESTION_CHARS = 1_000
 _MAX_SUMMARY_CHARS = 1_500
 _MAX_REFERENCES = 20
 _MAX_REFERENCE_CHARS = 300
-_MAX_BEST_CHARS = 600  # JSON: clipping would leave it unreadable, so a longer one is dropped
+MAX_BEST_CHARS = 600  # JSON: clipping would leave it unreadable, so a longer one is dropped
 
 
 def _clip(text: str, limit: int) -> str:
@@ -51,7 +51,7 @@ class Turn:
         object.__setattr__(self, "citations", _clip_all(self.citations))
         object.__setattr__(self, "topic", _clip(self.topic, _MAX_REFERENCE_CHARS))
         object.__setattr__(self, "action", _clip(self.action, _MAX_REFERENCE_CHARS))
-        object.__setattr__(self, "best", self.best if len(self.best) <= _MAX_BEST_CHARS else "")
+        object.__setattr__(self, "best", self.best if len(self.best) <= MAX_BEST_CHARS else "")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable form (see `from_json`)."""
