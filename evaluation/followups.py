@@ -21,7 +21,7 @@ from typing import Any
 from core.actions import AskQuestion, ForgetSpec, Origin, PathAttachment, UploadSpec
 from core.answers import Answer
 from core.assistant import Assistant
-from evaluation.retrieval import matches
+from evaluation.retrieval import first_hit_rank
 
 FOLLOWUPS = Path(__file__).resolve().parent / "followups.jsonl"
 
@@ -54,7 +54,7 @@ def load_pairs(path: Path = FOLLOWUPS) -> list[FollowUpPair]:
 
 def first_cited(answer: Answer, gold: list[dict[str, str]]) -> bool:
     """Whether the answer's first citation (its best match) is one of the gold items."""
-    return bool(answer.citations) and any(matches(answer.citations[0].item, g) for g in gold)
+    return first_hit_rank([c.item for c in answer.citations[:1]], gold) == 1
 
 
 @dataclass
@@ -112,7 +112,7 @@ async def run_followup_evaluation(
             result.follow_up_right.append(first_cited(follow_up, pair.gold))
             result.follow_up_cited.append(dict(follow_up.citations[0].item) if follow_up.citations else {})
             joined = await assistant.search(uploader, f"{pair.first} {pair.question}", spec=names[pair.spec], limit=1)
-            result.baseline_right.append(bool(joined) and any(matches(joined[0].document.item, g) for g in pair.gold))
+            result.baseline_right.append(first_hit_rank([i.document.item for i in joined], pair.gold) == 1)
     finally:
         for name in names.values():
             await assistant.forget(ForgetSpec(uploader, name))
