@@ -179,9 +179,15 @@ async def _socket_connected(handler: AsyncSocketModeHandler) -> Verdict:
 
 
 async def _auth_verdict(app: AsyncApp) -> Verdict:
-    """HTTP mode's readiness: `auth.test` accepts the bot token (asked until it does, see `RememberedCheck`)."""
+    """HTTP mode's readiness: `auth.test` accepts the bot token (asked until it does, see `RememberedCheck`).
+
+    Asked once, without the client's retries: a probe must answer within the readiness timeout, and the next
+    probe asks again anyway.
+    """
+    once = AsyncWebClient(token=app.client.token, base_url=app.client.base_url, timeout=app.client.timeout,
+                          retry_handlers=[])
     try:
-        await app.client.auth_test()
+        await once.auth_test()
     except SlackApiError as exc:  # e.g. invalid_auth, token_revoked
         return not_ready(f"auth.test failed: {exc.response.get('error', 'error')}")
     except Exception as exc:  # network: the class only, its message may name hosts

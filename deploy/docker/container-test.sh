@@ -152,8 +152,13 @@ else
             "$("$DOCKER" inspect --format '{{json .State.Health}}' "$RUN_ID-serve")"
     fi
 
-    # The Slack token here is fake (and slack.com out of reach), so auth.test fails: /ready must say so.
-    code=$(status_of /ready)
+    # The Slack token here is fake (and slack.com out of reach), so auth.test fails: /ready must say so once
+    # the adapter has tried it (until then Slack is "starting"; auth.test's connection retries take a moment).
+    for _ in $(seq 30); do
+        code=$(status_of /ready)
+        grep -q '"slack": "starting"' "$work/body" || break
+        sleep 1
+    done
     if [ "$code" = 503 ] && grep -q '"not_ready": {[^}]*"slack": "auth.test failed' "$work/body"; then
         pass "GET /ready is 503 naming slack (fake token)"
     else

@@ -72,6 +72,13 @@ async def test_http_mode_serves_events_and_health_on_one_port(  # type: ignore[n
         assert metrics.value("api_assistant_ready") == 0
         assert metrics.value("api_assistant_component_ready", component="slack") == 0
         assert len(mock_slack.calls_to("auth.test")) == 2
+        # A server error is not tried again within the probe (the client would, for seconds): asked once, and
+        # the failure stands until the next pause.
+        await asyncio.sleep(3.1)
+        mock_slack.fail("auth.test", error="internal_error", status=500)
+        status, body = await get(base + "/ready")
+        assert (status, json.loads(body)["not_ready"]) == (503, {"slack": "auth.test failed: internal_error"})
+        assert len(mock_slack.calls_to("auth.test")) == 3
         await wait_ready(base)  # asked again after the pause: this time the token is accepted
         ready_calls = len(mock_slack.calls_to("auth.test"))
         await wait_ready(base)
