@@ -17,7 +17,9 @@ A file parsed once is not parsed again while its result is in the pool's cache: 
 the SHA-256 of the bytes and the file name (which decide the result with them), the least recently used
 dropped first past `PARSE_CACHE_BYTES`. The same spec uploaded to another workspace or under another name, or
 rebuilt by a re-index, then costs no parse (Stripe's 4 MB of YAML take 1.5-3 s). The upload's checks (type,
-size) still run on every file.
+size) still run on every file. With a `ParsedDiskCache` (the bot keeps one under `DATA_DIR/parse-cache`) results
+also outlive the process, so a re-index after a restart (`api-assistant reindex`, a restore, a model change)
+parses nothing it parsed before.
 
 Workers are fresh interpreters (`python -m core.parsing.worker`) started with asyncio's subprocess support,
 never `fork()`ed from the bot (which holds model threads and sockets). `multiprocessing`'s spawn and forkserver
@@ -40,11 +42,13 @@ import io
 import os
 import pickle
 import resource
+import shutil
 import signal
 import struct
 import sys
 import time
 import traceback
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -164,6 +168,99 @@ class ParsedCache:
         return self._bytes
 
 
+PARSE_DISK_CACHE_BYTES = 256 * _MIB
+_PARSER_SOURCES = ("core/models.py", "core/paths.py", "core/parsing")
+
+
+def parser_fingerprint() -> str:
+    """A digest of the parsers' and models' source: results cached on disk by other code are never used."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for name in _PARSER_SOURCES:
+        path = root / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class ParsedDiskCache:
+    """Parse results kept on disk by the same key as `ParsedCache`, under a directory per parser version.
+
+    Each entry is the worker's answer exactly as it arrived, read back with the same allow-list unpickler, so a
+    file planted in the directory can never make the bot run code; an unreadable entry is a miss (and removed).
+    Past `max_bytes` the entries used least recently are deleted. Writes go through a temporary file and a rename,
+    so a reader never sees half an entry, whatever else shares the directory.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int = PARSE_DISK_CACHE_BYTES, version: str | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.version = version or parser_fingerprint()
+        self.directory = directory / self.version
+        self.hits = 0
+        self.misses = 0
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for other in directory.iterdir():  # results of other parser versions will never be read again
+            if other.is_dir() and other.name != self.version:
+                shutil.rmtree(other, ignore_errors=True)
+
+    def _path(self, key: tuple[str, str]) -> Path:
+        content_hash, filename = key
+        return self.directory / f"{content_hash}-{hashlib.sha256(filename.encode()).hexdigest()[:16]}.pickle"
+
+    def get(self, key: tuple[str, str]) -> tuple[ApiSpec, int] | None:
+        """The cached spec and its pickled size, or None; blocking (call it in a thread)."""
+        path = self._path(key)
+        try:
+            answer = path.read_bytes()
+            os.utime(path)  # recently used: pruned last
+        except OSError:
+            self.misses += 1
+            return None
+        try:
+            reply = _load_answer(answer)
+        except Exception as exc:  # whatever a damaged or planted file raises, it is only a miss
+            log.warning("parse_disk_cache_entry_refused", problem=type(exc).__name__)
+            path.unlink(missing_ok=True)
+            self.misses += 1
+            return None
+        if reply[0] != "ok" or len(reply) != 2 or not isinstance(reply[1], ApiSpec):
+            path.unlink(missing_ok=True)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return reply[1], len(answer)
+
+    def put(self, key: tuple[str, str], answer: bytes) -> None:
+        """Keep a worker's successful answer, then delete the least recently used entries past the bound."""
+        if len(answer) > self.max_bytes:
+            return
+        path = self._path(key)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        try:
+            partial.write_bytes(answer)
+            partial.replace(path)
+        except OSError as exc:  # a full or read-only disk costs the cache, never the upload
+            partial.unlink(missing_ok=True)
+            log.warning("parse_disk_cache_write_failed", error=type(exc).__name__)
+            return
+        self._prune()
+
+    def _prune(self) -> None:
+        entries = []
+        for entry in self.directory.glob("*.pickle"):
+            with contextlib.suppress(OSError):
+                status = entry.stat()
+                entries.append((status.st_mtime, status.st_size, entry))
+        total = sum(size for _, size, _ in entries)
+        for _, size, entry in sorted(entries, key=lambda item: item[0]):
+            if total <= self.max_bytes:
+                break
+            entry.unlink(missing_ok=True)
+            total -= size
+
+
 class ParsePool(SpecParser):
     """Warm worker processes that parse uploads, one file each at a time, within time and memory limits."""
 
@@ -175,11 +272,13 @@ class ParsePool(SpecParser):
         *,
         target: str = DEFAULT_TARGET,
         cache_bytes: int = PARSE_CACHE_BYTES,
+        disk_cache: ParsedDiskCache | None = None,
     ) -> None:
         """`target` names the parse function the workers call, `module:function` (tests name their own).
 
-        Results of the default parser are cached (`ParsedCache`, at most `cache_bytes`; 0 turns it off); another
-        target's are not, since the upload checks a cache hit repeats are the default parser's.
+        Results of the default parser are cached (`ParsedCache`, at most `cache_bytes`; 0 turns it off, and the
+        disk cache with it) and, given a `disk_cache`, on disk too; another target's are not, since the upload
+        checks a cache hit repeats are the default parser's.
         """
         if workers < 1:
             raise ValueError("a parse pool needs at least one worker")
@@ -188,6 +287,7 @@ class ParsePool(SpecParser):
         self.memory_mb = memory_mb
         self.target = target
         self.cache = ParsedCache(cache_bytes) if target == DEFAULT_TARGET and cache_bytes > 0 else None
+        self.disk_cache = disk_cache if self.cache is not None else None
         # One slot per worker; None means "no live process here: start one before use".
         self._slots: asyncio.Queue[_Worker | None] = asyncio.Queue()
         for _ in range(workers):
@@ -197,8 +297,16 @@ class ParsePool(SpecParser):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParsePool:
-        """A pool sized and bounded by `PARSE_WORKERS`, `PARSE_TIMEOUT_SECONDS` and `PARSE_MEMORY_MB`."""
-        return cls(settings.parse_workers, settings.parse_timeout_seconds, settings.parse_memory_mb)
+        """A pool sized and bounded by `PARSE_WORKERS`, `PARSE_TIMEOUT_SECONDS` and `PARSE_MEMORY_MB`.
+
+        Its results are also kept under `DATA_DIR/parse-cache`.
+        """
+        return cls(
+            settings.parse_workers,
+            settings.parse_timeout_seconds,
+            settings.parse_memory_mb,
+            disk_cache=ParsedDiskCache(settings.data_dir / "parse-cache"),
+        )
 
     @property
     def pids(self) -> set[int]:
@@ -227,7 +335,7 @@ class ParsePool(SpecParser):
         if self._closed:
             raise RuntimeError("the parse pool is closed")
         key = ParsedCache.key(filename, data) if self.cache is not None else None
-        if self.cache is not None and key is not None and (cached := self.cache.get(key)) is not None:
+        if key is not None and (cached := await self._cached(key)) is not None:
             # The same verdict as a parse: the checks `load_spec` makes first are the only ones that depend on
             # anything but the bytes and the name (the limits, which may have changed since).
             check_upload(filename, len(data), max_bytes=max_bytes, allowed_extensions=allowed_extensions)
@@ -270,6 +378,8 @@ class ParsePool(SpecParser):
             spec = await self._outcome(filename, data, answer, seconds, worker)
             if self.cache is not None and key is not None:
                 self.cache.put(key, spec, len(answer) * _OBJECT_BYTES_PER_PICKLED_BYTE)
+                if self.disk_cache is not None:
+                    await asyncio.to_thread(self.disk_cache.put, key, answer)
             return spec
         except _WorkerSpent as exc:
             replace = exc.reason
@@ -282,6 +392,21 @@ class ParsePool(SpecParser):
             raise
         finally:
             await self._release(worker, replace)
+
+    async def _cached(self, key: tuple[str, str]) -> ApiSpec | None:
+        """The result kept in memory, else on disk (then kept in memory too), else None."""
+        if self.cache is None:
+            return None
+        if (spec := self.cache.get(key)) is not None:
+            return spec
+        if self.disk_cache is None:
+            return None
+        found = await asyncio.to_thread(self.disk_cache.get, key)  # reading and unpickling a large spec: off the loop
+        if found is None:
+            return None
+        spec, pickled_size = found
+        self.cache.put(key, spec, pickled_size * _OBJECT_BYTES_PER_PICKLED_BYTE)
+        return spec
 
     async def _outcome(self, filename: str, data: bytes, answer: bytes, seconds: float, worker: _Worker) -> ApiSpec:
         try:

@@ -25,7 +25,7 @@ from core.errors import (
     ParseTimeoutError,
 )
 from core.models import ApiSpec, SpecFormat
-from core.parsing.worker import ParsedCache, ParsePool
+from core.parsing.worker import ParsedCache, ParsedDiskCache, ParsePool, parser_fingerprint
 from tests.core.parsing.hostile_parsers import PLANTED_SECRET
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "core" / "examples" / "bookshop_openapi.yaml"
@@ -332,3 +332,86 @@ def test_the_parse_cache_stays_within_its_bound_and_drops_the_least_recently_use
             model.popitem(last=False)
         assert cache.size == sum(model.values()) <= 100
         assert len(cache) == len(model)
+
+
+async def test_a_new_pool_on_the_same_data_dir_parses_nothing_parsed_before(tmp_path: Path):
+    """A restart (a new pool, nothing in memory) finds earlier results on disk and starts no worker for them."""
+    data = EXAMPLE.read_bytes()
+    first_pool = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500, disk_cache=ParsedDiskCache(tmp_path))
+    try:
+        first = await parse_example(first_pool)
+        with pytest.raises(InvalidSpecError):
+            await first_pool.parse("broken.json", b'{"openapi": "3.0.0",', **LIMITS)
+    finally:
+        await first_pool.aclose()
+    [entry] = [p for p in tmp_path.rglob("*") if p.is_file()]  # the failure was not kept
+    assert entry.parent.name == parser_fingerprint()
+
+    pool = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500, disk_cache=ParsedDiskCache(tmp_path))
+    try:
+        with capture_logs() as logs:
+            again = await parse_example(pool)
+            twice = await parse_example(pool)  # now from memory
+        assert again == first and twice is again
+        assert [e["event"] for e in logs if e["event"].startswith("parse_")] == ["parse_cached", "parse_cached"]
+        assert pool.pids == set()  # no worker was ever started
+        assert pool.disk_cache is not None and (pool.disk_cache.hits, pool.disk_cache.misses) == (1, 0)
+        with pytest.raises(FileTooLargeError):  # the upload checks still apply to a result from disk
+            await pool.parse("bookshop.yaml", data, max_bytes=len(data) - 1, allowed_extensions=frozenset({"yaml"}))
+    finally:
+        await pool.aclose()
+
+
+class _Planted:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch planted",))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pickle.dumps(("ok", _Planted())),  # would run a command if unpickled without the allow-list
+        pickle.dumps(("rejected", "InvalidSpecError", "no")),  # not a success
+        b"\x80\x05not a pickle",
+        b"",
+    ],
+)
+async def test_a_planted_or_damaged_disk_entry_is_a_miss_and_removed(tmp_path: Path, planted: bytes, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cache = ParsedDiskCache(tmp_path / "cache")
+    key = ParsedCache.key("bookshop.yaml", EXAMPLE.read_bytes())
+    cache._path(key).write_bytes(planted)
+    pool = ParsePool(workers=1, timeout_seconds=30, memory_mb=1500, disk_cache=cache)
+    try:
+        with capture_logs():
+            spec = await parse_example(pool)  # parsed for real instead
+        assert spec.title and (cache.hits, cache.misses) == (0, 1)
+        assert not (tmp_path / "planted").exists()
+        assert cache.get(key) is not None  # the parse replaced the bad entry
+    finally:
+        await pool.aclose()
+
+
+def test_results_of_another_parser_version_are_deleted_and_never_read(tmp_path: Path):
+    old = ParsedDiskCache(tmp_path, version="0123456789abcdef")
+    key = ParsedCache.key("bookshop.yaml", b"x")
+    old.put(key, pickle.dumps(("ok", _spec(1))))
+    assert old.get(key) == (_spec(1), len(pickle.dumps(("ok", _spec(1)))))
+    new = ParsedDiskCache(tmp_path)
+    assert new.get(key) is None
+    assert [p.name for p in tmp_path.iterdir()] == [parser_fingerprint()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(1, 60)), min_size=1, max_size=40))
+def test_the_disk_cache_stays_within_its_bound(entries):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        cache = ParsedDiskCache(Path(directory), max_bytes=150, version="v")
+        for index, padding in entries:
+            answer = pickle.dumps(("ok", _spec(index), "x" * padding))
+            cache.put((f"{index:064x}", "spec.yaml"), answer)
+            held = sum(p.stat().st_size for p in (Path(directory) / "v").glob("*.pickle"))
+            assert held <= 150
+        assert not list((Path(directory) / "v").glob(".*"))  # no temporary files left behind
