@@ -341,6 +341,7 @@ class SpecLibrary:
             if previous:
                 await self._delete_quietly(origin.scope, previous.index_version)
                 self._release_original(previous)
+                await self._drop_unstored_parses()
         elapsed = time.perf_counter() - started
         bound.info(
             "ingest_done",
@@ -513,6 +514,7 @@ class SpecLibrary:
             self.registry.delete(scope, record.name)
             await self._delete_quietly(scope, record.index_version)
             self._release_original(record)
+            await self._drop_unstored_parses()
             if self.phrasings is not None:
                 await self.phrasings.forget(scope, record.name, documents)
         log.info("spec_forgotten", workspace=scope, spec=record.name, user=origin.user)
@@ -526,6 +528,16 @@ class SpecLibrary:
                 log.info("original_deleted", workspace=record.workspace, spec=record.name)
         except Exception:
             log.warning("original_delete_failed", workspace=record.workspace, spec=record.name, exc_info=True)
+
+    async def _drop_unstored_parses(self) -> None:
+        """Drop the parser's kept results of files no workspace stores any more (they hold the spec's text)."""
+        try:
+            dropped = await self.parser.retain(await asyncio.to_thread(self.registry.original_hashes))
+        except Exception:
+            log.warning("parse_cache_retain_failed", exc_info=True)
+            return
+        if dropped:
+            log.info("parse_results_dropped", count=dropped)
 
     async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
         """Remove everything a workspace stored: specs, documents, vectors, originals, cached answers, threads.
@@ -558,6 +570,7 @@ class SpecLibrary:
             log.warning("purge_vectors_failed", workspace=scope, exc_info=True)
             outcome = "partial"
         originals = await asyncio.to_thread(self.registry.delete_originals, scope)
+        await self._drop_unstored_parses()
         prefix = workspace_prefix(scope)
         answers = await self.state.delete_prefix(NS_ANSWERS, prefix)
         threads = await self.state.delete_prefix(NS_THREADS, prefix)
@@ -589,6 +602,7 @@ class SpecLibrary:
         except Exception:
             log.warning("startup_sweep_failed", versions=versions, exc_info=True)
             return SweepReport(versions, documents)
+        await self._drop_unstored_parses()
         report = SweepReport(versions, documents, originals)
         log.info("startup_sweep", versions=versions, documents=documents, originals=originals)
         return report

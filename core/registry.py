@@ -337,6 +337,12 @@ class SpecRegistry:
             result = db.execute(sa.delete(o).where(o.c.touched_at < now() - older_than, ~used.exists()))
         return int(result.rowcount or 0)
 
+    def original_hashes(self) -> set[str]:
+        """The content hashes of every original any workspace holds (what parse results may be kept for)."""
+        with database.read(self._engine) as db:
+            names = db.execute(sa.select(originals.c.name).distinct()).scalars()
+            return {Path(name).stem for name in names}
+
     def has_originals(self) -> bool:
         """Whether any workspace holds an original (data worth asking about before it is replaced)."""
         with database.read(self._engine) as db:

@@ -50,7 +50,7 @@ import time
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -113,6 +113,10 @@ class SpecParser(Protocol):
         """The parsed spec, or a `UserFacingError` saying why the file cannot be indexed."""
         ...
 
+    async def retain(self, content_hashes: Collection[str]) -> int:
+        """Drop every kept parse result of content not in `content_hashes`; how many were dropped."""
+        ...
+
     async def aclose(self) -> None:
         """Release the parser's processes."""
         ...
@@ -158,6 +162,13 @@ class ParsedCache:
         while self._bytes > self.max_bytes:
             _, (_, dropped) = self._entries.popitem(last=False)
             self._bytes -= dropped
+
+    def retain(self, content_hashes: Collection[str]) -> int:
+        """Drop the results of content not in `content_hashes`; how many were dropped."""
+        gone = [key for key in self._entries if key[0] not in content_hashes]
+        for key in gone:
+            self._bytes -= self._entries.pop(key)[1]
+        return len(gone)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -246,6 +257,15 @@ class ParsedDiskCache:
             log.warning("parse_disk_cache_write_failed", error=type(exc).__name__)
             return
         self._prune()
+
+    def retain(self, content_hashes: Collection[str]) -> int:
+        """Delete the entries of content not in `content_hashes`; how many were deleted."""
+        gone = 0
+        for entry in self.directory.glob("*.pickle"):
+            if entry.name.split("-", 1)[0] not in content_hashes:
+                entry.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def _prune(self) -> None:
         entries = []
@@ -392,6 +412,16 @@ class ParsePool(SpecParser):
             raise
         finally:
             await self._release(worker, replace)
+
+    async def retain(self, content_hashes: Collection[str]) -> int:
+        """Forget the results of files no longer stored anywhere (a spec forgotten, replaced or purged).
+
+        Parse results hold the spec's text, so they go with the last stored copy of the file.
+        """
+        dropped = self.cache.retain(content_hashes) if self.cache is not None else 0
+        if self.disk_cache is not None:
+            dropped += await asyncio.to_thread(self.disk_cache.retain, frozenset(content_hashes))
+        return dropped
 
     async def _cached(self, key: tuple[str, str]) -> ApiSpec | None:
         """The result kept in memory, else on disk (then kept in memory too), else None."""

@@ -204,6 +204,32 @@ async def test_forget_deletes_the_original_once_no_other_spec_uses_it(assistant,
     assert assistant.registry.stale_versions(older_than=0) == []  # nothing left for a sweep either
 
 
+def kept_parses(assistant) -> set[str]:
+    """The content hashes the parser keeps results of, in memory and on disk (they must agree)."""
+    pool = assistant.parser
+    in_memory = {key[0] for key in pool.cache._entries}
+    on_disk = {entry.name.split("-", 1)[0] for entry in pool.disk_cache.directory.glob("*.pickle")}
+    assert in_memory == on_disk
+    return on_disk
+
+
+async def test_parse_results_go_with_the_last_stored_copy_of_their_file(assistant, example_spec, tmp_path):
+    """Kept parse results hold a spec's text: forgetting, replacing or purging drops them once no copy is left."""
+    one = await upload(assistant, TEAM_A, example_spec, "one")
+    await upload(assistant, TEAM_B, example_spec, "one")  # the same file in another workspace
+    assert kept_parses(assistant) == {one.record.content_hash}
+
+    await assistant.forget(ForgetSpec(TEAM_A, "one"))
+    assert kept_parses(assistant) == {one.record.content_hash}  # TEAM_B still stores the file
+    replaced = await upload(assistant, TEAM_B, changed_copy(example_spec, tmp_path, "1.3.0"), "one")
+    assert kept_parses(assistant) == {replaced.record.content_hash}
+    await upload(assistant, TEAM_A, example_spec, "again")
+    await assistant.purge_workspace(PurgeWorkspace(TEAM_A, "app_uninstalled"))
+    assert kept_parses(assistant) == {replaced.record.content_hash}
+    await assistant.forget(ForgetSpec(TEAM_B, "one"))
+    assert kept_parses(assistant) == set()
+
+
 async def test_replacing_a_spec_deletes_the_old_original(assistant, example_spec, tmp_path):
     first = await upload(assistant, TEAM_A, example_spec, "bookshop")
     second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
