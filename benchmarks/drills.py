@@ -549,5 +549,14 @@ if __name__ == "__main__":
     )
     report = {"command": command, "settings": DRILL_SETTINGS, "seconds": round(time.monotonic() - started, 1),
               "drills": drills}
-    (Path(__file__).parent / "drills.json").write_text(json.dumps(report, indent=2) + "\n")
+    out = Path(__file__).parent / "drills.json"
+    if parsed.only and out.exists():  # a re-run of some drills replaces their rows and keeps the others
+        earlier = json.loads(out.read_text())
+        fresh = {d["fault"]: d for d in drills}
+        merged = [fresh.pop(d["fault"], d) for d in earlier["drills"]] + list(fresh.values())
+        reruns = earlier.pop("reruns", None) or ([earlier.pop("rerun")] if "rerun" in earlier else [])
+        report = earlier | {"drills": merged, "reruns": [*reruns, {
+            "command": command, "seconds": report["seconds"], "faults": [d["fault"] for d in drills]}]}
+        drills = merged
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(drills))

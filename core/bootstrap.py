@@ -109,7 +109,7 @@ async def build_assistant(
             registry=registry,
             store=store,
             embedder=embeddings,
-            retriever=HybridRetriever(store, registry, embeddings),
+            retriever=HybridRetriever(store, registry, embeddings, aliases=settings.phrasings_active),
             state=state,
             memory=ConversationMemory(state),
             threads=ThreadPresence(state),

@@ -34,7 +34,8 @@ from core.store import VectorStore
 # 131 questions (60 candidates on median), and in the fused top 30 for 128.
 CANDIDATES = 50
 BM25_CACHE_SIZE = 32
-VECTORS_PER_DOCUMENT = 4  # its own, plus up to three phrasings (`core.phrasings.PHRASINGS_PER_OPERATION`)
+ALIASES_PER_DOCUMENT = 3  # up to three phrasings each (`core.phrasings.PHRASINGS_PER_OPERATION`)
+VECTOR_CACHE_BYTES = 256 * 1024 * 1024  # vectors kept with the cached indexes (all nine corpus specs: ~9 MB)
 MAX_IDENTIFIER_SHARING = 2
 
 
@@ -337,6 +338,9 @@ class _LexicalIndex:
     def __init__(self, entries: list[tuple[str, Document]]) -> None:
         self.entries = entries
         self.position = {(spec, d.key): i for i, (spec, d) in enumerate(entries)}
+        # Each document's own vector (unit length), row for row with `entries`; set by `set_vectors`.
+        self.vectors = np.zeros((len(entries), 0), dtype=np.float32)
+        self.has_vector = np.zeros(len(entries), dtype=bool)
         self._bm25 = _Bm25([tokenize(d.lexical_text) for _, d in entries])
         self._title = _Bm25([tokenize(title_text(d)) for _, d in entries])
         # An identifier many documents share (every GraphQL field's `/graphql` path) identifies nothing.
@@ -349,6 +353,39 @@ class _LexicalIndex:
                     self._identifiers.add(identifier.strip().strip("/").lower().split("/"), index)
         self.intents = [document_intents(d) for _, d in entries]
         self.shapes = [document_shape(d) for _, d in entries]
+
+    def set_vectors(self, spec: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Keep the vectors of `spec`'s documents (by key) for exact dense search; unknown keys are ignored."""
+        if not len(keys):
+            return
+        if self.vectors.shape[1] != vectors.shape[1]:
+            self.vectors = np.zeros((len(self.entries), vectors.shape[1]), dtype=np.float32)
+            self.has_vector[:] = False
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = vectors / np.where(norms > 0, norms, 1.0)
+        for row, key in enumerate(keys):
+            position = self.position.get((spec, key))
+            if position is not None:
+                self.vectors[position] = unit[row]
+                self.has_vector[position] = True
+
+    @property
+    def vector_bytes(self) -> int:
+        """The memory the vectors take."""
+        return int(self.vectors.nbytes)
+
+    def dense_hits(self, query_embedding: Sequence[float], limit: int) -> dict[int, float]:
+        """The `limit` documents nearest the query (exact cosine similarity), entry index -> similarity."""
+        count = min(limit, int(self.has_vector.sum()))
+        if count == 0:
+            return {}
+        query = np.asarray(query_embedding, dtype=np.float32)
+        norm = float(np.linalg.norm(query))
+        similarity = self.vectors @ (query / norm if norm > 0 else query)
+        similarity[~self.has_vector] = -np.inf
+        nearest = np.argpartition(-similarity, count - 1)[:count]
+        nearest = nearest[np.lexsort((nearest, -similarity[nearest]))]  # nearest first; ties by position
+        return {int(i): float(similarity[i]) for i in nearest}
 
     def identifier_matches(self, query: str) -> dict[int, int]:
         """Documents whose operationId, path or name the query quotes, with the length of the longest match."""
@@ -416,12 +453,25 @@ class HybridRetriever:
     """Dense + BM25 + identifier retrieval over a workspace's live spec versions."""
 
     def __init__(
-        self, store: VectorStore, documents: DocumentSource, embedder: Embedder, fusion: Fusion = FUSION
+        self,
+        store: VectorStore,
+        documents: DocumentSource,
+        embedder: Embedder,
+        fusion: Fusion = FUSION,
+        *,
+        aliases: bool = False,
     ) -> None:
+        """`aliases`: documents may have extra vectors (`core.phrasings`), searched in the store at each query.
+
+        A document's own vectors never change within an index version, so they are read from the store once
+        per scope and searched exactly in memory, next to its BM25 index; Chroma's approximate search over a
+        filtered collection cost more CPU than the rest of a question's retrieval together.
+        """
         self._store = store
         self._documents = documents
         self._embedder = embedder
         self._fusion = fusion
+        self._aliases = aliases
         self._lexical: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], _LexicalIndex] = OrderedDict()
 
     async def _lexical_index(self, scope: SearchScope) -> _LexicalIndex:
@@ -435,8 +485,14 @@ class HybridRetriever:
                 (spec, d) for d in await asyncio.to_thread(self._documents.documents, scope.workspace, version)
             ]
         index = _LexicalIndex(entries)
+        for spec, version in sorted(scope.versions.items()):
+            keys, vectors = await self._store.vectors(scope.workspace, version)
+            index.set_vectors(spec, keys, vectors)
         self._lexical[key] = index
-        while len(self._lexical) > BM25_CACHE_SIZE:
+        while len(self._lexical) > 1 and (
+            len(self._lexical) > BM25_CACHE_SIZE
+            or sum(i.vector_bytes for i in self._lexical.values()) > VECTOR_CACHE_BYTES
+        ):
             self._lexical.popitem(last=False)
         return index
 
@@ -450,16 +506,19 @@ class HybridRetriever:
         """The documents in scope and the rankers' signals for a query's candidates (`limit` from each ranker)."""
         lexical = await self._lexical_index(scope)
         embedding = query_embedding if query_embedding is not None else await self._embedder.embed_query(query)
-        # A document may have alias vectors (`core.phrasings`): ask for more hits, keep each document's closest.
         wanted = min(limit, len(lexical.entries))
-        vector_hits = await self._store.query(
-            scope.workspace, embedding, list(scope.versions.values()), wanted * VECTORS_PER_DOCUMENT
-        )
-        dense: dict[int, float] = {}
-        for hit in vector_hits:  # nearest first
-            position = lexical.position.get((hit.spec, hit.key))
-            if position is not None and position not in dense and len(dense) < wanted:
-                dense[position] = 1.0 - hit.distance  # Chroma's cosine distance is 1 - similarity
+        dense = lexical.dense_hits(embedding, wanted)
+        if self._aliases:  # a document's alias vectors (`core.phrasings`) count when closer than its own
+            alias_hits = await self._store.query(
+                scope.workspace, embedding, list(scope.versions.values()), wanted * ALIASES_PER_DOCUMENT,
+                aliases_only=True,
+            )
+            for hit in alias_hits:
+                position = lexical.position.get((hit.spec, hit.key))
+                if position is not None:
+                    dense[position] = max(dense.get(position, -1.0), 1.0 - hit.distance)  # distance: 1 - cosine
+            nearest = sorted(dense.items(), key=lambda item: (-item[1], item[0]))[:wanted]
+            dense = dict(nearest)
         return lexical.entries, lexical.signals(query, list(dense.items()), limit)
 
     async def search(

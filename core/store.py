@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import chromadb
 import httpx
+import numpy as np
 import structlog
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
@@ -37,6 +38,8 @@ from core.errors import StoreUnavailableError
 log = structlog.get_logger(__name__)
 
 ADD_BATCH = 1000
+GET_PAGE = 5000  # vectors read back per request
+ALIAS_KIND = "alias"  # the `kind` of a vector added by `add_aliases` (a document's own carry its `ItemKind`)
 CONNECT_TIMEOUT_SECONDS = 5.0  # a Chroma server that does not accept a connection within this is unavailable
 REQUEST_TIMEOUT_SECONDS = 60.0  # nor one silent this long (between bytes) on a request; a 1,000-vector add takes ~1 s
 
@@ -81,10 +84,20 @@ class VectorStore(Protocol):
         """
         ...
 
+    async def vectors(self, workspace: str, index_version: str) -> tuple[list[str], np.ndarray]:
+        """The keys and vectors (float32 rows) of one version's own documents, aliases left out."""
+        ...
+
     async def query(
-        self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
+        self,
+        workspace: str,
+        embedding: Sequence[float],
+        index_versions: Sequence[str],
+        limit: int,
+        *,
+        aliases_only: bool = False,
     ) -> list[VectorHit]:
-        """Nearest vectors among the given spec versions (a document with aliases may be hit more than once)."""
+        """Nearest documents among the given versions; `aliases_only`: only vectors added by `add_aliases`."""
         ...
 
     async def delete_version(self, workspace: str, index_version: str) -> None:
@@ -228,25 +241,55 @@ class ChromaVectorStore:
                     ids=ids[start : start + ADD_BATCH],
                     embeddings=[list(e) for e in embeddings[start : start + ADD_BATCH]],
                     metadatas=[
-                        {"spec": spec, "index_version": index_version, "kind": "alias", "key": key} for key in chunk
+                        {"spec": spec, "index_version": index_version, "kind": ALIAS_KIND, "key": key}
+                        for key in chunk
                     ],
                 )
 
         await self._run("add_aliases", self._with_collection, workspace, run)
 
+    async def vectors(self, workspace: str, index_version: str) -> tuple[list[str], np.ndarray]:
+        """The keys and vectors (float32 rows) of one version's own documents, aliases left out."""
+        where = {"$and": [{"index_version": index_version}, {"kind": {"$ne": ALIAS_KIND}}]}
+
+        def run(collection: Any) -> tuple[list[str], np.ndarray]:
+            keys: list[str] = []
+            pages: list[np.ndarray] = []
+            while True:  # in pages: one response for a 10,000-operation spec would be tens of MB of JSON
+                page = collection.get(
+                    where=where, include=["embeddings", "metadatas"], limit=GET_PAGE, offset=len(keys)
+                )
+                keys += [str(m["key"]) for m in page["metadatas"]]
+                if len(page["metadatas"]):
+                    pages.append(np.asarray(page["embeddings"], dtype=np.float32))
+                if len(page["metadatas"]) < GET_PAGE:
+                    break
+            return keys, (np.concatenate(pages) if pages else np.zeros((0, 0), dtype=np.float32))
+
+        return await self._run("vectors", self._with_collection, workspace, run)
+
     async def query(
-        self, workspace: str, embedding: Sequence[float], index_versions: Sequence[str], limit: int
+        self,
+        workspace: str,
+        embedding: Sequence[float],
+        index_versions: Sequence[str],
+        limit: int,
+        *,
+        aliases_only: bool = False,
     ) -> list[VectorHit]:
-        """Nearest documents among the given versions (cosine distance, smaller is closer)."""
+        """Nearest documents among the given versions (cosine distance, smaller is closer).
+
+        `aliases_only`: only the extra vectors of `add_aliases` (the documents' own are searched in memory).
+        """
         if not index_versions:
             return []
+        where = _version_filter(index_versions)
+        if aliases_only:
+            where = {"$and": [where, {"kind": ALIAS_KIND}]}
 
         def run(collection: Any) -> Any:
             return collection.query(
-                query_embeddings=[list(embedding)],
-                n_results=limit,
-                where=_version_filter(index_versions),
-                include=["metadatas", "distances"],
+                query_embeddings=[list(embedding)], n_results=limit, where=where, include=["metadatas", "distances"]
             )
 
         result = await self._run("query", self._with_collection, workspace, run)

@@ -62,9 +62,10 @@ async def test_redis_killed_and_restarted_answers_continue_and_shared_state_resu
     assert figures["redelivered_after_restart"] >= 6, figures
 
 
-async def test_chroma_killed_and_restarted_questions_are_told_and_uploads_fail_cleanly(services: Services) -> None:
+async def test_chroma_killed_and_restarted_questions_are_answered_and_uploads_fail_cleanly(services: Services) -> None:
     figures = await run_drill(services, "chroma_kill")
-    assert figures["during"]["unavailable"] > 0, figures  # told, not left hanging
+    # The spec's vectors are held in memory once searched: questions on it need no store, so none is refused.
+    assert figures["whole"]["normal"] == figures["whole"]["questions"], figures
     refused_upload, retried_upload = figures["upload_during_fault"], figures["upload_after_restart"]
     assert "temporarily unavailable" in refused_upload, figures
     name = refused_upload.split("`")[1].removesuffix(".json")

@@ -26,7 +26,7 @@ from core.phrasings import (
     content_hash,
     parse_phrasings,
 )
-from core.retrieval import VECTORS_PER_DOCUMENT
+from core.retrieval import ALIASES_PER_DOCUMENT
 from core.state import NS_PHRASINGS
 from tests.fake_groq import Delay, Reply, ServerError, phrased, start_fake_groq
 
@@ -63,7 +63,7 @@ def test_parse_phrasings_bounds_each_goal_and_reads_only_the_start():
 
 
 def test_phrasings_fit_in_the_vectors_the_retriever_asks_for():
-    assert PHRASINGS_PER_OPERATION + 1 <= VECTORS_PER_DOCUMENT
+    assert PHRASINGS_PER_OPERATION <= ALIASES_PER_DOCUMENT
 
 
 json_values = st.recursive(

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.actions import BytesAttachment, Origin, UploadSpec
 from core.documents import build_documents
@@ -16,6 +18,7 @@ from core.retrieval import (
     Fusion,
     HybridRetriever,
     Signals,
+    _LexicalIndex,
     document_intents,
     document_shape,
     fuse,
@@ -257,3 +260,78 @@ async def test_search_returns_no_overview_and_at_most_the_limit(assistant, examp
     items = await assistant.search(TEAM, "bookshop overview", limit=3)
     assert len(items) == 3
     assert all(i.document.kind is not ItemKind.OVERVIEW for i in items)
+
+
+# ---- dense search in memory --------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda rows: st.tuples(
+            st.lists(st.lists(st.floats(-1, 1, width=32), min_size=4, max_size=4), min_size=rows, max_size=rows),
+            st.lists(st.booleans(), min_size=rows, max_size=rows),
+            st.lists(st.floats(-1, 1, width=32), min_size=4, max_size=4),
+            st.integers(1, 50),
+        )
+    )
+)
+def test_dense_hits_are_the_nearest_documents_in_order(case) -> None:  # type: ignore[no-untyped-def]
+    """Exact search: the `limit` highest cosine similarities among documents with a vector, nearest first."""
+    rows, present, query, limit = case
+    spec = ApiSpec(SpecFormat.OPENAPI3, "T", operations=tuple(
+        Operation(ItemKind.OPERATION, "GET", f"/things{i}", summary=f"thing {i}") for i in range(len(rows))))
+    entries = [("t", d) for d in build_documents(spec) if d.operation is not None]
+    index = _LexicalIndex(entries)
+    kept = [i for i in range(len(rows)) if present[i]]
+    index.set_vectors("t", [entries[i][1].key for i in kept], np.array([rows[i] for i in kept], dtype=np.float32))
+    hits = index.dense_hits(query, limit)
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        na, nb = float(np.linalg.norm(np.float32(a))), float(np.linalg.norm(np.float32(b)))
+        return float(np.dot(np.float32(a), np.float32(b))) / ((na or 1.0) * (nb or 1.0))
+
+    expected = sorted(kept, key=lambda i: -cosine(rows[i], query))[:limit]
+    assert len(hits) == min(limit, len(kept))
+    assert set(hits) <= set(kept)
+    similarities = list(hits.values())
+    assert similarities == sorted(similarities, reverse=True)
+    for position, similarity in hits.items():
+        assert similarity == pytest.approx(cosine(rows[position], query), abs=1e-4)
+    if expected:  # the same similarities as a brute-force sort (ties may pick different documents)
+        assert sorted(similarities, reverse=True) == pytest.approx(
+            [cosine(rows[i], query) for i in expected], abs=1e-4)
+
+
+async def test_in_memory_dense_search_agrees_with_the_store(assistant, example_spec) -> None:
+    """The vectors read back from Chroma rank the documents as Chroma's own search does (9 documents: exact)."""
+    from core.actions import PathAttachment
+
+    await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), "shop"))
+    scope = assistant.search_scope(TEAM.scope, None)
+    retriever = assistant.retriever
+    index = await retriever._lexical_index(scope)
+    assert index.has_vector.all()
+    for question in ("how do I refund an order?", "list the books", "what auth does this need?"):
+        embedding = await assistant.embedder.embed_query(question)
+        mine = index.dense_hits(embedding, 9)
+        theirs = await assistant.store.query(TEAM.scope, embedding, list(scope.versions.values()), 9)
+        assert [index.entries[p][1].key for p in mine] == [hit.key for hit in theirs]
+        assert list(mine.values()) == pytest.approx([1 - hit.distance for hit in theirs], abs=1e-4)
+
+
+async def test_cached_vectors_stay_within_their_bound(assistant, example_spec, monkeypatch) -> None:
+    from core import retrieval
+    from core.actions import PathAttachment
+
+    for name in ("one", "two", "three"):
+        await assistant.ingest(UploadSpec(TEAM, PathAttachment(example_spec), name))
+    retriever = assistant.retriever
+    retriever._lexical.clear()
+    one_spec = 9 * 384 * 4  # 9 documents (8 searchable + the overview) of 384 float32
+    monkeypatch.setattr(retrieval, "VECTOR_CACHE_BYTES", 2 * one_spec)
+    for name in ("one", "two", "three"):
+        await retriever.search(assistant.search_scope(TEAM.scope, name), "refund an order")
+    assert [key[1][0][0] for key in retriever._lexical] == ["two", "three"]  # the least recently used went
+    await retriever.search(assistant.search_scope(TEAM.scope, None), "refund an order")  # all three: too big alone
+    assert len(retriever._lexical) == 1  # kept anyway: the search in progress needs it
