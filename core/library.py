@@ -454,7 +454,7 @@ class SpecLibrary:
                 if live is None or live.index_version != rebuild.replaces:
                     raise _Superseded
             # The swap: from here on, searches see the new version (its original is stored with it).
-            self.registry.put(record, original=data)
+            self.registry.put(record, original=data, history=self.settings.spec_history)
             if self.phrasings is not None:  # in the background: the version is searchable already
                 self.phrasings.submit(PhrasingJob(scope, name, index_version))
             return record
@@ -510,7 +510,9 @@ class SpecLibrary:
             documents = []
             if self.phrasings is not None:  # read before they are deleted: their cached phrasings go too
                 documents = await asyncio.to_thread(self.registry.documents, scope, record.index_version)
-            self.registry.delete(scope, record.name)
+            earlier = self.registry.delete(scope, record.name)
+            if earlier:
+                log.info("history_originals_deleted", workspace=scope, spec=record.name, originals=earlier)
             await self._delete_quietly(scope, record.index_version)
             self._release_original(record)
             if self.phrasings is not None:
