@@ -23,8 +23,10 @@ _RAW_FORMATS = frozenset({SpecFormat.OPENAPI3, SpecFormat.SWAGGER2})
 
 @dataclass(frozen=True)
 class VersionFile:
-    """One version's original: its format (as recorded at upload), file name and bytes, and, for the formats
-    compared through the parsed model, its parsed spec."""
+    """One version's original: its format (as recorded at upload), file name and bytes.
+
+    For the formats compared through the parsed model, `spec` is its parsed spec.
+    """
 
     format: SpecFormat
     filename: str

@@ -176,7 +176,8 @@ class _Reader:
                 )
         if form["properties"]:
             media = tuple(str_list(op.get("consumes")) or self.consumes or [_FORM])[:MAX_MEDIA_TYPES]
-            found.body = Body(media, self.schemas.flatten(form, required=bool(form["required"])), bool(form["required"]))
+            required = bool(form["required"])
+            found.body = Body(media, self.schemas.flatten(form, required=required), required)
         if not self.swagger2 and op.get("requestBody") is not None:
             raw_body = as_dict(self.resolver.follow(op.get("requestBody")).node)
             required = is_true(raw_body.get("required"))
@@ -185,8 +186,9 @@ class _Reader:
             response = as_dict(self.resolver.follow(raw_response).node)
             if self.swagger2:
                 media = tuple(str_list(op.get("produces")) or self.produces or [_JSON])[:MAX_MEDIA_TYPES]
-                schema = response.get("schema")
-                body = Body(media if schema is not None else (), self.schemas.flatten(schema, swagger2=True))
+                raw_schema = response.get("schema")
+                flattened = self.schemas.flatten(raw_schema, swagger2=True)
+                body = Body(media if raw_schema is not None else (), flattened)
             else:
                 body = self._content_body(as_dict(response.get("content")), False)
             found.responses[str(status)] = body

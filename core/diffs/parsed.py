@@ -1,5 +1,6 @@
-"""Diffs of formats compared through the parsed model: Postman by request, GraphQL by field and argument,
-Markdown API docs (and pairs of different formats) by operation.
+"""Diffs through the parsed model: Postman by request, GraphQL by field and argument, the rest by operation.
+
+Markdown API docs, and pairs of different formats, are compared by operation only.
 
 Each loop is over a parsed spec's operations, parameters and fields, which the parsers already bound.
 """
