@@ -479,7 +479,7 @@ def _compare_facts(
         accepted, offered = (new_types, old_types) if request else (old_types, new_types)
         if not accepted:  # any type
             changes.add(f"{noun}-type-generalized", False, where, subject, _types_text(before), _types_text(after))
-        elif offered and offered <= accepted:
+        elif offered and _covers(accepted, offered):
             rule = f"{noun}-list-of-types-widened" if request else f"{noun}-list-of-types-narrowed"
             changes.add(rule, False, where, subject, _types_text(before), _types_text(after))
         elif offered and accepted < offered and (offered - accepted) == {"null"}:
@@ -533,6 +533,11 @@ def _compare_facts(
             changes.add(f"{noun}-pattern-changed", False, where, subject, before.pattern, after.pattern)
     if before.description != after.description:
         changes.add(f"{noun}-description-updated", False, where, subject)
+
+
+def _covers(accepted: frozenset[str], offered: frozenset[str]) -> bool:
+    """Whether every type in `offered` is accepted (an integer is a number)."""
+    return all(t in accepted or (t == "integer" and "number" in accepted) for t in offered)
 
 
 def _narrower(old: float | None, new: float | None, *, upper: bool) -> bool:
