@@ -600,8 +600,9 @@ def change_text(rule: str, subject: str, before: str, after: str) -> str:
 
 
 def rule_name(rule: str) -> str:
-    """A rule id as a short phrase for counts ("response property description updated")."""
-    return rule.replace("-", " ")
+    """A rule as a short phrase for counts ("operation added", "response property description updated")."""
+    template = CHANGE_TEXT.get(rule, "")
+    return template if template and "{" not in template else rule.replace("-", " ")
 
 
 def version_label(number: int, label: str) -> str:

@@ -14,6 +14,12 @@ MAX_CHANGES = 5000
 """At most this many non-breaking changes are kept in detail per diff (a spec rewritten from scratch would list
 every field); beyond it they are only counted. Breaking ones are kept up to `MAX_BREAKING`."""
 MAX_BREAKING = 20_000
+WHOLE_OPERATION = frozenset({
+    "api-removed-without-deprecation", "api-path-removed-without-deprecation", "api-removed-after-deprecation",
+    "request-removed", "graphql-field-removed", "api-server-changed", "api-global-security-added",
+    "api-global-security-changed", "api-global-security-scope-added",
+})
+"""Breaking changes listed before the others: whole operations gone, or every request affected."""
 
 
 @dataclass(frozen=True, order=True)
@@ -101,10 +107,10 @@ class ChangeList:
         return any(c.where == where for c in self._kept[True])
 
     def result(self, added: list[str], removed: list[str], truncated: bool = False) -> SpecDiff:
-        """The diff: breaking changes first, then by operation, rule and subject."""
+        """The diff: breaking changes first, whole operations before fields, then by operation, rule, subject."""
         ordered = sorted(
             self._kept[True] | self._kept[False],
-            key=lambda c: (not c.breaking, c.where, c.rule, c.subject, c.before, c.after),
+            key=lambda c: (not c.breaking, c.rule not in WHOLE_OPERATION, c.where, c.rule, c.subject, c.before),
         )
         uncounted = tuple((rule, breaking, n) for (rule, breaking), n in sorted(self._counted.items()))
         return SpecDiff(tuple(ordered), tuple(sorted(added)), tuple(sorted(removed)), truncated, uncounted)

@@ -67,8 +67,10 @@ def petstore() -> dict[str, Any]:
                         "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}}}}},
                 },
                 "post": {
-                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}},
-                                                "application/xml": {"schema": {"$ref": "#/components/schemas/NewPet"}}}},
+                    "requestBody": {"content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}},
+                        "application/xml": {"schema": {"$ref": "#/components/schemas/NewPet"}},
+                    }},
                     "responses": {"201": {"description": "made", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Pet"}}}}},
                     "security": [{"oauth": ["write"]}],
@@ -121,10 +123,12 @@ pets = lambda s: s["paths"]["/pets"]  # noqa: E731
         (lambda s: s["paths"].pop("/pets/{id}"), ("api-path-removed-without-deprecation", True, "GET /pets/{id}", "")),
         (lambda s: s["paths"].__setitem__("/pet/{id}", s["paths"].pop("/pets/{id}")),
          ("api-path-removed-without-deprecation", True, "GET /pets/{id}", "")),
-        (lambda s: pets(s).__setitem__("put", pets(s).pop("post")), ("api-removed-without-deprecation", True, "POST /pets", "")),
+        (lambda s: pets(s).__setitem__("put", pets(s).pop("post")),
+         ("api-removed-without-deprecation", True, "POST /pets", "")),
         (lambda s: pets(s).__setitem__("patch", {"responses": {}}), ("endpoint-added", False, "PATCH /pets", "")),
         # parameters
-        (lambda s: pets(s)["get"]["parameters"].pop(0), ("request-parameter-removed", True, "GET /pets", "query limit")),
+        (lambda s: pets(s)["get"]["parameters"].pop(0),
+         ("request-parameter-removed", True, "GET /pets", "query limit")),
         (lambda s: pets(s)["get"]["parameters"][0].__setitem__("name", "max"),
          ("request-parameter-removed", True, "GET /pets", "query limit")),
         (lambda s: pets(s)["get"]["parameters"].append({"name": "X-Trace", "in": "header", "required": True,
@@ -141,7 +145,8 @@ pets = lambda s: s["paths"]["/pets"]  # noqa: E731
         (lambda s: pets(s)["get"]["parameters"][1]["schema"]["enum"].append("bird"),
          ("request-parameter-enum-value-added", False, "GET /pets", "query kind")),
         # request body fields
-        (lambda s: schemas(s)["NewPet"]["properties"].pop("note"), ("request-property-removed", True, "POST /pets", "note")),
+        (lambda s: schemas(s)["NewPet"]["properties"].pop("note"),
+         ("request-property-removed", True, "POST /pets", "note")),
         (lambda s: schemas(s)["NewPet"]["required"].append("age"),
          ("request-property-became-required", True, "POST /pets", "age")),
         (lambda s: schemas(s)["NewPet"].update(required=["name", "color"], properties={
@@ -217,9 +222,11 @@ pets = lambda s: s["paths"]["/pets"]  # noqa: E731
             {"oauth": ["read"]}]), ("api-global-security-changed", True, "", "")),
         (lambda s: s["components"]["securitySchemes"]["key"].__setitem__("name", "Authorization"),
          ("api-security-component-changed", True, "", "key")),
-        (lambda s: s.__setitem__("servers", [{"url": "https://api.example.com/v2"}]), ("api-server-changed", True, "", "")),
+        (lambda s: s.__setitem__("servers", [{"url": "https://api.example.com/v2"}]),
+         ("api-server-changed", True, "", "")),
         # descriptions and deprecation
-        (lambda s: pets(s)["get"].__setitem__("summary", "List all pets"), ("api-summary-updated", False, "GET /pets", "")),
+        (lambda s: pets(s)["get"].__setitem__("summary", "List all pets"),
+         ("api-summary-updated", False, "GET /pets", "")),
         (lambda s: pets(s)["get"].__setitem__("deprecated", True), ("api-deprecated", False, "GET /pets", "")),
     ],
 )
