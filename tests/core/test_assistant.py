@@ -204,12 +204,21 @@ async def test_forget_deletes_the_original_once_no_other_spec_uses_it(assistant,
     assert assistant.registry.stale_versions(older_than=0) == []  # nothing left for a sweep either
 
 
-async def test_replacing_a_spec_deletes_the_old_original(assistant, example_spec, tmp_path):
+async def test_replacing_a_spec_keeps_the_old_original_as_history_only(assistant, example_spec, tmp_path):
     first = await upload(assistant, TEAM_A, example_spec, "bookshop")
     second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
     assert second.replaced
-    assert assistant.registry.original_names(TEAM_A.scope) == [second.record.original_path]
+    assert sorted(assistant.registry.original_names(TEAM_A.scope)) == sorted(
+        [first.record.original_path, second.record.original_path]
+    )  # for diffs (SPEC_HISTORY); its documents and vectors go: it is never searched
     assert assistant.registry.documents(TEAM_A.scope, first.record.index_version) == []
+
+
+async def test_without_history_replacing_a_spec_deletes_the_old_original(assistant, example_spec, tmp_path):
+    assistant.library.settings = assistant.settings.model_copy(update={"spec_history": 0})
+    await upload(assistant, TEAM_A, example_spec, "bookshop")
+    second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
+    assert assistant.registry.original_names(TEAM_A.scope) == [second.record.original_path]
 
 
 async def test_purge_removes_everything_of_one_workspace_only(assistant, example_spec, tmp_path):
