@@ -3,6 +3,7 @@
 api-assistant ingest PATH [--name NAME]   index a spec file
 api-assistant specs                       list indexed specs
 api-assistant forget NAME                 remove one
+api-assistant diff NAME [--from V] [--to V]   what changed between two kept versions (breaking first)
 api-assistant ask "QUESTION" [--spec N]   print an answer
 api-assistant console                     terminal chat
 api-assistant demo                        index the bundled example, then open the chat
@@ -33,7 +34,7 @@ from structlog.contextvars import bound_contextvars
 from bot.console import ConsoleChat, local_origin, progress_printer, run_local
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
-from core.actions import PathAttachment
+from core.actions import DiffSpec, PathAttachment
 from core.assistant import Assistant
 from core.backup import (
     backup_destination,
@@ -73,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("specs", help="list indexed specs")
     forget = commands.add_parser("forget", help="remove an indexed spec")
     forget.add_argument("name")
+    diff = commands.add_parser("diff", help="what changed between two kept versions of a spec")
+    diff.add_argument("name")
+    diff.add_argument("--from", dest="before", help="the older version: its number or the spec's own version")
+    diff.add_argument("--to", dest="after", help="the newer version (default: the current one)")
+    diff.add_argument("--full", action="store_true", help="print every change, not the summary")
     ask = commands.add_parser("ask", help="ask a question")
     ask.add_argument("question")
     ask.add_argument("--spec", help="only search this spec")
@@ -182,6 +188,13 @@ async def _forget(assistant: Assistant, name: str) -> str:
     return await run_local(assistant, CLI_ORIGIN, "forget", {"name": name})
 
 
+async def _diff(assistant: Assistant, name: str, before: str | None, after: str | None, full: bool) -> str:
+    if full:
+        report = await assistant.diff(DiffSpec(CLI_ORIGIN, name, before, after))
+        return report.full_text()
+    return await run_local(assistant, CLI_ORIGIN, "diff", {"name": name, "before": before, "after": after})
+
+
 async def _ask(assistant: Assistant, question: str, spec: str | None) -> str:
     return await run_local(assistant, CLI_ORIGIN, "ask", {"question": question, "spec": spec})
 
@@ -283,6 +296,8 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
             action = lambda: _specs(assistant)  # noqa: E731
         elif args.command == "forget":
             action = lambda: _forget(assistant, args.name)  # noqa: E731
+        elif args.command == "diff":
+            action = lambda: _diff(assistant, args.name, args.before, args.after, args.full)  # noqa: E731
         elif args.command == "ask":
             action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
         elif args.command == "eval":

@@ -43,10 +43,12 @@ def specs_table(reply: SpecListReply) -> str:
     """A table of indexed specs; those left out of search until re-indexed are marked."""
     if not reply.specs:
         return messages.nothing_indexed()
-    lines = [f"{'NAME':<28} {'FORMAT':<18} {'VERSION':<14} {'OPS':>5}  INDEXED"]
+    lines = [f"{'NAME':<28} {'FORMAT':<18} {'VERSION':<14} {'OPS':>5} {'KEPT':>4}  INDEXED"]
     for spec in reply.specs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(spec.indexed_at))
-        line = f"{spec.name:<28} {spec.format:<18} {spec.version[:14]:<14} {spec.operations:>5}  {when}"
+        line = (
+            f"{spec.name:<28} {spec.format:<18} {spec.version[:14]:<14} {spec.operations:>5} {spec.versions:>4}  {when}"
+        )
         lines.append(line + (f"  ({messages.needs_reindex_marker()})" if spec.needs_reindex else ""))
     return "\n".join(lines)
 

@@ -158,3 +158,16 @@ class PurgeWorkspace:
 
     origin: Origin
     reason: str
+
+
+@dataclass(frozen=True)
+class DiffSpec:
+    """Compare two kept versions of a spec; by default the current one against the one before it.
+
+    `before` / `after` name versions: a number (`3`, `v3`) or the spec's own version string.
+    """
+
+    origin: Origin
+    name: str
+    before: str | None = None
+    after: str | None = None

@@ -21,7 +21,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from core import messages
-from core.actions import AskQuestion, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
+from core.actions import AskQuestion, DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.answers import (
     Answer,
     AnswerEvent,
@@ -42,6 +42,7 @@ from core.answers import (
 )
 from core.auth_questions import classify, rank_for_auth
 from core.config import Settings
+from core.diffs.report import DiffReport
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
@@ -176,6 +177,14 @@ class Assistant:
     async def forget(self, request: ForgetSpec) -> SpecRecord:
         """Remove a spec (see `SpecLibrary.forget`)."""
         return await self.library.forget(request)
+
+    async def diff(self, request: DiffSpec) -> DiffReport:
+        """Compare two kept versions of a spec (see `SpecLibrary.diff`)."""
+        return await self.library.diff(request)
+
+    async def version_counts(self, scope: str) -> dict[str, int]:
+        """How many versions each spec of a workspace keeps."""
+        return await self.library.version_counts(scope)
 
     async def purge_workspace(self, request: PurgeWorkspace) -> PurgeReport:
         """Remove everything a workspace stored (see `SpecLibrary.purge_workspace`)."""
@@ -530,7 +539,8 @@ class Assistant:
 
     def _spec_list_text(self, scope: str) -> str:
         records = self.registry.list_records(scope)
-        return specs_markdown(spec_list(records, [r.name for r in records if self.needs_reindex(r)]))
+        stale = [r.name for r in records if self.needs_reindex(r)]
+        return specs_markdown(spec_list(records, stale, self.registry.version_counts(scope)))
 
     async def claim_event(self, origin: Origin) -> bool:
         """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries.

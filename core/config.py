@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, description="Share caches, memory and limits through Redis.")
     max_specs_per_workspace: int = Field(50, ge=1, description="Most specs one workspace may hold.")
+    spec_history: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="Earlier versions kept per spec (their originals and metadata, not searched) for "
+        "`diff`; older ones are deleted when a new version is uploaded.",
+    )
     upload_rate_limit_per_hour: int = Field(20, ge=1, description="Sustained spec uploads per user per hour.")
     upload_rate_limit_burst: int = Field(5, ge=1, description="Uploads a user may make in a quick burst.")
     ingest_max_concurrent: int = Field(2, ge=1, le=16, description="Specs indexed at once in this process.")

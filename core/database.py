@@ -91,7 +91,26 @@ originals = sa.Table(
     sa.Column("touched_at", sa.Float, nullable=False),
 )
 
-TABLES = (specs, documents, index_versions, originals)
+spec_versions = sa.Table(
+    "spec_versions",
+    metadata,
+    sa.Column("workspace", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),  # 1, 2, 3, ... per spec name; the highest is live
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("original_path", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("operation_count", sa.Integer, nullable=False),
+    sa.Column("uploaded_by", sa.Text, nullable=False),
+    sa.Column("uploader_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("platform", sa.Text, nullable=False),
+    sa.Column("indexed_at", sa.Float, nullable=False),
+)
+
+TABLES = (specs, documents, index_versions, originals, spec_versions)
 """Every table, in the order a copy must insert them (no foreign keys, so any order works)."""
 
 

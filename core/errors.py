@@ -102,3 +102,7 @@ class OriginalUnavailableError(UserFacingError):
 
 class CommandUsageError(UserFacingError):
     """A typed command the parser could not read: a missing argument, extra words, an unclosed quote."""
+
+
+class DiffUnavailableError(UserFacingError):
+    """A diff cannot be made: the spec has one version only, or the version asked for is not kept."""

@@ -21,12 +21,15 @@ from typing import Any
 import structlog
 
 from core import messages
-from core.actions import ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
+from core.actions import DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.config import Settings
+from core.diffs import VersionFile, diff_versions, needs_parse
+from core.diffs.report import DiffReport
 from core.documents import build_documents
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
+    DiffUnavailableError,
     InvalidSpecError,
     OriginalUnavailableError,
     PermissionDeniedError,
@@ -47,6 +50,7 @@ from core.registry import (
     OriginalMissingError,
     SpecRecord,
     SpecRegistry,
+    SpecVersion,
     destinations,
     now,
     original_name,
@@ -193,6 +197,7 @@ class IngestReport:
     scheme_names: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()  # what a replacement changed that the team must notice (hosts, auth)
+    diff: DiffReport | None = None  # a replacement's diff against the version it replaced
 
 
 def slugify_spec_name(filename: str) -> str:
@@ -332,6 +337,8 @@ class SpecLibrary:
                 allowed_extensions=self.settings.allowed_extensions,
             )
             owner = _Owner(origin.user, origin.user_name, origin.platform)
+            # Read before the swap: with SPEC_HISTORY=0 the replaced version's original goes with it.
+            replaced = await self._live_version(origin.scope, name) if previous else None
             try:
                 record = await self._index(
                     origin.scope, name, attachment.filename, data, content_hash, spec, report, owner
@@ -342,6 +349,7 @@ class SpecLibrary:
                 await self._delete_quietly(origin.scope, previous.index_version)
                 self._release_original(previous)
                 await self._drop_unstored_parses()
+        diff = await self._upload_diff(name, replaced, record, data, spec) if replaced else None
         elapsed = time.perf_counter() - started
         bound.info(
             "ingest_done",
@@ -358,7 +366,107 @@ class SpecLibrary:
             tuple(s.name for s in spec.security_schemes),
             spec.warnings,
             replacement_changes(previous, record) if previous else (),
+            diff,
         )
+
+    # ---- versions and diffs ------------------------------------------------------------------------------
+
+    async def _live_version(self, scope: str, name: str) -> tuple[SpecVersion, bytes] | None:
+        """The live version of a spec with its original's bytes (None if it cannot be read: no diff then)."""
+        try:
+            history = await asyncio.to_thread(self.registry.history, scope, name)
+            if not history:
+                return None
+            data = await asyncio.to_thread(self.registry.read_original, scope, history[-1].original_path)
+        except Exception:
+            log.warning("upload_diff_unavailable", workspace=scope, spec=name, exc_info=True)
+            return None
+        return history[-1], data
+
+    async def _upload_diff(
+        self, name: str, replaced: tuple[SpecVersion, bytes], record: SpecRecord, data: bytes, spec: ApiSpec
+    ) -> DiffReport | None:
+        """What a re-upload changed; None if the diff failed (the upload itself succeeded: it is only logged)."""
+        old, old_data = replaced
+        history = await asyncio.to_thread(self.registry.history, record.workspace, name)
+        new = history[-1] if history and history[-1].content_hash == record.content_hash else None
+        if new is None:
+            return None
+        try:
+            return await self._diff(name, (old, old_data, None), (new, data, spec))
+        except Exception:
+            log.warning("upload_diff_failed", workspace=record.workspace, spec=name, exc_info=True)
+            return None
+
+    async def diff(self, request: DiffSpec) -> DiffReport:
+        """Compare two kept versions of a spec (by default the live one against the one before it)."""
+        scope = request.origin.scope
+        bound = log.bind(workspace=scope, spec=request.name, user=request.origin.user)
+        record = self.record(scope, request.name)
+        history = await asyncio.to_thread(self.registry.history, scope, record.name)
+        if len(history) < 2:
+            bound.info("diff_refused", reason="one_version")
+            raise DiffUnavailableError(messages.diff_only_one_version(record.name))
+        after = _pick_version(history, request.after, record.name, bound) if request.after else history[-1]
+        if request.before:
+            before = _pick_version(history, request.before, record.name, bound)
+        else:
+            earlier = [v for v in history if v.number < after.number]
+            if not earlier:
+                bound.info("diff_refused", reason="no_earlier_version", after=after.number)
+                raise DiffUnavailableError(messages.diff_only_one_version(record.name))
+            before = earlier[-1]
+        if before.number == after.number:
+            bound.info("diff_refused", reason="same_version", version=before.number)
+            raise DiffUnavailableError(messages.diff_same_version(record.name, before.number))
+        sides = []
+        for version in (before, after):
+            try:
+                data = await asyncio.to_thread(self.registry.read_original, scope, version.original_path)
+            except OriginalMissingError:
+                bound.warning("diff_original_missing", version=version.number)
+                raise DiffUnavailableError(messages.diff_original_missing(record.name, version.number)) from None
+            sides.append((version, data, None))
+        return await self._diff(record.name, sides[0], sides[1])
+
+    async def _diff(
+        self,
+        name: str,
+        old: tuple[SpecVersion, bytes, ApiSpec | None],
+        new: tuple[SpecVersion, bytes, ApiSpec | None],
+    ) -> DiffReport:
+        started = time.perf_counter()
+        files = []
+        for version, data, spec in (old, new):
+            if spec is None and needs_parse(old[0].format, new[0].format):
+                spec = await self._parse_kept(version, data)
+            files.append(VersionFile(version.format, version.filename, data, spec))
+        diff = await asyncio.to_thread(diff_versions, files[0], files[1])
+        log.info(
+            "spec_diffed",
+            spec=name,
+            before=old[0].number,
+            after=new[0].number,
+            breaking=diff.breaking_count,
+            other=diff.non_breaking_count,
+            partial=diff.truncated,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return DiffReport(name, old[0], new[0], diff)
+
+    async def _parse_kept(self, version: SpecVersion, data: bytes) -> ApiSpec:
+        """A kept original, parsed again (from the parse cache, usually): it was accepted when uploaded."""
+        extension = Path(version.filename).suffix.lower().lstrip(".")
+        return await self.parser.parse(
+            version.filename,
+            data,
+            max_bytes=max(self.settings.max_file_bytes, len(data)),
+            allowed_extensions=self.settings.allowed_extensions | {extension},
+        )
+
+    async def version_counts(self, scope: str) -> dict[str, int]:
+        """How many versions each spec of a workspace keeps."""
+        return await asyncio.to_thread(self.registry.version_counts, scope)
 
     @asynccontextmanager
     async def _spec_lock(self, scope: str, name: str) -> AsyncIterator[None]:
@@ -455,7 +563,7 @@ class SpecLibrary:
                 if live is None or live.index_version != rebuild.replaces:
                     raise _Superseded
             # The swap: from here on, searches see the new version (its original is stored with it).
-            self.registry.put(record, original=data)
+            self.registry.put(record, original=data, history=self.settings.spec_history)
             if self.phrasings is not None:  # in the background: the version is searchable already
                 self.phrasings.submit(PhrasingJob(scope, name, index_version))
             return record
@@ -511,7 +619,9 @@ class SpecLibrary:
             documents = []
             if self.phrasings is not None:  # read before they are deleted: their cached phrasings go too
                 documents = await asyncio.to_thread(self.registry.documents, scope, record.index_version)
-            self.registry.delete(scope, record.name)
+            earlier = self.registry.delete(scope, record.name)
+            if earlier:
+                log.info("history_originals_deleted", workspace=scope, spec=record.name, originals=earlier)
             await self._delete_quietly(scope, record.index_version)
             self._release_original(record)
             await self._drop_unstored_parses()
@@ -794,6 +904,21 @@ class SpecLibrary:
             self._model_reindex.cancel()
             with suppress(asyncio.CancelledError):
                 await self._model_reindex
+
+
+def _pick_version(history: Sequence[SpecVersion], given: str, name: str, bound: Any) -> SpecVersion:
+    """The kept version `given` names: its number (`3`, `v3`), else the newest whose own version string it is."""
+    text = given.strip()
+    digits = text[1:] if text[:1] in {"v", "V"} and text[1:].isdigit() else text
+    if digits.isdigit():
+        found = next((v for v in history if v.number == int(digits)), None)
+        if found is not None:
+            return found
+    labelled = [v for v in history if v.version and v.version == text]
+    if labelled:
+        return labelled[-1]
+    bound.info("diff_refused", reason="unknown_version", given=text[:40])
+    raise DiffUnavailableError(messages.diff_bad_version(name, text[:40], [v.number for v in history]))
 
 
 def _workspace_lock(scope: str) -> str:

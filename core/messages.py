@@ -6,6 +6,7 @@ common subset: `code`, *emphasis* and plain sentences.
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Literal
 
@@ -523,3 +524,164 @@ def rerank_fallbacks_in_eval(count: int) -> str:
         "see the `rerank_fallback` log lines), so the reranked figures understate the reranker. A longer "
         "RERANK_TIMEOUT_SECONDS for the run may help."
     )
+
+
+# ---- spec versions and diffs -------------------------------------------------------------------------------
+
+# Each diff rule in words; `{s}` is the parameter / field / status / scheme, `{b}` and `{a}` the values before
+# and after. Rules not listed read as their id with dashes turned to spaces.
+CHANGE_TEXT: dict[str, str] = {
+    "api-removed-without-deprecation": "operation removed",
+    "api-path-removed-without-deprecation": "operation removed (its whole path is gone)",
+    "api-removed-after-deprecation": "operation removed (it was deprecated)",
+    "endpoint-added": "operation added",
+    "api-path-added": "operation added (new path)",
+    "api-server-changed": "base URL changed: {b} → {a}",
+    "api-server-added": "base URL added: {a}",
+    "api-global-security-added": "auth now required: {a}",
+    "api-global-security-changed": "auth changed: {b} no longer enough (now {a})",
+    "api-global-security-scope-added": "auth needs more scopes: {b} → {a}",
+    "api-security-added": "auth now required: {a}",
+    "api-security-changed": "auth changed: {b} no longer enough (now {a})",
+    "api-security-scope-added": "auth needs more scopes: {b} → {a}",
+    "api-security-component-changed": "auth scheme `{s}` changed: {b} → {a}",
+    "request-parameter-removed": "parameter `{s}` removed",
+    "new-required-request-parameter": "new required parameter `{s}`",
+    "new-request-path-parameter": "new path parameter `{s}`",
+    "new-optional-request-parameter": "new optional parameter `{s}`",
+    "request-parameter-became-required": "parameter `{s}` became required",
+    "request-parameter-became-optional": "parameter `{s}` became optional",
+    "request-body-removed": "request body removed",
+    "added-required-request-body": "required request body added",
+    "request-body-became-required": "request body became required",
+    "request-body-media-type-removed": "request content type `{s}` no longer accepted",
+    "request-property-removed": "request field `{s}` removed",
+    "new-required-request-property": "new required request field `{s}`",
+    "request-property-became-required": "request field `{s}` became required",
+    "request-property-added": "request field `{s}` added",
+    "response-success-status-removed": "success response `{s}` removed",
+    "response-media-type-removed": "response content type `{s}` removed",
+    "response-required-property-removed": "response field `{s}` removed",
+    "response-optional-property-removed": "response field `{s}` removed",
+    "response-property-became-optional": "response field `{s}` may now be missing",
+    "response-property-added": "response field `{s}` added",
+    "request-method-changed": "method changed: {b} → {a}",
+    "request-url-changed": "URL changed: {b} → {a}",
+    "request-removed": "request removed",
+    "request-added": "request added",
+    "request-body-key-removed": "body key `{s}` removed",
+    "request-body-key-added": "body key `{s}` added",
+    "graphql-field-removed": "field removed",
+    "graphql-field-added": "field added",
+    "graphql-field-type-changed": "return type changed: `{b}` → `{a}`",
+    "graphql-argument-removed": "argument `{s}` removed",
+    "graphql-new-required-argument": "new required argument `{s}: {a}`",
+    "graphql-new-optional-argument": "new optional argument `{s}: {a}`",
+    "graphql-argument-became-required": "argument `{s}` became required (`{b}` → `{a}`)",
+    "graphql-argument-type-changed": "argument `{s}` type changed: `{b}` → `{a}`",
+}
+_FIELD_RULE = re.compile(r"^(request|response)-(parameter|property|body)-(.+)$")
+
+
+def change_text(rule: str, subject: str, before: str, after: str) -> str:
+    """One change in words, e.g. "request field `address.city` removed"."""
+    template = CHANGE_TEXT.get(rule)
+    if template is not None:
+        return template.format(s=subject, b=before or "none", a=after or "none")
+    text = rule.replace("-", " ")
+    match = _FIELD_RULE.match(rule)
+    if match:
+        side, what, rest = match.groups()
+        noun = {"parameter": "parameter", "property": f"{side} field", "body": f"{side} body"}[what]
+        text = f"{noun}" + (f" `{subject}`" if subject else "") + " " + rest.replace("-", " ")
+    if before or after:
+        text += f": {before or 'none'} → {after or 'none'}"
+    return text
+
+
+def rule_name(rule: str) -> str:
+    """A rule as a short phrase for counts ("operation added", "response property description updated")."""
+    template = CHANGE_TEXT.get(rule, "")
+    return template if template and "{" not in template else rule.replace("-", " ")
+
+
+def version_label(number: int, label: str) -> str:
+    """"version 3 (Stripe API 2023-10-16)"."""
+    return f"version {number}" + (f" ({label})" if label else "")
+
+
+def diff_headline(name: str, before: str, after: str, breaking: int, added: int, removed: int, other: int) -> str:
+    """The first line of a diff: which versions, and how much changed."""
+    parts = [count(breaking, "breaking change"), f"{added} operations added", f"{removed} removed"]
+    parts.append(count(other, "other change"))
+    return f"Changes in `{name}` from {before} to {after}: " + ", ".join(parts) + "."
+
+
+def diff_nothing(name: str, before: str, after: str) -> str:
+    """Two versions with no difference the diff can see."""
+    return f"No API changes in `{name}` from {before} to {after}."
+
+
+def diff_breaking_heading() -> str:
+    """Before the list of breaking changes."""
+    return "**Breaking changes**"
+
+
+def diff_other_heading() -> str:
+    """Before the counts of non-breaking changes."""
+    return "**Other changes**"
+
+
+def diff_more_breaking(more: int, attached: bool) -> str:
+    """The list of breaking changes was cut."""
+    where = " (all of them are in the attached report)" if attached else ""
+    return f"…and {count(more, 'more breaking change')}{where}."
+
+
+def diff_partial() -> str:
+    """A bound stopped some schema comparisons."""
+    return (
+        "Some very large or deeply nested schemas were compared only in part (fields past the limits were "
+        "left out rather than reported as removed)."
+    )
+
+
+def diff_only_one_version(name: str) -> str:
+    """A diff of a spec with a single version."""
+    return (
+        f"`{name}` has only one version so far, so there's nothing to compare. Upload a newer file under the "
+        f"same name and I'll show what changed."
+    )
+
+
+def diff_bad_version(name: str, given: str, numbers: list[int]) -> str:
+    """A `--from` / `--to` that names no kept version."""
+    kept = ", ".join(str(n) for n in numbers)
+    return f"`{name}` has no version `{given}`. Versions kept: {kept} (the highest is the current one)."
+
+
+def diff_same_version(name: str, number: int) -> str:
+    """From and to are the same version."""
+    return f"That compares version {number} of `{name}` with itself; pick two different versions."
+
+
+def diff_original_missing(name: str, number: int) -> str:
+    """A kept version's original cannot be read."""
+    return f"The uploaded file of version {number} of `{name}` is missing, so it cannot be compared."
+
+
+def upload_changes_heading(count_breaking: int) -> str:
+    """Before the summary of what a re-upload changed."""
+    if count_breaking:
+        return f"⚠️ {count(count_breaking, 'breaking change')} since the previous version:"
+    return "What changed since the previous version:"
+
+
+def versions_text(versions: int) -> str:
+    """"3 versions kept"."""
+    return f"{count(versions, 'version')} kept"
+
+
+def diff_see_more(name: str) -> str:
+    """Where the whole diff of an upload is."""
+    return f"Ask `/api diff {name}` (or `api-assistant diff {name}`) for the full list."

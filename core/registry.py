@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from core import database, messages
 from core.database import documents as documents_table
-from core.database import index_versions, originals, specs
+from core.database import index_versions, originals, spec_versions, specs
 from core.documents import Document
 from core.errors import ConfigError
 from core.models import ApiSpec, SpecFormat, from_dict, to_dict
@@ -55,6 +55,31 @@ class SpecRecord:
     uploader_name: str = ""  # the uploader as the platform displayed them, for "only X can replace it"
     destinations: tuple[str, ...] = ()  # every base URL requests go to (see `destinations`)
     embedding_model: str = ""  # the model whose vectors this index version holds (`ModelIdentity.text`)
+
+    @property
+    def label(self) -> str:
+        """`Stripe API 2023-08-16`-style display name."""
+        return f"{self.title} {self.version}".strip()
+
+
+@dataclass(frozen=True)
+class SpecVersion:
+    """One uploaded version of a spec, kept as metadata plus its original (only the live one is searchable)."""
+
+    workspace: str
+    name: str
+    number: int  # 1, 2, 3, ... per spec name; the highest is the live version
+    format: SpecFormat
+    title: str
+    version: str  # what the spec itself says (`info.version`)
+    content_hash: str
+    original_path: str
+    filename: str
+    operation_count: int
+    uploaded_by: str
+    uploader_name: str
+    platform: str
+    indexed_at: float
 
     @property
     def label(self) -> str:
@@ -143,12 +168,14 @@ class SpecRegistry:
         with database.read(self._engine) as db:
             return list(db.execute(sa.select(specs.c.workspace).distinct().order_by(specs.c.workspace)).scalars())
 
-    def put(self, record: SpecRecord, original: bytes | None = None) -> None:
+    def put(self, record: SpecRecord, original: bytes | None = None, *, history: int | None = None) -> None:
         """Make `record` live, with its uploaded original: one transaction, the moment a new version goes live.
 
         The original is stored under `record.original_path` (see `original_name`); re-uploads of the same
         content in a workspace share one copy. Writing it here, with the record, means no other process can
-        release it in between.
+        release it in between. New content becomes the spec's next version (`history`); a re-index of the same
+        content does not. With `history`, at most that many earlier versions are kept: older ones go, with
+        their originals unless something else still uses them.
         """
         with database.write(self._engine) as db:
             previous = db.execute(
@@ -171,6 +198,7 @@ class SpecRegistry:
                     ],
                 )
             database.upsert(db, specs, [_row(record)])
+            _add_version(db, record, history)
             _retire(db, record.workspace, [(v, o) for v, o in previous if v != record.index_version])
 
     def read_original(self, workspace: str, original_path: str) -> bytes:
@@ -211,15 +239,42 @@ class SpecRegistry:
         with database.write(self._engine) as db:
             db.execute(sa.delete(table).where(table.c.workspace == workspace, table.c.index_version == index_version))
 
-    def delete(self, workspace: str, name: str) -> None:
-        """Forget a spec (its version is retired: the sweep may remove whatever of it is left)."""
+    def delete(self, workspace: str, name: str) -> int:
+        """Forget a spec and its history (its version is retired: the sweep may remove whatever of it is left).
+
+        The originals of its earlier versions go at once unless another spec uses them; returns how many went.
+        """
         with database.write(self._engine) as db:
             gone = db.execute(
                 sa.delete(specs)
                 .where(specs.c.workspace == workspace, specs.c.name == name)
                 .returning(specs.c.index_version, specs.c.original_path)
             ).all()
+            h = spec_versions
+            earlier = db.execute(
+                sa.delete(h).where(h.c.workspace == workspace, h.c.name == name).returning(h.c.original_path)
+            ).scalars()
+            superseded = {Path(o).name for o in earlier} - {Path(o).name for _, o in gone}
             _retire(db, workspace, [(v, o) for v, o in gone])
+            return _drop_unused_originals(db, workspace, sorted(superseded))
+
+    def history(self, workspace: str, name: str) -> list[SpecVersion]:
+        """Every kept version of a spec, oldest first (the last one is live); empty when it is not indexed."""
+        h = spec_versions
+        with database.read(self._engine) as db:
+            rows = db.execute(
+                sa.select(h).where(h.c.workspace == workspace, h.c.name == name).order_by(h.c.number)
+            ).all()
+        return [_version(r._mapping) for r in rows]
+
+    def version_counts(self, workspace: str) -> dict[str, int]:
+        """How many versions each spec of a workspace keeps, by name."""
+        h = spec_versions
+        with database.read(self._engine) as db:
+            rows = db.execute(
+                sa.select(h.c.name, sa.func.count()).where(h.c.workspace == workspace).group_by(h.c.name)
+            ).all()
+        return {str(name): int(count) for name, count in rows}
 
     def live_versions(self, workspace: str) -> set[str]:
         """Index versions the registry points at in a workspace."""
@@ -310,21 +365,8 @@ class SpecRegistry:
         The row is locked first (PostgreSQL; SQLite's write transaction locks everything), so a `put` that
         is writing a record for the same content either finishes first and is seen, or re-creates the row.
         """
-        name = Path(original_path).name
-        o = originals
         with database.write(self._engine) as db:
-            held = db.execute(
-                sa.select(o.c.name).where(o.c.workspace == workspace, o.c.name == name).with_for_update()
-            ).first()
-            if held is None:
-                return False
-            used = db.execute(
-                sa.select(specs.c.name).where(specs.c.workspace == workspace, specs.c.original_path == name).limit(1)
-            ).first()
-            if used is not None:
-                return False
-            db.execute(sa.delete(o).where(o.c.workspace == workspace, o.c.name == name))
-        return True
+            return _drop_unused_originals(db, workspace, [Path(original_path).name]) == 1
 
     def sweep_originals(self, older_than: float) -> int:
         """Delete originals no record references that were last written more than `older_than` seconds ago.
@@ -332,9 +374,10 @@ class SpecRegistry:
         Young ones are kept: another process may be about to point a record at one.
         """
         o = originals
-        used = sa.select(specs.c.name).where(specs.c.workspace == o.c.workspace, specs.c.original_path == o.c.name)
         with database.write(self._engine) as db:
-            result = db.execute(sa.delete(o).where(o.c.touched_at < now() - older_than, ~used.exists()))
+            result = db.execute(
+                sa.delete(o).where(o.c.touched_at < now() - older_than, ~_in_use(o.c.workspace, o.c.name))
+            )
         return int(result.rowcount or 0)
 
     def original_hashes(self) -> set[str]:
@@ -362,6 +405,7 @@ class SpecRegistry:
     def delete_specs(self, workspace: str) -> int:
         """Remove every record of a workspace at once (its specs stop being visible, their versions are retired)."""
         with database.write(self._engine) as db:
+            db.execute(sa.delete(spec_versions).where(spec_versions.c.workspace == workspace))
             gone = db.execute(
                 sa.delete(specs)
                 .where(specs.c.workspace == workspace)
@@ -428,6 +472,63 @@ def original_name(content_hash: str, filename: str) -> str:
     return f"{content_hash}{Path(filename).suffix.lower()[:12]}"
 
 
+def _in_use(workspace: Any, name: Any) -> sa.ColumnElement[bool]:
+    """Whether a live spec or a kept version of one uses the original `name` of `workspace` (SQL columns)."""
+    h = spec_versions
+    live = sa.select(specs.c.name).where(specs.c.workspace == workspace, specs.c.original_path == name)
+    kept = sa.select(h.c.name).where(h.c.workspace == workspace, h.c.original_path == name)
+    return sa.or_(live.exists(), kept.exists())
+
+
+def _drop_unused_originals(db: Connection, workspace: str, names: Sequence[str]) -> int:
+    """Delete the originals `names` of a workspace that no live spec or kept version uses; how many went.
+
+    Each row is locked first (PostgreSQL; SQLite's write transaction locks everything), so a `put` writing a
+    record for the same content either finishes first and is seen, or re-creates the row.
+    """
+    o = originals
+    dropped = 0
+    for name in names:
+        held = db.execute(
+            sa.select(o.c.name).where(o.c.workspace == workspace, o.c.name == name).with_for_update()
+        ).first()
+        if held is None or db.execute(sa.select(_in_use(workspace, name))).scalar():
+            continue
+        db.execute(sa.delete(o).where(o.c.workspace == workspace, o.c.name == name))
+        dropped += 1
+    return dropped
+
+
+def _add_version(db: Connection, record: SpecRecord, history: int | None) -> None:
+    """Record `record`'s content as the spec's newest version (unless it already is), then prune to `history`."""
+    h = spec_versions
+    mine = sa.and_(h.c.workspace == record.workspace, h.c.name == record.name)
+    newest = sa.select(h.c.number, h.c.content_hash).where(mine).order_by(h.c.number.desc()).limit(1)
+    latest = db.execute(newest).first()
+    row = {c.name: getattr(record, c.name) for c in h.columns if c.name != "number"}
+    row |= {"format": record.format.value, "original_path": Path(record.original_path).name}
+    if latest is not None and latest.content_hash == record.content_hash:
+        # A re-index (or metadata update) of the live version: the same version, described as it now is.
+        db.execute(sa.update(h).where(mine, h.c.number == latest.number).values(**row))
+        return
+    number = 1 if latest is None else int(latest.number) + 1
+    db.execute(sa.insert(h).values(number=number, **row))
+    if history is None:
+        return
+    pruned = db.execute(
+        sa.delete(h).where(mine, h.c.number < number - history).returning(h.c.original_path)
+    ).scalars()
+    names = sorted({Path(o).name for o in pruned})
+    if names:
+        _drop_unused_originals(db, record.workspace, names)
+
+
+def _version(row: Mapping[str, Any] | sa.RowMapping) -> SpecVersion:
+    values = dict(row)
+    values["format"] = SpecFormat(values["format"])
+    return SpecVersion(**values)
+
+
 def _row(record: SpecRecord) -> dict[str, Any]:
     row = {field.name: getattr(record, field.name) for field in fields(record)}
     row["format"] = record.format.value
@@ -480,10 +581,10 @@ def _retire(db: Connection, workspace: str, gone: Sequence[tuple[str, str]]) -> 
         .values(owner=RETIRED)
     )
     names = [Path(o).name for _, o in gone]
-    used = sa.select(specs.c.original_path).where(specs.c.workspace == workspace, specs.c.original_path.in_(names))
+    o = originals
     db.execute(
-        sa.update(originals)
-        .where(originals.c.workspace == workspace, originals.c.name.in_(names), originals.c.name.not_in(used))
+        sa.update(o)
+        .where(o.c.workspace == workspace, o.c.name.in_(names), ~_in_use(o.c.workspace, o.c.name))
         .values(touched_at=0.0)
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -28,6 +28,7 @@ from core.registry import SpecRecord
 
 if TYPE_CHECKING:
     from core.commands.catalogue import Command
+    from core.diffs.report import DiffReport, ReportFile
     from core.library import IngestProgress, IngestReport
 
 T = TypeVar("T")
@@ -63,11 +64,12 @@ class SpecEntry:
     operations: int
     indexed_at: float
     needs_reindex: bool  # left out of search until re-indexed (vectors of another embedding model)
+    versions: int = 1  # versions kept (this one and earlier ones, for diffs)
 
     @property
     def operations_text(self) -> str:
-        """"7 operations"."""
-        return messages.count(self.operations, "operation")
+        """"7 operations, 3 versions kept"."""
+        return messages.count(self.operations, "operation") + ", " + messages.versions_text(self.versions)
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,10 @@ class IngestReply:
     def of(cls, report: IngestReport) -> IngestReply:
         """The reply for an ingest report."""
         record = report.record
+        changes = report.changes + (upload_diff_lines(report.diff) if report.diff is not None else ())
         return cls(
             record.name, record.label, record.format.label, record.operation_count, len(report.scheme_names),
-            report.unchanged, report.replaced, report.seconds, report.changes, report.warnings,
+            report.unchanged, report.replaced, report.seconds, changes, report.warnings,
         )
 
     def headline(self, escape: Callable[[str], str] = str, *, timed: bool = False) -> str:
@@ -135,7 +138,39 @@ class ScopeReply:
         return messages.search_scope_set(self.spec)
 
 
-Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply
+@dataclass(frozen=True)
+class DiffReply:
+    """A diff of two versions: its summary, and the full report as a file when the summary leaves things out."""
+
+    text: str
+    report: ReportFile | None = None
+
+    @classmethod
+    def of(cls, diff: DiffReport) -> DiffReply:
+        """The reply for a diff."""
+        return cls(diff.summary(), diff.file() if diff.needs_file() else None)
+
+
+def upload_diff_lines(diff: DiffReport) -> tuple[str, ...]:
+    """What a re-upload changed, for its reply: breaking changes first, then the rest counted."""
+    from core.diffs.report import UPLOAD_BREAKING, change_line
+
+    if diff.diff.empty:
+        return ()
+    found = diff.diff
+    lines = [messages.upload_changes_heading(found.breaking_count)]
+    lines += [f"• {change_line(c)}" for c in found.breaking[:UPLOAD_BREAKING]]
+    more = found.breaking_count - min(len(found.breaking), UPLOAD_BREAKING)
+    if more > 0:
+        lines.append(messages.diff_more_breaking(more, attached=False))
+    counts = found.counts(False)
+    if counts:
+        lines.append("• " + ", ".join(f"{messages.rule_name(rule)}: {n}" for rule, n in list(counts.items())[:6]))
+    lines.append(messages.diff_see_more(diff.name))
+    return tuple(lines)
+
+
+Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply | DiffReply
 
 
 @dataclass(frozen=True)
@@ -162,10 +197,19 @@ def render_reply(reply: Reply, markup: ReplyMarkup[T]) -> T:
     return markup.text(reply.text)
 
 
-def spec_list(records: Sequence[SpecRecord], stale: Collection[str] = ()) -> SpecListReply:
-    """The reply listing `records`; those named in `stale` are marked as needing a re-index."""
+def spec_list(
+    records: Sequence[SpecRecord], stale: Collection[str] = (), versions: Mapping[str, int] | None = None
+) -> SpecListReply:
+    """The reply listing `records`; those named in `stale` are marked as needing a re-index.
+
+    `versions` counts each spec's kept versions (1 when not given).
+    """
+    kept = versions or {}
     return SpecListReply(tuple(
-        SpecEntry(r.name, r.label, r.format.label, r.version, r.operation_count, r.indexed_at, r.name in stale)
+        SpecEntry(
+            r.name, r.label, r.format.label, r.version, r.operation_count, r.indexed_at, r.name in stale,
+            kept.get(r.name, 1),
+        )
         for r in records
     ))
 
@@ -175,7 +219,7 @@ def specs_markdown(reply: SpecListReply) -> str:
     if not reply.specs:
         return messages.nothing_indexed()
     lines = [
-        f"• `{s.name}`: {s.label} ({s.format}, {s.operations} operations)"
+        f"• `{s.name}`: {s.label} ({s.format}, {s.operations_text})"
         + (f", {messages.needs_reindex_marker()}" if s.needs_reindex else "")
         for s in reply.specs
     ]

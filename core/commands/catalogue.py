@@ -32,6 +32,7 @@ class ArgKind(StrEnum):
     SPEC = "spec"  # the name of a spec indexed here: autocompleted where the platform can
     NAME = "name"  # a name to give a new spec
     FILE = "file"  # a spec file: an attachment, or a path in the terminal
+    VERSION = "version"  # a kept version of a spec: its number (`3`) or the spec's own version string
 
 
 class Access(StrEnum):
@@ -99,6 +100,15 @@ CATALOGUE: tuple[Command, ...] = (
     Command(
         "forget", "Remove an indexed API spec.", (Argument("name", ArgKind.SPEC, "The spec to remove"),),
         access=Access.UPLOADER_OR_ADMIN,
+    ),
+    Command(
+        "diff", "What changed between two versions of a spec, breaking changes first.",
+        (
+            Argument("name", ArgKind.SPEC, "The spec to compare"),
+            Argument("before", ArgKind.VERSION, "The older version (default: the one before `after`)", required=False),
+            Argument("after", ArgKind.VERSION, "The newer version (default: the current one)", required=False),
+        ),
+        private=False,
     ),
     Command(
         "use", "Ask only about one spec from now on (no name: all specs again).",

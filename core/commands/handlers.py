@@ -11,12 +11,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from core import messages
-from core.actions import AskQuestion, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.actions import AskQuestion, DiffSpec, ForgetSpec, ListSpecs, Origin, UploadSpec
 from core.answers import read_answer
 from core.assistant import Assistant
 from core.commands.catalogue import Invocation, available
 from core.replies import (
     AnswerReply,
+    DiffReply,
     HelpReply,
     IngestReply,
     Reply,
@@ -51,13 +52,21 @@ async def specs(assistant: Assistant, invocation: Invocation, sink: ReplySink) -
     """The workspace's specs, with those that need a re-index marked."""
     origin = invocation.origin
     records = await assistant.list_specs(ListSpecs(origin))
-    return spec_list(records, assistant.stale_specs(origin.scope))
+    return spec_list(records, assistant.stale_specs(origin.scope), await assistant.version_counts(origin.scope))
 
 
 async def forget(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
     """Remove a spec (its uploader or an admin: the core checks)."""
     record = await assistant.forget(ForgetSpec(invocation.origin, invocation.text("name")))
     return TextReply(messages.forgot(record.name))
+
+
+async def diff(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Compare two kept versions of a spec: a summary, with the full report as a file when it is long."""
+    request = DiffSpec(
+        invocation.origin, invocation.text("name"), invocation.text("before") or None, invocation.text("after") or None
+    )
+    return DiffReply.of(await assistant.diff(request))
 
 
 async def use(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
@@ -78,6 +87,7 @@ HANDLERS: dict[str, Handler] = {
     "upload": upload,
     "specs": specs,
     "forget": forget,
+    "diff": diff,
     "use": use,
     "help": show_help,
 }

@@ -27,7 +27,7 @@ _QUOTES = "\"'"
 def _placeholder(argument: Argument) -> str:
     if argument.kind is ArgKind.FILE:
         return "PATH"
-    if argument.kind is ArgKind.TEXT:
+    if argument.kind in (ArgKind.TEXT, ArgKind.VERSION):
         return argument.name.upper()
     return "NAME"
 

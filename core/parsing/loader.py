@@ -213,3 +213,11 @@ def _check_expanded_size(filename: str, document: Any) -> None:
 
 def _with_title(spec: ApiSpec, title: str) -> ApiSpec:
     return replace(spec, title=title)
+
+
+def load_document(filename: str, data: bytes) -> Any:
+    """A JSON or YAML file as loaded data, with the same checks (encoding, aliases, nesting) as a parse."""
+    text = _decode(filename, data)
+    if text.lstrip().startswith(("{", "[")):
+        return _load_json(filename, text)
+    return _load_yaml(filename, text)

@@ -28,7 +28,8 @@ from core.commands.syntax import TypedSyntax
 from core.replies import HelpReply
 from tests.core.test_commands import TYPED_EXAMPLES
 
-OPTION_TYPES = {ArgKind.TEXT: 3, ArgKind.SPEC: 3, ArgKind.NAME: 3, ArgKind.FILE: 11}  # string, attachment
+# string, attachment
+OPTION_TYPES = {ArgKind.TEXT: 3, ArgKind.SPEC: 3, ArgKind.NAME: 3, ArgKind.VERSION: 3, ArgKind.FILE: 11}
 
 
 def discord_payload() -> dict[str, Any]:

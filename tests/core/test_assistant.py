@@ -222,20 +222,30 @@ async def test_parse_results_go_with_the_last_stored_copy_of_their_file(assistan
     await assistant.forget(ForgetSpec(TEAM_A, "one"))
     assert kept_parses(assistant) == {one.record.content_hash}  # TEAM_B still stores the file
     replaced = await upload(assistant, TEAM_B, changed_copy(example_spec, tmp_path, "1.3.0"), "one")
-    assert kept_parses(assistant) == {replaced.record.content_hash}
+    # The replaced version's original is kept as history (SPEC_HISTORY), so is its parse (diffs read it).
+    assert kept_parses(assistant) == {one.record.content_hash, replaced.record.content_hash}
     await upload(assistant, TEAM_A, example_spec, "again")
     await assistant.purge_workspace(PurgeWorkspace(TEAM_A, "app_uninstalled"))
-    assert kept_parses(assistant) == {replaced.record.content_hash}
-    await assistant.forget(ForgetSpec(TEAM_B, "one"))
+    assert kept_parses(assistant) == {one.record.content_hash, replaced.record.content_hash}
+    await assistant.forget(ForgetSpec(TEAM_B, "one"))  # its history goes with it
     assert kept_parses(assistant) == set()
 
 
-async def test_replacing_a_spec_deletes_the_old_original(assistant, example_spec, tmp_path):
+async def test_replacing_a_spec_keeps_the_old_original_as_history_only(assistant, example_spec, tmp_path):
     first = await upload(assistant, TEAM_A, example_spec, "bookshop")
     second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
     assert second.replaced
-    assert assistant.registry.original_names(TEAM_A.scope) == [second.record.original_path]
+    assert sorted(assistant.registry.original_names(TEAM_A.scope)) == sorted(
+        [first.record.original_path, second.record.original_path]
+    )  # for diffs (SPEC_HISTORY); its documents and vectors go: it is never searched
     assert assistant.registry.documents(TEAM_A.scope, first.record.index_version) == []
+
+
+async def test_without_history_replacing_a_spec_deletes_the_old_original(assistant, example_spec, tmp_path):
+    assistant.library.settings = assistant.settings.model_copy(update={"spec_history": 0})
+    await upload(assistant, TEAM_A, example_spec, "bookshop")
+    second = await upload(assistant, TEAM_A, changed_copy(example_spec, tmp_path, "1.3.0"), "bookshop")
+    assert assistant.registry.original_names(TEAM_A.scope) == [second.record.original_path]
 
 
 async def test_purge_removes_everything_of_one_workspace_only(assistant, example_spec, tmp_path):

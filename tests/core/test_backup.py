@@ -197,6 +197,7 @@ def _as_format_1(archive: Path, tmp_path: Path) -> Path:
     db.execute("UPDATE specs SET original_path = '/old/data/originals/x/' || original_path")
     db.execute("ALTER TABLE specs DROP COLUMN embedding_model")  # recorded from the second release on
     db.execute("DROP TABLE originals")
+    db.execute("DROP TABLE spec_versions")  # from the release that kept spec history on
     db.execute("DROP TABLE alembic_version")
     db.commit()
     db.execute("VACUUM")

@@ -50,6 +50,7 @@ TYPED_EXAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "upload": ('upload "specs/my shop.yaml" petshop', {"file": "specs/my shop.yaml", "name": "petshop"}),
     "specs": ("specs", {}),
     "forget": ("forget bookshop", {"name": "bookshop"}),
+    "diff": ("diff bookshop 1 v3", {"name": "bookshop", "before": "1", "after": "v3"}),
     "use": ("use bookshop", {"name": "bookshop"}),
     "help": ("help", {}),
 }
@@ -72,9 +73,9 @@ def test_the_catalogue_is_well_formed() -> None:
 
 
 def test_surfaces() -> None:
-    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "help"]
-    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "help"]
-    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "use", "help"]
+    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "help"]
+    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "diff", "help"]
+    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "diff", "use", "help"]
     assert find("FORGET", SLACK) is command("forget") and find("upload", SLACK) is None
     with pytest.raises(KeyError):
         command("nope")
@@ -176,7 +177,7 @@ async def test_each_handler_turns_its_command_into_a_core_request(assistant: Any
     reply, _ = await run(assistant, "specs")
     assert isinstance(reply, SpecListReply)
     assert [(s.name, s.label, s.format, s.operations_text) for s in reply.specs] == [
-        ("bookshop", "Bookshop API 1.2.0", "OpenAPI 3", "7 operations")]
+        ("bookshop", "Bookshop API 1.2.0", "OpenAPI 3", "7 operations, 1 version kept")]
 
     reply, sink = await run(assistant, "ask", {"question": "how do I refund an order?", "spec": "bookshop"})
     assert isinstance(reply, AnswerReply) and reply.question == "how do I refund an order?"

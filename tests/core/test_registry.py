@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -353,6 +354,7 @@ def test_replicas_starting_together_migrate_once(postgres_url: str, tmp_path: Pa
 
 HOLDER = """
 import asyncio, sys
+from dataclasses import replace
 from pathlib import Path
 from core.registry import SpecRegistry
 
@@ -438,3 +440,83 @@ async def test_waiting_for_a_lock_is_bounded(open_registry: Opener) -> None:
         assert time.monotonic() - started < 5
     async with registry.lock("spec:slack:T1:shop", timeout=0.3):  # free again
         pass
+
+
+# ---- spec history ------------------------------------------------------------------------------------------
+
+
+def upload(registry: SpecRegistry, name: str, content: str, history: int | None = 2, workspace: str = WS) -> None:
+    """A new version of `name` whose original holds `content` (named by it, as uploads are)."""
+    new = replace(record(name, f"iv-{content}", f"{content}.yaml", workspace), content_hash=content)
+    registry.put(new, original=content.encode(), history=history)
+
+
+def test_each_new_content_is_a_version_and_a_reindex_is_not(open_registry: Opener) -> None:
+    registry = open_registry()
+    upload(registry, "shop", "a")
+    upload(registry, "shop", "b")
+    registry.put(replace(registry.get(WS, "shop"), index_version="rebuilt"), history=2)  # type: ignore[arg-type]
+    kept = registry.history(WS, "shop")
+    assert [(v.number, v.content_hash, v.original_path) for v in kept] == [(1, "a", "a.yaml"), (2, "b", "b.yaml")]
+    assert registry.version_counts(WS) == {"shop": 2}
+    assert registry.read_original(WS, kept[0].original_path) == b"a"  # superseded, still there for a diff
+
+
+def test_versions_beyond_the_history_are_pruned_with_their_originals(open_registry: Opener) -> None:
+    registry = open_registry()
+    for content in "abcde":
+        upload(registry, "shop", content, history=2)
+    assert [v.number for v in registry.history(WS, "shop")] == [3, 4, 5]  # the live one and 2 earlier
+    assert originals_held(registry) == ["c.yaml", "d.yaml", "e.yaml"]
+    upload(registry, "shop", "c", history=0)  # the same content as a kept version: no copy, and nothing else kept
+    assert [(v.number, v.content_hash) for v in registry.history(WS, "shop")] == [(6, "c")]
+    assert originals_held(registry) == ["c.yaml"]
+
+
+def test_a_pruned_original_another_spec_uses_stays(open_registry: Opener) -> None:
+    registry = open_registry()
+    upload(registry, "shop", "a")
+    upload(registry, "copy", "a")
+    upload(registry, "shop", "b", history=0)
+    assert originals_held(registry) == ["a.yaml", "b.yaml"]
+    assert registry.sweep_originals(older_than=-1) == 0  # kept versions' originals are in use too
+
+
+def test_forgetting_a_spec_removes_its_history_and_their_originals(open_registry: Opener) -> None:
+    registry = open_registry()
+    for content in "abc":
+        upload(registry, "shop", content)
+    upload(registry, "other", "a")
+    assert registry.delete(WS, "shop") == 1  # b.yaml; a.yaml is `other`'s, c.yaml (the live one) is retired
+    assert registry.history(WS, "shop") == []
+    assert registry.version_counts(WS) == {"other": 1}
+    registry.sweep_originals(older_than=3600)
+    assert originals_held(registry) == ["a.yaml"]
+
+
+def test_a_purge_removes_the_workspace_history(open_registry: Opener) -> None:
+    registry = open_registry()
+    upload(registry, "shop", "a")
+    upload(registry, "shop", "b")
+    upload(registry, "shop", "z", workspace=OTHER_WS)
+    registry.delete_specs(WS)
+    assert registry.version_counts(WS) == {}
+    assert registry.version_counts(OTHER_WS) == {"shop": 1}
+
+
+def test_specs_indexed_before_the_history_start_with_one_version(tmp_path: Path) -> None:
+    registry = SpecRegistry(tmp_path)
+    upload(registry, "shop", "a")
+    registry.close()
+    db = sqlite3.connect(tmp_path / database.SQLITE_FILE)
+    db.execute("DROP TABLE spec_versions")
+    db.execute("UPDATE alembic_version SET version_num = '0001'")
+    db.commit()
+    db.close()
+    reopened = SpecRegistry(tmp_path)  # migrates to 0002
+    try:
+        assert [(v.number, v.content_hash, v.original_path) for v in reopened.history(WS, "shop")] == [
+            (1, "a", "a.yaml")
+        ]
+    finally:
+        reopened.close()
