@@ -102,3 +102,11 @@ class OriginalUnavailableError(UserFacingError):
 
 class CommandUsageError(UserFacingError):
     """A typed command the parser could not read: a missing argument, extra words, an unclosed quote."""
+
+
+class NothingToCheckError(UserFacingError):
+    """A request or response to check holds nothing that can be checked (no curl command, request or body)."""
+
+
+class OperationNotFoundError(UserFacingError):
+    """The request to check matches no operation of the spec(s): its method and path, or the operation it names."""
