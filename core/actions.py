@@ -158,3 +158,12 @@ class PurgeWorkspace:
 
     origin: Origin
     reason: str
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """Check a pasted request or response (curl, HTTP, or a body) against a spec (`spec` None: any spec here)."""
+
+    origin: Origin
+    text: str
+    spec: str | None = None

@@ -549,7 +549,7 @@ def check_too_long(limit: int) -> str:
 
 
 def check_from_file(what: str) -> str:
-    """curl reads part of the request from a file, which a check never opens."""
+    """Curl reads part of the request from a file, which a check never opens."""
     return f"The {what} come from a file (`@file`), which I can't see, so they weren't checked."
 
 
@@ -680,7 +680,10 @@ def check_content_type(sent: str, declared: list[str], by_curl: bool, looks_json
     takes = ", ".join(f"`{d}`" for d in declared)
     hint = " Add `-H 'Content-Type: application/json'` (or use `--json`)." if by_curl and looks_json else ""
     if by_curl and looks_json and any(d.split(";")[0].strip() == sent for d in declared):
-        return f"wrong content type: this JSON body goes out as `{sent}` (curl's default for `-d`), so it's read as a form.{hint}"
+        return (
+            f"wrong content type: this JSON body goes out as `{sent}` (curl's default for `-d`), "
+            f"so it's read as a form.{hint}"
+        )
     sent_text = (f"`{sent}`" + (" (curl's default for `-d`)" if by_curl else "")) if sent else "no Content-Type"
     return f"wrong content type: sent {sent_text}, but this operation takes {takes}.{hint}"
 
@@ -708,7 +711,10 @@ def check_other_host(host: str, servers: list[str]) -> str:
 def check_no_response(status: str, declared: list[str]) -> str:
     """A response check for a status the operation does not document."""
     listed = ", ".join(f"`{d}`" for d in declared) or "none"
-    return f"This operation documents no `{status}` response (it documents {listed}), so there's nothing to check against."
+    return (
+        f"This operation documents no `{status}` response (it documents {listed}), "
+        "so there's nothing to check against."
+    )
 
 
 def check_no_schema(what: str) -> str:
@@ -724,7 +730,10 @@ def check_guessed(label: str) -> str:
 def check_operation_not_found(method: str, path: str, specs: list[str]) -> str:
     """No operation of the spec(s) has this method and path."""
     where = ", ".join(f"`{s}`" for s in specs[:5]) or "the specs here"
-    return f"I couldn't find `{method} {path}` in {where}. Check the path (and the API version in it), or pick the spec with `spec:NAME`."
+    return (
+        f"I couldn't find `{method} {path}` in {where}. "
+        "Check the path (and the API version in it), or pick the spec with `spec:NAME`."
+    )
 
 
 def check_operation_id_not_found(operation: str, specs: list[str]) -> str:
@@ -766,6 +775,11 @@ def check_more_problems(count: int) -> str:
 def check_checked_against(label: str, spec: str, status: str = "") -> str:
     """Which operation the check used."""
     return f"Checked against `{label}`" + (f" → `{status}` response" if status else "") + f" in `{spec}`."
+
+
+def checking() -> str:
+    """Progress while a pasted request is checked."""
+    return "Checking your request against the spec…"
 
 
 def check_shown() -> str:

@@ -91,7 +91,7 @@ class RawSpec:
     def _operations(self) -> tuple[RawOperation, ...]:
         found: list[RawOperation] = []
         paths = self.document.get("paths")
-        for path, raw_item in (paths.items() if isinstance(paths, dict) else ()):
+        for path, raw_item in paths.items() if isinstance(paths, dict) else ():
             item = self.follow(raw_item)
             if not isinstance(item, dict):
                 continue
@@ -170,7 +170,7 @@ class RawSpec:
             components = self.document.get("components")
             raw = components.get("securitySchemes") if isinstance(components, dict) else None
         schemes: dict[str, dict[str, Any]] = {}
-        for name, scheme in (raw.items() if isinstance(raw, dict) else ()):
+        for name, scheme in raw.items() if isinstance(raw, dict) else ():
             followed = self.follow(scheme)
             if isinstance(followed, dict):
                 schemes[str(name)] = followed

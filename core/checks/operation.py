@@ -52,7 +52,9 @@ def check_operation(
 def api_key_names(spec: RawSpec) -> frozenset[str]:
     """The lower-case names of the spec's API-key headers, query parameters and cookies (their values are secrets)."""
     return frozenset(
-        str(s.get("name")).lower() for s in spec.security_schemes().values() if s.get("type") == "apiKey" and s.get("name")
+        str(s.get("name")).lower()
+        for s in spec.security_schemes().values()
+        if s.get("type") == "apiKey" and s.get("name")
     )
 
 
@@ -66,11 +68,11 @@ def _check_placeholders(request: PastedRequest, outcome: Outcome) -> None:
     for name, value in request.query:
         if value and is_placeholder(value):
             shown = "…" if is_secret_name(name) else value
-            outcome.add(Problem(ProblemKind.PLACEHOLDER, f"query `{name}`", messages.check_placeholder(shown)))
+            outcome.add(Problem(ProblemKind.PLACEHOLDER, f"query {name}", messages.check_placeholder(shown)))
     for name, value in request.headers:
         credential = value.split(" ", 1)[-1].strip()
         if credential and is_placeholder(credential):
-            outcome.add(Problem(ProblemKind.PLACEHOLDER, f"header `{name}`", messages.check_placeholder(credential)))
+            outcome.add(Problem(ProblemKind.PLACEHOLDER, f"header {name}", messages.check_placeholder(credential)))
 
 
 def _check_parameters(
@@ -102,7 +104,7 @@ def _check_parameters(
             value = next((v for k, v in request.cookies if k == name), None)
         else:
             continue  # Swagger 2 body and formData: the body's check
-        where = f"{location} parameter `{name}`"
+        where = f"{location} parameter {name}"
         if value is None:
             if parameter.get("required") is True or location == "path":
                 outcome.add(Problem(ProblemKind.MISSING_PARAMETER, where, messages.check_missing_parameter()))
@@ -112,13 +114,20 @@ def _check_parameters(
             continue
         coerced = coerce(spec, value, raw_schema, split_lists=True)
         converted = SchemaConverter(spec).convert(raw_schema)
-        secret = name.lower() in declared or is_secret_name(name)
+        hidden = name.lower() in declared or is_secret_name(name)
         validate(
             coerced, converted.schema, direction="request", where=where, outcome=outcome,
-            secret=lambda _, secret=secret: secret, budget=budget,
+            secret=_always(hidden), budget=budget,
         )  # fmt: skip
         for note in converted.notes:
             outcome.note(note)
+
+
+def _always(answer: bool) -> Callable[[str], bool]:
+    def secret(where: str) -> bool:
+        return answer
+
+    return secret
 
 
 def _path_value(name: str, said: list[str], template: list[str]) -> str | None:
@@ -232,11 +241,13 @@ def _check_auth(spec: RawSpec, operation: RawOperation, request: PastedRequest, 
     schemes = spec.security_schemes()
     if any(all(_sent(schemes.get(name), request) for name in alternative) for alternative in alternatives):
         return
-    ways = list(dict.fromkeys(_way(name, schemes.get(name), scopes) for alt in alternatives for name, scopes in alt.items()))
+    ways = list(
+        dict.fromkeys(_way(name, schemes.get(name), scopes) for alt in alternatives for name, scopes in alt.items())
+    )
     authorization = request.header("authorization")
     if authorization:
         scheme = authorization.split(" ", 1)[0][:20]
-        outcome.add(Problem(ProblemKind.MISSING_AUTH, "header `Authorization`", messages.check_wrong_auth(scheme, ways)))
+        outcome.add(Problem(ProblemKind.MISSING_AUTH, "header Authorization", messages.check_wrong_auth(scheme, ways)))
     else:
         outcome.add(Problem(ProblemKind.MISSING_AUTH, "auth", messages.check_missing_auth(ways)))
 
@@ -317,7 +328,9 @@ def request_media(spec: RawSpec, operation: RawOperation) -> tuple[dict[str, Any
     content = body.get("content")
     if not isinstance(content, dict):
         return {}, False
-    return {str(t): m.get("schema") if isinstance(m, dict) else None for t, m in content.items()}, body.get("required") is True
+    return {str(t): m.get("schema") if isinstance(m, dict) else None for t, m in content.items()}, body.get(
+        "required"
+    ) is True
 
 
 def _check_body(
@@ -348,15 +361,20 @@ def _check_body(
         outcome.add(
             Problem(
                 ProblemKind.CONTENT_TYPE,
-                "header `Content-Type`",
+                "header Content-Type",
                 messages.check_content_type(
-                    request.media_type, list(media), request.content_type_implied and request.source == "curl", looks_json
+                    request.media_type,
+                    list(media),
+                    request.content_type_implied and request.source == "curl",
+                    looks_json,
                 ),
             )
         )
     if chosen is None:  # check the body against what it looks like
         wanted = JSON if looks_json else (FORM if request.form else "")
-        chosen = next((t for t in media if wanted and (media_type(t) == wanted or "json" in t and wanted == JSON)), None)
+        chosen = next(
+            (t for t in media if wanted and (media_type(t) == wanted or ("json" in t and wanted == JSON))), None
+        )
         chosen = chosen or next(iter(media))
     instance = _instance(spec, request, media_type(chosen), media[chosen], outcome)
     if instance is _UNREADABLE:
@@ -424,7 +442,7 @@ def _json_like(text: str) -> bool:
 
 def _field_secret(declared: frozenset[str]) -> Callable[[str], bool]:
     def secret(where: str) -> bool:
-        last = re.split(r"[.\[\]\"]+", where.rstrip("]\""))[-1]
+        last = re.split(r"[.\[\]\"]+", where.rstrip(']"'))[-1]
         return is_secret_field(last, declared)
 
     return secret
@@ -502,9 +520,9 @@ def servers_hosts(spec: RawSpec) -> list[str]:
     for server in servers if isinstance(servers, list) else ():
         url = str(server.get("url") or "") if isinstance(server, dict) else ""
         try:
-            host = urlsplit(url).hostname
+            found = urlsplit(url).hostname or ""
         except ValueError:
-            host = None
-        if host and "{" not in host:
-            hosts.append(host.lower())
+            found = ""
+        if found and "{" not in found:
+            hosts.append(found.lower())
     return hosts

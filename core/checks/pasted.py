@@ -30,12 +30,23 @@ MULTIPART = "multipart/form-data"
 
 _METHOD_WORD = "|".join(METHODS)
 # `POST /pet HTTP/1.1` or `POST https://host/pet` on a line of its own (the start of a raw request).
-_REQUEST_LINE = re.compile(rf"^[^\S\n]*({_METHOD_WORD})[^\S\n]+(\S{{1,2000}})(?:[^\S\n]+HTTP/\d(?:\.\d)?)?[^\S\n]*$", re.M)
+_REQUEST_LINE = re.compile(
+    rf"^[^\S\n]*({_METHOD_WORD})[^\S\n]+(\S{{1,2000}})(?:[^\S\n]+HTTP/\d(?:\.\d)?)?[^\S\n]*$", re.M
+)
 # `GET /pet/{petId}` anywhere in a sentence ("is this response valid for GET /pet/{petId} 200?").
 _NAMED_OPERATION = re.compile(rf"\b({_METHOD_WORD})\s+((?:https?://|/)[^\s?`'\"]{{0,2000}})")
 _STATUS = re.compile(r"(?<![\w/.{-])([1-5][0-9][0-9]|[1-5]XX|default)(?![\w}/])")
 _RESPONSE_WORD = re.compile(r"\bresponses?\b", re.I)
 _CURL = re.compile(r"(?:^|(?<=[\s`$>]))curl(?:\.exe)?(?=\s)", re.M)
+# A pasted curl command, not the word: `curl -X …`, `curl https://…`, `curl api.example.com/…`.
+_CURL_COMMAND = re.compile(
+    r"(?:^|(?<=[\s`$>]))curl(?:\.exe)?[^\S\n]+(?:-|['\"]?https?://|['\"]?[\w-]{1,100}\.[\w.-]{1,200}/)", re.M
+)
+_CHECK_INTENT = re.compile(
+    r"\b(?:check|validate|valid|invalid|fail|fails|failing|failed|wrong|error|errors|reject|rejects|rejected|broken"
+    r"|work|working|[45][0-9][0-9])\b",
+    re.I,
+)
 _OPERATION_ID = re.compile(r"\boperation(?:[ _-]?id)?\s*[:=]?\s*`?([A-Za-z_][\w.\-/]{0,200})`?", re.I)
 _IDENTIFIER = re.compile(r"[A-Za-z_][\w.\-/]{0,200}")
 _HEADER_LINE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}):[^\S\n]*(.*)$")
@@ -103,6 +114,7 @@ def read_pasted(text: str) -> PastedRequest:
     request = PastedRequest("body", body=body, content_type=JSON if _is_json(body) else "")
     named = _NAMED_OPERATION.search(head)
     if named is not None:
+        request = replace(request, operation=f"{named.group(1)} {named.group(2).rstrip('.,;:!?')}")
         return _with_response(_with_target(request, named.group(1), named.group(2)), head)
     operation_id = _OPERATION_ID.search(head)
     stripped = head.strip().strip(":").strip()
@@ -111,6 +123,28 @@ def read_pasted(text: str) -> PastedRequest:
     elif _IDENTIFIER.fullmatch(stripped):
         request = replace(request, operation=stripped)
     return _with_response(request, head)
+
+
+def is_check_request(text: str) -> bool:
+    """Whether a question carries a request to check.
+
+    That is a pasted curl command, or words like "failing" or "valid" before a raw HTTP request or a JSON body
+    whose operation is named ("is this response valid for GET /pet/1 200?").
+    """
+    text = text[:MAX_CHECK_CHARS]
+    if _CURL_COMMAND.search(text):
+        return True
+    body_start = _body_start(text)
+    head = text if body_start is None else text[:body_start]
+    intent = _CHECK_INTENT.search(head)
+    if intent is None:
+        return False
+    line = _REQUEST_LINE.search(text)
+    if line is not None and line.start() > intent.start():
+        following = text[line.end() :].lstrip("\n")
+        if _HEADER_LINE.match(following.split("\n", 1)[0]) or following.lstrip().startswith(("{", "[")):
+            return True
+    return body_start is not None and _NAMED_OPERATION.search(head) is not None and _is_json(text[body_start:].strip())
 
 
 def _with_response(request: PastedRequest, prose: str) -> PastedRequest:
@@ -199,6 +233,8 @@ def read_http(text: str) -> PastedRequest:
     if host and target.startswith("/"):
         target = f"https://{host}{target}"
     request = _with_target(request, match.group(1), target)
+    if not headers:
+        request = replace(request, operation=f"{match.group(1)} {match.group(2)}")
     request = replace(request, cookies=_cookie_pairs(request.header("cookie") or ""))
     content_type = request.header("content-type") or ""
     if body is not None and not content_type:
@@ -390,7 +426,7 @@ def _split_option(word: str) -> tuple[str | None, str | None]:
 
 
 def _urlencoded(value: str) -> str:
-    """curl's --data-urlencode: `name=content`, `=content` or `content`, the content percent-encoded."""
+    """Curl's --data-urlencode: `name=content`, `=content` or `content`, the content percent-encoded."""
     name, sep, content = value.partition("=")
     if not sep:
         return quote(value, safe="")
@@ -523,8 +559,10 @@ def form_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
 
 
 def _put(node: dict[str, Any] | list[Any], key: str, value: Any, *, keep: bool = False) -> Any:
-    """Set `node[key]` (a list takes "" as append and digits as indexes); with `keep`, an existing container of
-    the same kind stays. The value now at that place, or None when the key cannot index `node`."""
+    """Set `node[key]` (a list takes "" as append and digits as indexes) and return what is now there.
+
+    With `keep`, an existing container of the same kind stays; None when the key cannot index `node`.
+    """
     if isinstance(node, dict):
         existing = node.get(key)
         if keep and isinstance(existing, type(value)):

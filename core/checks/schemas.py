@@ -135,11 +135,17 @@ Keyword = Callable[[Any, Any, Any, dict[str, Any]], Iterator[ValidationError]]
 
 
 def _pattern(validator: Any, pattern: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and isinstance(pattern, str) and pattern_search(pattern, instance) is False:
+    if (
+        validator.is_type(instance, "string")
+        and isinstance(pattern, str)
+        and pattern_search(pattern, instance) is False
+    ):
         yield ValidationError("pattern")
 
 
-def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _pattern_properties(
+    validator: Any, patterns: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object") or not isinstance(patterns, dict):
         return
     for pattern, subschema in patterns.items():
@@ -148,7 +154,9 @@ def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: di
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-def _additional_properties(validator: Any, extra: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _additional_properties(
+    validator: Any, extra: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     properties = schema.get("properties") or {}
@@ -346,7 +354,9 @@ def _problems(error: ValidationError, root: str, secret: Callable[[str], bool], 
         yield Problem(ProblemKind.UNKNOWN_FIELD, where, messages.check_unknown_field())
     elif keyword == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        yield Problem(ProblemKind.WRONG_TYPE, where, messages.check_wrong_type([str(t) for t in expected], json_type(instance)))
+        yield Problem(
+            ProblemKind.WRONG_TYPE, where, messages.check_wrong_type([str(t) for t in expected], json_type(instance))
+        )
     elif keyword in ("enum", "const"):
         allowed = error.validator_value if keyword == "enum" else [error.validator_value]
         shown = [shown_value(v) for v in list(allowed)[:MAX_SHOWN_ENUM]]

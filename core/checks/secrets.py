@@ -29,7 +29,16 @@ _SECRET_NAME_PARTS = (
 )  # fmt: skip
 # A JSON body field is masked when its name contains one of these (fewer: `key` names plain data in bodies).
 _SECRET_FIELD_PARTS = (
-    "token", "secret", "password", "passwd", "apikey", "api_key", "private_key", "cvc", "cvv", "credential",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "api_key",
+    "private_key",
+    "cvc",
+    "cvv",
+    "credential",
 )
 
 
@@ -93,7 +102,9 @@ def masked_json(value: Any, declared: Collection[str] = (), depth: int = 0) -> A
         return MASK
     if isinstance(value, dict):
         return {
-            k: MASK if is_secret_field(str(k), declared) and v not in (None, "") else masked_json(v, declared, depth + 1)
+            k: MASK
+            if is_secret_field(str(k), declared) and v not in (None, "")
+            else masked_json(v, declared, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -109,8 +120,11 @@ def shown_request(request: PastedRequest, declared: Collection[str] = ()) -> str
     if request.is_response:
         lines = []
     else:
-        target = masked_url(request, declared) if request.url else (request.operation or "")
-        lines = [f"{request.method} {target}".strip()] if request.method or target else []
+        if request.operation:
+            lines = [request.operation]  # a body with its operation named: no URL was given
+        else:
+            target = masked_url(request, declared) if request.url else ""
+            lines = [f"{request.method} {target}".strip()] if request.method or target else []
         lines[:1] = [scrub_text(line) for line in lines[:1]]
         lines += [f"{name}: {_shown_header(name, value, declared)}" for name, value in request.headers]
         if request.user is not None:

@@ -89,6 +89,14 @@ def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions:
     return spec
 
 
+def load_document(filename: str, data: bytes) -> Any:
+    """An uploaded JSON or YAML file as plain data (the same safe loading as a parse), for request checks."""
+    text = _decode(filename, data)
+    if text.lstrip().startswith(("{", "[")):
+        return _load_json(filename, text)
+    return _load_yaml(filename, text)
+
+
 def _decode(filename: str, data: bytes) -> str:
     """The file as text: UTF-8, or whatever its byte-order mark says; binary files are refused."""
     if not data.strip():
