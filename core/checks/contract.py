@@ -208,8 +208,10 @@ class ConvertedSchema:
 class SchemaConverter:
     """Turns schemas of one document into self-contained JSON Schema, each referenced schema converted once."""
 
-    def __init__(self, spec: RawSpec) -> None:
+    def __init__(self, spec: RawSpec, direction: str = "request") -> None:
+        """`direction` "request" leaves read-only fields out of `required`, "response" write-only ones."""
         self.spec = spec
+        self.hidden = "readOnly" if direction == "request" else "writeOnly"
         self.defs: dict[str, Any] = {}
         self._names: dict[str, str] = {}
         self._pending: deque[tuple[str, str]] = deque()
@@ -285,6 +287,13 @@ class SchemaConverter:
                 result[key] = {str(k): self._node(v, depth + 1) for k, v in _dict(value).items()}
             else:
                 result[key] = value
+        if isinstance(result.get("required"), list) and isinstance(node.get("properties"), dict):
+            # OpenAPI: a required read-only field is required in responses only (write-only: in requests only)
+            properties = node["properties"]
+            result["required"] = [
+                name for name in result["required"]
+                if not (isinstance(name, str) and _flag(self.spec.follow(properties.get(name)), self.hidden))
+            ]  # fmt: skip
         if not self.spec.openapi31:
             result = self._legacy(node, result)
         return result
@@ -311,6 +320,16 @@ class SchemaConverter:
             if "type" not in result and any(k in result for k in ("allOf", "anyOf", "oneOf", "$ref")):
                 return {"anyOf": [{"type": "null"}, result]}
         return result
+
+
+def _flag(schema: Any, keyword: str) -> bool:
+    """Whether a schema (or the single member of its `allOf`) sets `keyword: true`."""
+    if not isinstance(schema, dict):
+        return False
+    if schema.get(keyword) is True:
+        return True
+    members = schema.get("allOf")
+    return isinstance(members, list) and len(members) == 1 and isinstance(members[0], dict) and members[0].get(keyword) is True
 
 
 def _segments(path: str) -> list[str]:

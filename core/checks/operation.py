@@ -488,7 +488,7 @@ def _check_response(
     instance = parse_json(request.body or "", outcome)
     if instance is _UNREADABLE:
         return
-    converted = SchemaConverter(spec).convert(schema)
+    converted = SchemaConverter(spec, "response").convert(schema)
     validate(
         instance, converted.schema, direction="response", where="$", outcome=outcome,
         secret=_field_secret(declared), budget=budget,

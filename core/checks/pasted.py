@@ -181,7 +181,9 @@ def _is_json(text: str) -> bool:
 
 def _with_target(request: PastedRequest, method: str, target: str) -> PastedRequest:
     """The method and the URL (or path) parts of a request."""
-    target = target.strip("`'\"<>").rstrip(".,;:!?")
+    target = target.strip("`'\"").rstrip(".,;:!?")
+    if target.startswith("<") and target.endswith(">"):
+        target = target[1:-1]  # a link as chat apps wrap it
     if "://" not in target and not target.startswith("/"):
         target = "http://" + target  # curl takes `api.example.com/pet` as http
     try:

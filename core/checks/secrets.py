@@ -2,9 +2,9 @@
 
 Masked are: the Authorization and Proxy-Authorization headers (their scheme word stays: `Bearer [masked]`),
 cookies, any header, query parameter or form field whose name says it holds a credential (token, key,
-secret, password, signature, session, …) or that the spec declares as an API key, curl's `-u` password, the
-password in a URL, and body fields named like passwords and tokens. As a last pass the text goes through the
-log scrubber (`core.logs.scrub_text`), which knows credential shapes (Slack, Groq, JWT, AWS, `Bearer …`).
+secret, password, signature, session, …) or that the spec declares as an API key, curl's `-u` user and
+password, the credentials in a URL, and body fields named like passwords and tokens. As a last pass the text
+goes through the log scrubber (`core.logs.scrub_text`), which knows credential shapes (Slack, Groq, JWT, AWS, `Bearer …`).
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def shown_request(request: PastedRequest, declared: Collection[str] = ()) -> str
         lines[:1] = [scrub_text(line) for line in lines[:1]]
         lines += [f"{name}: {_shown_header(name, value, declared)}" for name, value in request.headers]
         if request.user is not None:
-            lines.append(f"(curl -u) {request.user}:{MASK if request.password else ''}")
+            # Stripe's key is the user name (`-u sk_test_…:`): both halves are credentials
+            lines.append(f"(curl -u) {MASK}:{MASK if request.password else ''}")
         cookie_names = {k for k, _ in request.cookies}
         if cookie_names and request.header("cookie") is None:
             lines.append("Cookie: " + "; ".join(f"{name}={MASK}" for name in sorted(cookie_names)))
@@ -149,5 +150,5 @@ def secrets_in(request: PastedRequest, declared: Collection[str] = ()) -> int:
     """How many credentials the request carries (a count for the log line, never the values)."""
     found = sum(1 for name, value in request.headers if value and mask_header(name, value, declared) != value)
     found += sum(1 for name, value in request.query if mask_value(name, value, declared) != value)
-    found += len(request.cookies) + (1 if request.password else 0)
+    found += len(request.cookies) + (1 if request.user is not None else 0)
     return found
