@@ -329,7 +329,12 @@ def _flag(schema: Any, keyword: str) -> bool:
     if schema.get(keyword) is True:
         return True
     members = schema.get("allOf")
-    return isinstance(members, list) and len(members) == 1 and isinstance(members[0], dict) and members[0].get(keyword) is True
+    return (
+        isinstance(members, list)
+        and len(members) == 1
+        and isinstance(members[0], dict)
+        and members[0].get(keyword) is True
+    )
 
 
 def _segments(path: str) -> list[str]:

@@ -4,7 +4,8 @@ Masked are: the Authorization and Proxy-Authorization headers (their scheme word
 cookies, any header, query parameter or form field whose name says it holds a credential (token, key,
 secret, password, signature, session, …) or that the spec declares as an API key, curl's `-u` user and
 password, the credentials in a URL, and body fields named like passwords and tokens. As a last pass the text
-goes through the log scrubber (`core.logs.scrub_text`), which knows credential shapes (Slack, Groq, JWT, AWS, `Bearer …`).
+goes through the log scrubber (`core.logs.scrub_text`), which knows credential shapes (Slack, Groq, JWT, AWS,
+`Bearer …`).
 """
 
 from __future__ import annotations

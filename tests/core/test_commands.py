@@ -51,6 +51,10 @@ TYPED_EXAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "specs": ("specs", {}),
     "forget": ("forget bookshop", {"name": "bookshop"}),
     "use": ("use bookshop", {"name": "bookshop"}),
+    "check": (
+        "check curl https://api.bookshop.example/v1/orders -d x=1 spec:bookshop",
+        {"request": "curl https://api.bookshop.example/v1/orders -d x=1", "spec": "bookshop"},
+    ),
     "help": ("help", {}),
 }
 DISCORD_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
@@ -72,9 +76,9 @@ def test_the_catalogue_is_well_formed() -> None:
 
 
 def test_surfaces() -> None:
-    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "help"]
-    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "help"]
-    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "use", "help"]
+    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "check", "help"]
+    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "check", "help"]
+    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "use", "check", "help"]
     assert find("FORGET", SLACK) is command("forget") and find("upload", SLACK) is None
     with pytest.raises(KeyError):
         command("nope")

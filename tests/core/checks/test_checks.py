@@ -3,6 +3,7 @@ fields, OpenAPI 3.1 type arrays; reading curl and HTTP; masking; and bounds on h
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -59,7 +60,9 @@ OPENAPI_30: dict[str, Any] = {
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10}},
                     {"name": "X-Trace", "in": "header", "required": True, "schema": {"type": "string"}},
                 ],
-                "responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}}},
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}}
+                },
             },
         },
     },
@@ -82,7 +85,9 @@ SWAGGER_2: dict[str, Any] = {
         "/things": {
             "post": {
                 "consumes": ["application/json"],
-                "parameters": [{"in": "body", "name": "body", "required": True, "schema": {"$ref": "#/definitions/Thing"}}],
+                "parameters": [
+                    {"in": "body", "name": "body", "required": True, "schema": {"$ref": "#/definitions/Thing"}}
+                ],
                 "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Thing"}}},
             }
         },
@@ -148,7 +153,9 @@ ITEMS = "https://api.items.test/v1/items"
 
 
 def test_openapi_30_nullable_and_read_only() -> None:
-    valid = check(OPENAPI_30, f"""curl {ITEMS}?api_key=k --json '{{"name": "box", "note": null, "kind": null, "parent": null}}'""")
+    valid = check(
+        OPENAPI_30, f"""curl {ITEMS}?api_key=k --json '{{"name": "box", "note": null, "kind": null, "parent": null}}'"""
+    )
     assert valid.problems == []  # `id` is required but read-only: not asked of a request
     wrong = check(
         OPENAPI_30,
@@ -193,23 +200,37 @@ def test_responses_refuse_write_only_fields_and_accept_read_only_ones() -> None:
 
 
 def test_swagger_2_bodies_and_form_fields() -> None:
-    valid = check(SWAGGER_2, """curl -u me:pw https://legacy.test/api/things -H 'Content-Type: application/json' -d '{"size": null}'""")
+    valid = check(
+        SWAGGER_2,
+        """curl -u me:pw https://legacy.test/api/things -H 'Content-Type: application/json' -d '{"size": null}'""",
+    )
     assert valid.problems == []  # x-nullable
-    zero = check(SWAGGER_2, """curl -u me:pw https://legacy.test/api/things -H 'Content-Type: application/json' -d '{"size": 0}'""")
+    zero = check(
+        SWAGGER_2,
+        """curl -u me:pw https://legacy.test/api/things -H 'Content-Type: application/json' -d '{"size": 0}'""",
+    )
     assert found(zero) == {("$.size", ProblemKind.BOUNDS)}  # exclusiveMinimum: true, the draft 4 way
     upload = check(SWAGGER_2, "curl -u me:pw 'https://legacy.test/api/upload?tags=1,x' -F file=@a.png -F mode=medium")
     assert found(upload) == {("$.mode", ProblemKind.NOT_IN_ENUM), ("query parameter tags[1]", ProblemKind.WRONG_TYPE)}
     ok = check(SWAGGER_2, "curl -u me:pw https://legacy.test/api/upload -F file=@a.png -F mode=fast")
     assert ok.problems == []
-    as_json = check(SWAGGER_2, "curl -u me:pw https://legacy.test/api/upload -H 'Content-Type: application/json' -d '{}'")
+    as_json = check(
+        SWAGGER_2, "curl -u me:pw https://legacy.test/api/upload -H 'Content-Type: application/json' -d '{}'"
+    )
     assert ("header Content-Type", ProblemKind.CONTENT_TYPE) in found(as_json)
     no_auth = check(SWAGGER_2, "curl https://legacy.test/api/upload -F file=@a.png -F mode=fast")
     assert found(no_auth) == {("auth", ProblemKind.MISSING_AUTH)}
 
 
 def test_openapi_31_schemas_as_they_are() -> None:
-    assert check(OPENAPI_31, """curl -X PUT https://x.test/notes --json '{"title": null, "kind": "note"}'""").problems == []
-    wrong = check(OPENAPI_31, """curl -X PUT https://x.test/notes --json '{"title": "too long", "kind": "memo", "tags": ["a", "a"]}'""")
+    assert (
+        check(OPENAPI_31, """curl -X PUT https://x.test/notes --json '{"title": null, "kind": "note"}'""").problems
+        == []
+    )
+    wrong = check(
+        OPENAPI_31,
+        """curl -X PUT https://x.test/notes --json '{"title": "too long", "kind": "memo", "tags": ["a", "a"]}'""",
+    )
     assert found(wrong) == {
         ("$.title", ProblemKind.BOUNDS),
         ("$.kind", ProblemKind.NOT_IN_ENUM),
@@ -227,14 +248,22 @@ def test_curl_is_read_like_a_shell_without_running_one() -> None:
     assert words == ["curl", "-X", "POST", "https://a.test/x?q=1", "-H", "X-A: b'c", "-d", "a b", "-d", 'c"d']
     flattened = shell_words("curl -XPOST https://a.test \\ -H 'A: b'")  # a chat app joined the lines
     assert flattened == ["curl", "-XPOST", "https://a.test", "-H", "A: b"]
-    pasted = read_pasted("why is this failing?\n```\n$ curl -sS -XPOST https://a.test/p --data-urlencode 'q=a b' -b 'sid=1'\n```")
+    pasted = read_pasted(
+        "why is this failing?\n```\n$ curl -sS -XPOST https://a.test/p --data-urlencode 'q=a b' -b 'sid=1'\n```"
+    )
     assert (pasted.method, pasted.path, pasted.form, pasted.cookies) == ("POST", "/p", (("q", "a b"),), (("sid", "1"),))
     get = read_pasted("curl -G https://a.test/s -d q=1 -d r=2")
     assert (get.method, get.query, get.body) == ("GET", (("q", "1"), ("r", "2")), None)
 
 
 def test_form_bracket_notation() -> None:
-    pairs = (("metadata[a]", "1"), ("expand[]", "x"), ("expand[]", "y"), ("items[1][price]", "p"), ("items[0][qty]", "2"))
+    pairs = (
+        ("metadata[a]", "1"),
+        ("expand[]", "x"),
+        ("expand[]", "y"),
+        ("items[1][price]", "p"),
+        ("items[0][qty]", "2"),
+    )
     assert form_values(pairs) == {
         "metadata": {"a": "1"},
         "expand": ["x", "y"],
@@ -244,7 +273,7 @@ def test_form_bracket_notation() -> None:
 
 def test_questions_that_carry_a_request() -> None:
     assert is_check_request("why is this request failing? curl -X POST https://a.test/pet -d 'x=1'")
-    assert is_check_request("is this response valid for GET /pet/{petId} 200?\n{\"id\": 1}")
+    assert is_check_request('is this response valid for GET /pet/{petId} 200?\n{"id": 1}')
     assert is_check_request("this fails with 400:\nPOST /pet HTTP/1.1\nContent-Type: application/json\n\n{}")
     assert not is_check_request("give me a curl for creating a pet")
     assert not is_check_request("why does GET /pets return 404?")
@@ -304,15 +333,11 @@ def test_nested_alternatives_stop_at_the_deadline(depth: int, width: int) -> Non
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    st.text(alphabet=st.sampled_from(list("curl -XHd'\"\\$ \n{}[]/:?=&@<>|;`abc0")), max_size=3000)
-)
+@given(st.text(alphabet=st.sampled_from(list("curl -XHd'\"\\$ \n{}[]/:?=&@<>|;`abc0")), max_size=3000))
 def test_reading_any_paste_is_bounded(text: str) -> None:
     started = time.monotonic()
-    try:
+    with contextlib.suppress(NothingToCheckError):
         read_pasted(text)
-    except NothingToCheckError:
-        pass
     is_check_request(text)
     shell_words(text)
     assert time.monotonic() - started < 2
@@ -342,8 +367,16 @@ def test_self_referencing_and_huge_schemas_are_bounded() -> None:
     document: dict[str, Any] = {
         "openapi": "3.0.0",
         "info": {"title": "t", "version": "1"},
-        "components": {"schemas": {"A": {"$ref": "#/components/schemas/B"}, "B": {"allOf": [{"$ref": "#/components/schemas/A"}]}}},
-        "paths": {"/a": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}}}},
+        "components": {
+            "schemas": {"A": {"$ref": "#/components/schemas/B"}, "B": {"allOf": [{"$ref": "#/components/schemas/A"}]}}
+        },
+        "paths": {
+            "/a": {
+                "post": {
+                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}
+                }
+            }
+        },
     }
     outcome = check(document, "curl https://x.test/a --json '{}'")
     assert outcome.problems == [] and outcome.notes  # said it could not check, never hung or crashed

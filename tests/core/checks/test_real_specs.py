@@ -50,12 +50,18 @@ PET_URL = "https://petstore3.swagger.io/api/v3/pet"
 @pytest.mark.parametrize("spec", [PETSTORE], indirect=True)
 def test_petstore_post_pet(spec: RawSpec) -> None:
     auth = "-H 'Authorization: Bearer 0123456789abcdef'"
-    valid = check(spec, f"""curl -X POST {PET_URL} {auth} -H 'Content-Type: application/json' \\
-        -d '{{"name": "doggie", "photoUrls": ["https://x/1.png"], "status": "available", "category": {{"id": 1}}}}'""")
+    valid = check(
+        spec,
+        f"""curl -X POST {PET_URL} {auth} -H 'Content-Type: application/json' \\
+        -d '{{"name": "doggie", "photoUrls": ["https://x/1.png"], "status": "available", "category": {{"id": 1}}}}'""",
+    )
     assert valid.problems == [], valid.problems
 
-    wrong = check(spec, f"""curl -X POST {PET_URL} {auth} -H 'Content-Type: application/json' \\
-        -d '{{"name": 7, "photoUrls": "x", "status": "lost", "category": {{"id": "one"}}}}'""")
+    wrong = check(
+        spec,
+        f"""curl -X POST {PET_URL} {auth} -H 'Content-Type: application/json' \\
+        -d '{{"name": 7, "photoUrls": "x", "status": "lost", "category": {{"id": "one"}}}}'""",
+    )
     assert kinds(wrong) == {
         "$.name": ProblemKind.WRONG_TYPE,
         "$.photoUrls": ProblemKind.WRONG_TYPE,
@@ -75,7 +81,9 @@ def test_petstore_post_pet(spec: RawSpec) -> None:
     assert kinds(placeholder) == {"URL path": ProblemKind.PLACEHOLDER}
     bounds = check(spec, f"curl 'https://petstore3.swagger.io/api/v3/pet/findByStatus?status=lost' {auth}")
     assert kinds(bounds) == {"query parameter status": ProblemKind.NOT_IN_ENUM}
-    response = read_pasted('is this response valid for GET /pet/{petId} 200?\n{"id": "7", "name": "rex", "photoUrls": []}')
+    response = read_pasted(
+        'is this response valid for GET /pet/{petId} 200?\n{"id": "7", "name": "rex", "photoUrls": []}'
+    )
     operation = spec.by_label("GET", "/pet/{petId}")
     assert operation is not None
     assert kinds(check_operation(spec, operation, response)) == {"$.id": ProblemKind.WRONG_TYPE}
@@ -92,8 +100,11 @@ def test_stripe_form_bodies(spec: RawSpec) -> None:
     valid = check(spec, base + " -d email=a@b.co -d 'metadata[order_id]=6735' -d balance=-100 -d 'expand[]=sources'")
     assert valid.problems == [], valid.problems
 
-    wrong = check(spec, base + " -d balance=ten -d nonsense=1 -d 'tax_exempt=maybe' -d 'address[city]=Paris'"
-                  " -d 'cash_balance[settings][reconciliation_mode]=auto'")
+    wrong = check(
+        spec,
+        base + " -d balance=ten -d nonsense=1 -d 'tax_exempt=maybe' -d 'address[city]=Paris'"
+        " -d 'cash_balance[settings][reconciliation_mode]=auto'",
+    )
     assert kinds(wrong) == {
         "$.balance": ProblemKind.WRONG_TYPE,
         "$.nonsense": ProblemKind.UNKNOWN_FIELD,
@@ -105,9 +116,13 @@ def test_stripe_form_bodies(spec: RawSpec) -> None:
 
     no_auth = check(spec, "curl https://api.stripe.com/v1/refunds -d charge=ch_1")
     assert kinds(no_auth) == {"auth": ProblemKind.MISSING_AUTH}
-    refund = check(spec, f"curl https://api.stripe.com/v1/refunds -H 'Authorization: Bearer {STRIPE_KEY}' -d charge=ch_1")
+    refund = check(
+        spec, f"curl https://api.stripe.com/v1/refunds -H 'Authorization: Bearer {STRIPE_KEY}' -d charge=ch_1"
+    )
     assert refund.problems == []
-    listed = check(spec, f"curl -G https://api.stripe.com/v1/customers -u {STRIPE_KEY}: -d 'created[gte]=soon' -d limit=5")
+    listed = check(
+        spec, f"curl -G https://api.stripe.com/v1/customers -u {STRIPE_KEY}: -d 'created[gte]=soon' -d limit=5"
+    )
     assert kinds(listed) == {"query parameter created.gte": ProblemKind.WRONG_TYPE}, listed.problems
     shown = shown_request(read_pasted(base + " -d email=a@b.co"))
     assert STRIPE_KEY not in shown and "[masked]" in shown
@@ -119,12 +134,18 @@ TWILIO = "twilio_api_v2010_openapi3.json"
 @pytest.mark.parametrize("spec", [TWILIO], indirect=True)
 def test_twilio_form_bodies(spec: RawSpec) -> None:
     auth = f"-u {TWILIO_SID}:authtoken123"
-    valid = check(spec, f"curl -X POST {TWILIO_URL} --data-urlencode 'To=+15558675310' -d From=+15017122661 "
-                  f"-d 'Body=Hi there' -d MaxPrice=0.5 -d ProvideFeedback=true {auth}")
+    valid = check(
+        spec,
+        f"curl -X POST {TWILIO_URL} --data-urlencode 'To=+15558675310' -d From=+15017122661 "
+        f"-d 'Body=Hi there' -d MaxPrice=0.5 -d ProvideFeedback=true {auth}",
+    )
     assert valid.problems == [], valid.problems
 
-    wrong = check(spec, f"curl -X POST {TWILIO_URL} -d From=+15017122661 -d ProvideFeedback=maybe -d Attempt=x "
-                  f"-d ApplicationSid=AP123 -d ContentRetention=forever {auth}")
+    wrong = check(
+        spec,
+        f"curl -X POST {TWILIO_URL} -d From=+15017122661 -d ProvideFeedback=maybe -d Attempt=x "
+        f"-d ApplicationSid=AP123 -d ContentRetention=forever {auth}",
+    )
     assert {(p.where, p.kind) for p in wrong.problems} == {
         ("$.To", ProblemKind.MISSING_FIELD),
         ("$.ProvideFeedback", ProblemKind.WRONG_TYPE),
@@ -134,13 +155,15 @@ def test_twilio_form_bodies(spec: RawSpec) -> None:
         ("$.ContentRetention", ProblemKind.NOT_IN_ENUM),
     }, wrong.problems
 
-    bad_sid = check(spec, f"curl -X POST https://api.twilio.com/2010-04-01/Accounts/XY{'0' * 32}/Messages.json "
-                    f"-d To=+1555 {auth}")
+    bad_sid = check(
+        spec, f"curl -X POST https://api.twilio.com/2010-04-01/Accounts/XY{'0' * 32}/Messages.json -d To=+1555 {auth}"
+    )
     assert kinds(bad_sid) == {"path parameter AccountSid": ProblemKind.PATTERN}
     no_auth = check(spec, f"curl -X POST {TWILIO_URL} -d To=+1555 -H 'Authorization: Bearer abc'")
     assert kinds(no_auth) == {"header Authorization": ProblemKind.MISSING_AUTH}
-    placeholder = check(spec, "curl -X POST https://api.twilio.com/2010-04-01/Accounts/:AccountSid/Messages.json "
-                        f"-d To=+1555 {auth}")
+    placeholder = check(
+        spec, f"curl -X POST https://api.twilio.com/2010-04-01/Accounts/:AccountSid/Messages.json -d To=+1555 {auth}"
+    )
     assert kinds(placeholder) == {"URL path": ProblemKind.PLACEHOLDER}
 
 
@@ -152,12 +175,18 @@ COMMANDS = "https://discord.com/api/v10/applications/1234567890/commands"
 def test_discord_3_1_type_arrays(spec: RawSpec) -> None:
     bot = "-H 'Authorization: Bot MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs'"
     json_type = "-H 'Content-Type: application/json'"
-    valid = check(spec, f"""curl -X POST {COMMANDS} {bot} {json_type} \\
-        -d '{{"name": "ping", "description": null, "dm_permission": true, "default_member_permissions": null}}'""")
+    valid = check(
+        spec,
+        f"""curl -X POST {COMMANDS} {bot} {json_type} \\
+        -d '{{"name": "ping", "description": null, "dm_permission": true, "default_member_permissions": null}}'""",
+    )
     assert valid.problems == [], valid.problems
 
-    wrong = check(spec, f"""curl -X POST {COMMANDS} {bot} {json_type} \\
-        -d '{{"name": "", "description": 5, "dm_permission": "yes", "default_member_permissions": -1}}'""")
+    wrong = check(
+        spec,
+        f"""curl -X POST {COMMANDS} {bot} {json_type} \\
+        -d '{{"name": "", "description": 5, "dm_permission": "yes", "default_member_permissions": -1}}'""",
+    )
     assert kinds(wrong) == {
         "$.name": ProblemKind.BOUNDS,
         "$.description": ProblemKind.WRONG_TYPE,
