@@ -5,6 +5,7 @@ api-assistant specs                       list indexed specs
 api-assistant forget NAME                 remove one
 api-assistant diff NAME [--from V] [--to V]   what changed between two kept versions (breaking first)
 api-assistant ask "QUESTION" [--spec N]   print an answer
+api-assistant check TEXT|@FILE [--spec N] check a curl command, HTTP request or JSON body against the spec
 api-assistant console                     terminal chat
 api-assistant demo                        index the bundled example, then open the chat
 api-assistant eval --questions F --specs DIR --out OUT [--rerank]   retrieval evaluation (--rerank: with the
@@ -49,6 +50,7 @@ from core.backup import (
 )
 from core.backup_schedule import check_backup_schedule
 from core.bootstrap import build_assistant
+from core.checks.pasted import MAX_CHECK_CHARS
 from core.commands.catalogue import Invocation, command
 from core.config import Settings, load_settings
 from core.data_lock import data_lock, describe_data
@@ -82,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="ask a question")
     ask.add_argument("question")
     ask.add_argument("--spec", help="only search this spec")
+    check = commands.add_parser("check", help="check a request or response against the spec")
+    check.add_argument("request", help="a curl command, an HTTP request or a JSON body; @FILE reads it from a file")
+    check.add_argument("--spec", help="only check against this spec")
     commands.add_parser("console", help="chat in the terminal")
     commands.add_parser("demo", help="index the bundled example spec, then chat in the terminal")
     commands.add_parser("run", help="serve Slack and/or Discord (whichever has credentials configured)")
@@ -199,6 +204,16 @@ async def _ask(assistant: Assistant, question: str, spec: str | None) -> str:
     return await run_local(assistant, CLI_ORIGIN, "ask", {"question": question, "spec": spec})
 
 
+async def _check(assistant: Assistant, text: str, spec: str | None) -> str:
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            return f"There's no file at `{path}`."
+        with path.open("rb") as handle:  # no more than a check reads, however big the file
+            text = handle.read(MAX_CHECK_CHARS + 1).decode("utf-8", errors="replace")
+    return await run_local(assistant, CLI_ORIGIN, "check", {"request": text, "spec": spec})
+
+
 async def _reindex(assistant: Assistant, workspace: str | None, spec: str | None) -> int:
     """A line per spec on stdout (its indexing steps on stderr, like `ingest`), then a summary; 1 if any failed."""
     show_step = progress_printer(sys.stderr)
@@ -300,6 +315,8 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
             action = lambda: _diff(assistant, args.name, args.before, args.after, args.full)  # noqa: E731
         elif args.command == "ask":
             action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
+        elif args.command == "check":
+            action = lambda: _check(assistant, args.request, args.spec)  # noqa: E731
         elif args.command == "eval":
             action = lambda: _eval(assistant, args.questions, args.specs, args.out, args.rerank)  # noqa: E731
         with bound_contextvars(request_id=CLI_ORIGIN.request_id):  # one command, one action

@@ -171,3 +171,12 @@ class DiffSpec:
     name: str
     before: str | None = None
     after: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """Check a pasted request or response (curl, HTTP, or a body) against a spec (`spec` None: any spec here)."""
+
+    origin: Origin
+    text: str
+    spec: str | None = None

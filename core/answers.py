@@ -34,6 +34,7 @@ class AnswerKind(StrEnum):
     GENERATED = "generated"  # written by the LLM from retrieved operations
     NOTHING_FOUND = "nothing_found"
     SMALLTALK = "smalltalk"  # greetings, help, spec list: answered without retrieval
+    CHECK = "check"  # a pasted request or response checked against its operation (`core.checks`)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from core import messages
-from core.actions import AskQuestion, DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
+from core.actions import AskQuestion, CheckRequest, DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
 from core.answers import (
     Answer,
     AnswerEvent,
@@ -41,6 +41,8 @@ from core.answers import (
     retrieval_answer,
 )
 from core.auth_questions import classify, rank_for_auth
+from core.checks.pasted import is_check_request
+from core.checks.service import CheckReport, RequestChecker, check_answer, checked_summary, names_of
 from core.config import Settings
 from core.diffs.report import DiffReport
 from core.embedding import Embedder, ModelIdentity
@@ -162,6 +164,7 @@ class Assistant:
             telemetry.prepare_reranks()
         self.feedback = {True: 0, False: 0}
         self.work = InFlightWork()  # what a graceful shutdown waits for
+        self.checker = RequestChecker(registry, self._operations_for_check)
         self._register_readiness_checks()
 
     # ---- specs (the library does the work) -----------------------------------------------------------
@@ -358,6 +361,31 @@ class Assistant:
             )
         return result
 
+    async def check(self, request: CheckRequest) -> CheckReport:
+        """Check a pasted request or response against the workspace's specs (see `core.checks.service`).
+
+        Rate-limited like a question. The pasted text may hold credentials: it is never logged, remembered or
+        sent to the LLM; the report shows it masked.
+        """
+        origin = request.origin
+        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
+        return await self.checker.check(origin.scope, request.text, request.spec)
+
+    async def _check_in_question(self, origin: Origin, question: str, spec: str | None) -> Answer:
+        """The check a question carries, answered; its thread remembers which operation, not the pasted text."""
+        report = await self.checker.check(origin.scope, question, spec)
+        answer = check_answer(report)
+        thread = thread_key(origin)
+        if thread:
+            history = await self.memory.history(thread)
+            await self.memory.remember(thread, _turn(checked_summary(report), answer, history[-1] if history else None))
+        return answer
+
+    async def _operations_for_check(self, scope: str, query: str, spec: str | None) -> list[tuple[str, str, str]]:
+        """Operations for a body pasted alone, found from its field names (fused order: nothing goes to the LLM)."""
+        search_scope = await asyncio.to_thread(self.search_scope, scope, spec)
+        return names_of(await self._retrieve(search_scope, query, query, 10, rerank=False))
+
     async def ask(self, request: AskQuestion) -> Answer:
         """Answer a question from the workspace's specs (the final answer of `stream_answer`)."""
         return await read_answer(self.stream_answer(request))
@@ -403,6 +431,12 @@ class Assistant:
         origin = request.origin
         bound = log.bind(workspace=origin.scope, user=origin.user, event_id=origin.event_id)
         await enforce(self.limiter, f"{origin.scope}:{origin.user}")
+        if is_check_request(question):
+            # "why is this request failing? curl …": checked, never searched or sent to the LLM (it may hold keys)
+            yield StatusUpdate(messages.checking())
+            yield FinalAnswer(await self._check_in_question(origin, question, request.spec))
+            bound.info("question_answered", mode="check")
+            return
         reply = smalltalk_reply(question)
         if reply is not None or asks_for_spec_list(question):
             bound.info("question_answered", mode="smalltalk")

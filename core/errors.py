@@ -106,3 +106,11 @@ class CommandUsageError(UserFacingError):
 
 class DiffUnavailableError(UserFacingError):
     """A diff cannot be made: the spec has one version only, or the version asked for is not kept."""
+
+
+class NothingToCheckError(UserFacingError):
+    """A request or response to check holds nothing that can be checked (no curl command, request or body)."""
+
+
+class OperationNotFoundError(UserFacingError):
+    """The request to check matches no operation of the spec(s): its method and path, or the operation it names."""

@@ -685,3 +685,265 @@ def versions_text(versions: int) -> str:
 def diff_see_more(name: str) -> str:
     """Where the whole diff of an upload is."""
     return f"Ask `/api diff {name}` (or `api-assistant diff {name}`) for the full list."
+
+
+# ---- checking a request or a response against the spec (core.checks) ----------------------------------------
+
+CHECK_HINT = (
+    "Paste a curl command, an HTTP request (`POST /pet`, headers, a blank line, the body), or a JSON body "
+    "with the operation (`POST /pet` or its operationId) on the line before it."
+)
+
+
+def nothing_to_check() -> str:
+    """A check with no request, response or body in it."""
+    return "I didn't find a request to check in that. " + CHECK_HINT
+
+
+def nothing_to_check_curl() -> str:
+    """A curl command without a URL."""
+    return "That curl command has no URL, so I can't tell which operation it calls. " + CHECK_HINT
+
+
+def check_too_long(limit: int) -> str:
+    """The pasted request is over the size a check reads."""
+    return f"That's over {limit:,} characters, more than I check at once. Trim the body to the part that fails."
+
+
+def check_from_file(what: str) -> str:
+    """Curl reads part of the request from a file, which a check never opens."""
+    return f"The {what} come from a file (`@file`), which I can't see, so they weren't checked."
+
+
+def curl_content_type(content_type: str) -> str:
+    """The content type curl sends on its own (shown in the checked request)."""
+    return f"Content-Type: {content_type}  (sent by curl itself)"
+
+
+def check_out_of_time(seconds: float) -> str:
+    """Validation stopped at its deadline."""
+    return f"Checking took longer than {seconds:g} s, so I stopped: the problems above are the ones found so far."
+
+
+def check_schema_recursive() -> str:
+    """The schema refers to itself without end."""
+    return "Part of this schema refers to itself without end, so it couldn't be checked."
+
+
+def check_pattern_skipped(pattern: str) -> str:
+    """A spec regex was not applied (too long, invalid, or too slow)."""
+    return f"The spec's pattern `{pattern}` wasn't checked (too long, not a valid regex here, or too slow to run)."
+
+
+def check_missing_field() -> str:
+    """A required body field is missing."""
+    return "missing required field"
+
+
+def check_unknown_field() -> str:
+    """A body field the schema does not allow."""
+    return "unknown field: the schema allows no other fields here"
+
+
+def check_wrong_type(expected: list[str], got: str) -> str:
+    """A value of the wrong JSON type."""
+    return f"wrong type: expected {' or '.join(expected)}, got {got}"
+
+
+def check_not_in_enum(value: str | None, allowed: list[str], more: bool) -> str:
+    """A value outside its enum (the value is None when it is a credential, never quoted)."""
+    listed = ", ".join(f"`{a}`" for a in allowed) + (", …" if more else "")
+    return f"{f'`{value}` is ' if value is not None else ''}not one of the allowed values: {listed}"
+
+
+def check_pattern(pattern: str) -> str:
+    """A string not matching its pattern."""
+    return f"doesn't match the pattern `{pattern}`"
+
+
+_BOUND_WORDS = {
+    "minLength": "at least {} characters",
+    "maxLength": "at most {} characters",
+    "minimum": "at least {}",
+    "maximum": "at most {}",
+    "exclusiveMinimum": "more than {}",
+    "exclusiveMaximum": "less than {}",
+    "minItems": "at least {} items",
+    "maxItems": "at most {} items",
+    "minProperties": "at least {} fields",
+    "maxProperties": "at most {} fields",
+    "multipleOf": "a multiple of {}",
+    "minContains": "at least {} matching items",
+    "maxContains": "at most {} matching items",
+}
+
+
+def check_bounds(keyword: str, limit: object, size: int | None) -> str:
+    """A value outside its bounds."""
+    if keyword == "uniqueItems":
+        return "out of bounds: the items must all be different"
+    rule = _BOUND_WORDS.get(keyword, keyword + " {}").format(limit)
+    counted = size is not None and keyword.endswith(("Length", "Items", "Properties"))
+    return f"out of bounds: must be {rule}" + (f" (it has {size})" if counted else "")
+
+
+def check_read_only() -> str:
+    """A read-only field sent in a request."""
+    return "read-only field: the server sets it, don't send it"
+
+
+def check_write_only() -> str:
+    """A write-only field returned in a response."""
+    return "write-only field: a response shouldn't contain it"
+
+
+def check_not_allowed(keyword: str) -> str:
+    """A value refused by another schema rule."""
+    return f"not allowed here (the schema's `{keyword}` rule)"
+
+
+def check_ambiguous() -> str:
+    """A value matching more than one `oneOf` alternative."""
+    return "matches more than one of the allowed shapes, where exactly one is expected"
+
+
+def check_no_alternative() -> str:
+    """A value matching none of the allowed shapes."""
+    return "matches none of the allowed shapes"
+
+
+def check_placeholder(text: str) -> str:
+    """A placeholder left where a real value belongs."""
+    return f"`{text}` is still a placeholder: put the real value there"
+
+
+def check_missing_parameter() -> str:
+    """A required parameter is missing."""
+    return "missing required parameter"
+
+
+def check_missing_body(content_types: list[str]) -> str:
+    """A required body is missing."""
+    return "this operation needs a body (" + ", ".join(f"`{c}`" for c in content_types) + ")"
+
+
+def check_invalid_json(line: int, column: int, problem: str) -> str:
+    """The body is not valid JSON."""
+    return f"the body isn't valid JSON (line {line}, column {column}: {problem})"
+
+
+def check_deep_body(limit: int) -> str:
+    """The body nests deeper than a check reads."""
+    return f"the body is nested more than {limit} levels deep, so it wasn't checked"
+
+
+def check_content_type(sent: str, declared: list[str], by_curl: bool, looks_json: bool) -> str:
+    """The request is sent with a content type the operation does not take, or a JSON body labelled as a form."""
+    takes = ", ".join(f"`{d}`" for d in declared)
+    hint = " Add `-H 'Content-Type: application/json'` (or use `--json`)." if by_curl and looks_json else ""
+    if by_curl and looks_json and any(d.split(";")[0].strip() == sent for d in declared):
+        return (
+            f"wrong content type: this JSON body goes out as `{sent}` (curl's default for `-d`), "
+            f"so it's read as a form.{hint}"
+        )
+    sent_text = (f"`{sent}`" + (" (curl's default for `-d`)" if by_curl else "")) if sent else "no Content-Type"
+    return f"wrong content type: sent {sent_text}, but this operation takes {takes}.{hint}"
+
+
+def check_no_body_expected() -> str:
+    """A body sent to an operation that documents none."""
+    return "This operation documents no request body, so the body you send isn't checked (and may be ignored)."
+
+
+def check_missing_auth(ways: list[str]) -> str:
+    """No credentials the operation accepts were sent."""
+    return "missing auth: send " + " or ".join(ways)
+
+
+def check_wrong_auth(sent: str, ways: list[str]) -> str:
+    """Credentials of another kind than the operation accepts."""
+    return f"wrong auth: sent `Authorization: {sent} …`, but this operation takes " + " or ".join(ways)
+
+
+def check_other_host(host: str, servers: list[str]) -> str:
+    """The request goes to a host the spec does not name."""
+    return f"The request goes to `{host}`, which isn't one of the spec's servers ({', '.join(servers[:3])})."
+
+
+def check_no_response(status: str, declared: list[str]) -> str:
+    """A response check for a status the operation does not document."""
+    listed = ", ".join(f"`{d}`" for d in declared) or "none"
+    return (
+        f"This operation documents no `{status}` response (it documents {listed}), "
+        "so there's nothing to check against."
+    )
+
+
+def check_no_schema(what: str) -> str:
+    """The matching request or response has no schema."""
+    return f"The spec gives no schema for this {what}, so its contents weren't checked."
+
+
+def check_guessed(label: str) -> str:
+    """The operation was found from the body alone."""
+    return f"No operation was named, so I matched the body to `{label}`: name it (`POST /path`) if that's not it."
+
+
+def check_operation_not_found(method: str, path: str, specs: list[str]) -> str:
+    """No operation of the spec(s) has this method and path."""
+    where = ", ".join(f"`{s}`" for s in specs[:5]) or "the specs here"
+    return (
+        f"I couldn't find `{method} {path}` in {where}. "
+        "Check the path (and the API version in it), or pick the spec with `spec:NAME`."
+    )
+
+
+def check_operation_id_not_found(operation: str, specs: list[str]) -> str:
+    """No operation has this operationId."""
+    where = ", ".join(f"`{s}`" for s in specs[:5]) or "the specs here"
+    return f"No operation is called `{operation}` in {where}. Name it as `METHOD /path` instead, or check the spelling."
+
+
+def check_method_not_allowed(method: str, path: str, allowed: list[str], spec: str) -> str:
+    """The path exists but not with this method."""
+    return f"`{path}` in `{spec}` takes {', '.join(allowed)}, not {method}."
+
+
+def check_not_checkable(name: str, format_label: str) -> str:
+    """A named spec whose format has no schemas to check against."""
+    return f"`{name}` is a {format_label}: I can only check requests against OpenAPI and Swagger specs."
+
+
+def check_nothing_checkable() -> str:
+    """The workspace has no OpenAPI/Swagger spec."""
+    return "None of the specs here is an OpenAPI or Swagger spec, which is what I check requests against."
+
+
+def check_valid(what: str) -> str:
+    """A valid request or response."""
+    return f"✅ This {what} is valid for the spec."
+
+
+def check_problems(count: int, what: str) -> str:
+    """The heading of a list of problems."""
+    return f"❌ I found {count} problem{'s' * (count != 1)} with this {what}:"
+
+
+def check_more_problems(count: int) -> str:
+    """Problems beyond those listed."""
+    return f"…and {count} more."
+
+
+def check_checked_against(label: str, spec: str, status: str = "") -> str:
+    """Which operation the check used."""
+    return f"Checked against `{label}`" + (f" → `{status}` response" if status else "") + f" in `{spec}`."
+
+
+def checking() -> str:
+    """Progress while a pasted request is checked."""
+    return "Checking your request against the spec…"
+
+
+def check_shown() -> str:
+    """The heading over the request as checked (credentials masked)."""
+    return "What I checked (credentials masked):"

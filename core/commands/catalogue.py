@@ -116,6 +116,15 @@ CATALOGUE: tuple[Command, ...] = (
         # The choice lives in the terminal session; chat platforms have no per-conversation choice yet.
         surfaces=frozenset({CONSOLE}),
     ),
+    Command(
+        "check", "Check a request or response (curl, HTTP or JSON body) against the spec.",
+        (
+            # Discord's longest string option; the command line and the terminal take up to MAX_CHECK_CHARS
+            Argument("request", ArgKind.TEXT, "A curl command, an HTTP request, or a JSON body after POST /path",
+                     max_length=6000),
+            Argument("spec", ArgKind.SPEC, "Only check against this spec (default: all)", required=False),
+        ),
+    ),
     Command("help", "How to use the API assistant."),
 )
 

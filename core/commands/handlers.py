@@ -11,9 +11,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from core import messages
-from core.actions import AskQuestion, DiffSpec, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.actions import AskQuestion, CheckRequest, DiffSpec, ForgetSpec, ListSpecs, Origin, UploadSpec
 from core.answers import read_answer
 from core.assistant import Assistant
+from core.checks.service import check_answer, checked_summary
 from core.commands.catalogue import Invocation, available
 from core.replies import (
     AnswerReply,
@@ -77,6 +78,14 @@ async def use(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> 
     return ScopeReply(name)
 
 
+async def check(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Check a pasted request or response; the reply echoes what was checked, never the pasted text itself."""
+    await sink.status(messages.checking())
+    request = CheckRequest(invocation.origin, invocation.text("request"), invocation.text("spec") or None)
+    report = await assistant.check(request)
+    return AnswerReply(check_answer(report), checked_summary(report))
+
+
 async def show_help(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
     """The help, listing the commands of the platform it was asked on."""
     return HelpReply(available(invocation.origin.platform))
@@ -89,6 +98,7 @@ HANDLERS: dict[str, Handler] = {
     "forget": forget,
     "diff": diff,
     "use": use,
+    "check": check,
     "help": show_help,
 }
 

@@ -89,6 +89,17 @@ def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions:
     return spec
 
 
+def load_document(filename: str, data: bytes) -> Any:
+    """An uploaded JSON or YAML file as plain data, with the same checks (encoding, aliases, nesting) as a parse.
+
+    For request checks and diffs, which read the schemas as written rather than the parsed model.
+    """
+    text = _decode(filename, data)
+    if text.lstrip().startswith(("{", "[")):
+        return _load_json(filename, text)
+    return _load_yaml(filename, text)
+
+
 def _decode(filename: str, data: bytes) -> str:
     """The file as text: UTF-8, or whatever its byte-order mark says; binary files are refused."""
     if not data.strip():
@@ -213,11 +224,3 @@ def _check_expanded_size(filename: str, document: Any) -> None:
 
 def _with_title(spec: ApiSpec, title: str) -> ApiSpec:
     return replace(spec, title=title)
-
-
-def load_document(filename: str, data: bytes) -> Any:
-    """A JSON or YAML file as loaded data, with the same checks (encoding, aliases, nesting) as a parse."""
-    text = _decode(filename, data)
-    if text.lstrip().startswith(("{", "[")):
-        return _load_json(filename, text)
-    return _load_yaml(filename, text)

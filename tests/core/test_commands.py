@@ -52,6 +52,10 @@ TYPED_EXAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "forget": ("forget bookshop", {"name": "bookshop"}),
     "diff": ("diff bookshop 1 v3", {"name": "bookshop", "before": "1", "after": "v3"}),
     "use": ("use bookshop", {"name": "bookshop"}),
+    "check": (
+        "check curl https://api.bookshop.example/v1/orders -d x=1 spec:bookshop",
+        {"request": "curl https://api.bookshop.example/v1/orders -d x=1", "spec": "bookshop"},
+    ),
     "help": ("help", {}),
 }
 DISCORD_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
@@ -73,9 +77,9 @@ def test_the_catalogue_is_well_formed() -> None:
 
 
 def test_surfaces() -> None:
-    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "help"]
-    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "diff", "help"]
-    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "diff", "use", "help"]
+    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "check", "help"]
+    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "diff", "check", "help"]
+    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "diff", "use", "check", "help"]
     assert find("FORGET", SLACK) is command("forget") and find("upload", SLACK) is None
     with pytest.raises(KeyError):
         command("nope")
