@@ -27,7 +27,7 @@ def _clip(text: str, limit: int) -> str:
 
 def _safe(text: str, limit: int) -> str:
     """Spec titles are uploaders' text: nothing in a prompt may ping anyone."""
-    return defuse_mentions(_clip(text, limit), ZERO_WIDTH_JOINER).replace("<", "<" + ZERO_WIDTH_JOINER)
+    return _clip(defuse_mentions(text.replace("<", "<" + ZERO_WIDTH_JOINER), ZERO_WIDTH_JOINER), limit)
 
 
 def spec_title(record: SpecRecord) -> str:
