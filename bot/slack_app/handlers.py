@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -227,7 +228,7 @@ class SlackBot:
             return
         retry_values = request.headers.get("x-slack-retry-num") or ()
         retry = retry_values[0] if retry_values else None
-        if not await self.assistant.claim_event(origin):
+        if not await self.assistant.claim_event(origin) or not await self._claim_message(incoming):
             log.info("slack_event_duplicate", retry_num=retry, **fields)
             return
         log.info("slack_event", kind=incoming.kind.value, retry_num=retry, addressed=incoming.addressed, **fields)
@@ -239,6 +240,17 @@ class SlackBot:
                 reply = self._thread_reply(client, incoming, self.ingest_interval)
                 await guarded(self._ingest(incoming, slack_file, client, token, reply), reply.fail,
                               ref=origin.request_id, logger=log.bind(file_id=slack_file.id, **fields), transport=SLACK)
+
+    async def _claim_message(self, incoming: Incoming) -> bool:
+        """Whether this is the first event bringing this question's message (False: answered already).
+
+        A group DM mention can come as a `message` and as an `app_mention`, with different event ids.
+        """
+        if incoming.kind is not Kind.QUESTION or not incoming.message_ts:
+            return True
+        origin = incoming.origin
+        return await self.assistant.claim_event(
+            replace(origin, event_id=f"message:{origin.channel}:{incoming.message_ts}"))
 
     def _thread_reply(
         self, client: AsyncWebClient, incoming: Incoming, interval: float, *, delay: float = 0.0

@@ -16,7 +16,8 @@ PROMPTS_TITLE = "Ask about your APIs"  # above the suggested prompts of the assi
 PROMPT_SPECS_TITLE = "What specs do you have?"
 PROMPT_SPECS_QUESTION = "What specs do you have?"
 
-WAYS = """**Ask:** mention me in a channel (`@API Assistant how do I refund an order?`) or send me a DM. \
+WAYS = """**Ask:** mention me in a channel or a group DM (`@API Assistant how do I refund an order?`), send me a DM, \
+or open my assistant panel. \
 Reply in my thread to ask a follow-up without mentioning me again \
 (a reply there that mentions only other people is left to them).
 **Upload:** share an OpenAPI/Swagger file (JSON or YAML), a Postman collection, a GraphQL schema or a Markdown API doc \
