@@ -284,3 +284,22 @@ async def test_group_dm_mention_is_answered_once(streaming_http: SlackHttp, mock
                                        thread_ts=ts))
     later = (await mock_slack.wait_for("chat.postMessage", has_buttons, count=2))[1]
     assert "DELETE /customers/{customerId}" in later.blob()
+
+
+async def test_generation_off_note_once_per_thread_and_in_the_help(
+    streaming_http: SlackHttp, mock_slack: MockSlack
+) -> None:
+    note = "Generated answers are off"
+    thread = "6200.000100"
+    await streaming_http.event(mention("how do I refund an order?", ts=thread))
+    first = (await mock_slack.wait_for("chat.postMessage", has_buttons))[0]
+    await streaming_http.event(message("and how do I delete a customer?", thread_ts=thread))
+    second = (await mock_slack.wait_for("chat.postMessage", has_buttons, count=2))[1]
+    assert note in first.blob() and note not in second.blob()
+    # A new thread asking what was asked before gets the cached answer: without the note.
+    await streaming_http.event(mention("how do I refund an order?", ts="6300.000100"))
+    cached = (await mock_slack.wait_for("chat.postMessage", has_buttons, count=3))[2]
+    assert "POST /orders/{orderId}/refund" in cached.blob() and note not in cached.blob()
+    await streaming_http.command("help", mock_slack.response_url("help"))
+    (help_reply,) = await mock_slack.wait_for("respond")
+    assert note in help_reply.blob() and "GROQ_API_KEY" in help_reply.blob()
