@@ -19,8 +19,8 @@ Faults:
   answered a second time (the fault's window ends after these redeliveries);
 - `chroma_kill`: the Chroma server is killed (SIGKILL) and started again on the same port and data directory; an
   upload is tried during the outage (it must fail cleanly) and the same file again after it (it must be indexed);
-- `slack_429`: every `chat.postMessage` and `chat.update` gets 429 `ratelimited` with `Retry-After: 1`;
-- `slack_500`: every `chat.postMessage` and `chat.update` gets a 500 `internal_error` (the call did nothing);
+- `slack_429`: every `chat.postMessage`, `chat.update` and streaming call gets 429 `ratelimited` (`Retry-After: 1`);
+- `slack_500`: every `chat.postMessage`, `chat.update` and streaming call gets a 500 `internal_error` (it did nothing);
 - `slack_500_landed`: the same, but each call took effect before the 500 (the outcome is unknown to the bot);
 - `slack_redelivery`: each event is delivered again (`X-Slack-Retry-Num: 1`, then `2`, reason `http_timeout`)
   0.1 s and 0.5 s after the first delivery's ack, while the first is still being answered.
@@ -84,6 +84,8 @@ QUESTIONS = [
     "what auth does the bookshop use?",
 ]
 # Shorter than the defaults (30 s, 2 retries, 2.5 s), so a stall's deadline (2 x 2 + 5 = 9 s) fits in a drill.
+# What a Slack fault fails: posting and editing, and the streaming of answers.
+SLACK_WRITES = ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream")
 DRILL_SETTINGS = {"GROQ_TIMEOUT_SECONDS": "2", "GROQ_MAX_RETRIES": "1", "RERANK_TIMEOUT_SECONDS": "1"}
 
 OUTCOMES = ("normal", "fallback", "refused", "unavailable", "error", "lost")
@@ -145,9 +147,12 @@ class Inbox:
         self.seen = len(stored)
 
     def replies(self, channel: str) -> list[str]:
-        """The final messages in a channel (not progress lines), as Slack shows them now, oldest first."""
+        """The final messages in a channel (not progress lines), as Slack shows them now, oldest first.
+
+        A streamed answer is final once edited into Block Kit (a stream, going or stopped, has no blocks yet).
+        """
         self.refresh()
-        blobs = [m.blob() for m in self.by_channel.get(channel, [])]
+        blobs = [m.blob() for m in self.by_channel.get(channel, []) if m.blocks and not m.streaming]
         return [b for b in blobs if f":{WORKING_EMOJI}:" not in b]
 
 
@@ -266,11 +271,11 @@ class Services:
         slack = self.run.slack
 
         async def inject() -> None:
-            for method in ("chat.postMessage", "chat.update"):
+            for method in SLACK_WRITES:
                 slack.fail_always(method, **failure)
 
         async def clear() -> None:
-            for method in ("chat.postMessage", "chat.update"):
+            for method in SLACK_WRITES:
                 slack.recover(method)
 
         return inject, clear

@@ -11,7 +11,8 @@ mock Slack Web API recording every post, and the local fake Groq answering after
 - optionally a soak (`--soak N` questions) watching the process's RSS.
 
 Each question goes to its own channel, so its replies are found by channel alone. Measured per question: the
-ack (HTTP response to the event; Slack needs < 3 s), the first visible reply (the first `chat.postMessage`),
+ack (HTTP response to the event; Slack needs < 3 s), the first visible reply (the first `chat.postMessage`, or
+`chat.startStream` of a streamed answer),
 the full answer (the first reply that is not a progress line), and afterwards that exactly one answer was
 posted (lost = none within `--timeout`, duplicated = more than one). Cache hit rates are read from `/metrics`.
 
@@ -106,13 +107,17 @@ class Watcher:
     def refresh(self) -> None:
         calls = self.slack.calls
         for call in calls[self.seen :]:
-            if call.method in ("chat.postMessage", "chat.update"):
+            if call.method in ("chat.postMessage", "chat.update", "chat.startStream"):
                 self.by_channel[str(call.params.get("channel"))].append(call)
         self.seen = len(calls)
 
     def finals(self, channel: str) -> list[Call]:
-        """Replies in `channel` that are not progress lines, one per message (an update replaces a post)."""
-        final = [c for c in self.by_channel.get(channel, []) if f":{WORKING_EMOJI}:" not in c.blob()]
+        """Replies in `channel` that are not progress lines, one per message (an update replaces a post).
+
+        A streamed answer is visible from its `chat.startStream`, final once edited into the answer.
+        """
+        final = [c for c in self.by_channel.get(channel, [])
+                 if c.method != "chat.startStream" and f":{WORKING_EMOJI}:" not in c.blob()]
         messages: dict[str, Call] = {}
         for call in final:
             key = str(call.params.get("ts") or id(call))  # an update names the message it replaces

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
@@ -455,6 +456,8 @@ class Assistant:
         answer: Answer | None = None
         if cached is not None:
             answer = answer_from_dict(cached)
+            if answer.notice == messages.generation_off():  # cached before the note was kept out of the cache
+                answer = dataclasses.replace(answer, notice="")
             bound.info("question_answered", mode="cached")
         else:
             yield StatusUpdate(messages.searching())
@@ -505,10 +508,12 @@ class Assistant:
             if trace.fell_back or trace.rerank_fell_back:
                 cache_key = ""  # never cache a fallback: the next try may reach the model, or get the reranked order
             if answer is None:
-                notice = messages.generation_off() if self.generator is None else ""
-                answer = retrieval_answer(question, evidence, notice)
+                answer = retrieval_answer(question, evidence)
             if cache_key:
                 await self.state.set(NS_ANSWERS, cache_key, answer_to_dict(answer), self.settings.query_cache_ttl)
+            # "Generated answers are off" is the operator's setting: said once per thread, never on a cached answer.
+            if self.generator is None and evidence and await self.threads.first_time(origin, "generation_off"):
+                answer = dataclasses.replace(answer, notice=messages.generation_off())
             bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
         if thread:
             await self.memory.remember(thread, _turn(question, answer, history[-1] if history else None))

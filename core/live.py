@@ -190,9 +190,14 @@ class LiveReply(Delivery[R], Generic[T, R]):
         """Show indexing progress (called on the event loop's thread)."""
         self.live.request(self.look.progress(progress.message))
 
+    @property
+    def streamed(self) -> bool:
+        """Whether progress was shown before the reply (a platform streaming natively says so itself)."""
+        return self.live.written
+
     async def final(self, reply: Reply) -> None:
         """Deliver the reply in place of the progress."""
-        streamed = self.live.written
+        streamed = self.streamed
         rendered = render_reply(reply, self.markup)
         await self.deliver(rendered)
         self.logger.info("reply_sent", reply=type(reply).__name__, messages=len(rendered), streamed=streamed,

@@ -206,6 +206,14 @@ def generation_off() -> str:
     return "Generated answers are off (no GROQ_API_KEY), so here are the best-matching operations from the specs."
 
 
+def generation_off_note() -> str:
+    """The help's note when no LLM key is configured (answers say it once per thread)."""
+    return (
+        "_Generated answers are off here (no GROQ_API_KEY): answers show the best-matching operations from the "
+        "specs, with snippets and sources._"
+    )
+
+
 def generation_busy() -> str:
     """Too many answers are being written to get to this one in time; the retrieval answer goes out instead."""
     return (

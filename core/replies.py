@@ -121,9 +121,10 @@ class IngestReply:
 
 @dataclass(frozen=True)
 class HelpReply:
-    """How to use the assistant: the commands of the platform it is asked on."""
+    """How to use the assistant: the commands of the platform it is asked on, and notes on how it runs here."""
 
     commands: tuple[Command, ...]
+    notes: tuple[str, ...] = ()  # the operator's settings people should know of ("generated answers are off")
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,20 @@ class ThreadPresence:
         return bool(key) and await self._state.get(NS_THREADS, key) is not None
 
 
+    async def first_time(self, origin: Origin, note: str) -> bool:
+        """True the first time `note` is shown in the origin's thread (on any instance), False after that.
+
+        Without a thread (a slash command) it is once per person and channel. When the shared state cannot
+        record it, False: a note is shown at most once, so a lost one stays unshown.
+        """
+        where = f"{origin.channel}:{origin.thread}" if origin.thread else f"{origin.channel}:user|{origin.user}"
+        try:
+            return await self._state.add(NS_THREADS, workspace_key(origin.scope, f"note|{note}|{where}"), 1, self.ttl)
+        except Exception:
+            log.warning("thread_note_record_failed", workspace=origin.scope, note=note, exc_info=True)
+            return False
+
+
 def _presence_key(origin: Origin) -> str:
     # Beside the thread's conversation memory (same namespace and workspace prefix), never the same key.
     return workspace_key(origin.scope, f"presence|{origin.channel}:{origin.thread}") if origin.thread else ""

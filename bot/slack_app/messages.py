@@ -12,13 +12,27 @@ TEXT_TRUNCATED = "…"
 FEEDBACK_BUTTON_UP = "👍 Helpful"
 FEEDBACK_BUTTON_DOWN = "👎 Not helpful"
 SOURCES_LABEL = "Sources:"
+PROMPTS_TITLE = "Ask about your APIs"  # above the suggested prompts of the assistant panel
+PROMPT_SPECS_TITLE = "What specs do you have?"
+PROMPT_SPECS_QUESTION = "What specs do you have?"
 
-WAYS = """**Ask:** mention me in a channel (`@API Assistant how do I refund an order?`) or send me a DM. \
+WAYS = """**Ask:** mention me in a channel or a group DM (`@API Assistant how do I refund an order?`), send me a DM, \
+or open my assistant panel. \
 Reply in my thread to ask a follow-up without mentioning me again \
 (a reply there that mentions only other people is left to them).
 **Upload:** share an OpenAPI/Swagger file (JSON or YAML), a Postman collection, a GraphQL schema or a Markdown API doc \
 with a mention of me in a channel I'm in, or in a DM. I index it under its file name. \
 Slash command replies are only shown to you."""
+
+
+def prompt_auth_title(spec: str) -> str:
+    """A suggested prompt's title in the assistant panel, for one indexed spec."""
+    return f"Authenticate with {spec}"
+
+
+def prompt_auth_question(spec: str) -> str:
+    """The question a suggested prompt asks."""
+    return f"How do I authenticate with {spec}?"
 
 
 def indexing(filename: str) -> str:

@@ -334,6 +334,6 @@ def slack_markup(*, echo: bool = False) -> ReplyMarkup[list[SlackMessage]]:
         answer=lambda reply: render_answer(reply.answer, echo=reply.question if echo else None),
         specs=lambda reply: [render_specs(reply)],
         ingest=lambda reply: [render_markdown(ingest_markdown(reply))],
-        help=lambda reply: [render_markdown(help_markdown(reply.commands, SYNTAX, slack_messages.WAYS))],
+        help=lambda reply: [render_markdown(help_markdown(reply.commands, SYNTAX, slack_messages.WAYS, reply.notes))],
         text=lambda text: [render_markdown(text)],
     )

@@ -1,7 +1,14 @@
 """Sending replies to Slack: the transports behind every reply the handlers give.
 
-- `ThreadReply`: a thread (or DM) message posted at once and then edited in place (progress, the answer as it
-  is written), with more messages below it for long answers. It is the core's `ReplySink` for events.
+- `ThreadReply`: a thread (or DM) message posted (after `delay`, so a quick reply is simply posted) and then
+  edited in place (progress, the answer as it is written), with more messages below it for long answers. It is
+  the core's `ReplySink` for events where Slack cannot stream (a DM's top level, a workspace without streaming).
+- `StreamingReply`: in a thread, the answer is streamed as it is written with Slack's own streaming messages
+  (`chat.startStream` / `chat.appendStream` / `chat.stopStream`) and the wait is shown as the thread's status
+  (`assistant.threads.setStatus`), instead of a "Working on it…" message edited over and over. When the
+  stream is finished it is edited into the answer in Block Kit (sources, snippet, 👍/👎), exactly as a
+  `ThreadReply` would show it. Whether Slack streams is learnt from the first `chat.startStream` and remembered
+  (`StreamSupport`): without it, replies post and edit as `ThreadReply` does.
 - `SlashReply`: a slash command's `response_url`, visible only to the person who typed it.
 - `ActionReply`: an ephemeral reply to a button click.
 
@@ -30,9 +37,17 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack_app import messages as slack_messages
 from bot.slack_app import retries
-from bot.slack_app.render import SlackMessage, render_markdown, render_partial, render_status, slack_markup
+from bot.slack_app.render import (
+    MAX_MESSAGE_CHARS,
+    SlackMessage,
+    render_markdown,
+    render_partial,
+    render_status,
+    slack_markup,
+)
 from core.actions import Origin
 from core.live import LiveMessage, LiveReply, ProgressLook
+from core.mentions import ZERO_WIDTH_JOINER, MentionGuard
 from core.replies import Delivery, Transport
 
 log = structlog.get_logger(__name__)
@@ -82,6 +97,15 @@ LOOKUP_PAGES = 5  # a thread is searched this many pages deep (200 replies each)
 THREAD_MARKUP = slack_markup()
 SLASH_MARKUP = slack_markup(echo=True)
 THREAD_LOOK = ProgressLook(partial=render_partial, progress=render_status, status=render_status)
+MAX_STREAM_CHUNK_CHARS = 12_000  # Slack: markdown_text of one chat.startStream / appendStream
+MAX_STREAMED_CHARS = MAX_MESSAGE_CHARS  # one streamed message shows at most this much; the answer has the rest
+STREAM_INTERVAL = 0.5  # seconds between appends to a stream: at most two a second
+STATUS_INTERVAL = 1.0  # seconds between status changes
+# Slack's answers to chat.startStream meaning it cannot stream here at all: remembered, never asked again.
+STREAMING_UNAVAILABLE = frozenset({
+    "unknown_method", "not_allowed", "not_allowed_token_type", "missing_scope", "feature_not_enabled",
+    "method_deprecated", "not_enabled",
+})
 
 
 async def respond_privately(respond: AsyncRespond, message: SlackMessage) -> None:
@@ -209,22 +233,25 @@ class Poster:
 class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
     """Replies in a thread (or at the top level of a DM): one live message, extra messages for long answers.
 
-    `on_sent` is called after each reply delivered in a thread (the bot then takes part in it).
+    Nothing is posted before `delay` seconds have passed, so work done by then shows only its reply. `on_sent`
+    is called after each reply delivered in a thread (the bot then takes part in it).
     """
 
     def __init__(
         self, client: AsyncWebClient, channel: str, thread_ts: str | None, interval: float,
-        on_sent: Callable[[], Awaitable[None]] | None = None,
+        on_sent: Callable[[], Awaitable[None]] | None = None, *, delay: float = 0.0,
     ) -> None:
         self.poster = Poster(client, channel, thread_ts)
-        super().__init__(LiveMessage(self.poster.write, interval, transport=SLACK), THREAD_LOOK, THREAD_MARKUP)
+        live = LiveMessage(self.poster.write, interval, delay=delay, transport=SLACK)
+        super().__init__(live, THREAD_LOOK, THREAD_MARKUP)
         self.on_sent = on_sent
 
     async def placeholder(self, text: str) -> None:
-        """Post the "working on it" status; if Slack fails to take it (5xx, lost connection), carry on without it.
+        """Show the "working on it" status (after the reply's `delay`, in the background, if it has one).
 
-        The reply is then posted as a new message when it is ready; other errors (`not_in_channel`, ...) raise,
-        as the reply would fail the same way.
+        If Slack fails to take a status posted at once (5xx, lost connection), it carries on without it: the reply
+        is then posted as a new message when it is ready. Other errors (`not_in_channel`, ...) raise, as the reply
+        would fail the same way.
         """
         try:
             await self.status(text)
@@ -321,3 +348,178 @@ class ActionReply:
         elif self.origin.channel and self.origin.user:
             await self.client.chat_postEphemeral(channel=self.origin.channel, user=self.origin.user,
                                                  **message.as_kwargs())
+
+
+class StreamSupport:
+    """Whether Slack streams messages for this app: unknown until the first `chat.startStream`, then remembered.
+
+    One per process (the bot's token is the same everywhere): a refusal in `STREAMING_UNAVAILABLE` turns
+    streaming off for good; any other failure only makes that one reply post and edit instead.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.available: bool | None = None if enabled else False
+
+    @property
+    def usable(self) -> bool:
+        """Whether to try streaming (yes while unknown)."""
+        return self.available is not False
+
+    def learn(self, failure: Exception | None) -> None:
+        """Record how the first stream start went (`None`: it started)."""
+        if failure is None:
+            if self.available is None:
+                self.available = True
+                log.info("slack_streaming_available")
+            return
+        error = slack_error(failure) if isinstance(failure, SlackApiError) else ""
+        if error in STREAMING_UNAVAILABLE and self.available is not False:
+            self.available = False
+            log.warning("slack_streaming_unavailable", error=error)
+
+
+def inert_markdown(text: str) -> str:
+    """Streamed Markdown that cannot ping or hide a link: every `<` is followed by an invisible joiner.
+
+    Slack's `<!here>`, `<@U1>` and `<url|label>` forms all start with `<`; bare `@here` is defused by the
+    `MentionGuard` the stream feeds text through.
+    """
+    return text.replace("<", "<" + ZERO_WIDTH_JOINER)
+
+
+class NativeStream:
+    """One message streamed with `chat.startStream`, `chat.appendStream` and `chat.stopStream`.
+
+    `write` is given the whole answer written so far and sends what is new, in parts within Slack's 12,000
+    characters, up to `MAX_STREAMED_CHARS` in all. It never raises: a failed start is kept in `failed` (the
+    reply then posts and edits instead), a failed append ends the streaming of text (the final answer, edited
+    in, shows it all anyway).
+    """
+
+    def __init__(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, support: StreamSupport, *, user: str, team: str
+    ) -> None:
+        self.client = client
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.support = support
+        self.user = user  # Slack needs the recipient of a stream outside a DM
+        self.team = team
+        self.ts: str | None = None
+        self.failed: Exception | None = None
+        self._broken = False
+        self._stopped = False
+        self._consumed = ""  # the answer text already fed to the mention guard
+        self._streamed = 0  # characters sent to Slack
+        self._guard = MentionGuard()
+
+    async def write(self, text: str) -> None:
+        """Stream the part of `text` (the answer so far) not streamed yet."""
+        if self.failed is not None or self._broken or self._stopped or not text.startswith(self._consumed):
+            return
+        new, self._consumed = text[len(self._consumed) :], text
+        shown = inert_markdown(self._guard.feed(new))[: max(0, MAX_STREAMED_CHARS - self._streamed)]
+        for start in range(0, len(shown), MAX_STREAM_CHUNK_CHARS):
+            chunk = shown[start : start + MAX_STREAM_CHUNK_CHARS]
+            if self.ts is None:
+                await self._start(chunk)
+                if self.ts is None:
+                    return
+            else:
+                try:
+                    await self.client.chat_appendStream(channel=self.channel, ts=self.ts, markdown_text=chunk)
+                except Exception as exc:
+                    self._broken = True
+                    log.warning("slack_stream_append_failed", channel=self.channel, **_fields(exc))
+                    return
+            self._streamed += len(chunk)
+
+    async def _start(self, chunk: str) -> None:
+        try:
+            response = await self.client.chat_startStream(
+                channel=self.channel, thread_ts=self.thread_ts, markdown_text=chunk,
+                recipient_user_id=self.user or None, recipient_team_id=self.team or None,
+            )
+        except Exception as exc:
+            self.failed = exc
+            self.support.learn(exc)
+            log.warning("slack_stream_start_failed", channel=self.channel, **_fields(exc))
+            return
+        self.ts = str(response["ts"])
+        self.support.learn(None)
+
+    async def stop(self) -> None:
+        """End the stream (once); a failure is logged, as the answer is edited into the message next anyway."""
+        if self.ts is None or self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self.client.chat_stopStream(channel=self.channel, ts=self.ts)
+        except Exception as exc:
+            log.warning("slack_stream_stop_failed", channel=self.channel, **_fields(exc))
+
+
+class StreamingReply(ThreadReply):
+    """A reply in a thread that streams the answer natively and shows the wait as the thread's status.
+
+    Status lines go to `assistant.threads.setStatus` (after `delay`: quick work shows only its reply), never into
+    a message; the answer's text is streamed (`NativeStream`, throttled to one append per `STREAM_INTERVAL`).
+    The reply itself is delivered as a `ThreadReply` delivers it, into the streamed message once its stream has
+    stopped, or as a new message when nothing was streamed. If the stream cannot start, the rest of the reply is
+    a `ThreadReply`'s: posted, then edited.
+    """
+
+    def __init__(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, interval: float, support: StreamSupport, *,
+        user: str, team: str, delay: float = 0.0, on_sent: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(client, channel, thread_ts, interval, on_sent, delay=delay)
+        self.thread_ts = thread_ts
+        self.stream = NativeStream(client, channel, thread_ts, support, user=user, team=team)
+        self.streamer = LiveMessage(self.stream.write, STREAM_INTERVAL, transport=SLACK)
+        self.status_line = LiveMessage(self._set_status, STATUS_INTERVAL, delay=delay, transport=SLACK)
+        self.native = support.usable
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.status_line.stop()
+        await self.streamer.stop()
+        await super().__aexit__(*exc)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the answer was streamed, natively or by edits."""
+        return self.stream.ts is not None or self.live.written
+
+    async def status(self, text: str) -> None:
+        """The thread's status while nothing is streamed yet (a status message when streaming is off)."""
+        if not self.native:
+            await super().status(text)
+        elif self.stream.ts is None:
+            await self.status_line.show(text)
+
+    async def partial(self, text: str) -> None:
+        """Stream the answer written so far."""
+        if self.native:
+            await self.status_line.stop()  # Slack clears the status when the streamed message appears
+            await self.streamer.show(text)
+            if self.stream.failed is None:
+                return
+            self.native = False
+        await super().partial(text)
+
+    async def deliver(self, rendered: list[SlackMessage]) -> None:
+        """Stop the stream and edit the reply into it (or post the reply when nothing was streamed)."""
+        await self.status_line.stop()
+        await self.streamer.stop()
+        if self.stream.ts is not None and self.poster.ts is None:
+            await self.stream.stop()
+            self.poster.ts = self.stream.ts
+        await super().deliver(rendered)
+
+    async def _set_status(self, text: str) -> None:
+        try:
+            await self.poster.client.assistant_threads_setStatus(
+                channel_id=self.poster.channel, thread_ts=self.thread_ts, status=text
+            )
+        except Exception as exc:  # a status is a nicety: the answer comes all the same
+            log.info("slack_status_failed", channel=self.poster.channel, **_fields(exc))

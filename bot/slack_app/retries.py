@@ -41,10 +41,11 @@ CONNECTION_RETRIES = 2
 RATE_LIMIT_SECONDS = 30.0  # how long a call keeps being tried again while Slack answers 429 (after each Retry-After)
 RATE_LIMIT_RETRIES = 30  # at most; RATE_LIMIT_SECONDS ends them first unless Retry-After is under a second
 
-# Methods that create something each time they are called: never repeated after an unknown outcome.
+# Methods that create something each time they are called: never repeated after an unknown outcome (starting a
+# stream posts a message; an append tried again could show the same text twice).
 POSTING_METHODS = frozenset({
     "chat.postMessage", "chat.postEphemeral", "chat.meMessage", "chat.scheduleMessage",
-    "files.upload", "files.completeUploadExternal",
+    "files.upload", "files.completeUploadExternal", "chat.startStream", "chat.appendStream",
 })
 UNCERTAIN_ERRORS = frozenset({"internal_error", "fatal_error"})  # Slack: part of the call may have happened
 NOT_DONE_ERRORS = frozenset({"ratelimited", "service_unavailable"})  # the call was turned away before it ran

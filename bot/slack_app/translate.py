@@ -142,17 +142,20 @@ def classify_mention(body: Mapping[str, Any], bot_user_id: str | None) -> Incomi
 
 
 def classify_message(body: Mapping[str, Any], bot_user_id: str | None, in_bot_thread: bool = False) -> Incoming:
-    """A `message` event: DMs, uploads, and follow-ups in threads the bot takes part in (`in_bot_thread`).
+    """A `message` event: DMs, uploads, group DM mentions, and follow-ups in threads the bot takes part in.
 
     Whether the bot takes part in the thread is the core's to say (`Assistant.knows_thread`): a message
     ignored as "not_addressed" in a thread is classified again once the core knows. There, a message that
     mentions someone else (a person, a user group, @here) and not the bot is between people: ignored as
-    `FOR_OTHERS`. One that mentions the bot arrives as an `app_mention` and is answered from that.
+    `FOR_OTHERS`. One that mentions the bot arrives as an `app_mention` and is answered from that, except in a
+    group DM (`message.mpim`), where it is a question answered in its thread as a channel mention is (Slack
+    may send it as an `app_mention` too: the handler answers a message once, whichever comes first).
     """
     event = body.get("event") or {}
     ts = str(event.get("ts") or "")
     channel = str(event.get("channel") or "")
     is_dm = event.get("channel_type") == "im"
+    is_group_dm = event.get("channel_type") == "mpim"
     thread_ts = str(event.get("thread_ts") or "")
     origin = _origin(body, event, thread_ts or (channel if is_dm else ts))
     subtype = event.get("subtype")
@@ -174,6 +177,9 @@ def classify_message(body: Mapping[str, Any], bot_user_id: str | None, in_bot_th
     if is_dm:
         return Incoming(Kind.QUESTION, origin, question=question, reply_thread=thread_ts or None,
                         message_ts=ts, addressed=True)
+    if mentioned and is_group_dm:
+        return Incoming(Kind.QUESTION, origin, question=question, reply_thread=thread_ts or ts, message_ts=ts,
+                        addressed=True)
     if mentioned:
         return Incoming(Kind.IGNORE, origin, "mention_handled_as_app_mention")
     if thread_ts and in_bot_thread:

@@ -87,8 +87,9 @@ async def check(assistant: Assistant, invocation: Invocation, sink: ReplySink) -
 
 
 async def show_help(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
-    """The help, listing the commands of the platform it was asked on."""
-    return HelpReply(available(invocation.origin.platform))
+    """The help, listing the commands of the platform it was asked on (and that answers are not generated)."""
+    notes = () if assistant.generator is not None else (messages.generation_off_note(),)
+    return HelpReply(available(invocation.origin.platform), notes)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -130,9 +130,10 @@ def _usage(prefix: str, command: Command, shown: Callable[[Command, Argument], s
 Syntax = TypedSyntax | OptionSyntax
 
 
-def help_markdown(commands: Sequence[Command], syntax: Syntax, ways: str) -> str:
-    """The help: what the assistant does, the platform's `ways` to talk to it, its commands, and the rules."""
+def help_markdown(commands: Sequence[Command], syntax: Syntax, ways: str, notes: Sequence[str] = ()) -> str:
+    """The help: what the assistant does, the platform's `ways` to talk to it, its commands, the rules, `notes`."""
     lines = [messages.HELP_INTRO, "", ways, "", "**Commands**"]
     lines += [f"• `{syntax.usage(c)}` — {c.summary}" for c in commands]
     lines += ["", messages.HELP_RULES]
+    lines += [line for note in notes for line in ("", note)]
     return "\n".join(lines)

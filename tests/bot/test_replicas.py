@@ -276,9 +276,15 @@ class Cluster:
 
     async def final_reply(self, channel: str, timeout: float = REPLY_TIMEOUT) -> str:
         """The first reply in `channel` that is not a progress line (an answer, an upload summary or an error)."""
-        calls = await self.slack.wait_for("chat.update", lambda c: in_channel(c, channel) and is_final(c),
-                                          timeout=timeout)
-        return calls[0].blob()
+        return (await self.final_replies(channel, timeout=timeout))[0].blob()
+
+    async def final_replies(self, channel: str, count: int = 1, timeout: float = REPLY_TIMEOUT) -> list[Call]:
+        """The first `count` replies in `channel` that are not progress lines: posted, or edited into place."""
+        def finals() -> list[Call]:
+            return [c for c in self.replies_in(channel) if is_final(c)]
+
+        await self.slack.wait_until(lambda: len(finals()) >= count, timeout=timeout)
+        return finals()
 
     async def upload(self, replica: Replica, filename: str, data: bytes, *, team: str = TEAM_ID) -> str:
         return await self.final_reply(await self.send_upload(replica, filename, data, team=team))
@@ -635,8 +641,7 @@ async def test_a_thread_answered_by_one_replica_continues_on_the_other(cluster: 
     await cluster.final_reply(channel)
     follow_up = message("and how do I retire a product from the catalog?", channel=channel, thread_ts=ts)
     assert await b.post(event_body(follow_up)) == 200
-    calls = await cluster.slack.wait_for("chat.update", lambda c: in_channel(c, channel) and is_final(c), count=2,
-                                         timeout=REPLY_TIMEOUT)
+    calls = await cluster.final_replies(channel, count=2)
     assert "DELETE /products/{sku}" in calls[1].blob()
     assert all(c.params.get("thread_ts") == ts for c in cluster.replies_in(channel) if c.method == "chat.postMessage")
 

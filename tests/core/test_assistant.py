@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from core import database
+from core import database, messages
 from core import library as library_module
 from core.actions import (
     AskQuestion,
@@ -24,9 +24,12 @@ from core.actions import (
     PurgeWorkspace,
     UploadSpec,
 )
+from core.commands.catalogue import Invocation, command
+from core.commands.handlers import show_help
 from core.errors import BusyError, FileTooLargeError, InvalidSpecError, NothingIndexedError, SpecNotFoundError
 from core.library import IngestProgress, SweepReport
 from core.registry import process_owner
+from core.replies import HelpReply, QuietSink
 from core.store import collection_name
 
 TEAM_A = Origin("slack", "T-A", user="alice")
@@ -161,6 +164,24 @@ async def test_retrieval_only_answer_has_snippet_auth_and_citations(assistant, e
     assert "X-Api-Key" in text
     assert answer.citations[0].label == "POST /customers" and answer.citations[0].spec == "bookshop"
     assert "GROQ_API_KEY" in answer.notice
+
+
+async def test_generation_off_is_said_once_per_thread_and_never_on_a_cached_answer(assistant, example_spec):
+    await upload(assistant, TEAM_A, example_spec, "bookshop")
+    thread_one = replace(TEAM_A, channel="C1", thread="100.1")
+    first = await assistant.ask(AskQuestion(thread_one, "how do I refund an order?"))
+    again = await assistant.ask(AskQuestion(thread_one, "how do I create a customer?"))
+    assert first.notice == messages.generation_off() and again.notice == ""
+    # Another thread: said there once too, but not on an answer that comes from the cache.
+    cached = await assistant.ask(AskQuestion(replace(TEAM_A, channel="C2", thread="200.1"),
+                                             "how do I refund an order?"))
+    fresh = await assistant.ask(AskQuestion(replace(TEAM_A, channel="C3", thread="300.1"),
+                                            "how do I delete a customer?"))
+    assert cached.notice == "" and fresh.notice == messages.generation_off()
+    assert "POST /orders/{orderId}/refund" in cached.as_markdown()
+    # The help says it to everyone who asks for it.
+    help_reply = await show_help(assistant, Invocation(command("help"), TEAM_A), QuietSink())
+    assert isinstance(help_reply, HelpReply) and help_reply.notes == (messages.generation_off_note(),)
 
 
 async def test_duplicate_event_claimed_once(assistant):

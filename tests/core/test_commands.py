@@ -194,7 +194,7 @@ async def test_each_handler_turns_its_command_into_a_core_request(assistant: Any
         await run(assistant, "use", {"name": "nope"})
 
     reply, _ = await run(assistant, "help", origin=Origin("slack", "T1"))
-    assert reply == HelpReply(available(SLACK))
+    assert reply == HelpReply(available(SLACK), (messages.generation_off_note(),))  # no GROQ_API_KEY here
     assert await complete_spec(assistant, ADMIN, "BOOK") == ["bookshop"]
     assert await complete_spec(assistant, ADMIN, "zzz") == []
 

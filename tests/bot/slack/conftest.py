@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,11 +141,30 @@ class SlackHttp:
         return await self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", None)
 
 
-@pytest.fixture
-async def slack_http(slack_settings, indexed) -> AsyncIterator[SlackHttp]:  # type: ignore[no-untyped-def]
-    bot = SlackBot(indexed, slack_settings)
-    app = build_slack_app(slack_settings, indexed, bot=bot)
-    server = HttpServer(indexed)  # the process's one HTTP server, as `serve_slack` uses it in HTTP mode
+@asynccontextmanager
+async def serve_bot(settings, assistant, bot: SlackBot) -> AsyncIterator[SlackHttp]:  # type: ignore[no-untyped-def]
+    """The Slack app of `bot` on the process's one HTTP server, as `serve_slack` uses it in HTTP mode."""
+    app = build_slack_app(settings, assistant, bot=bot)
+    server = HttpServer(assistant)
     server.add_webhook(EVENTS_PATH, events_handler(app))
     async with server.serving("127.0.0.1", 0):
         yield SlackHttp(f"http://127.0.0.1:{server.port}", bot)
+
+
+@pytest.fixture
+async def slack_http(slack_settings, indexed) -> AsyncIterator[SlackHttp]:  # type: ignore[no-untyped-def]
+    """The bot on the post-and-edit path (no native streaming), its "Working on it…" posted at once.
+
+    That is what a workspace without Slack's streaming methods sees; most delivery tests (placeholder, edits,
+    retries, no duplicates) are about that path. `streaming_http` is the bot as it runs by default.
+    """
+    async with serve_bot(slack_settings, indexed, SlackBot(indexed, slack_settings, streaming=False,
+                                                           quick_reply=0.0)) as http:
+        yield http
+
+
+@pytest.fixture
+async def streaming_http(slack_settings, indexed) -> AsyncIterator[SlackHttp]:  # type: ignore[no-untyped-def]
+    """The bot with its default settings: native streaming where Slack offers it, quick answers simply posted."""
+    async with serve_bot(slack_settings, indexed, SlackBot(indexed, slack_settings)) as http:
+        yield http

@@ -5,6 +5,13 @@ real `AsyncWebClient` sent, and can be told to fail the next call(s) of a method
 `not_in_channel`, a 500, ...), optionally after doing what was asked (`landed=True`: a 500 after the post).
 It keeps the messages posted and edited (`messages`, `thread`), and serves them back through
 `conversations.replies` / `conversations.history` (with their metadata when `include_all_metadata` is set).
+
+Streaming messages (`chat.startStream` / `chat.appendStream` / `chat.stopStream`) and the assistant thread
+methods (`assistant.threads.setStatus` / `setSuggestedPrompts` / `setTitle`) take the arguments Slack documents
+and refuse what Slack refuses: a stream needs `thread_ts`, and outside a DM `recipient_user_id` and
+`recipient_team_id`; `markdown_text` holds at most 12,000 characters; only a message still streaming can be
+appended to or stopped. With `streaming = False` the mock is a Slack without the streaming methods
+(`unknown_method`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ APP_TOKEN = "xapp-test-app-token"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T1"
+MAX_MARKDOWN_CHARS = 12_000  # Slack: markdown_text of chat.startStream / appendStream / stopStream
+MAX_SUGGESTED_PROMPTS = 4  # Slack: assistant.threads.setSuggestedPrompts
+STREAM_METHODS = frozenset({"chat.startStream", "chat.appendStream", "chat.stopStream"})
 
 
 @dataclass
@@ -59,6 +69,7 @@ class Message:
     text: str
     blocks: list[dict[str, Any]]
     metadata: dict[str, Any] | None
+    streaming: bool = False  # started by chat.startStream and not stopped yet
 
     def as_payload(self, with_metadata: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {"type": "message", "bot_id": BOT_ID, "ts": self.ts, "text": self.text,
@@ -100,6 +111,7 @@ class MockSlack:
         self.add_user("UADMIN", "linus", admin=True)
         self._runner: web.AppRunner | None = None
         self.base = ""
+        self.streaming = True  # False: a Slack without chat.startStream / appendStream / stopStream
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -236,19 +248,22 @@ class MockSlack:
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method in STREAM_METHODS:
+            return self._stream(method, params)
+        if method.startswith("assistant.threads."):
+            return self._assistant_thread(method, params)
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "apibot",
                     "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
         if method == "chat.postMessage":
-            self._ts += 1
-            ts = f"1700000000.{self._ts:06d}"
-            self.messages.append(Message(str(params.get("channel")), ts, params.get("thread_ts"),
-                                         str(params.get("text") or ""), _blocks(params), _metadata(params)))
+            ts = self._post(params, str(params.get("text") or "")).ts
             return {"ok": True, "channel": params.get("channel"), "ts": ts,
                     "message": {"text": params.get("text"), "ts": ts, "bot_id": BOT_ID}}
         if method == "chat.update":
             for message in self.messages:
                 if message.channel == params.get("channel") and message.ts == params.get("ts"):
+                    if message.streaming:  # a stream is finished with chat.stopStream first
+                        return {"ok": False, "error": "cant_update_message"}
                     message.text, message.blocks = str(params.get("text") or ""), _blocks(params)
                     message.metadata = _metadata(params) or message.metadata  # kept when not given, as Slack does
                     break
@@ -276,6 +291,73 @@ class MockSlack:
             return {"ok": True, "user": found} if found else {"ok": False, "error": "user_not_found"}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
+        return {"ok": True}
+
+    def _post(self, params: dict[str, Any], text: str, *, streaming: bool = False) -> Message:
+        self._ts += 1
+        message = Message(str(params.get("channel")), f"1700000000.{self._ts:06d}", params.get("thread_ts"), text,
+                          _blocks(params), _metadata(params), streaming)
+        self.messages.append(message)
+        return message
+
+    def _find(self, channel: Any, ts: Any) -> Message | None:
+        return next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
+
+    def _stream(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.streaming:
+            return {"ok": False, "error": "unknown_method"}
+        text = params.get("markdown_text")
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_MARKDOWN_CHARS):
+            return {"ok": False, "error": "msg_too_long"}
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if method == "chat.startStream":
+            if not params.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            if not channel.startswith("D"):  # outside a DM Slack must be told who the stream is for
+                if not params.get("recipient_team_id"):
+                    return {"ok": False, "error": "missing_recipient_team_id"}
+                if not params.get("recipient_user_id"):
+                    return {"ok": False, "error": "missing_recipient_user_id"}
+            message = self._post({**params, "blocks": None, "metadata": None}, text or "", streaming=True)
+            return {"ok": True, "channel": channel, "ts": message.ts}
+        found = self._find(channel, params.get("ts"))
+        if found is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not found.streaming:
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        if method == "chat.appendStream":
+            if not text:
+                return {"ok": False, "error": "invalid_arguments"}  # markdown_text is required
+            found.text += text
+        else:  # chat.stopStream: the last text, then blocks rendered below it
+            found.text += text or ""
+            found.blocks = _blocks(params)
+            found.metadata = _metadata(params) or found.metadata
+            found.streaming = False
+        return {"ok": True, "channel": channel, "ts": found.ts}
+
+    def _assistant_thread(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel_id"):
+            return {"ok": False, "error": "channel_not_found"}
+        required = {
+            "assistant.threads.setStatus": ("thread_ts", "status"),
+            "assistant.threads.setTitle": ("thread_ts", "title"),
+            "assistant.threads.setSuggestedPrompts": ("prompts",),
+        }.get(method)
+        if required is None:
+            return {"ok": False, "error": "unknown_method"}
+        # An empty status clears it, so only its presence is required.
+        if any(params.get(name) is None or (name != "status" and not params.get(name)) for name in required):
+            return {"ok": False, "error": "invalid_arguments"}
+        if method == "assistant.threads.setSuggestedPrompts":
+            prompts = params["prompts"]
+            prompts = json.loads(prompts) if isinstance(prompts, str) else prompts
+            if not isinstance(prompts, list) or len(prompts) > MAX_SUGGESTED_PROMPTS or not all(
+                isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts
+            ):
+                return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

@@ -264,3 +264,42 @@ async def test_refused_blocks_fall_back_to_plain_text(slack_http: SlackHttp, moc
     refused, plain = await mock_slack.wait_for("chat.update", count=2)
     assert refused.params.get("blocks") and "blocks" not in plain.params
     assert "POST /orders/{orderId}/refund" in plain.params["text"] and len(plain.params["text"]) <= 3000
+
+
+async def test_group_dm_mention_is_answered_once(streaming_http: SlackHttp, mock_slack: MockSlack) -> None:
+    ts = "6100.000100"
+    # Unaddressed chatter in a group DM is left alone; a mention is a question, answered in its thread.
+    await streaming_http.event(message("lunch at noon?", channel="G1", channel_type="mpim"))
+    await streaming_http.event(message("<@UBOT> how do I refund an order?", channel="G1", channel_type="mpim",
+                                       ts=ts))
+    # Slack may deliver the same mention as an app_mention too: one answer all the same.
+    await streaming_http.event(mention("how do I refund an order?", channel="G1", ts=ts))
+    answer = (await mock_slack.wait_for("chat.postMessage", has_buttons))[0]
+    assert answer.params["channel"] == "G1" and answer.params["thread_ts"] == ts
+    assert "POST /orders/{orderId}/refund" in answer.blob()
+    await asyncio.sleep(0.5)
+    assert len(mock_slack.calls_to("chat.postMessage")) == 1
+    # Like any thread the bot answered in, a follow-up there needs no mention.
+    await streaming_http.event(message("and how do I delete a customer?", channel="G1", channel_type="mpim",
+                                       thread_ts=ts))
+    later = (await mock_slack.wait_for("chat.postMessage", has_buttons, count=2))[1]
+    assert "DELETE /customers/{customerId}" in later.blob()
+
+
+async def test_generation_off_note_once_per_thread_and_in_the_help(
+    streaming_http: SlackHttp, mock_slack: MockSlack
+) -> None:
+    note = "Generated answers are off"
+    thread = "6200.000100"
+    await streaming_http.event(mention("how do I refund an order?", ts=thread))
+    first = (await mock_slack.wait_for("chat.postMessage", has_buttons))[0]
+    await streaming_http.event(message("and how do I delete a customer?", thread_ts=thread))
+    second = (await mock_slack.wait_for("chat.postMessage", has_buttons, count=2))[1]
+    assert note in first.blob() and note not in second.blob()
+    # A new thread asking what was asked before gets the cached answer: without the note.
+    await streaming_http.event(mention("how do I refund an order?", ts="6300.000100"))
+    cached = (await mock_slack.wait_for("chat.postMessage", has_buttons, count=3))[2]
+    assert "POST /orders/{orderId}/refund" in cached.blob() and note not in cached.blob()
+    await streaming_http.command("help", mock_slack.response_url("help"))
+    (help_reply,) = await mock_slack.wait_for("respond")
+    assert note in help_reply.blob() and "GROQ_API_KEY" in help_reply.blob()

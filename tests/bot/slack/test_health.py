@@ -38,7 +38,7 @@ async def test_socket_mode_serves_health_ready_and_metrics(  # type: ignore[no-u
         await mock_slack.push({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False,
                                "retry_attempt": 0, "retry_reason": "",
                                "payload": event_body(mention(QUESTION, ts="6100.000100"))})
-        await mock_slack.wait_for("chat.update", has_actions)
+        await mock_slack.wait_for("chat.postMessage", has_actions)  # quick: simply posted
         metrics = await wait_for_metric(
             base, "api_assistant_questions_total", 1, platform="slack", outcome="answered"
         )
@@ -96,7 +96,7 @@ async def test_http_mode_serves_events_and_health_on_one_port(  # type: ignore[n
                 assert response.status == 200
             async with session.post(base + "/somewhere-else", data="{}") as response:
                 assert response.status == 404
-        await mock_slack.wait_for("chat.update", has_actions)
+        await mock_slack.wait_for("chat.postMessage", has_actions)  # quick: simply posted
         metrics = await wait_for_metric(
             base, "api_assistant_questions_total", 1, platform="slack", outcome="answered"
         )
