@@ -288,8 +288,9 @@ class Delivery(QuietSink, ABC, Generic[T]):
     async def deliver(self, rendered: T) -> None:
         """Send the rendered reply."""
 
-    async def attach(self, report: ReportFile) -> None:
-        """Upload `report` after the reply (a platform that cannot attach files leaves it out: this default)."""
+    async def attach(self, report: ReportFile) -> bool:
+        """Upload `report` after the reply; False: this platform attaches no files (the default), nothing was sent."""
+        return False
 
     async def add(self, rendered: T) -> None:
         """Send one more message after the delivered reply (by default: deliver it again)."""
@@ -307,7 +308,7 @@ async def attach_report(sink: Delivery[T], reply: Reply, logger: Logger) -> None
         return
     transport = getattr(sink, "transport", LOCAL)
     try:
-        await sink.attach(report)
+        attached = await sink.attach(report)
     except Exception as exc:
         fields = transport.describe(exc)
         if fields is None:
@@ -321,7 +322,8 @@ async def attach_report(sink: Delivery[T], reply: Reply, logger: Logger) -> None
             logger.warning(f"{transport.name}_reply_failed", **(transport.describe(notice_failure) or {
                 "error": type(notice_failure).__name__}))
         return
-    logger.info("report_attached", filename=report.filename, bytes=len(report.content))
+    if attached:
+        logger.info("report_attached", filename=report.filename, bytes=len(report.content))
 
 
 

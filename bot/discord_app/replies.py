@@ -220,10 +220,11 @@ class LiveSeries(LiveReply[list[str], list[str]]):
         """Show the reply in place of the progress."""
         await self.live.finish(rendered)
 
-    async def attach(self, report: ReportFile) -> None:
+    async def attach(self, report: ReportFile) -> bool:
         """Send a reply's file as a message attachment (multipart/form-data), right after the reply."""
         await self.series.send_extra(messages.report_caption(), discord.File(io.BytesIO(report.content),
                                                                              filename=report.filename))
+        return True
 
     async def add(self, rendered: list[str]) -> None:
         """Send messages after the reply, leaving the reply as it is."""

@@ -293,7 +293,7 @@ class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
         for message in rest:
             await self.poster.post(message)
 
-    async def attach(self, report: ReportFile) -> None:
+    async def attach(self, report: ReportFile) -> bool:
         """Upload a reply's file into its thread (or DM) with `files_upload_v2`.
 
         That is `files.getUploadURLExternal`, the bytes POSTed to the URL it returns, then
@@ -301,6 +301,7 @@ class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
         `bot.slack_app.retries`).
         """
         await upload_file(self.poster.client, report, channel=self.poster.channel, thread_ts=self.poster.thread_ts)
+        return True
 
     async def add(self, rendered: list[SlackMessage]) -> None:
         """Post messages below the delivered reply."""
@@ -355,7 +356,7 @@ class SlashReply(Delivery[list[SlackMessage]]):
         self.client = client
         self.user = user
 
-    async def attach(self, report: ReportFile) -> None:
+    async def attach(self, report: ReportFile) -> bool:
         """Send a reply's file to the person's DM with the app: a slash command's reply is theirs alone.
 
         Shared to their user id (`files.completeUploadExternal` takes user ids in `channels`), then they are told
@@ -365,6 +366,7 @@ class SlashReply(Delivery[list[SlackMessage]]):
             raise ValueError("no one to send the report to")
         await upload_file(self.client, report, user=self.user)
         await respond_privately(self.respond, render_markdown(slack_messages.REPORT_SENT_BY_DM))
+        return True
 
     async def deliver(self, rendered: list[SlackMessage]) -> None:
         """Send up to five ephemeral messages."""

@@ -152,10 +152,11 @@ class FileDelivery(Delivery[str]):
     async def deliver(self, rendered: str) -> None:
         self.sent.append(rendered)
 
-    async def attach(self, report: ReportFile) -> None:
+    async def attach(self, report: ReportFile) -> bool:
         if self.attach_fails is not None:
             raise self.attach_fails
         self.attached.append(report)
+        return True
 
     async def add(self, rendered: str) -> None:
         if self.add_fails:
@@ -197,3 +198,14 @@ async def test_when_even_the_notice_fails_it_is_logged_never_raised() -> None:
     assert sink.sent == ["Changes in `shop`…"]
     assert [e["event"] for e in logs] == ["report_attach_failed", "chat_reply_failed"]
     assert logs[1]["error"] == "channel_not_found"
+
+
+async def test_a_platform_without_files_sends_the_reply_alone_and_claims_nothing() -> None:
+    class TextOnly(FileDelivery):
+        async def attach(self, report: ReportFile) -> bool:
+            return await Delivery.attach(self, report)
+
+    sink = TextOnly()
+    with capture_logs() as logs:
+        await sink.final(DiffReply("Changes in `shop`…", REPORT))
+    assert sink.sent == ["Changes in `shop`…"] and logs == []
