@@ -329,7 +329,7 @@ class SlackBot:
             origin = command_origin(body)
             with bound_contextvars(request_id=origin.request_id):
                 bound = log.bind(workspace=origin.workspace, user=origin.user)
-                reply = SlashReply(respond)
+                reply = SlashReply(respond, client, origin.user)
                 await guarded(self._run_command(body, origin, reply, client, bound), reply.fail,
                               ref=origin.request_id, logger=bound, transport=SLACK)
 

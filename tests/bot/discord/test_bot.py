@@ -120,7 +120,8 @@ async def test_sync_commands(fake: FakeDiscord, discord_settings: Any) -> None:
     [put] = fake.sent("PUT", r"/applications/\d+/commands")
     [api] = put.body
     assert api["name"] == "api"
-    assert {o["name"] for o in api["options"]} == {"ask", "upload", "specs", "forget", "help"}
+    assert {o["name"] for o in api["options"]} == {c.name for c in available(DISCORD)}
+    assert {o["name"] for o in api["options"]} >= {"ask", "upload", "specs", "forget", "help", "diff", "check"}
     assert not fake.identifies, "syncing needs no gateway connection"
 
 
@@ -566,7 +567,10 @@ async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
         spec = fake.attachment("big.json", size=11 * 1024 * 1024)  # refused before any download
         interaction = fake.interaction("upload", {"file": spec["id"]}, attachments=[spec])
     else:
-        options = {"ask": {"question": REFUND}, "forget": {"name": "nope"}}.get(entry.name, {})
+        options = {
+            "ask": {"question": REFUND}, "forget": {"name": "nope"}, "diff": {"name": "bookshop"},
+            "check": {"request": "POST /customers\n{}"},
+        }.get(entry.name, {})
         interaction = fake.interaction(entry.name, options)
     await fake.dispatch("INTERACTION_CREATE", interaction)
     [deferred] = await fake.wait_for(lambda c: c.path.startswith(f"/interactions/{interaction['id']}/"))
