@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack_app import messages as slack_messages
-from core import messages
 from core.answers import Answer, CodeBlock
 from core.commands.syntax import TypedSyntax, help_markdown
 from core.layout import markdown_segments, split_at_breaks
@@ -317,7 +316,7 @@ def render_specs(reply: SpecListReply) -> SlackMessage:
     for spec in reply.specs:
         when = time.strftime("%Y-%m-%d", time.gmtime(spec.indexed_at))
         lines.append(f"• `{spec.name}` — {spec.label} ({spec.format}), {spec.operations_text}, indexed {when}"
-                     + (f" — _{messages.needs_reindex_marker()}_" if spec.needs_reindex else ""))
+                     + "".join(f" — _{marker}_" for marker in spec.markers))
     return render_markdown("\n".join(lines))
 
 
