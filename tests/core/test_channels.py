@@ -74,7 +74,7 @@ def item(spec: str, score: float) -> RetrievedItem:
 def test_the_gap_compares_the_best_hits_of_one_fused_ranking() -> None:
     ranked = [item("other", 0.9), item("mine", 0.5), item("other", 0.4)]
     assert default_spec_gap(ranked, "mine") == pytest.approx(0.4)
-    assert leaves_default(ranked, "mine") == (0.4 > DEFAULT_SPEC_MARGIN)
+    assert leaves_default(ranked, "mine") == (DEFAULT_SPEC_MARGIN < 0.4)
     assert default_spec_gap([item("mine", 0.7), item("other", 0.6)], "mine") == pytest.approx(-0.1)
     assert not leaves_default([item("mine", 0.7), item("other", 0.6)], "mine")
     assert default_spec_gap([item("other", 0.2)], "mine") == math.inf  # the default has no hit at all
