@@ -27,7 +27,7 @@ from core.commands.syntax import TypedSyntax, help_markdown, split_command
 from core.errors import UserFacingError
 from core.library import IngestProgress
 from core.registry import SpecRecord
-from core.replies import Delivery, HelpReply, Reply, ReplyMarkup, ScopeReply, SpecListReply, guarded, spec_list
+from core.replies import Delivery, HelpReply, Reply, ReplyMarkup, SpecListReply, guarded, spec_list
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +49,7 @@ def specs_table(reply: SpecListReply) -> str:
         line = (
             f"{spec.name:<28} {spec.format:<18} {spec.version[:14]:<14} {spec.operations:>5} {spec.versions:>4}  {when}"
         )
-        lines.append(line + (f"  ({messages.needs_reindex_marker()})" if spec.needs_reindex else ""))
+        lines.append(line + (f"  ({', '.join(spec.markers)})" if spec.markers else ""))
     return "\n".join(lines)
 
 
@@ -139,7 +139,6 @@ class ConsoleChat:
         self.assistant = assistant
         self.stdin = stdin
         self.stdout = stdout
-        self.spec: str | None = None  # chosen with `/use`
         self.origin = local_origin(CONSOLE, "you", channel="terminal", thread="console")
 
     async def handle(self, line: str) -> str | None:
@@ -165,15 +164,11 @@ class ConsoleChat:
     async def _run(self, line: str | Invocation, reply: TerminalReply) -> None:
         invocation = self._invocation(line) if isinstance(line, str) else line
         await run_command(self.assistant, invocation, reply)
-        if isinstance(reply.reply, ScopeReply):
-            self.spec = reply.reply.spec
-        elif invocation.command.name == "forget" and invocation.text("name") == self.spec:
-            self.spec = None
 
     def _invocation(self, line: str) -> Invocation:
-        """A line as a command: `/name ARGS`, or a question about the `/use`d spec."""
+        """A line as a command: `/name ARGS`, or a question (the terminal's `/use`d spec first, as in a channel)."""
         if not line.startswith("/"):
-            return Invocation(command("ask"), self.origin, {"question": line, "spec": self.spec})
+            return Invocation(command("ask"), self.origin, {"question": line})
         word, rest = split_command(line)
         typed = find(word[1:], CONSOLE)
         assert typed is not None  # unknown commands are answered before
@@ -181,8 +176,6 @@ class ConsoleChat:
         for argument in typed.arguments:
             if argument.kind is ArgKind.FILE:
                 arguments[argument.name] = _local_file(arguments[argument.name])
-        if typed.name == "ask" and not arguments.get("spec"):
-            arguments["spec"] = self.spec
         return Invocation(typed, self.origin, arguments)
 
     async def run(self) -> None:

@@ -34,6 +34,7 @@ class Origin:
     event_id: str = ""  # the platform's id for this delivery, for de-duplication
     user_name: str = ""  # how the platform displays the user (for "uploaded by"), when the adapter knows it
     is_admin: bool = False  # a workspace admin (Slack owner/admin, Discord Manage Server, the local user)
+    parent_channel: str = ""  # the channel a Discord thread belongs to ("" when `channel` is not a thread)
     # One per user action (adapters build one Origin per event or command); not part of what an origin *is*.
     request_id: str = field(default_factory=new_request_id, compare=False)
 
@@ -41,6 +42,11 @@ class Origin:
     def scope(self) -> str:
         """The storage scope: platform plus workspace, so ids from different platforms never collide."""
         return f"{self.platform_family}:{self.workspace}"
+
+    @property
+    def channel_key(self) -> str:
+        """The channel whose settings apply (default spec, private specs): a thread shares its parent's."""
+        return self.parent_channel or self.channel
 
     @property
     def is_local(self) -> bool:
@@ -126,11 +132,15 @@ class AskQuestion:
 
 @dataclass(frozen=True)
 class UploadSpec:
-    """Index a spec file into the origin's workspace, optionally under a chosen name."""
+    """Index a spec file into the origin's workspace, optionally under a chosen name.
+
+    `private`: only the origin's channel (or DM) will see it; a re-upload keeps the visibility the spec has.
+    """
 
     origin: Origin
     attachment: Attachment
     name: str | None = None
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,24 @@ class ListSpecs:
     """List the workspace's specs."""
 
     origin: Origin
+
+
+@dataclass(frozen=True)
+class UseSpec:
+    """Set the channel's default spec (`spec`), clear it (`clear`), or, with neither, show it."""
+
+    origin: Origin
+    spec: str | None = None
+    clear: bool = False
+
+
+@dataclass(frozen=True)
+class SetVisibility:
+    """Make a spec private to the origin's channel, or share it with the whole workspace again."""
+
+    origin: Origin
+    name: str
+    private: bool
 
 
 @dataclass(frozen=True)

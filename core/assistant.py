@@ -22,7 +22,18 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from core import messages
-from core.actions import AskQuestion, CheckRequest, DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
+from core.actions import (
+    AskQuestion,
+    CheckRequest,
+    DiffSpec,
+    ForgetSpec,
+    ListSpecs,
+    Origin,
+    PurgeWorkspace,
+    SetVisibility,
+    UploadSpec,
+    UseSpec,
+)
 from core.answers import (
     Answer,
     AnswerEvent,
@@ -42,6 +53,7 @@ from core.answers import (
     retrieval_answer,
 )
 from core.auth_questions import classify, rank_for_auth
+from core.channels import CLEAR_WORD, DEFAULT_SPEC_CANDIDATES, leaves_default
 from core.checks.pasted import is_check_request
 from core.checks.service import CheckReport, RequestChecker, check_answer, checked_summary, names_of
 from core.config import Settings
@@ -50,6 +62,7 @@ from core.diffs.report import DiffReport
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
+    ChannelSettingError,
     DiffUnavailableError,
     NothingIndexedError,
     RateLimitedError,
@@ -181,8 +194,45 @@ class Assistant:
         return await self.library.list_specs(request)
 
     async def forget(self, request: ForgetSpec) -> SpecRecord:
-        """Remove a spec (see `SpecLibrary.forget`)."""
+        """Remove a spec (see `SpecLibrary.forget`); a channel that had it as its default searches every spec again."""
         return await self.library.forget(request)
+
+    async def set_visibility(self, request: SetVisibility) -> SpecRecord:
+        """Make a spec private to the request's channel, or share it again (see `SpecLibrary.set_visibility`)."""
+        return await self.library.set_visibility(request)
+
+    # ---- channel defaults ----------------------------------------------------------------------------
+
+    async def channel_default(self, origin: Origin) -> str | None:
+        """The spec questions in the origin's channel search first (`use NAME`), if it has one."""
+        if not origin.channel_key:
+            return None
+        return await asyncio.to_thread(self.registry.channel_default, origin.scope, origin.channel_key)
+
+    async def use(self, request: UseSpec) -> str:
+        """Set, clear or show the channel's default spec; the confirmation to show.
+
+        Stored in the registry (SQLite, or PostgreSQL shared by replicas), so it survives restarts and every
+        replica sees it. The spec must be one the channel sees and that can be searched now.
+        """
+        origin = request.origin
+        channel = origin.channel_key
+        if not channel:
+            raise ChannelSettingError(messages.channel_default_needs_channel())
+        bound = log.bind(workspace=origin.scope, channel=channel, user=origin.user)
+        if request.clear:
+            gone = await asyncio.to_thread(self.registry.clear_channel_default, origin.scope, channel)
+            bound.info("channel_default_cleared", spec=gone)
+            return messages.channel_default_cleared(gone)
+        if request.spec is None:
+            return messages.channel_default_shown(await self.channel_default(origin))
+        if request.spec.lower() == CLEAR_WORD:
+            raise ChannelSettingError(messages.channel_default_reserved(CLEAR_WORD))
+        versions = await asyncio.to_thread(self.search_scope, origin.scope, request.spec, channel)
+        [name] = versions.versions
+        await asyncio.to_thread(self.registry.set_channel_default, origin.scope, channel, name, origin.user)
+        bound.info("channel_default_set", spec=name)
+        return messages.channel_default_set(name)
 
     async def diff(self, request: DiffSpec) -> DiffReport:
         """Compare two kept versions of a spec (see `SpecLibrary.diff`)."""
@@ -277,14 +327,17 @@ class Assistant:
 
     # ---- questions ---------------------------------------------------------------------------------
 
-    def search_scope(self, scope: str, spec: str | None) -> SearchScope:
-        """The live spec versions a question may search: one named spec, or the whole workspace."""
+    def search_scope(self, scope: str, spec: str | None, channel: str = "") -> SearchScope:
+        """The live spec versions a question from `channel` may search: one named spec, or all it sees.
+
+        Specs private to another channel are never in it ("" : a place with no channel sees shared specs only).
+        """
         if spec:
-            record = self.library.record(scope, spec)
+            record = self.library.visible_record(scope, channel, spec)
             if self.needs_reindex(record):
                 raise SpecNeedsReindexError(messages.specs_need_reindex([record.name], self.reindexing))
             return SearchScope(scope, {record.name: record.index_version})
-        records = self.registry.list_records(scope)
+        records = self.registry.list_visible(scope, channel)
         if not records:
             raise NothingIndexedError(messages.nothing_indexed())
         current = {r.name: r.index_version for r in records if not self.needs_reindex(r)}
@@ -299,7 +352,7 @@ class Assistant:
 
         `rerank` False keeps the fused order even when a reranker is configured (evaluation compares both).
         """
-        scope = await asyncio.to_thread(self.search_scope, origin.scope, spec)
+        scope = await asyncio.to_thread(self.search_scope, origin.scope, spec, origin.channel_key)
         items = await self._retrieve(scope, question, question, limit, rerank=rerank)
         return await self._rank_for_auth(origin.scope, question, items, limit)
 
@@ -372,11 +425,11 @@ class Assistant:
         """
         origin = request.origin
         await enforce(self.limiter, f"{origin.scope}:{origin.user}")
-        return await self.checker.check(origin.scope, request.text, request.spec)
+        return await self.checker.check(origin.scope, request.text, request.spec, origin.channel_key)
 
     async def _check_in_question(self, origin: Origin, question: str, spec: str | None) -> Answer:
         """The check a question carries, answered; its thread remembers which operation, not the pasted text."""
-        report = await self.checker.check(origin.scope, question, spec)
+        report = await self.checker.check(origin.scope, question, spec, origin.channel_key)
         answer = check_answer(report)
         thread = thread_key(origin)
         if thread:
@@ -392,14 +445,15 @@ class Assistant:
         (None, an answer asking which spec) when the workspace has several and nothing says which; (None, None)
         when it has none (the question is then answered as any other: "nothing indexed yet").
         """
-        records = await asyncio.to_thread(self.registry.list_records, origin.scope)
+        # Only the specs this channel sees: a spec private to another channel is never named or listed here.
+        records = await asyncio.to_thread(self.registry.list_visible, origin.scope, origin.channel_key)
         if not records:
             return None, None
         named = named_spec(asked.words, [NamedSpec(r.name, r.title) for r in records])
         if named is not None:
             return named, None
         if spec:
-            return self.library.record(origin.scope, spec).name, None
+            return self.library.visible_record(origin.scope, origin.channel_key, spec).name, None
         thread = thread_key(origin)
         history = await self.memory.history(thread) if thread else []
         live = {r.name for r in records}
@@ -426,9 +480,11 @@ class Assistant:
             await self.memory.remember(thread, _turn(question, answer, history[-1] if history else None))
         return answer
 
-    async def _operations_for_check(self, scope: str, query: str, spec: str | None) -> list[tuple[str, str, str]]:
+    async def _operations_for_check(
+        self, scope: str, query: str, spec: str | None, channel: str
+    ) -> list[tuple[str, str, str]]:
         """Operations for a body pasted alone, found from its field names (fused order: nothing goes to the LLM)."""
-        search_scope = await asyncio.to_thread(self.search_scope, scope, spec)
+        search_scope = await asyncio.to_thread(self.search_scope, scope, spec, channel)
         return names_of(await self._retrieve(search_scope, query, query, 10, rerank=False))
 
     async def ask(self, request: AskQuestion) -> Answer:
@@ -496,14 +552,19 @@ class Assistant:
         reply = smalltalk_reply(question)
         if reply is not None or asks_for_spec_list(question):
             bound.info("question_answered", mode="smalltalk")
-            text = reply if reply is not None else await asyncio.to_thread(self._spec_list_text, origin.scope)
+            text = reply if reply is not None else await self._spec_list_text(origin)
             yield FinalAnswer(Answer(AnswerKind.SMALLTALK, (TextBlock(text),)))
             return
 
         thread = thread_key(origin)
         history = await self.memory.history(thread) if thread else []
         # Registry reads go to a worker thread: with DATABASE_URL each is a round trip to PostgreSQL.
-        scope = await asyncio.to_thread(self._question_scope, origin.scope, request.spec, history)
+        scope, default = await asyncio.to_thread(self._question_scope, origin, request.spec, history)
+        # The new question drives the search; the thread only fills in what "it" refers to.
+        query = follow_up_query(question, history[-1].topic, history[-1].action) if history else question
+        left_default = ""
+        if default is not None:
+            scope, left_default = await self._default_first(scope, default, query)
         # Answers that depend on a thread's history are not shared; the key names every live spec version,
         # so a new upload can never be answered from the cache.
         cache_key = "" if history else self._answer_cache_key(scope, question, request.spec)
@@ -516,8 +577,6 @@ class Assistant:
             bound.info("question_answered", mode="cached")
         else:
             yield StatusUpdate(messages.searching())
-            # The new question drives the search; the thread only fills in what "it" refers to.
-            query = follow_up_query(question, history[-1].topic, history[-1].action) if history else question
             searching = time.perf_counter()
             # A follow-up looks deeper: its best result may sit below ones that only share the thread's topic.
             context = history[-1].question if history else ""
@@ -570,6 +629,8 @@ class Assistant:
             if self.generator is None and evidence and await self.threads.first_time(origin, "generation_off"):
                 answer = dataclasses.replace(answer, notice=messages.generation_off())
             bound.info("question_answered", mode=answer.kind.value, hits=len(evidence))
+        if left_default:  # never cached: the same question is asked in channels with other defaults, or none
+            answer = dataclasses.replace(answer, notice=" ".join(filter(None, (left_default, answer.notice))))
         if thread:
             await self.memory.remember(thread, _turn(question, answer, history[-1] if history else None))
         yield FinalAnswer(answer)
@@ -588,16 +649,42 @@ class Assistant:
         """Remember that the bot replied in the origin's thread (adapters call it when they reply in one)."""
         await self.threads.note(origin)
 
-    def _question_scope(self, scope: str, spec: str | None, history: list[Turn]) -> SearchScope:
-        """The spec named in the request; else the specs a thread already talked about; else the workspace."""
-        if spec or not history or not history[-1].specs:
-            return self.search_scope(scope, spec)
-        live = {
-            r.name: r.index_version
-            for r in self.registry.list_records(scope)
-            if r.name in history[-1].specs and not self.needs_reindex(r)
-        }
-        return SearchScope(scope, live) if live else self.search_scope(scope, None)
+    def _question_scope(self, origin: Origin, spec: str | None, history: list[Turn]) -> tuple[SearchScope, str | None]:
+        """What a question searches, and the channel's default spec when it is to be searched first.
+
+        The spec named in the request; else the specs a thread already talked about; else every spec the channel
+        sees, with its default (`use NAME`) first when it has one that can be searched.
+        """
+        scope, channel = origin.scope, origin.channel_key
+        if spec:
+            return self.search_scope(scope, spec, channel), None
+        if history and history[-1].specs:
+            live = {
+                r.name: r.index_version
+                for r in self.registry.list_visible(scope, channel)
+                if r.name in history[-1].specs and not self.needs_reindex(r)
+            }
+            if live:
+                return SearchScope(scope, live), None
+        everything = self.search_scope(scope, None, channel)
+        default = self.registry.channel_default(scope, channel) if channel else None
+        return everything, default if default in everything.versions else None
+
+    async def _default_first(self, scope: SearchScope, default: str, query: str) -> tuple[SearchScope, str]:
+        """The channel's default alone, unless it clearly does not cover the question (`core.channels`).
+
+        Then every spec the channel sees, with the note that says so. Decided on one fused search over all of
+        them (no reranking: the scores must be comparable), so the default's best hit is measured against the rest.
+        """
+        alone = SearchScope(scope.workspace, {default: scope.versions[default]})
+        if len(scope.versions) == 1:
+            return alone, ""
+        embedding = await self._embed_query(query)
+        items = await self.retriever.search(scope, query, DEFAULT_SPEC_CANDIDATES, query_embedding=embedding)
+        if not leaves_default(items, default):
+            return alone, ""
+        log.info("channel_default_left", workspace=scope.workspace, spec=default)
+        return scope, messages.default_spec_left(default)
 
     def _answer_cache_key(self, scope: SearchScope, question: str, spec: str | None) -> str:
         versions = ",".join(f"{name}={version}" for name, version in sorted(scope.versions.items()))
@@ -631,10 +718,11 @@ class Assistant:
         citations = tuple(e.citation() for e in review.cited)
         return Answer(AnswerKind.GENERATED, tuple(blocks), citations)
 
-    def _spec_list_text(self, scope: str) -> str:
-        records = self.registry.list_records(scope)
+    async def _spec_list_text(self, origin: Origin) -> str:
+        records = await self.list_specs(ListSpecs(origin))
         stale = [r.name for r in records if self.needs_reindex(r)]
-        return specs_markdown(spec_list(records, stale, self.registry.version_counts(scope)))
+        versions = await self.version_counts(origin.scope)
+        return specs_markdown(spec_list(records, stale, versions, await self.channel_default(origin)))
 
     async def claim_event(self, origin: Origin) -> bool:
         """True the first time an event id is seen (across instances sharing Redis); False for re-deliveries.

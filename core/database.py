@@ -60,6 +60,7 @@ specs = sa.Table(
     sa.Column("uploader_name", sa.Text, nullable=False, server_default=""),
     sa.Column("destinations", sa.Text, nullable=False, server_default="[]"),
     sa.Column("embedding_model", sa.Text, nullable=False, server_default=""),
+    sa.Column("channel", sa.Text, nullable=False, server_default=""),  # "": the whole workspace sees it
 )
 
 documents = sa.Table(
@@ -110,7 +111,17 @@ spec_versions = sa.Table(
     sa.Column("indexed_at", sa.Float, nullable=False),
 )
 
-TABLES = (specs, documents, index_versions, originals, spec_versions)
+channel_defaults = sa.Table(
+    "channel_defaults",
+    metadata,
+    sa.Column("workspace", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),  # the spec `/api use NAME` chose for the channel
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", sa.Float, nullable=False),
+)
+
+TABLES = (specs, documents, index_versions, originals, spec_versions, channel_defaults)
 """Every table, in the order a copy must insert them (no foreign keys, so any order works)."""
 
 

@@ -114,3 +114,11 @@ class NothingToCheckError(UserFacingError):
 
 class OperationNotFoundError(UserFacingError):
     """The request to check matches no operation of the spec(s): its method and path, or the operation it names."""
+
+
+class SpecNameTakenError(UserFacingError):
+    """An upload's name belongs to a spec it may not replace from here (private elsewhere, or shared)."""
+
+
+class ChannelSettingError(UserFacingError):
+    """A channel setting cannot be made here (a private spec outside a chat channel, say)."""

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from core import messages
-from core.actions import DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, UploadSpec
+from core.actions import DiffSpec, ForgetSpec, ListSpecs, Origin, PurgeWorkspace, SetVisibility, UploadSpec
 from core.config import Settings
 from core.diffs import VersionFile, diff_versions, needs_parse
 from core.diffs.report import DiffReport
@@ -29,11 +29,13 @@ from core.documents import build_documents
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
+    ChannelSettingError,
     DiffUnavailableError,
     InvalidSpecError,
     OriginalUnavailableError,
     PermissionDeniedError,
     QuotaExceededError,
+    SpecNameTakenError,
     SpecNotFoundError,
     StoreUnavailableError,
     UserFacingError,
@@ -171,6 +173,7 @@ class _Owner:
     user: str
     user_name: str
     platform: str
+    channel: str = ""  # the one channel that sees the spec ("" : the whole workspace)
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,7 @@ class SpecLibrary:
             allowed_extensions=self.settings.allowed_extensions,
         )
         # Refuse what can be refused before a byte is downloaded; checked again under the lock below.
-        self._check_may_store(origin, name)
+        self._check_may_store(origin, name, request.private)
         if not origin.is_local:  # the operator's own bulk imports (CLI, evaluation) are not rate-limited
             await enforce(self.upload_limiter, f"upload:{origin.scope}:{origin.user}", messages.upload_rate_limited)
         async with self.ingest_guard.slot(lambda: report(IngestProgress("queued"))):
@@ -328,7 +331,7 @@ class SpecLibrary:
                     time.perf_counter() - started,
                     tuple(s.name for s in previous.header.security_schemes),
                 )
-            self._check_may_store(origin, name)
+            channel = self._check_may_store(origin, name, request.private)
             report(IngestProgress("parsing"))
             spec = await self.parser.parse(
                 attachment.filename,
@@ -336,7 +339,7 @@ class SpecLibrary:
                 max_bytes=self.settings.max_file_bytes,
                 allowed_extensions=self.settings.allowed_extensions,
             )
-            owner = _Owner(origin.user, origin.user_name, origin.platform)
+            owner = _Owner(origin.user, origin.user_name, origin.platform, channel)
             # Read before the swap: with SPEC_HISTORY=0 the replaced version's original goes with it.
             replaced = await self._live_version(origin.scope, name) if previous else None
             try:
@@ -402,7 +405,7 @@ class SpecLibrary:
         """Compare two kept versions of a spec (by default the live one against the one before it)."""
         scope = request.origin.scope
         bound = log.bind(workspace=scope, spec=request.name, user=request.origin.user)
-        record = self.record(scope, request.name)
+        record = self.visible_record(scope, request.origin.channel_key, request.name)
         history = await asyncio.to_thread(self.registry.history, scope, record.name)
         if len(history) < 2:
             bound.info("diff_refused", reason="one_version")
@@ -489,15 +492,29 @@ class SpecLibrary:
                 raise BusyError(messages.spec_busy(name)) from None
             yield
 
-    def _check_may_store(self, origin: Origin, name: str) -> None:
-        """Raise unless `origin` may store a spec called `name`: its uploader or an admin, within the quota."""
+    def _check_may_store(self, origin: Origin, name: str, private: bool = False) -> str:
+        """Raise unless `origin` may store a spec called `name`: its uploader or an admin, within the quota.
+
+        Returns the channel the spec will be private to ("" : the whole workspace). Names are one namespace per
+        workspace, private specs included, so a name always means one spec: a name used by a spec private to
+        another channel is refused (without saying where), and a shared spec is never replaced by a private
+        one. A re-upload keeps the visibility the spec has.
+        """
+        here = origin.channel_key
+        if private and (origin.is_local or not here):
+            raise ChannelSettingError(messages.private_needs_chat())
         existing = self.registry.get(origin.scope, name)
         if existing is not None:
+            if not existing.visible_in(here):
+                raise SpecNameTakenError(messages.spec_name_taken(name))
+            if private and not existing.private:
+                raise SpecNameTakenError(messages.spec_is_shared(name))
             self._check_may_change(origin, existing, "replace")
-            return
+            return existing.channel
         limit = self.settings.max_specs_per_workspace
         if len(self.registry.list_records(origin.scope)) >= limit:
             raise QuotaExceededError(messages.spec_quota_reached(limit))
+        return here if private else ""
 
     @staticmethod
     def _check_may_change(origin: Origin, record: SpecRecord, action: str) -> None:
@@ -555,6 +572,7 @@ class SpecLibrary:
                 uploader_name=owner.user_name,
                 destinations=destinations(spec),
                 embedding_model=identity.text,
+                channel=owner.channel,
             )
             if rebuild is not None:
                 # Under the spec's lock (held by the caller across processes), so no upload or forget slips in
@@ -602,8 +620,31 @@ class SpecLibrary:
         return requested
 
     async def list_specs(self, request: ListSpecs) -> list[SpecRecord]:
-        """The workspace's specs."""
-        return await asyncio.to_thread(self.registry.list_records, request.origin.scope)
+        """The workspace's specs that the request's channel sees (private ones only in their own channel)."""
+        origin = request.origin
+        return await asyncio.to_thread(self.registry.list_visible, origin.scope, origin.channel_key)
+
+    async def set_visibility(self, request: SetVisibility) -> SpecRecord:
+        """Make a spec private to the request's channel, or share it with the workspace (its uploader or an admin).
+
+        A spec made private stops being the default of other channels.
+        """
+        origin = request.origin
+        scope, here = origin.scope, origin.channel_key
+        if request.private and (origin.is_local or not here):
+            raise ChannelSettingError(messages.private_needs_chat())
+        action = "make_private" if request.private else "share"
+        async with self._spec_lock(scope, request.name):
+            try:
+                record = self.visible_record(scope, here, request.name)
+                self._check_may_change(origin, record, "replace")
+            except UserFacingError as exc:
+                _audit(action, origin, request.name, "refused", reason=type(exc).__name__)
+                raise
+            channel = here if request.private else ""
+            await asyncio.to_thread(self.registry.set_visibility, scope, record.name, channel)
+        _audit(action, origin, record.name, "ok", channel=channel)
+        return replace(record, channel=channel)
 
     async def forget(self, request: ForgetSpec) -> SpecRecord:
         """Remove a spec and its documents from the workspace (its uploader or a workspace admin only)."""
@@ -611,7 +652,7 @@ class SpecLibrary:
         scope = origin.scope
         async with self._spec_lock(scope, request.name):
             try:
-                record = self.record(scope, request.name)
+                record = self.visible_record(scope, origin.channel_key, request.name)
                 self._check_may_change(origin, record, "forget")
             except UserFacingError as exc:
                 _audit("forget", origin, request.name, "refused", reason=type(exc).__name__)
@@ -817,7 +858,7 @@ class SpecLibrary:
                 max_bytes=max(self.settings.max_file_bytes, len(data)),
                 allowed_extensions=self.settings.allowed_extensions | {extension},
             )
-            owner = _Owner(current.uploaded_by, current.uploader_name, current.platform)
+            owner = _Owner(current.uploaded_by, current.uploader_name, current.platform, current.channel)
             rebuild = _Rebuild(current.index_version, current.original_path, current.indexed_at)
             try:
                 rebuilt = await self._index(
@@ -890,10 +931,21 @@ class SpecLibrary:
         return await self._model_reindex if self._model_reindex is not None else None
 
     def record(self, scope: str, name: str) -> SpecRecord:
-        """The record of a spec, or `SpecNotFoundError` naming the ones there are."""
+        """The record of a spec, or `SpecNotFoundError` naming the ones there are (operator commands)."""
         record = self.registry.get(scope, name)
         if record is None:
             raise SpecNotFoundError(messages.spec_not_found(name, [r.name for r in self.registry.list_records(scope)]))
+        return record
+
+    def visible_record(self, scope: str, channel: str, name: str) -> SpecRecord:
+        """The record of a spec `channel` sees, or `SpecNotFoundError` naming those it sees.
+
+        A spec private to another channel is answered exactly as a name nobody uses, so nothing of it shows.
+        """
+        record = self.registry.get(scope, name)
+        if record is None or not record.visible_in(channel):
+            known = [r.name for r in self.registry.list_visible(scope, channel)]
+            raise SpecNotFoundError(messages.spec_not_found(name, known))
         return record
 
     async def aclose(self) -> None:

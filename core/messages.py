@@ -336,9 +336,87 @@ def forgot(name: str) -> str:
     return f"Forgot `{name}`. Questions here no longer search it."
 
 
-def search_scope_set(spec: str | None) -> str:
-    """`use`: which specs questions search from now on."""
-    return f"Questions now search only `{spec}`." if spec else "Questions now search all indexed specs."
+def channel_default_set(spec: str) -> str:
+    """`use NAME`: the channel's default from now on."""
+    return (
+        f"Questions here now search `{spec}` first (for everyone in this channel). When `{spec}` clearly doesn't "
+        "cover a question, the other specs are searched too, and the answer says so. `use all` undoes it."
+    )
+
+
+def channel_default_shown(spec: str | None) -> str:
+    """`use` alone: the channel's default, if any."""
+    if spec is None:
+        return "This channel has no default spec: questions search every spec. `use NAME` picks one."
+    return f"Questions here search `{spec}` first. `use all` makes them search every spec again."
+
+
+def channel_default_cleared(spec: str | None) -> str:
+    """`use all`: the channel's default is gone (or there was none)."""
+    if spec is None:
+        return "This channel had no default spec: questions already search every spec."
+    return f"`{spec}` is no longer this channel's default: questions here search every spec again."
+
+
+def channel_default_reserved(word: str) -> str:
+    """A spec named like the word that clears the default cannot be one."""
+    return f"`{word}` means every spec here, so a spec called `{word}` can't be a channel's default."
+
+
+def channel_default_needs_channel() -> str:
+    """`use` where there is no channel to remember it for."""
+    return "A default spec belongs to a channel; there's no channel here. Name the spec in the question instead."
+
+
+def default_spec_left(spec: str) -> str:
+    """An answer in a channel with a default that searched every spec, because the default did not fit."""
+    return f"`{spec}` (this channel's default) doesn't seem to cover this, so every spec was searched."
+
+
+def default_marker() -> str:
+    """How a spec list marks the channel's default."""
+    return "this channel's default"
+
+
+def private_marker() -> str:
+    """How a spec list marks a spec only this channel sees."""
+    return "only this channel"
+
+
+def private_needs_chat() -> str:
+    """`upload --private` where there is no chat channel (the terminal, the command line)."""
+    return "Private specs are for chat channels and DMs; here every spec is already yours alone."
+
+
+def spec_name_taken(name: str) -> str:
+    """An upload's name is used by a spec this channel does not see (private to another channel)."""
+    return (
+        f"The name `{name}` is already used by a spec in this workspace that isn't visible here. "
+        "Upload it under another name."
+    )
+
+
+def spec_is_shared(name: str) -> str:
+    """`upload --private` under the name of a spec the whole workspace sees."""
+    return (
+        f"`{name}` is shared with the whole workspace, so it can't be replaced by a private copy. "
+        "Upload the private copy under another name."
+    )
+
+
+def made_private(name: str) -> str:
+    """The upload confirmation's button made a spec private."""
+    return f"`{name}` is now visible only in this channel."
+
+
+def made_shared(name: str) -> str:
+    """The upload confirmation's button shared a private spec with the workspace."""
+    return f"`{name}` is now shared with the whole workspace."
+
+
+def uploaded_private(name: str) -> str:
+    """Said under the upload reply of a private spec."""
+    return f"`{name}` is visible only in this channel."
 
 
 def specs_listed() -> str:

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import database, messages
+from core.database import channel_defaults, index_versions, originals, spec_versions, specs
 from core.database import documents as documents_table
-from core.database import index_versions, originals, spec_versions, specs
 from core.documents import Document
 from core.errors import ConfigError
 from core.models import ApiSpec, SpecFormat, from_dict, to_dict
@@ -55,11 +55,21 @@ class SpecRecord:
     uploader_name: str = ""  # the uploader as the platform displayed them, for "only X can replace it"
     destinations: tuple[str, ...] = ()  # every base URL requests go to (see `destinations`)
     embedding_model: str = ""  # the model whose vectors this index version holds (`ModelIdentity.text`)
+    channel: str = ""  # "": the whole workspace sees it; else the one channel (or DM) it is private to
 
     @property
     def label(self) -> str:
         """`Stripe API 2023-08-16`-style display name."""
         return f"{self.title} {self.version}".strip()
+
+    @property
+    def private(self) -> bool:
+        """Whether only one channel sees it."""
+        return bool(self.channel)
+
+    def visible_in(self, channel: str) -> bool:
+        """Whether a question or command from `channel` may see this spec."""
+        return not self.channel or self.channel == channel
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,60 @@ class SpecRegistry:
             rows = db.execute(sa.select(specs).where(specs.c.workspace == workspace).order_by(specs.c.name)).all()
         return [_record(r._mapping) for r in rows]
 
+    def list_visible(self, workspace: str, channel: str) -> list[SpecRecord]:
+        """The specs of a workspace that `channel` sees (the workspace's own and those private to it), by name."""
+        seen = sa.or_(specs.c.channel == "", specs.c.channel == channel) if channel else specs.c.channel == ""
+        with database.read(self._engine) as db:
+            rows = db.execute(
+                sa.select(specs).where(specs.c.workspace == workspace, seen).order_by(specs.c.name)
+            ).all()
+        return [_record(r._mapping) for r in rows]
+
+    def set_visibility(self, workspace: str, name: str, channel: str) -> bool:
+        """Make a spec private to `channel` ("" : the whole workspace); False if there is no such spec.
+
+        A spec made private stops being the default of the other channels (they could no longer see it).
+        """
+        with database.write(self._engine) as db:
+            changed = db.execute(
+                sa.update(specs).where(specs.c.workspace == workspace, specs.c.name == name).values(channel=channel)
+            ).rowcount
+            if changed and channel:
+                d = channel_defaults
+                db.execute(sa.delete(d).where(d.c.workspace == workspace, d.c.spec == name, d.c.channel != channel))
+        return bool(changed)
+
+    # ---- channel defaults (`/api use NAME`) ----------------------------------------------------------
+
+    def channel_default(self, workspace: str, channel: str) -> str | None:
+        """The spec a channel searches first, if it chose one."""
+        d = channel_defaults
+        with database.read(self._engine) as db:
+            found = db.execute(sa.select(d.c.spec).where(d.c.workspace == workspace, d.c.channel == channel)).scalar()
+        return str(found) if found is not None else None
+
+    def set_channel_default(self, workspace: str, channel: str, spec: str, user: str) -> None:
+        """Make `spec` the channel's default (replacing any other)."""
+        row = {"workspace": workspace, "channel": channel, "spec": spec, "set_by": user, "set_at": now()}
+        with database.write(self._engine) as db:
+            database.upsert(db, channel_defaults, [row])
+
+    def clear_channel_default(self, workspace: str, channel: str) -> str | None:
+        """Remove the channel's default; the spec it was, if any."""
+        d = channel_defaults
+        with database.write(self._engine) as db:
+            gone = db.execute(
+                sa.delete(d).where(d.c.workspace == workspace, d.c.channel == channel).returning(d.c.spec)
+            ).scalar()
+        return str(gone) if gone is not None else None
+
+    def channel_defaults(self, workspace: str) -> dict[str, str]:
+        """Every channel of a workspace with a default: channel -> spec."""
+        d = channel_defaults
+        with database.read(self._engine) as db:
+            rows = db.execute(sa.select(d.c.channel, d.c.spec).where(d.c.workspace == workspace)).all()
+        return {str(channel): str(spec) for channel, spec in rows}
+
     def workspaces(self) -> list[str]:
         """Every workspace with at least one spec."""
         with database.read(self._engine) as db:
@@ -256,6 +320,9 @@ class SpecRegistry:
             ).scalars()
             superseded = {Path(o).name for o in earlier} - {Path(o).name for _, o in gone}
             _retire(db, workspace, [(v, o) for v, o in gone])
+            # A forgotten spec is no channel's default any more: those channels search every spec again.
+            d = channel_defaults
+            db.execute(sa.delete(d).where(d.c.workspace == workspace, d.c.spec == name))
             return _drop_unused_originals(db, workspace, sorted(superseded))
 
     def history(self, workspace: str, name: str) -> list[SpecVersion]:
@@ -403,9 +470,10 @@ class SpecRegistry:
     # ---- purging a workspace -----------------------------------------------------------------------
 
     def delete_specs(self, workspace: str) -> int:
-        """Remove every record of a workspace at once (its specs stop being visible, their versions are retired)."""
+        """Remove every record of a workspace at once, with its channel defaults (its versions are retired)."""
         with database.write(self._engine) as db:
             db.execute(sa.delete(spec_versions).where(spec_versions.c.workspace == workspace))
+            db.execute(sa.delete(channel_defaults).where(channel_defaults.c.workspace == workspace))
             gone = db.execute(
                 sa.delete(specs)
                 .where(specs.c.workspace == workspace)

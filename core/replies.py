@@ -66,11 +66,23 @@ class SpecEntry:
     indexed_at: float
     needs_reindex: bool  # left out of search until re-indexed (vectors of another embedding model)
     versions: int = 1  # versions kept (this one and earlier ones, for diffs)
+    default: bool = False  # the default spec of the channel the list was asked in (`use NAME`)
+    private: bool = False  # visible only in the channel the list was asked in
 
     @property
     def operations_text(self) -> str:
         """"7 operations, 3 versions kept"."""
         return messages.count(self.operations, "operation") + ", " + messages.versions_text(self.versions)
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """What lists add after a spec: needs a re-index, this channel's default, only this channel."""
+        shown = (
+            (self.needs_reindex, messages.needs_reindex_marker()),
+            (self.default, messages.default_marker()),
+            (self.private, messages.private_marker()),
+        )
+        return tuple(text for on, text in shown if on)
 
 
 @dataclass(frozen=True)
@@ -94,15 +106,18 @@ class IngestReply:
     seconds: float
     changes: tuple[str, ...] = ()  # where requests go, how they authenticate: what a replacement changed
     warnings: tuple[str, ...] = ()
+    private: bool = False  # visible only in the channel it was uploaded to
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestReply:
         """The reply for an ingest report."""
         record = report.record
         changes = report.changes + (upload_diff_lines(report.diff) if report.diff is not None else ())
+        if record.private:
+            changes = (messages.uploaded_private(record.name), *changes)
         return cls(
             record.name, record.label, record.format.label, record.operation_count, len(report.scheme_names),
-            report.unchanged, report.replaced, report.seconds, changes, report.warnings,
+            report.unchanged, report.replaced, report.seconds, changes, report.warnings, record.private,
         )
 
     def headline(self, escape: Callable[[str], str] = str, *, timed: bool = False) -> str:
@@ -126,18 +141,6 @@ class HelpReply:
 
     commands: tuple[Command, ...]
     notes: tuple[str, ...] = ()  # the operator's settings people should know of ("generated answers are off")
-
-
-@dataclass(frozen=True)
-class ScopeReply:
-    """Questions now search only `spec` (None: every spec again)."""
-
-    spec: str | None
-
-    @property
-    def text(self) -> str:
-        """The confirmation."""
-        return messages.search_scope_set(self.spec)
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def upload_diff_lines(diff: DiffReport) -> tuple[str, ...]:
     return tuple(lines)
 
 
-Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply | DiffReply
+Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | DiffReply
 
 
 def reply_report(reply: Reply) -> ReportFile | None:
@@ -209,17 +212,21 @@ def render_reply(reply: Reply, markup: ReplyMarkup[T]) -> T:
 
 
 def spec_list(
-    records: Sequence[SpecRecord], stale: Collection[str] = (), versions: Mapping[str, int] | None = None
+    records: Sequence[SpecRecord],
+    stale: Collection[str] = (),
+    versions: Mapping[str, int] | None = None,
+    default: str | None = None,
 ) -> SpecListReply:
     """The reply listing `records`; those named in `stale` are marked as needing a re-index.
 
-    `versions` counts each spec's kept versions (1 when not given).
+    `versions` counts each spec's kept versions (1 when not given); `default` is the channel's default spec,
+    marked as such, and private specs (listed only in their own channel) are marked too.
     """
     kept = versions or {}
     return SpecListReply(tuple(
         SpecEntry(
             r.name, r.label, r.format.label, r.version, r.operation_count, r.indexed_at, r.name in stale,
-            kept.get(r.name, 1),
+            kept.get(r.name, 1), r.name == default, r.private,
         )
         for r in records
     ))
@@ -230,8 +237,7 @@ def specs_markdown(reply: SpecListReply) -> str:
     if not reply.specs:
         return messages.nothing_indexed()
     lines = [
-        f"• `{s.name}`: {s.label} ({s.format}, {s.operations_text})"
-        + (f", {messages.needs_reindex_marker()}" if s.needs_reindex else "")
+        f"• `{s.name}`: {s.label} ({s.format}, {s.operations_text})" + "".join(f", {m}" for m in s.markers)
         for s in reply.specs
     ]
     return messages.specs_listed() + "\n" + "\n".join(lines)

@@ -1,7 +1,8 @@
 """The `/api` slash command group, built from the core's command catalogue (`core.commands.catalogue`).
 
 Each catalogue command available on Discord becomes a subcommand: its summary is the description, each
-argument an option (free text and names as strings of bounded length, files as attachments), spec names are
+argument an option (free text and names as strings of bounded length, files as attachments, flags as
+true/false), spec names are
 autocompleted, optional options come last. Discord cannot set `default_permissions` on a subcommand, so the
 group sets none and the core decides who may change a spec. Behaviour is in `handlers`.
 """
@@ -65,7 +66,11 @@ def _subcommand(
 
 
 def _option(argument: Argument) -> inspect.Parameter:
-    kind: Any = discord.Attachment if argument.kind is ArgKind.FILE else app_commands.Range[str, 1, argument.max_length]
+    kind: Any = app_commands.Range[str, 1, argument.max_length]
+    if argument.kind is ArgKind.FILE:
+        kind = discord.Attachment
+    elif argument.kind is ArgKind.FLAG:
+        kind = bool
     if argument.required:
         return inspect.Parameter(argument.name, _KEYWORD, annotation=kind)
     return inspect.Parameter(argument.name, _KEYWORD, annotation=Optional[kind], default=None)  # noqa: UP045

@@ -37,8 +37,9 @@ from bot.discord_app.translate import (
 )
 from core.actions import Origin
 from core.assistant import Assistant
-from core.commands.catalogue import ArgKind, Command, Invocation, command
+from core.commands.catalogue import FLAG_ON, ArgKind, Command, Invocation, command
 from core.commands.handlers import complete_spec, run_command
+from core.commands.syntax import has_flag
 from core.config import Settings
 from core.live import working_sign
 from core.replies import guarded
@@ -164,9 +165,10 @@ class DiscordHandlers:
                                bound: Logger) -> None:
         files = message.attachments[:MAX_ATTACHMENTS_PER_MESSAGE]
         name = upload_name(addressed.text) if len(files) == 1 else None
+        private = FLAG_ON if has_flag(addressed.text, "private") else None
         for file in files:
             attachment = to_attachment(file, self.session, self.cdn_policy)
-            upload = Invocation(command("upload"), origin, {"file": attachment, "name": name})
+            upload = Invocation(command("upload"), origin, {"file": attachment, "name": name, "private": private})
             await self._run(self._channel_reply(message, addressed.root), upload, bound)
         if len(message.attachments) > len(files):
             bound.info("too_many_attachments", attachments=len(message.attachments))
@@ -206,6 +208,7 @@ class DiscordHandlers:
             await interaction.response.defer(thinking=True, ephemeral=command.private)
             arguments = {
                 name: to_attachment(value, self.session, self.cdn_policy) if isinstance(value, discord.Attachment)
+                else FLAG_ON if value is True
                 else value or None
                 for name, value in options.items()
             }

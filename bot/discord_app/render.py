@@ -112,6 +112,7 @@ def render_specs(reply: SpecListReply) -> str:
             f"• `{spec.name}` — {escape_markdown(spec.label)} · {spec.format} · {spec.operations_text} · "
             f"updated <t:{int(spec.indexed_at)}:R>"
             + (f" · ⚠ {messages.needs_reindex_marker()}" if spec.needs_reindex else "")
+            + "".join(f" · {marker}" for marker in spec.markers if marker != messages.needs_reindex_marker())
         )
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from core.mentions import addresses_others
 
 PLATFORM = "discord"
 _UPLOAD_WORDS = {"upload", "index", "add", "spec", "name", "as", "called"}
+PRIVATE_WORD = "--private"  # `@bot stripe --private` with a file: visible only in this channel
 _SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -145,7 +146,7 @@ def strip_bot_mention(content: str, bot_id: int, role_ids: set[int] | frozenset[
 
 def upload_name(text: str) -> str | None:
     """A spec name typed next to an attached file (`@bot stripe`, `@bot upload as stripe`), if any."""
-    words = [w for w in text.split() if w.lower() not in _UPLOAD_WORDS]
+    words = [w for w in text.split() if w.lower() not in _UPLOAD_WORDS and w != PRIVATE_WORD]
     if len(words) == 1 and _SPEC_NAME.match(words[0]):
         return words[0]
     return None
@@ -159,12 +160,20 @@ def is_workspace_admin(user: discord.User | discord.Member, permissions: discord
     return resolved.manage_guild or resolved.administrator
 
 
+def _parent_channel(channel: object) -> str:
+    """A thread's parent channel, whose settings (default spec, private specs) apply in it; "" otherwise."""
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        return str(channel.parent_id)
+    return ""
+
+
 def message_origin(message: discord.Message, root: str) -> Origin:
     """The core's view of where a message came from."""
     return Origin(
         platform=PLATFORM,
         workspace=workspace_id(message.guild.id if message.guild else None, message.author.id),
         channel=str(message.channel.id),
+        parent_channel=_parent_channel(message.channel),
         user=str(message.author.id),
         thread=root,
         event_id=str(message.id),
@@ -181,6 +190,7 @@ def interaction_origin(interaction: discord.Interaction) -> Origin:
         platform=PLATFORM,
         workspace=workspace_id(interaction.guild_id, interaction.user.id),
         channel=str(channel_id or ""),
+        parent_channel=_parent_channel(interaction.channel),
         user=str(interaction.user.id),
         thread=thread,
         event_id=str(interaction.id),

@@ -28,7 +28,7 @@ from structlog.contextvars import bound_contextvars
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
 from bot.slack_app.panel import suggested_prompts, thread_title
-from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, WORKING_EMOJI
+from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, MAKE_PRIVATE, MAKE_SHARED, WORKING_EMOJI, slack_markup
 from bot.slack_app.replies import SLACK, ActionReply, SlashReply, StreamingReply, StreamSupport, ThreadReply
 from bot.slack_app.translate import (
     FOR_OTHERS,
@@ -45,10 +45,12 @@ from bot.slack_app.translate import (
     team_of,
 )
 from bot.slack_app.users import UserDirectory
-from core.actions import ListSpecs, Origin
+from core import messages
+from core.actions import ListSpecs, Origin, SetVisibility
 from core.assistant import Assistant
-from core.commands.catalogue import Access, Invocation, command
+from core.commands.catalogue import FLAG_ON, Access, Invocation, command
 from core.commands.handlers import run_command
+from core.commands.syntax import has_flag
 from core.config import Settings
 from core.errors import UserFacingError
 from core.live import working_sign
@@ -62,6 +64,9 @@ ANSWER_UPDATE_INTERVAL = 1.0  # seconds between edits of an answer being written
 QUICK_REPLY_SECONDS = 0.5  # an answer ready by then is simply posted: no "Working on it…", no status
 INGEST_UPDATE_INTERVAL = 2.0  # seconds between edits of an indexing progress message
 _ANSWER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SPEC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PRIVATE_CONVERSATIONS = frozenset({"group", "im", "mpim"})  # private channels, DMs, group DMs
+UPLOAD_MARKUP_PRIVATE = slack_markup(offer_private=True)  # upload confirmations there offer "only this channel"
 
 
 class SlackBot:
@@ -99,6 +104,8 @@ class SlackBot:
         app.command("/api")(self.on_command)
         app.action(FEEDBACK_UP)(self.on_feedback)
         app.action(FEEDBACK_DOWN)(self.on_feedback)
+        app.action(MAKE_PRIVATE)(self.on_visibility)
+        app.action(MAKE_SHARED)(self.on_visibility)
         app.event("app_uninstalled")(self.on_app_uninstalled)
         app.event("tokens_revoked")(self.on_tokens_revoked)
         app.error(self.on_error)
@@ -238,6 +245,8 @@ class SlackBot:
             token = context.bot_token or client.token or ""
             for slack_file in incoming.files:
                 reply = self._thread_reply(client, incoming, self.ingest_interval)
+                if incoming.channel_type in PRIVATE_CONVERSATIONS:
+                    reply.markup = UPLOAD_MARKUP_PRIVATE
                 await guarded(self._ingest(incoming, slack_file, client, token, reply), reply.fail,
                               ref=origin.request_id, logger=log.bind(file_id=slack_file.id, **fields), transport=SLACK)
 
@@ -305,7 +314,9 @@ class SlackBot:
         async with reply:
             await reply.placeholder(slack_messages.indexing(slack_file.name))
             origin = await self.users.identify(client, incoming.origin)
-            await run_command(self.assistant, Invocation(command("upload"), origin, {"file": attachment}), reply)
+            private = FLAG_ON if has_flag(incoming.question, "private") else None
+            upload = Invocation(command("upload"), origin, {"file": attachment, "private": private})
+            await run_command(self.assistant, upload, reply)
 
     async def _file_info(self, client: AsyncWebClient, slack_file: SlackFile) -> SlackFile:
         if not slack_file.id:
@@ -368,6 +379,35 @@ class SlackBot:
     async def _feedback(self, origin: Origin, answer_id: str, helpful: bool, reply: ActionReply) -> None:
         first = await self.assistant.record_feedback(origin, answer_id, helpful)
         await reply.text(slack_messages.feedback_thanks(helpful) if first else slack_messages.feedback_already(helpful))
+
+    # ---- who sees a spec (the upload confirmation's button) ---------------------------------------
+
+    async def on_visibility(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        """"Only this channel" / "Share with the workspace": the uploader or an admin changes who sees the spec."""
+        await ack()
+        origin = action_origin(body)
+        name = str(action.get("value") or "")
+        if not _SPEC_NAME.match(name):
+            log.warning("slack_visibility_invalid", workspace=origin.workspace, user=origin.user)
+            return
+        private = action.get("action_id") == MAKE_PRIVATE
+        reply = ActionReply(respond, client, origin)
+        async with self.assistant.work.running("slack_visibility") as admitted:
+            if admitted:
+                with bound_contextvars(request_id=origin.request_id):
+                    bound = log.bind(spec=name, workspace=origin.workspace, user=origin.user, private=private)
+                    await guarded(self._set_visibility(client, origin, name, private, reply), reply.text,
+                                  ref=origin.request_id, logger=bound, transport=SLACK)
+
+    async def _set_visibility(
+        self, client: AsyncWebClient, origin: Origin, name: str, private: bool, reply: ActionReply
+    ) -> None:
+        who = await self.users.identify(client, origin)  # its uploader or an admin: the core checks
+        record = await self.assistant.set_visibility(SetVisibility(who, name, private))
+        await reply.text(messages.made_private(record.name) if private else messages.made_shared(record.name))
 
     async def on_error(self, error: Exception) -> None:
         """Errors that escaped a listener (a bug: `guarded` should have caught them)."""

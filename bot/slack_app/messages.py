@@ -43,6 +43,10 @@ def indexing(filename: str) -> str:
     return f"Reading `{filename}`…"
 
 
+MAKE_PRIVATE_BUTTON = "🔒 Only this channel"
+SHARE_BUTTON = "Share with the workspace"
+
+
 def feedback_thanks(helpful: bool) -> str:
     """Confirmation of a 👍/👎 click (only the clicker sees it)."""
     return "Thanks, glad it helped! 👍" if helpful else "Thanks for telling me; I've noted that this answer missed. 👎"

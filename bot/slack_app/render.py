@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack_app import messages as slack_messages
-from core import messages
 from core.answers import Answer, CodeBlock
 from core.commands.syntax import TypedSyntax, help_markdown
 from core.layout import markdown_segments, split_at_breaks
@@ -41,6 +40,9 @@ MAX_MESSAGES_PER_ANSWER = 4  # more than this is not an answer any more; the res
 MAX_ECHO_CHARS = 1500
 
 FEEDBACK_UP = "feedback_up"
+MAKE_PRIVATE = "spec_make_private"  # the upload confirmation's button: the spec is seen only in this conversation
+MAKE_SHARED = "spec_make_shared"  # ... and back: the whole workspace sees it
+VISIBILITY_BLOCK_ID = "spec_visibility"
 FEEDBACK_DOWN = "feedback_down"
 FEEDBACK_BLOCK_ID = "feedback"
 WORKING_EMOJI = "hourglass_flowing_sand"
@@ -233,6 +235,24 @@ def feedback_buttons(answer_id: str) -> dict[str, Any]:
     ]}
 
 
+def visibility_button(name: str, private: bool) -> dict[str, Any]:
+    """Under an upload's confirmation in a private channel or DM: keep the spec there, or share it again."""
+    action_id, label = (MAKE_SHARED, slack_messages.SHARE_BUTTON) if private else (
+        MAKE_PRIVATE, slack_messages.MAKE_PRIVATE_BUTTON)
+    return {"type": "actions", "block_id": VISIBILITY_BLOCK_ID, "elements": [
+        {"type": "button", "action_id": action_id, "value": name,
+         "text": {"type": "plain_text", "text": label, "emoji": True}},
+    ]}
+
+
+def render_ingest(reply: IngestReply, *, offer_private: bool = False) -> SlackMessage:
+    """An upload's confirmation; `offer_private` (a private channel or DM) adds the button that changes who sees it."""
+    message = render_markdown(ingest_markdown(reply))
+    if not offer_private:
+        return message
+    return SlackMessage(message.text, (*message.blocks, visibility_button(reply.name, reply.private)))
+
+
 def _fallback(parts: Iterable[str]) -> str:
     text = "\n\n".join(part for part in parts if part)
     return truncate(text, MAX_TEXT_CHARS) or slack_messages.TEXT_TRUNCATED
@@ -317,7 +337,7 @@ def render_specs(reply: SpecListReply) -> SlackMessage:
     for spec in reply.specs:
         when = time.strftime("%Y-%m-%d", time.gmtime(spec.indexed_at))
         lines.append(f"• `{spec.name}` — {spec.label} ({spec.format}), {spec.operations_text}, indexed {when}"
-                     + (f" — _{messages.needs_reindex_marker()}_" if spec.needs_reindex else ""))
+                     + "".join(f" — _{marker}_" for marker in spec.markers))
     return render_markdown("\n".join(lines))
 
 
@@ -328,12 +348,15 @@ def ingest_markdown(reply: IngestReply) -> str:
     return "\n".join(lines + ([f"• {more}"] if more else []))
 
 
-def slack_markup(*, echo: bool = False) -> ReplyMarkup[list[SlackMessage]]:
-    """The core's replies as Slack messages; with `echo` an answer starts with its question (slash commands)."""
+def slack_markup(*, echo: bool = False, offer_private: bool = False) -> ReplyMarkup[list[SlackMessage]]:
+    """The core's replies as Slack messages; with `echo` an answer starts with its question (slash commands).
+
+    `offer_private`: upload confirmations get the button that makes the spec private (or shared again).
+    """
     return ReplyMarkup(
         answer=lambda reply: render_answer(reply.answer, echo=reply.question if echo else None),
         specs=lambda reply: [render_specs(reply)],
-        ingest=lambda reply: [render_markdown(ingest_markdown(reply))],
+        ingest=lambda reply: [render_ingest(reply, offer_private=offer_private)],
         help=lambda reply: [render_markdown(help_markdown(reply.commands, SYNTAX, slack_messages.WAYS, reply.notes))],
         text=lambda text: [render_markdown(text)],
     )

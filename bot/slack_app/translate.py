@@ -61,6 +61,7 @@ class Incoming:
     message_ts: str = ""
     files: tuple[SlackFile, ...] = ()
     addressed: bool = False  # mentioned, or in a DM: the user clearly talked to the bot
+    channel_type: str = ""  # Slack's: "channel", "group" (private channel), "im", "mpim"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,7 +173,8 @@ def classify_message(body: Mapping[str, Any], bot_user_id: str | None, in_bot_th
             # Uploads need intent: a file shared in a channel without mentioning the bot is for the people there.
             return Incoming(Kind.IGNORE, origin, "upload_not_addressed")
         return Incoming(Kind.UPLOAD, origin, reply_thread=thread_ts or (None if is_dm else ts), message_ts=ts,
-                        files=files, addressed=True)
+                        files=files, addressed=True, question=slack_to_plain(event.get("text", ""), bot_user_id),
+                        channel_type=str(event.get("channel_type") or ""))
     question = slack_to_plain(event.get("text", ""), bot_user_id)
     if is_dm:
         return Incoming(Kind.QUESTION, origin, question=question, reply_thread=thread_ts or None,

@@ -42,8 +42,8 @@ GUESS_CANDIDATES = 5  # operations retrieval offers for a body alone, each check
 MAX_GUESS_KEYS = 40
 CHECKABLE = (SpecFormat.OPENAPI3, SpecFormat.SWAGGER2)
 
-# (scope, query, spec or None) -> the (spec, method, path) of the operations found, best first
-Search = Callable[[str, str, str | None], Awaitable[list[tuple[str, str, str]]]]
+# (scope, query, spec or None, channel) -> the (spec, method, path) of the operations found, best first
+Search = Callable[[str, str, str | None, str], Awaitable[list[tuple[str, str, str]]]]
 
 
 @dataclass(frozen=True)
@@ -82,17 +82,20 @@ class RequestChecker:
         self._raw: OrderedDict[str, RawSpec] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def check(self, scope: str, text: str, spec: str | None = None) -> CheckReport:
-        """Check what was pasted; `UserFacingError`s say what is missing (nothing to check, no such operation)."""
+    async def check(self, scope: str, text: str, spec: str | None = None, channel: str = "") -> CheckReport:
+        """Check what was pasted; `UserFacingError`s say what is missing (nothing to check, no such operation).
+
+        Only specs `channel` sees are checked against (those private to another channel never are).
+        """
         if not text.strip():
             raise NothingToCheckError(messages.nothing_to_check())
         if len(text) > MAX_CHECK_CHARS:
             raise UserFacingError(messages.check_too_long(MAX_CHECK_CHARS))
         started = time.perf_counter()
         request = read_pasted(text)
-        records = await asyncio.to_thread(self._records, scope, spec)
+        records = await asyncio.to_thread(self._records, scope, spec, channel)
         if not request.method and not request.operation:
-            report = await self._guess(scope, request, records)
+            report = await self._guess(scope, request, records, channel)
         else:
             report = await asyncio.to_thread(self._check_named, scope, request, records)
         log.info(
@@ -112,16 +115,16 @@ class RequestChecker:
 
     # ---- finding the spec and the operation ---------------------------------------------------------------
 
-    def _records(self, scope: str, name: str | None) -> list[SpecRecord]:
+    def _records(self, scope: str, name: str | None, channel: str) -> list[SpecRecord]:
         if name:
             record = self.registry.get(scope, name)
-            if record is None:
-                known = [r.name for r in self.registry.list_records(scope)]
+            if record is None or not record.visible_in(channel):
+                known = [r.name for r in self.registry.list_visible(scope, channel)]
                 raise SpecNotFoundError(messages.spec_not_found(name, known))
             if record.format not in CHECKABLE:
                 raise UserFacingError(messages.check_not_checkable(record.name, record.format.label))
             return [record]
-        records = self.registry.list_records(scope)
+        records = self.registry.list_visible(scope, channel)
         if not records:
             raise UserFacingError(messages.nothing_indexed())
         checkable = [r for r in records if r.format in CHECKABLE]
@@ -176,14 +179,16 @@ class RequestChecker:
             messages.check_operation_not_found(request.method, request.path, [r.name for r in records])
         )
 
-    async def _guess(self, scope: str, request: PastedRequest, records: list[SpecRecord]) -> CheckReport:
+    async def _guess(
+        self, scope: str, request: PastedRequest, records: list[SpecRecord], channel: str
+    ) -> CheckReport:
         """A body alone: check it against the operations retrieval finds for its field names, keep the best fit."""
         keys = _body_keys(request.body or "")
         if self.search is None or not keys:
             raise NothingToCheckError(messages.nothing_to_check())
         names = {r.name for r in records}
         only = records[0].name if len(records) == 1 else None
-        found = [hit for hit in await self.search(scope, " ".join(keys), only) if hit[0] in names]
+        found = [hit for hit in await self.search(scope, " ".join(keys), only, channel) if hit[0] in names]
         if not found:
             raise OperationNotFoundError(messages.nothing_to_check())
 

@@ -23,6 +23,7 @@ DISCORD = "discord"
 CONSOLE = "console"
 EVERYWHERE = frozenset({SLACK, DISCORD, CONSOLE})
 SPEC_NAME_MAX_CHARS = 64
+FLAG_ON = "true"  # how a flag that is on travels among the arguments' text values
 
 
 class ArgKind(StrEnum):
@@ -33,6 +34,7 @@ class ArgKind(StrEnum):
     NAME = "name"  # a name to give a new spec
     FILE = "file"  # a spec file: an attachment, or a path in the terminal
     VERSION = "version"  # a kept version of a spec: its number (`3`) or the spec's own version string
+    FLAG = "flag"  # on or off: typed as `--name`, a true/false option on Discord
 
 
 class Access(StrEnum):
@@ -90,6 +92,8 @@ CATALOGUE: tuple[Command, ...] = (
         (
             Argument("file", ArgKind.FILE, _SPEC_FILE),
             Argument("name", ArgKind.NAME, "Name to index it under (default: from the file name)", required=False),
+            Argument("private", ArgKind.FLAG, "Visible only in this channel or DM (default: the whole workspace)",
+                     required=False),
         ),
         access=Access.UPLOADER_OR_ADMIN,
         private=False,
@@ -111,10 +115,11 @@ CATALOGUE: tuple[Command, ...] = (
         private=False,
     ),
     Command(
-        "use", "Ask only about one spec from now on (no name: all specs again).",
-        (Argument("name", ArgKind.SPEC, "The spec to search (default: all)", required=False),),
-        # The choice lives in the terminal session; chat platforms have no per-conversation choice yet.
-        surfaces=frozenset({CONSOLE}),
+        "use", "Search one spec first in this channel (no name: show it; `all`: every spec again).",
+        (Argument("name", ArgKind.SPEC, "The spec to search first here, or `all` (default: show the current one)",
+                  required=False),),
+        # Everyone in the channel asks with it from now on, so everyone sees what it became.
+        private=False,
     ),
     Command(
         "check", "Check a request or response (curl, HTTP or JSON body) against the spec.",
@@ -159,6 +164,10 @@ class Invocation:
         """A text argument's value ("" when not given)."""
         value = self.arguments.get(name)
         return value if isinstance(value, str) else ""
+
+    def flag(self, name: str) -> bool:
+        """A flag argument's value (False when not given)."""
+        return self.arguments.get(name) == FLAG_ON
 
     def attachment(self, name: str) -> Attachment | None:
         """A file argument's attachment, if given."""

@@ -7,13 +7,13 @@ into the reply the user sees.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from core import messages
-from core.actions import AskQuestion, CheckRequest, DiffSpec, ForgetSpec, ListSpecs, Origin, UploadSpec
+from core.actions import AskQuestion, CheckRequest, DiffSpec, ForgetSpec, ListSpecs, Origin, UploadSpec, UseSpec
 from core.answers import read_answer
 from core.assistant import Assistant
+from core.channels import CLEAR_WORD
 from core.checks.service import check_answer, checked_summary
 from core.commands.catalogue import Invocation, available
 from core.replies import (
@@ -23,7 +23,6 @@ from core.replies import (
     IngestReply,
     Reply,
     ReplySink,
-    ScopeReply,
     TextReply,
     on_loop,
     spec_list,
@@ -45,15 +44,16 @@ async def upload(assistant: Assistant, invocation: Invocation, sink: ReplySink) 
     attachment = invocation.attachment("file")
     if attachment is None:
         raise ValueError("upload needs a file")  # the adapters always pass one: a bug otherwise
-    request = UploadSpec(invocation.origin, attachment, invocation.text("name") or None)
+    request = UploadSpec(invocation.origin, attachment, invocation.text("name") or None, invocation.flag("private"))
     return IngestReply.of(await assistant.ingest(request, on_loop(sink.progress)))
 
 
 async def specs(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
-    """The workspace's specs, with those that need a re-index marked."""
+    """The specs the channel sees, with those that need a re-index, its default and private ones marked."""
     origin = invocation.origin
     records = await assistant.list_specs(ListSpecs(origin))
-    return spec_list(records, assistant.stale_specs(origin.scope), await assistant.version_counts(origin.scope))
+    versions = await assistant.version_counts(origin.scope)
+    return spec_list(records, assistant.stale_specs(origin.scope), versions, await assistant.channel_default(origin))
 
 
 async def forget(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
@@ -71,11 +71,10 @@ async def diff(assistant: Assistant, invocation: Invocation, sink: ReplySink) ->
 
 
 async def use(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
-    """Choose the spec later questions search (checked to exist and be searchable), or all of them again."""
+    """Set the channel's default spec (checked to be one it sees and can search), show it, or clear it (`all`)."""
     name = invocation.text("name") or None
-    if name is not None:
-        await asyncio.to_thread(assistant.search_scope, invocation.origin.scope, name)
-    return ScopeReply(name)
+    clear = name is not None and name.lower() == CLEAR_WORD
+    return TextReply(await assistant.use(UseSpec(invocation.origin, None if clear else name, clear)))
 
 
 async def check(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:

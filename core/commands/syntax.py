@@ -3,7 +3,8 @@
 `TypedSyntax` is Slack's `/api forget NAME` and the terminal's `/forget NAME`: positional arguments in
 order, the last free-text argument taking the rest of the line; a command whose text runs to the end of
 the line takes its optional arguments as `name:VALUE` words (`/api ask how do I refund? spec:stripe`).
-A word may be quoted to hold spaces (`/upload "my spec.yaml"`). `OptionSyntax` is Discord's
+A word may be quoted to hold spaces (`/upload "my spec.yaml"`); a flag is the word `--name` anywhere
+(`/upload spec.yaml --private`). `OptionSyntax` is Discord's
 `/api forget name:<name>`, where the client itself collects the options.
 
 `help_markdown` is the one help text: the same introduction, commands and rules everywhere, each command
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core import messages
-from core.commands.catalogue import ArgKind, Argument, Command
+from core.commands.catalogue import FLAG_ON, ArgKind, Argument, Command
 from core.errors import CommandUsageError
 
 _SPACE = re.compile(r"\s+")
@@ -25,6 +26,8 @@ _QUOTES = "\"'"
 
 
 def _placeholder(argument: Argument) -> str:
+    if argument.kind is ArgKind.FLAG:
+        return f"--{argument.name}"
     if argument.kind is ArgKind.FILE:
         return "PATH"
     if argument.kind in (ArgKind.TEXT, ArgKind.VERSION):
@@ -38,7 +41,9 @@ def _takes_rest(command: Command) -> bool:
 
 def _is_option(command: Command, argument: Argument) -> bool:
     """Optional arguments of a command whose free text runs to the end of the line are written `name:VALUE`."""
-    return not argument.required and argument.kind is not ArgKind.TEXT and _takes_rest(command)
+    return (
+        not argument.required and argument.kind not in (ArgKind.TEXT, ArgKind.FLAG) and _takes_rest(command)
+    )
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,19 @@ class TypedSyntax:
         values: dict[str, str] = {}
         rest = text.strip()
         for argument in command.arguments:
+            if argument.kind is ArgKind.FLAG:
+                found = re.search(rf"(?:^|\s)--{re.escape(argument.name)}(?=\s|$)", rest)
+                if found:
+                    values[argument.name] = FLAG_ON
+                    rest = (rest[: found.start()] + rest[found.end() :]).strip()
+        for argument in command.arguments:
             if _is_option(command, argument):
                 found = re.search(rf"(?:^|\s){re.escape(argument.name)}:(\S+)", rest)
                 if found:
                     values[argument.name] = found.group(1)
                     rest = (rest[: found.start()] + rest[found.end() :]).strip()
         for argument in command.arguments:
-            if argument.name in values or _is_option(command, argument):
+            if argument.name in values or _is_option(command, argument) or argument.kind is ArgKind.FLAG:
                 continue
             if argument.kind is ArgKind.TEXT:
                 values[argument.name], rest = rest, ""
@@ -86,6 +97,11 @@ class TypedSyntax:
     def _missing(self, command: Command, argument: Argument) -> str:
         listing = self.prefix + "specs" if argument.kind is ArgKind.SPEC else ""
         return messages.missing_argument(argument.kind.value, command.name, self.usage(command), listing)
+
+
+def has_flag(text: str, name: str) -> bool:
+    """Whether free text (a mention sharing a file: `@bot stripe --private`) holds the flag `--name` as a word."""
+    return f"--{name}" in text.split()
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -117,7 +133,9 @@ class OptionSyntax:
 
     @staticmethod
     def _shown(command: Command, argument: Argument) -> str:
-        value = {ArgKind.FILE: "attachment", ArgKind.SPEC: "name"}.get(argument.kind, argument.kind.value)
+        value = {ArgKind.FILE: "attachment", ArgKind.SPEC: "name", ArgKind.FLAG: "true"}.get(
+            argument.kind, argument.kind.value
+        )
         return f"{argument.name}:<{value}>"
 
 

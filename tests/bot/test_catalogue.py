@@ -28,8 +28,10 @@ from core.commands.syntax import TypedSyntax
 from core.replies import HelpReply
 from tests.core.test_commands import TYPED_EXAMPLES
 
-# string, attachment
-OPTION_TYPES = {ArgKind.TEXT: 3, ArgKind.SPEC: 3, ArgKind.NAME: 3, ArgKind.VERSION: 3, ArgKind.FILE: 11}
+# string, attachment, boolean
+OPTION_TYPES = {
+    ArgKind.TEXT: 3, ArgKind.SPEC: 3, ArgKind.NAME: 3, ArgKind.VERSION: 3, ArgKind.FILE: 11, ArgKind.FLAG: 5,
+}
 
 
 def discord_payload() -> dict[str, Any]:
@@ -55,7 +57,7 @@ def test_the_discord_tree_is_the_catalogue() -> None:
             assert option["type"] == OPTION_TYPES[argument.kind]
             assert (option["description"], option["required"]) == (argument.description, argument.required)
             assert option.get("autocomplete", False) == argument.autocompleted
-            if argument.kind is not ArgKind.FILE:
+            if argument.kind not in (ArgKind.FILE, ArgKind.FLAG):
                 assert (option["min_length"], option["max_length"]) == (1, argument.max_length)
     json.dumps(api)  # what is synced is plain JSON
 
@@ -67,7 +69,7 @@ def test_the_slack_parser_reads_exactly_the_catalogue() -> None:
         invocation = parse_command({**body, "text": text})
         if entry in available(SLACK):
             assert (invocation.command, dict(invocation.arguments)) == (entry, arguments)
-        else:  # not a Slack command (a slash command carries no file; `use` is terminal-only): a question
+        else:  # not a Slack command (a slash command carries no file): a question
             assert (invocation.command.name, invocation.text("question")) == ("ask", text)
 
 

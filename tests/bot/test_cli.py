@@ -124,7 +124,7 @@ async def test_console_chat_session(assistant, example_spec):
     await ConsoleChat(assistant, stdin=stdin, stdout=stdout).run()
     out = stdout.getvalue()
     assert "Indexed `shop`" in out
-    assert "Questions now search only `shop`" in out
+    assert "Questions here now search `shop` first" in out
     assert "POST /orders" in out and "```javascript" in out and "fetch(" in out
     assert "no spec called `nope`" in out
     assert "Forgot `shop`" in out

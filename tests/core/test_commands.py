@@ -30,7 +30,7 @@ from core.commands.catalogue import (
 )
 from core.commands.handlers import HANDLERS, complete_spec, run_command
 from core.commands.syntax import OptionSyntax, TypedSyntax, help_markdown
-from core.errors import CommandUsageError, PermissionDeniedError, SpecNotFoundError
+from core.errors import ChannelSettingError, CommandUsageError, PermissionDeniedError, SpecNotFoundError
 from core.library import IngestProgress
 from core.replies import (
     AnswerReply,
@@ -38,7 +38,6 @@ from core.replies import (
     IngestReply,
     QuietSink,
     Reply,
-    ScopeReply,
     SpecListReply,
     TextReply,
 )
@@ -47,7 +46,10 @@ from tests.core.test_pathological_inputs import FAST, bounded, text_inputs
 # One typed example per command (after `/api ` in Slack, `/` in the terminal) and the arguments it holds.
 TYPED_EXAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "ask": ("ask how do I refund? spec:bookshop", {"question": "how do I refund?", "spec": "bookshop"}),
-    "upload": ('upload "specs/my shop.yaml" petshop', {"file": "specs/my shop.yaml", "name": "petshop"}),
+    "upload": (
+        'upload "specs/my shop.yaml" petshop --private',
+        {"file": "specs/my shop.yaml", "name": "petshop", "private": "true"},
+    ),
     "specs": ("specs", {}),
     "forget": ("forget bookshop", {"name": "bookshop"}),
     "diff": ("diff bookshop 1 v3", {"name": "bookshop", "before": "1", "after": "v3"}),
@@ -77,8 +79,9 @@ def test_the_catalogue_is_well_formed() -> None:
 
 
 def test_surfaces() -> None:
-    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "check", "help"]
-    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "diff", "check", "help"]
+    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "use", "check", "help"]
+    assert [c.name for c in available(DISCORD)] == [
+        "ask", "upload", "specs", "forget", "diff", "use", "check", "help"]
     assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "diff", "use", "check", "help"]
     assert find("FORGET", SLACK) is command("forget") and find("upload", SLACK) is None
     with pytest.raises(KeyError):
@@ -98,10 +101,11 @@ def test_usage_is_derived_from_the_arguments() -> None:
     slack, terminal, discord = TypedSyntax("/api "), TypedSyntax("/"), OptionSyntax("/api ")
     assert slack.usage(command("ask")) == "/api ask QUESTION [spec:NAME]"
     assert slack.usage(command("forget")) == "/api forget NAME"
-    assert terminal.usage(command("upload")) == "/upload PATH [NAME]"
+    assert terminal.usage(command("upload")) == "/upload PATH [NAME] [--private]"
     assert terminal.usage(command("use")) == "/use [NAME]"
     assert discord.usage(command("ask")) == "/api ask question:<text> [spec:<name>]"
-    assert discord.usage(command("upload")) == "/api upload file:<attachment> [name:<name>]"
+    assert discord.usage(command("upload")) == "/api upload file:<attachment> [name:<name>] [private:<true>]"
+    assert slack.usage(command("use")) == "/api use [NAME]"
 
 
 def test_typed_mistakes_get_a_usage_hint() -> None:
@@ -117,6 +121,10 @@ def test_typed_mistakes_get_a_usage_hint() -> None:
     assert syntax.parse(command("ask"), "") == {"question": ""}  # the core answers an empty question itself
     assert syntax.parse(command("ask"), "spec:stripe how?") == {"question": "how?", "spec": "stripe"}
     assert syntax.parse(command("forget"), "'book shop'") == {"name": "book shop"}
+    upload = TypedSyntax("/").parse
+    assert upload(command("upload"), "--private a.yaml") == {"file": "a.yaml", "private": "true"}
+    assert upload(command("upload"), "a.yaml") == {"file": "a.yaml"}
+    assert upload(command("upload"), "a--private.yaml") == {"file": "a--private.yaml"}  # a word, not a part
 
 
 @FAST
@@ -161,7 +169,7 @@ class Recording(QuietSink):
         self.reply = reply
 
 
-ADMIN = Origin("console", "local", user="you", user_name="ada", is_admin=True)
+ADMIN = Origin("console", "local", channel="terminal", user="you", user_name="ada", is_admin=True)
 
 
 async def run(
@@ -188,10 +196,17 @@ async def test_each_handler_turns_its_command_into_a_core_request(assistant: Any
     assert "POST /orders/{orderId}/refund" in reply.answer.as_markdown()
     assert ("status", messages.searching()) in sink.events
 
-    assert await run_reply(assistant, "use", {"name": "bookshop"}) == ScopeReply("bookshop")
-    assert await run_reply(assistant, "use") == ScopeReply(None)
+    reply = await run_reply(assistant, "use", {"name": "bookshop"})
+    assert reply == TextReply(messages.channel_default_set("bookshop"))
+    assert await run_reply(assistant, "use") == TextReply(messages.channel_default_shown("bookshop"))
+    reply, _ = await run(assistant, "specs")
+    assert isinstance(reply, SpecListReply) and reply.specs[0].default
+    assert await run_reply(assistant, "use", {"name": "ALL"}) == TextReply(messages.channel_default_cleared("bookshop"))
+    assert await run_reply(assistant, "use") == TextReply(messages.channel_default_shown(None))
     with pytest.raises(SpecNotFoundError):
         await run(assistant, "use", {"name": "nope"})
+    with pytest.raises(ChannelSettingError):  # the command line has no channel to remember it for
+        await run(assistant, "use", {"name": "bookshop"}, Origin("cli", "local", user="you", is_admin=True))
 
     reply, _ = await run(assistant, "help", origin=Origin("slack", "T1"))
     assert reply == HelpReply(available(SLACK), (messages.generation_off_note(),))  # no GROQ_API_KEY here

@@ -520,3 +520,48 @@ def test_specs_indexed_before_the_history_start_with_one_version(tmp_path: Path)
         ]
     finally:
         reopened.close()
+
+
+def test_channel_defaults_and_private_specs_on_both_engines(open_registry: Opener) -> None:
+    registry = open_registry()
+    registry.put(record("shop", "v1", "shop.yaml"), b"shop")
+    registry.put(replace(record("secret", "v2", "secret.yaml"), channel="C-PRIVATE"), b"secret")
+    assert [r.name for r in registry.list_visible(WS, "C-OTHER")] == ["shop"]
+    assert [r.name for r in registry.list_visible(WS, "C-PRIVATE")] == ["secret", "shop"]
+    assert [r.name for r in registry.list_visible(WS, "")] == ["shop"]  # no channel: shared specs only
+    registry.set_channel_default(WS, "C-OTHER", "shop", "U1")
+    registry.set_channel_default(WS, "C-PRIVATE", "secret", "U1")
+    registry.set_channel_default(WS, "C-PRIVATE", "shop", "U2")  # a second `use` replaces the first
+    registry.set_channel_default(WS, "C-THIRD", "shop", "U1")
+    assert registry.channel_defaults(WS) == {"C-OTHER": "shop", "C-PRIVATE": "shop", "C-THIRD": "shop"}
+    assert registry.clear_channel_default(WS, "C-THIRD") == "shop"
+    assert registry.clear_channel_default(WS, "C-THIRD") is None
+    # Made private to one channel: no other channel keeps it as its default.
+    assert registry.set_visibility(WS, "shop", "C-PRIVATE")
+    assert registry.channel_defaults(WS) == {"C-PRIVATE": "shop"}
+    assert not registry.set_visibility(WS, "nope", "")
+    registry.delete(WS, "shop")
+    assert registry.channel_default(WS, "C-PRIVATE") is None
+    registry.set_channel_default(WS, "C-PRIVATE", "secret", "U1")
+    registry.set_channel_default("slack:OTHER", "C-PRIVATE", "x", "U1")
+    registry.delete_specs(WS)  # purging a workspace takes its channel defaults, no one else's
+    assert registry.channel_defaults(WS) == {}
+    assert registry.channel_defaults("slack:OTHER") == {"C-PRIVATE": "x"}
+
+
+def test_a_registry_from_before_channel_settings_gets_them(tmp_path: Path) -> None:
+    registry = SpecRegistry(tmp_path)
+    registry.put(record("shop", "v1", "shop.yaml"), b"shop")
+    registry.close()
+    db = sqlite3.connect(tmp_path / database.SQLITE_FILE)
+    db.execute("DROP TABLE channel_defaults")
+    db.execute("ALTER TABLE specs DROP COLUMN channel")
+    db.execute("UPDATE alembic_version SET version_num = '0002'")
+    db.commit()
+    db.close()
+    reopened = SpecRegistry(tmp_path)  # migrates to 0003: every spec stays shared with the whole workspace
+    [shop] = reopened.list_visible(WS, "C1")
+    assert shop.channel == "" and not shop.private
+    reopened.set_channel_default(WS, "C1", "shop", "U1")
+    assert reopened.channel_default(WS, "C1") == "shop"
+    reopened.close()

@@ -357,7 +357,8 @@ class FakeDiscord:
         `permissions` are the member's resolved permissions: the default has them all; "68608" (view channels,
         send messages, read history) is an ordinary member without Manage Server.
         """
-        option_types = {"question": 3, "spec": 3, "name": 3, "file": 11, "request": 3, "before": 3, "after": 3}
+        option_types = {"question": 3, "spec": 3, "name": 3, "file": 11, "request": 3, "before": 3, "after": 3,
+                        "private": 5}
         sub_options = []
         for name, value in (options or {}).items():
             option: dict[str, Any] = {"name": name, "type": option_types[name], "value": value}
