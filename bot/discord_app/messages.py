@@ -32,3 +32,24 @@ def indexing_started(filename: str) -> str:
 def command_failed() -> str:
     """A slash command could not run at all (for example, commands out of sync with the bot)."""
     return "That command couldn't run. If I was just updated, wait a minute and try again."
+
+
+OTHER_LANGUAGE = "Show in another language…"
+
+
+def show_language(label: str) -> str:
+    """A button showing an answer's snippet in another language."""
+    return f"Show {label}"
+
+
+def feedback_thanks(helpful: bool) -> str:
+    """Confirmation of a 👍/👎 click (only the clicker sees it)."""
+    return "Thanks, glad it helped! 👍" if helpful else "Thanks for telling me; I've noted that this answer missed. 👎"
+
+
+def feedback_already(helpful: bool) -> str:
+    """The same person clicked again on the same answer."""
+    return "You've already rated this answer; thanks!"
+
+
+DEFAULT_THREAD_NAME = "API question"  # a thread's name when the question's first line has no words to use
