@@ -28,8 +28,22 @@ from structlog.contextvars import bound_contextvars
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
 from bot.slack_app.panel import suggested_prompts, thread_title
-from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, WORKING_EMOJI
-from bot.slack_app.replies import SLACK, ActionReply, SlashReply, StreamingReply, StreamSupport, ThreadReply
+from bot.slack_app.render import (
+    FEEDBACK_DOWN,
+    FEEDBACK_UP,
+    SNIPPET_LANGUAGE,
+    SNIPPET_SHOW,
+    WORKING_EMOJI,
+    render_answer,
+)
+from bot.slack_app.replies import (
+    SLACK,
+    ActionReply,
+    SlashReply,
+    StreamingReply,
+    StreamSupport,
+    ThreadReply,
+)
 from bot.slack_app.translate import (
     FOR_OTHERS,
     PLATFORM,
@@ -45,7 +59,7 @@ from bot.slack_app.translate import (
     team_of,
 )
 from bot.slack_app.users import UserDirectory
-from core.actions import ListSpecs, Origin
+from core.actions import ListSpecs, Origin, ShowSnippet
 from core.assistant import Assistant
 from core.commands.catalogue import Access, Invocation, command
 from core.commands.handlers import run_command
@@ -54,6 +68,7 @@ from core.errors import UserFacingError
 from core.live import working_sign
 from core.parsing.loader import check_upload
 from core.replies import guarded
+from core.snippet_choice import SnippetChoice, parse_value
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger
@@ -99,6 +114,8 @@ class SlackBot:
         app.command("/api")(self.on_command)
         app.action(FEEDBACK_UP)(self.on_feedback)
         app.action(FEEDBACK_DOWN)(self.on_feedback)
+        app.action(re.compile(rf"^{SNIPPET_SHOW}_[a-z0-9+#._-]{{1,20}}$"))(self.on_snippet)
+        app.action(SNIPPET_LANGUAGE)(self.on_snippet)
         app.event("app_uninstalled")(self.on_app_uninstalled)
         app.event("tokens_revoked")(self.on_tokens_revoked)
         app.error(self.on_error)
@@ -368,6 +385,37 @@ class SlackBot:
     async def _feedback(self, origin: Origin, answer_id: str, helpful: bool, reply: ActionReply) -> None:
         first = await self.assistant.record_feedback(origin, answer_id, helpful)
         await reply.text(slack_messages.feedback_thanks(helpful) if first else slack_messages.feedback_already(helpful))
+
+    # ---- another language ------------------------------------------------------------------------
+
+    async def on_snippet(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        """"Show Python" or a language from the menu under an answer: its snippet in that language, privately.
+
+        The value says everything needed (`core.snippet_choice`), so answers posted before a restart work too.
+        """
+        await ack()
+        origin = action_origin(body)
+        selected = action.get("selected_option") or {}
+        choice = parse_value(str(selected.get("value") or action.get("value") or ""))
+        if choice is None or not choice.language:
+            log.warning("slack_snippet_invalid", workspace=origin.workspace, user=origin.user)
+            return
+        reply = ActionReply(respond, client, origin)
+        async with self.assistant.work.running("slack_snippet") as admitted:
+            if admitted:
+                with bound_contextvars(request_id=origin.request_id):
+                    bound = log.bind(workspace=origin.workspace, user=origin.user, spec=choice.spec,
+                                     language=choice.language)
+                    await guarded(self._snippet(origin, choice, reply), reply.text,
+                                  ref=origin.request_id, logger=bound, transport=SLACK)
+
+    async def _snippet(self, origin: Origin, choice: SnippetChoice, reply: ActionReply) -> None:
+        answer = await self.assistant.snippet(ShowSnippet(origin, choice.spec, choice.ref, choice.language))
+        for message in render_answer(answer):
+            await reply.message(message)
 
     async def on_error(self, error: Exception) -> None:
         """Errors that escaped a listener (a bug: `guarded` should have caught them)."""
