@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-WAYS = """**Ask**: mention me with a question (`@API Assistant how do I refund an order?`), or write to me in a DM. \
-Reply to one of my answers (or keep talking in a thread I answered in) for a follow-up, no mention needed \
-(a message there that mentions only other people is left to them).
+WAYS = """**Ask**: mention me with a question (`@API Assistant how do I refund an order?`; I answer in a thread on \
+your message when I may open one), or write to me in a DM. Keep talking in that thread (or reply to one of my \
+answers) for a follow-up, no mention needed (a message there that mentions only other people is left to them). \
+Name a language for the snippet ("in python", "with curl", "node"), or use the buttons under an answer.
 **Upload**: attach a spec file to a message that mentions me (add a word to choose its name: `@API Assistant stripe`).
 Specs uploaded in a server are shared by everyone in that server; DMs have their own private set."""
 
