@@ -208,3 +208,17 @@ class CheckRequest:
     origin: Origin
     text: str
     spec: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowSnippet:
+    """Show an earlier answer's snippet in another language (a button or menu under the answer).
+
+    `spec` and `operation_ref` come from the answer's `core.snippet_choice.SnippetTarget`; `language` is a word
+    for a snippet language ("python", "node", ...).
+    """
+
+    origin: Origin
+    spec: str
+    operation_ref: str
+    language: str

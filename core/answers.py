@@ -6,7 +6,6 @@ Block Kit, Discord markdown or terminal text, and can split between blocks witho
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,9 @@ from core.documents import describe_scheme
 from core.mentions import defuse_mentions
 from core.models import ApiSpec, ItemKind, Operation, SecurityRequirement, SecurityScheme, SpecFormat
 from core.parsing.text import truncate
-from core.snippets import build_snippet, can_build_snippet, normalise_language
+from core.snippet_choice import SnippetTarget, available_languages, choose_language
+from core.snippet_choice import requested_language as requested_choice
+from core.snippets import build_snippet, can_build_snippet, language_label
 
 if TYPE_CHECKING:
     from core.diffs.report import ReportFile
@@ -39,6 +40,7 @@ class AnswerKind(StrEnum):
     SMALLTALK = "smalltalk"  # greetings, help, spec list: answered without retrieval
     CHECK = "check"  # a pasted request or response checked against its operation (`core.checks`)
     DIFF = "diff"  # what changed between two versions of a spec (`core.diffs.questions`)
+    SNIPPET = "snippet"  # an earlier answer's snippet in another language, asked for with a button
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,14 @@ class Answer:
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])  # for feedback buttons
     # A file to attach (a diff's full report); never cached: answers that carry one are built fresh each time.
     report: ReportFile | None = field(default=None, compare=False, repr=False)
+    snippet: SnippetTarget | None = None  # the operation the answer's snippet calls ("show in another language")
+
+    @property
+    def snippet_language(self) -> str:
+        """The language of the answer's snippet ("" when it has none)."""
+        if self.snippet is None:
+            return ""
+        return next((b.language for b in self.blocks if isinstance(b, CodeBlock)), "")
 
     def as_markdown(self) -> str:
         """The whole answer as one Markdown string (terminal, tests, logs of length)."""
@@ -180,15 +190,28 @@ class Evidence:
         return Citation(spec=self.spec_name, label=self.title, item=self.item)
 
 
-_LANGUAGE_WORDS = re.compile(
-    r"\b(python3?|py|requests|httpx|javascript|js|node(?:js)?|typescript|ts|fetch|curl|shell|bash)\b", re.I
-)
-
-
 def requested_language(question: str) -> str | None:
-    """The snippet language a question asks for, if it names one."""
-    match = _LANGUAGE_WORDS.search(question)
-    return normalise_language(match.group(1)) if match else None
+    """The snippet language a question asks for, if it names one (the closest one we write, for one we don't)."""
+    choice = requested_choice(question)
+    return choice.language if choice else None
+
+
+def snippet_blocks(question: str, evidence: Evidence) -> tuple[list[Block], SnippetTarget | None]:
+    """The snippet calling `evidence`'s operation in the language asked for, and what it calls (none: no snippet).
+
+    Asked for a language no snippet is written in, the closest one is used, after a line saying so.
+    """
+    operation = evidence.operation
+    if operation is None or not can_build_snippet(operation):
+        return [], None
+    choice = choose_language(question)
+    blocks: list[Block] = []
+    if choice.instead_of:
+        names = [language_label(language) for language in available_languages()]
+        blocks.append(TextBlock(messages.snippet_language_substituted(
+            choice.instead_of, names, language_label(choice.language))))
+    blocks.append(CodeBlock(choice.language, build_snippet(evidence.spec, operation, choice.language).strip()))
+    return blocks, SnippetTarget(evidence.spec_name, operation.key)
 
 
 def describe_operation(evidence: Evidence, auth_first: bool = False) -> str:
@@ -298,6 +321,7 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
         return Answer(AnswerKind.NOTHING_FOUND, (TextBlock(messages.nothing_relevant(question)),))
     best = evidence[0]
     blocks: list[Block] = []
+    target: SnippetTarget | None = None
     asked = classify(question)
     # Markdown docs describe auth in prose, if at all; every other format has a place to declare it.
     if (
@@ -310,9 +334,8 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
     if best.operation is not None:
         detail = describe_operation(best, auth_first=asked.is_auth)
         blocks.append(TextBlock(f"Best match in `{best.spec_name}`:\n" + detail))
-        if can_build_snippet(best.operation):
-            language = requested_language(question) or "curl"
-            blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
+        code, target = snippet_blocks(question, best)
+        blocks.extend(code)
     elif best.scheme is not None:
         blocks.append(TextBlock(describe_scheme_evidence(best)))
     others = evidence[1 : 1 + OTHER_MATCHES_SHOWN]
@@ -321,7 +344,7 @@ def retrieval_answer(question: str, evidence: list[Evidence], notice: str = "") 
     citations = tuple(e.citation() for e in evidence[: 1 + OTHER_MATCHES_SHOWN])
     # Spec text is quoted here as-is; a description saying "@everyone" must not ping anyone.
     safe = tuple(TextBlock(defuse_mentions(b.text)) if isinstance(b, TextBlock) else b for b in blocks)
-    return Answer(AnswerKind.RETRIEVAL, safe, citations, notice)
+    return Answer(AnswerKind.RETRIEVAL, safe, citations, notice, snippet=target)
 
 
 def answer_to_dict(answer: Answer) -> dict[str, object]:
@@ -334,6 +357,7 @@ def answer_to_dict(answer: Answer) -> dict[str, object]:
         ],
         "citations": [{"spec": c.spec, "label": c.label, "item": c.item} for c in answer.citations],
         "notice": answer.notice,
+        "snippet": [answer.snippet.spec, answer.snippet.operation] if answer.snippet else None,
     }
 
 
@@ -343,4 +367,6 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
         CodeBlock(b["language"], b["code"]) if "code" in b else TextBlock(b["text"]) for b in data["blocks"]
     ]
     citations = tuple(Citation(c["spec"], c["label"], c["item"]) for c in data["citations"])
-    return Answer(AnswerKind(data["kind"]), tuple(blocks), citations, data["notice"])
+    snippet = data.get("snippet")  # absent from answers cached before snippets named their operation
+    target = SnippetTarget(str(snippet[0]), str(snippet[1])) if snippet else None
+    return Answer(AnswerKind(data["kind"]), tuple(blocks), citations, data["notice"], snippet=target)

@@ -31,6 +31,7 @@ from core.actions import (
     Origin,
     PurgeWorkspace,
     SetVisibility,
+    ShowSnippet,
     UploadSpec,
     UseSpec,
 )
@@ -39,6 +40,7 @@ from core.answers import (
     AnswerEvent,
     AnswerKind,
     AnswerStream,
+    Citation,
     CodeBlock,
     Evidence,
     FinalAnswer,
@@ -49,8 +51,8 @@ from core.answers import (
     answer_to_dict,
     attach_scheme_uses,
     read_answer,
-    requested_language,
     retrieval_answer,
+    snippet_blocks,
 )
 from core.auth_questions import classify, rank_for_auth
 from core.channels import CLEAR_WORD, DEFAULT_SPEC_CANDIDATES, leaves_default
@@ -83,6 +85,7 @@ from core.library import (
     SweepReport,
 )
 from core.lifecycle import InFlightWork
+from core.mentions import defuse_mentions
 from core.metrics import Metrics
 from core.models import ApiSpec
 from core.parsing.text import truncate
@@ -96,7 +99,8 @@ from core.registry import (
 from core.replies import spec_list, specs_markdown
 from core.rerank import Reranker
 from core.retrieval import RetrievedItem, Retriever, SearchScope
-from core.snippets import build_snippet, can_build_snippet
+from core.snippet_choice import SnippetTarget, available_languages, operation_ref
+from core.snippets import LANGUAGES, build_snippet, language_label, normalise_language
 from core.state import (
     NS_ANSWERS,
     NS_EMBEDDINGS,
@@ -635,6 +639,36 @@ class Assistant:
             await self.memory.remember(thread, _turn(question, answer, history[-1] if history else None))
         yield FinalAnswer(answer)
 
+    async def snippet(self, request: ShowSnippet) -> Answer:
+        """An earlier answer's snippet in another language, built from the spec as it is indexed now.
+
+        Needs nothing from the earlier answer but its spec and operation ref, so it works after a restart and on
+        any instance. A spec forgotten since, an operation gone from it, or a language no snippet is written in
+        are `UserFacingError`s.
+        """
+        origin = request.origin
+        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
+        language = normalise_language(request.language)
+        if language is None or language not in LANGUAGES:
+            names = [language_label(code) for code in available_languages()]
+            raise UserFacingError(messages.snippet_unknown_language(request.language[:40], names))
+        record = await asyncio.to_thread(self.registry.get, origin.scope, request.spec)
+        if record is None:
+            raise UserFacingError(messages.snippet_spec_gone(request.spec))
+        documents = await asyncio.to_thread(self.registry.documents, origin.scope, record.index_version)
+        wanted = request.operation_ref
+        found = next((d for d in documents if d.operation and operation_ref(d.operation.key) == wanted), None)
+        if found is None or found.operation is None:
+            raise UserFacingError(messages.snippet_operation_gone(request.spec))
+        operation = found.operation
+        code = build_snippet(record.header, operation, language).strip()
+        heading = defuse_mentions(messages.snippet_heading(operation.label, language_label(language)))
+        log.info("snippet_shown", workspace=origin.scope, user=origin.user, spec=record.name, language=language)
+        return Answer(
+            AnswerKind.SNIPPET, (TextBlock(heading), CodeBlock(language, code)),
+            (Citation(record.name, found.title, found.item),), snippet=SnippetTarget(record.name, operation.key),
+        )
+
     async def knows_thread(self, origin: Origin) -> bool:
         """Whether the assistant takes part in this thread: it replied there, or remembers the conversation.
 
@@ -711,12 +745,10 @@ class Assistant:
             bound.warning("unverified_operations", operations=list(review.unverified_operations))
         body = review.text + (f"\n\n_{review.note}_" if review.note else "")
         blocks: list[TextBlock | CodeBlock] = [TextBlock(body)]
-        best = (review.cited or evidence)[0]
-        if best.operation is not None and can_build_snippet(best.operation):
-            language = requested_language(question) or "curl"
-            blocks.append(CodeBlock(language, build_snippet(best.spec, best.operation, language).strip()))
+        code, target = snippet_blocks(question, (review.cited or evidence)[0])
+        blocks.extend(code)
         citations = tuple(e.citation() for e in review.cited)
-        return Answer(AnswerKind.GENERATED, tuple(blocks), citations)
+        return Answer(AnswerKind.GENERATED, tuple(blocks), citations, snippet=target)
 
     async def _spec_list_text(self, origin: Origin) -> str:
         records = await self.list_specs(ListSpecs(origin))

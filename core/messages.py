@@ -1061,3 +1061,46 @@ def checking() -> str:
 def check_shown() -> str:
     """The heading over the request as checked (credentials masked)."""
     return "What I checked (credentials masked):"
+
+
+# ---- snippets in another language ---------------------------------------------------------------------------
+
+
+def snippet_language_substituted(asked: str, available: list[str], used: str) -> str:
+    """A question asked for a snippet language we do not write."""
+    return (
+        f"I can't write {asked} snippets yet (I write {_or_list(available)}), so here it is in {used}, "
+        "the closest."
+    )
+
+
+def snippet_heading(label: str, language: str) -> str:
+    """Above a snippet shown in another language on request."""
+    return f"`{label}` in {language}:"
+
+
+def snippet_unknown_language(asked: str, available: list[str]) -> str:
+    """A snippet was asked for in a language we do not write."""
+    return f"I can't write snippets in `{asked}`; I write {_or_list(available)}."
+
+
+def snippet_spec_gone(spec: str) -> str:
+    """A "show in another language" click on an answer whose spec was forgotten since."""
+    return (
+        f"The spec `{spec}` isn't indexed here any more, so I can't write that snippet. "
+        "Ask again to get a new answer."
+    )
+
+
+def snippet_operation_gone(spec: str) -> str:
+    """A click on an answer whose operation is no longer in the spec (it was re-uploaded without it)."""
+    return (
+        f"That operation isn't in `{spec}` any more (the spec changed since this answer). "
+        "Ask again to get a new answer."
+    )
+
+
+def _or_list(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" and {items[-1]}"

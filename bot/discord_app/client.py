@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bot.discord_app import messages as discord_messages
 from bot.discord_app.commands import build_api_group
+from bot.discord_app.components import register as register_components
 from bot.discord_app.handlers import DiscordHandlers
 from bot.discord_app.replies import no_mentions
 
@@ -58,6 +59,7 @@ class AssistantClient(discord.Client):
         """Runs once after login, before the gateway connects: open sessions and register the `/api` group."""
         if self.handlers is not None:
             await self.handlers.start()
+            register_components(self)  # clicks on answers sent before this start are handled too
         self.tree.add_command(build_api_group(self.handlers))
 
     async def close(self) -> None:

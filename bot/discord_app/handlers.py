@@ -21,7 +21,7 @@ from structlog.contextvars import bound_contextvars
 
 from bot.discord_app import messages as discord_messages
 from bot.discord_app.attachments import cdn_policy
-from bot.discord_app.render import render_text
+from bot.discord_app.render import render_text, thread_name
 from bot.discord_app.replies import DISCORD, ChannelReply, InteractionReply, LiveSeries, MessageSeries
 from bot.discord_app.translate import (
     Addressed,
@@ -35,14 +35,15 @@ from bot.discord_app.translate import (
     to_attachment,
     upload_name,
 )
-from core.actions import Origin
+from core.actions import Origin, ShowSnippet
 from core.assistant import Assistant
 from core.commands.catalogue import FLAG_ON, ArgKind, Command, Invocation, command
 from core.commands.handlers import complete_spec, run_command
 from core.commands.syntax import has_flag
 from core.config import Settings
 from core.live import working_sign
-from core.replies import guarded
+from core.replies import AnswerReply, guarded
+from core.snippet_choice import parse_value
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger
@@ -147,12 +148,50 @@ class DiscordHandlers:
         bound = _context(origin).bind(follow_up=addressed.follow_up, thread=addressed.root)
         if addressed.thread_id is not None:  # later messages in this thread are follow-ups
             await self.assistant.note_thread(replace(origin, thread=str(addressed.thread_id)))
-        async with working_sign(message.channel.typing, every=TYPING_REFRESH_SECONDS, transport=DISCORD, logger=bound):
-            if message.attachments and addressed.explicit:
+        uploading = bool(message.attachments) and addressed.explicit
+        thread = None if uploading else await self._open_thread(message, addressed, bound)
+        reply = self._channel_reply(message, addressed.root)
+        typing = message.channel.typing
+        if thread is not None:
+            # The thread is the conversation from now on: its id is the channel and the thread of every turn.
+            origin = replace(origin, channel=str(thread.id), thread=str(thread.id))
+            bound = bound.bind(thread=origin.thread, opened_thread=True)
+            reply = ChannelReply(message, lambda sent: self.conversations.remember_answer(sent, origin.thread),
+                                 thread=thread)
+            typing = thread.typing
+            await self.assistant.note_thread(origin)
+        async with working_sign(typing, every=TYPING_REFRESH_SECONDS, transport=DISCORD, logger=bound):
+            if uploading:
                 await self._upload_attached(message, origin, addressed, bound)
             else:
                 ask = Invocation(command("ask"), origin, {"question": addressed.text})
-                await self._run(self._channel_reply(message, addressed.root), ask, bound)
+                await self._run(reply, ask, bound)
+
+    async def _open_thread(
+        self, message: discord.Message, addressed: Addressed, bound: Logger
+    ) -> discord.Thread | None:
+        """A thread on a new question in a server's text channel, where the bot may open one and talk in it.
+
+        Not for a follow-up (it stays where the conversation is), a DM, a message already in a thread, or an empty
+        mention. Without the permission, or when Discord refuses (a 403 from a channel override, the message
+        already has a thread), the answer goes in the channel as a reply: the question is answered either way.
+        """
+        channel = message.channel
+        if addressed.follow_up or not addressed.text or message.guild is None or not isinstance(
+            channel, discord.TextChannel
+        ):
+            return None
+        allowed = channel.permissions_for(message.guild.me)
+        if not (allowed.create_public_threads and allowed.send_messages_in_threads):
+            bound.debug("discord_thread_not_permitted")
+            return None
+        try:
+            thread = await message.create_thread(name=thread_name(addressed.text))
+        except discord.HTTPException as exc:
+            bound.warning("discord_thread_failed", status=exc.status, code=exc.code)
+            return None
+        bound.info("discord_thread_opened", thread_id=thread.id)
+        return thread
 
     async def on_guild_remove(self, guild_id: int) -> None:
         """The bot was removed from a server (kicked, or the server deleted): delete everything stored for it."""
@@ -214,6 +253,50 @@ class DiscordHandlers:
             }
             reply = InteractionReply(interaction, ephemeral=command.private)
             await self._run(reply, Invocation(command, origin, arguments), _context(origin).bind(command=command.name))
+
+    # ---- buttons under answers ---------------------------------------------------------------------
+
+    @in_flight("discord_feedback")
+    async def on_feedback(self, interaction: discord.Interaction, answer_id: str, helpful: bool) -> None:
+        """👍/👎 on an answer: recorded like every platform's (`Assistant.record_feedback`), confirmed privately."""
+        origin = interaction_origin(interaction)
+        with bound_contextvars(request_id=origin.request_id):
+            bound = _context(origin).bind(answer_id=answer_id)
+            reply = InteractionReply(interaction, ephemeral=True)
+
+            async def vote() -> None:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                first = await self.assistant.record_feedback(origin, answer_id, helpful)
+                thanks = discord_messages.feedback_thanks if first else discord_messages.feedback_already
+                await reply.show(render_text(thanks(helpful)))
+
+            await guarded(vote(), reply.fail, ref=origin.request_id, logger=bound, transport=DISCORD)
+
+    @in_flight("discord_snippet")
+    async def on_show_snippet(self, interaction: discord.Interaction, value: str) -> None:
+        """A language chosen under an answer: that answer's snippet in it, shown only to the person who asked.
+
+        Everything needed is in `value` (`core.snippet_choice`), so it works for answers sent before a restart.
+        """
+        origin = interaction_origin(interaction)
+        choice = parse_value(value)
+        if choice is None:
+            _context(origin).warning("discord_snippet_invalid")
+            return
+        with bound_contextvars(request_id=origin.request_id):
+            if not await self.assistant.claim_event(origin):
+                return
+            bound = _context(origin).bind(spec=choice.spec, language=choice.language)
+            reply = InteractionReply(interaction, ephemeral=True)
+            live = LiveSeries(reply, interval=self.edit_interval, logger=bound)
+
+            async def show() -> None:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                async with live:
+                    request = ShowSnippet(origin, choice.spec, choice.ref, choice.language)
+                    await live.final(AnswerReply(await self.assistant.snippet(request), ""))
+
+            await guarded(show(), live.fail, ref=origin.request_id, logger=bound, transport=DISCORD)
 
     async def spec_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for spec names in this workspace."""

@@ -21,6 +21,7 @@ from core.mentions import defuse_mentions as defuse_everywhere
 from core.replies import IngestReply, ReplyMarkup, SpecListReply
 
 MESSAGE_LIMIT = 2000
+THREAD_NAME_LIMIT = 100  # Discord: 1-100 characters
 MAX_SOURCES = 8
 MAX_WARNINGS_SHOWN = 3
 STREAMING_CURSOR = " ▌"
@@ -31,6 +32,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\*_~|`])")
 _LANGUAGE_SAFE = re.compile(r"[^A-Za-z0-9_+#-]")
 # Discord's highlighter knows `bash` but not `curl`.
 _FENCE_LANGUAGE = {"curl": "bash", "shell": "bash", "sh": "bash"}
+# User, role and channel mentions, custom emoji and timestamps read as raw ids in a thread's name.
+_MARKUP_TOKEN = re.compile(r"<(?:@[!&]?|#|a?:[A-Za-z0-9_]{1,32}:|t:)[0-9]{1,20}(?::[A-Za-z])?>")
 
 
 def defuse_mentions(text: str) -> str:
@@ -125,6 +128,16 @@ MARKUP: ReplyMarkup[list[str]] = ReplyMarkup(
     text=render_text,
 )
 """The core's replies as Discord messages."""
+
+
+def thread_name(question: str) -> str:
+    """The name of the thread opened on a question: its first line, without markup, at most 100 characters."""
+    first = next((line for line in question[:4000].splitlines() if line.strip()), "")
+    words = " ".join(_MARKUP_TOKEN.sub(" ", first).replace("`", "").split())
+    words = defuse_mentions(words).strip()
+    if not words:
+        return discord_messages.DEFAULT_THREAD_NAME
+    return words if len(words) <= THREAD_NAME_LIMIT else words[: THREAD_NAME_LIMIT - 1].rstrip() + "…"
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

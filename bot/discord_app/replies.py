@@ -17,11 +17,12 @@ from typing import Any
 import discord
 import structlog
 
+from bot.discord_app.components import answer_view
 from bot.discord_app.render import MARKUP, MESSAGE_LIMIT, defuse_mentions, render_partial, render_text
 from core import messages
 from core.diffs.report import ReportFile
 from core.live import LiveMessage, LiveReply, ProgressLook
-from core.replies import Transport
+from core.replies import AnswerReply, Reply, Transport
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger
@@ -41,11 +42,16 @@ def safe_content(text: str) -> str:
 
 
 class MessageSeries(ABC):
-    """A reply that may span several messages; `show` makes Discord display exactly the given chunks."""
+    """A reply that may span several messages; `show` makes Discord display exactly the given chunks.
+
+    Once `view` is set (the final answer's buttons), the last message carries it.
+    """
 
     def __init__(self) -> None:
         self._shown: list[str] = []
         self._lock = asyncio.Lock()
+        self.view: discord.ui.View | None = None
+        self._view_on: int | None = None  # which message carries the view
 
     @property
     def started(self) -> bool:
@@ -56,20 +62,26 @@ class MessageSeries(ABC):
         """Edit the messages already sent, send new ones for extra chunks, delete any left over."""
         chunks = [safe_content(c) for c in chunks] or [NEUTRAL_PLACEHOLDER]
         async with self._lock:
+            last = len(chunks) - 1
             for index, chunk in enumerate(chunks):
+                view = self.view if index == last else None
                 if index < len(self._shown):
-                    if self._shown[index] != chunk:
-                        await self._edit(index, chunk)
+                    moved = view is not None and self._view_on != index
+                    if self._shown[index] != chunk or moved:
+                        await self._edit(index, chunk, view)
                         self._shown[index] = chunk
                 else:
-                    await self._create(index, chunk)
+                    await self._create(index, chunk, view)
                     self._shown.append(chunk)
+                if view is not None:
+                    self._view_on = index
             while len(self._shown) > len(chunks):
                 await self._delete(len(self._shown) - 1)
                 self._shown.pop()
 
     async def fail(self, text: str) -> None:
-        """Show an error instead of (or in place of) the reply."""
+        """Show an error instead of (or in place of) the reply (without the answer's buttons)."""
+        self.view = None
         await self.show(render_text(text))
 
     async def send_extra(self, content: str, file: discord.File | None = None) -> None:
@@ -81,41 +93,55 @@ class MessageSeries(ABC):
     async def _send_extra(self, content: str, file: discord.File | None) -> None: ...
 
     @abstractmethod
-    async def _create(self, index: int, content: str) -> None: ...
+    async def _create(self, index: int, content: str, view: discord.ui.View | None = None) -> None: ...
 
     @abstractmethod
-    async def _edit(self, index: int, content: str) -> None: ...
+    async def _edit(self, index: int, content: str, view: discord.ui.View | None = None) -> None: ...
 
     @abstractmethod
     async def _delete(self, index: int) -> None: ...
 
 
 class ChannelReply(MessageSeries):
-    """A reply to a user's message: the first message references theirs (without pinging them)."""
+    """A reply to a user's message: the first message references theirs (without pinging them).
 
-    def __init__(self, question: discord.Message, on_sent: Callable[[int], None] | None = None) -> None:
+    With `thread` (the thread opened on the question), the reply goes there instead, without a reference: the
+    question is the thread's first message already.
+    """
+
+    def __init__(
+        self, question: discord.Message, on_sent: Callable[[int], None] | None = None, *,
+        thread: discord.Thread | None = None,
+    ) -> None:
         super().__init__()
         self._question = question
         self._on_sent = on_sent
+        self._thread = thread
         self._messages: list[discord.Message] = []
 
-    async def _create(self, index: int, content: str) -> None:
-        channel = self._question.channel
-        if index == 0:
-            sent = await channel.send(
+    async def _create(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        if self._thread is not None:
+            sent = await self._thread.send(content, allowed_mentions=no_mentions(), **extra)
+        elif index == 0:
+            sent = await self._question.channel.send(
                 content,
                 reference=self._question.to_reference(fail_if_not_exists=False),
                 mention_author=False,
                 allowed_mentions=no_mentions(),
+                **extra,
             )
         else:
-            sent = await channel.send(content, allowed_mentions=no_mentions())
+            sent = await self._question.channel.send(content, allowed_mentions=no_mentions(), **extra)
         self._messages.append(sent)
         if self._on_sent is not None:
             self._on_sent(sent.id)
 
-    async def _edit(self, index: int, content: str) -> None:
-        self._messages[index] = await self._messages[index].edit(content=content, allowed_mentions=no_mentions())
+    async def _edit(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        self._messages[index] = await self._messages[index].edit(
+            content=content, allowed_mentions=no_mentions(), **extra
+        )
 
     async def _send_extra(self, content: str, file: discord.File | None) -> None:
         channel = self._question.channel
@@ -139,21 +165,23 @@ class InteractionReply(MessageSeries):
         self._ephemeral = ephemeral
         self._followups: list[discord.WebhookMessage] = []
 
-    async def _create(self, index: int, content: str) -> None:
+    async def _create(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
         if index == 0:
-            await self._interaction.edit_original_response(content=content, allowed_mentions=no_mentions())
+            await self._interaction.edit_original_response(content=content, allowed_mentions=no_mentions(), **extra)
             return
         sent = await self._interaction.followup.send(
-            content, ephemeral=self._ephemeral, allowed_mentions=no_mentions(), wait=True
+            content, ephemeral=self._ephemeral, allowed_mentions=no_mentions(), wait=True, **extra
         )
         self._followups.append(sent)
 
-    async def _edit(self, index: int, content: str) -> None:
+    async def _edit(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
         if index == 0:
-            await self._interaction.edit_original_response(content=content, allowed_mentions=no_mentions())
+            await self._interaction.edit_original_response(content=content, allowed_mentions=no_mentions(), **extra)
         else:
             self._followups[index - 1] = await self._followups[index - 1].edit(
-                content=content, allowed_mentions=no_mentions()
+                content=content, allowed_mentions=no_mentions(), **extra
             )
 
     async def _delete(self, index: int) -> None:
@@ -215,6 +243,12 @@ class LiveSeries(LiveReply[list[str], list[str]]):
         self.series = series
         if placeholder is not None:
             live.request(render_text(placeholder))
+
+    async def final(self, reply: Reply) -> None:
+        """Deliver the reply; an answer gets its buttons (👍/👎, other languages) on its last message."""
+        if isinstance(reply, AnswerReply):
+            self.series.view = answer_view(reply.answer)
+        await super().final(reply)
 
     async def deliver(self, rendered: list[str]) -> None:
         """Show the reply in place of the progress."""

@@ -28,7 +28,17 @@ from structlog.contextvars import bound_contextvars
 from bot.slack_app import messages as slack_messages
 from bot.slack_app.files import SlackFileAttachment, allowed_file_origins
 from bot.slack_app.panel import suggested_prompts, thread_title
-from bot.slack_app.render import FEEDBACK_DOWN, FEEDBACK_UP, MAKE_PRIVATE, MAKE_SHARED, WORKING_EMOJI, slack_markup
+from bot.slack_app.render import (
+    FEEDBACK_DOWN,
+    FEEDBACK_UP,
+    MAKE_PRIVATE,
+    MAKE_SHARED,
+    SNIPPET_LANGUAGE,
+    SNIPPET_SHOW,
+    WORKING_EMOJI,
+    render_answer,
+    slack_markup,
+)
 from bot.slack_app.replies import SLACK, ActionReply, SlashReply, StreamingReply, StreamSupport, ThreadReply
 from bot.slack_app.translate import (
     FOR_OTHERS,
@@ -46,7 +56,7 @@ from bot.slack_app.translate import (
 )
 from bot.slack_app.users import UserDirectory
 from core import messages
-from core.actions import ListSpecs, Origin, SetVisibility
+from core.actions import ListSpecs, Origin, SetVisibility, ShowSnippet
 from core.assistant import Assistant
 from core.commands.catalogue import FLAG_ON, Access, Invocation, command
 from core.commands.handlers import run_command
@@ -56,6 +66,7 @@ from core.errors import UserFacingError
 from core.live import working_sign
 from core.parsing.loader import check_upload
 from core.replies import guarded
+from core.snippet_choice import SnippetChoice, parse_value
 
 log = structlog.get_logger(__name__)
 Logger = structlog.typing.FilteringBoundLogger
@@ -106,6 +117,8 @@ class SlackBot:
         app.action(FEEDBACK_DOWN)(self.on_feedback)
         app.action(MAKE_PRIVATE)(self.on_visibility)
         app.action(MAKE_SHARED)(self.on_visibility)
+        app.action(re.compile(rf"^{SNIPPET_SHOW}_[a-z0-9+#._-]{{1,20}}$"))(self.on_snippet)
+        app.action(SNIPPET_LANGUAGE)(self.on_snippet)
         app.event("app_uninstalled")(self.on_app_uninstalled)
         app.event("tokens_revoked")(self.on_tokens_revoked)
         app.error(self.on_error)
@@ -408,6 +421,37 @@ class SlackBot:
         who = await self.users.identify(client, origin)  # its uploader or an admin: the core checks
         record = await self.assistant.set_visibility(SetVisibility(who, name, private))
         await reply.text(messages.made_private(record.name) if private else messages.made_shared(record.name))
+
+    # ---- another language ------------------------------------------------------------------------
+
+    async def on_snippet(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        """"Show Python" or a language from the menu under an answer: its snippet in that language, privately.
+
+        The value says everything needed (`core.snippet_choice`), so answers posted before a restart work too.
+        """
+        await ack()
+        origin = action_origin(body)
+        selected = action.get("selected_option") or {}
+        choice = parse_value(str(selected.get("value") or action.get("value") or ""))
+        if choice is None or not choice.language:
+            log.warning("slack_snippet_invalid", workspace=origin.workspace, user=origin.user)
+            return
+        reply = ActionReply(respond, client, origin)
+        async with self.assistant.work.running("slack_snippet") as admitted:
+            if admitted:
+                with bound_contextvars(request_id=origin.request_id):
+                    bound = log.bind(workspace=origin.workspace, user=origin.user, spec=choice.spec,
+                                     language=choice.language)
+                    await guarded(self._snippet(origin, choice, reply), reply.text,
+                                  ref=origin.request_id, logger=bound, transport=SLACK)
+
+    async def _snippet(self, origin: Origin, choice: SnippetChoice, reply: ActionReply) -> None:
+        answer = await self.assistant.snippet(ShowSnippet(origin, choice.spec, choice.ref, choice.language))
+        for message in render_answer(answer):
+            await reply.message(message)
 
     async def on_error(self, error: Exception) -> None:
         """Errors that escaped a listener (a bug: `guarded` should have caught them)."""

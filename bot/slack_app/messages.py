@@ -101,3 +101,11 @@ def reply_failed() -> str:
 def slash_too_many_parts() -> str:
     """The last of the messages a slash command may send."""
     return "_(the answer was cut short: slash commands can only send a few messages; mention me for the full one)_"
+
+
+OTHER_LANGUAGE = "Show in another language…"
+
+
+def show_language(label: str) -> str:
+    """A button showing an answer's snippet in another language."""
+    return f"Show {label}"

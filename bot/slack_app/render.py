@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack_app import messages as slack_messages
-from core.answers import Answer, CodeBlock
+from core.answers import Answer, AnswerKind, CodeBlock
 from core.commands.syntax import TypedSyntax, help_markdown
 from core.layout import markdown_segments, split_at_breaks
 from core.mentions import ZERO_WIDTH_JOINER, defuse_mentions
 from core.replies import IngestReply, ReplyMarkup, SpecListReply
+from core.snippet_choice import SnippetTarget, available_languages
+from core.snippets import language_label
 
 MAX_SECTION_CHARS = 3000  # Slack: a section's text
 MAX_BLOCKS_PER_MESSAGE = 50  # Slack: blocks in one message
@@ -45,6 +47,11 @@ MAKE_SHARED = "spec_make_shared"  # ... and back: the whole workspace sees it
 VISIBILITY_BLOCK_ID = "spec_visibility"
 FEEDBACK_DOWN = "feedback_down"
 FEEDBACK_BLOCK_ID = "feedback"
+SNIPPET_SHOW = "snippet_show"  # a button: the answer's snippet in one language
+SNIPPET_LANGUAGE = "snippet_language"  # a menu: in any other language
+SNIPPET_BLOCK_ID = "snippet_languages"
+QUICK_LANGUAGES = ("python", "curl")  # the buttons people ask for most; the menu has every language
+MAX_MENU_OPTIONS = 100  # Slack's limit for a static select
 WORKING_EMOJI = "hourglass_flowing_sand"
 
 SYNTAX = TypedSyntax("/api ")
@@ -253,6 +260,32 @@ def render_ingest(reply: IngestReply, *, offer_private: bool = False) -> SlackMe
     return SlackMessage(message.text, (*message.blocks, visibility_button(reply.name, reply.private)))
 
 
+def language_actions(target: SnippetTarget, shown: str) -> dict[str, Any] | None:
+    """"Show Python" / "Show curl" buttons and a "Show in another language…" menu for an answer's snippet.
+
+    Each value is the snippet's `language:ref:spec` (`core.snippet_choice`): a click needs nothing stored, so
+    it works after a restart. Languages come from the snippet registry.
+    """
+    others = [language for language in available_languages() if language != shown]
+    if not others:
+        return None
+
+    def plain(text: str) -> dict[str, Any]:
+        return {"type": "plain_text", "text": text, "emoji": True}
+
+    elements: list[dict[str, Any]] = [
+        {"type": "button", "action_id": f"{SNIPPET_SHOW}_{language}", "value": target.value(language),
+         "text": plain(slack_messages.show_language(language_label(language)))}
+        for language in QUICK_LANGUAGES if language in others
+    ]
+    elements.append({
+        "type": "static_select", "action_id": SNIPPET_LANGUAGE, "placeholder": plain(slack_messages.OTHER_LANGUAGE),
+        "options": [{"text": plain(language_label(language)), "value": target.value(language)}
+                    for language in others[:MAX_MENU_OPTIONS]],
+    })
+    return {"type": "actions", "block_id": SNIPPET_BLOCK_ID, "elements": elements}
+
+
 def _fallback(parts: Iterable[str]) -> str:
     text = "\n\n".join(part for part in parts if part)
     return truncate(text, MAX_TEXT_CHARS) or slack_messages.TEXT_TRUNCATED
@@ -299,8 +332,11 @@ def render_answer(answer: Answer, *, echo: str | None = None, buttons: bool = Tr
             head.append(context(text_mrkdwn(answer.notice)))
         if last and answer.citations:
             tail.append(context(citations_mrkdwn(answer)))
-        if last and buttons and answer.answer_id:
+        if last and buttons and answer.answer_id and answer.kind is not AnswerKind.SNIPPET:
             tail.append(feedback_buttons(answer.answer_id))
+        languages = language_actions(answer.snippet, answer.snippet_language) if answer.snippet else None
+        if last and buttons and languages is not None:
+            tail.append(languages)
         blocks = [*head, *(section(text) for text in group), *tail]
         assert len(blocks) <= MAX_BLOCKS_PER_MESSAGE
         fallback_parts = list(group) + ([citations_mrkdwn(answer)] if last and answer.citations else [])

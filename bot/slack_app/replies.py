@@ -386,7 +386,10 @@ class ActionReply:
 
     async def text(self, text: str) -> None:
         """Send one Markdown message to the clicker only."""
-        message = render_markdown(text)
+        await self.message(render_markdown(text))
+
+    async def message(self, message: SlackMessage) -> None:
+        """Send one message to the clicker only."""
         if self.respond.response_url:
             await respond_privately(self.respond, message)
         elif self.origin.channel and self.origin.user:

@@ -16,7 +16,14 @@ from core.snippets.render_curl import render_curl
 from core.snippets.render_javascript import render_javascript
 from core.snippets.render_python import render_python
 
-__all__ = ["LANGUAGES", "build_snippet", "can_build_snippet", "normalise_language"]
+__all__ = [
+    "LANGUAGES",
+    "build_snippet",
+    "can_build_snippet",
+    "language_label",
+    "language_words",
+    "normalise_language",
+]
 
 LANGUAGES = ("curl", "python", "javascript")
 
@@ -45,6 +52,19 @@ _LANGUAGE_ALIASES = {
     "ecmascript": "javascript",
     "deno": "javascript",
 }
+
+# How each language is named to people (buttons, menus, "here it is in Python"); a new language adds its own.
+_LANGUAGE_LABELS = {"curl": "curl", "python": "Python", "javascript": "JavaScript"}
+
+
+def language_label(language: str) -> str:
+    """How a `LANGUAGES` value is shown to people ("Python", "JavaScript", "curl")."""
+    return _LANGUAGE_LABELS.get(language) or language[:1].upper() + language[1:]
+
+
+def language_words() -> tuple[str, ...]:
+    """Every word people may use for a snippet language (the `LANGUAGES` values and their aliases)."""
+    return tuple(dict.fromkeys([*LANGUAGES, *_LANGUAGE_ALIASES]))
 
 
 def normalise_language(text: str) -> str | None:

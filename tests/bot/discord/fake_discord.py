@@ -32,7 +32,13 @@ USER_ID = 400_000_000_000_000_004
 OTHER_USER_ID = 400_000_000_000_000_005
 OTHER_BOT_ID = 500_000_000_000_000_005
 TOKEN = "fake-bot-token"
+CREATE_PUBLIC_THREADS = 1 << 35
+SEND_MESSAGES_IN_THREADS = 1 << 38
+THREAD_PERMISSIONS = CREATE_PUBLIC_THREADS | SEND_MESSAGES_IN_THREADS
 NOW = "2026-01-01T00:00:00.000000+00:00"
+
+
+_ROLE = {"position": 0, "color": 0, "hoist": False, "mentionable": False, "flags": 0, "icon": None}
 
 
 def user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -115,6 +121,8 @@ class FakeDiscord:
         self.heartbeats = 0
         self.connections = 0
         self.commands: list[dict[str, Any]] = []
+        self.threads: dict[str, dict[str, Any]] = {}  # threads the bot started, by id
+        self.bot_permissions = 0  # the bot role's own permissions (@everyone may view, send and read history)
         self._failures: list[_Failure] = []
         self._ids = itertools.count(700_000_000_000_000_000)
         self._ws: web.WebSocketResponse | None = None
@@ -137,6 +145,7 @@ class FakeDiscord:
             ("GET", re.compile(r"/oauth2/applications/@me"), lambda m, b: self.application()),
             ("GET", re.compile(r"/gateway(/bot)?"), lambda m, b: self.gateway_info()),
             ("POST", re.compile(r"/channels/(\d+)/typing"), lambda m, b: None),
+            ("POST", re.compile(r"/channels/(\d+)/messages/(\d+)/threads"), self._start_thread),
             ("POST", re.compile(r"/channels/(\d+)/messages"), self._create_message),
             ("PATCH", re.compile(r"/channels/(\d+)/messages/(\d+)"), self._edit_message),
             ("DELETE", re.compile(r"/channels/(\d+)/messages/(\d+)"), lambda m, b: None),
@@ -292,13 +301,11 @@ class FakeDiscord:
                 "archived": False, "auto_archive_duration": 1440, "archive_timestamp": NOW, "locked": False,
             },
         }
-        role = {"position": 0, "color": 0, "hoist": False, "mentionable": False, "flags": 0, "icon": None}
         return {
             "id": str(GUILD_ID), "name": "Test guild", "icon": None, "owner_id": str(USER_ID),
             "roles": [
-                {**role, "id": str(GUILD_ID), "name": "@everyone", "permissions": "68608", "managed": False},
-                {**role, "id": str(BOT_ROLE_ID), "name": "API Assistant", "permissions": "0", "managed": True,
-                 "tags": {"bot_id": str(BOT_ID)}},
+                {**_ROLE, "id": str(GUILD_ID), "name": "@everyone", "permissions": "68608", "managed": False},
+                self.bot_role(self.bot_permissions),
             ],
             "channels": [channel], "threads": [thread],
             "members": [member(BOT_USER, [BOT_ROLE_ID])], "member_count": 2, "large": False,
@@ -308,6 +315,17 @@ class FakeDiscord:
             "joined_at": NOW, "voice_states": [], "presences": [], "stage_instances": [],
             "guild_scheduled_events": [], "soundboard_sounds": [], "application_id": None,
         }
+
+    def bot_role(self, permissions: int) -> dict[str, Any]:
+        """The bot's managed role, with `permissions` (a bit set, as Discord sends it: a string)."""
+        return {**_ROLE, "id": str(BOT_ROLE_ID), "name": "API Assistant", "permissions": str(permissions),
+                "managed": True, "tags": {"bot_id": str(BOT_ID)}}
+
+    async def set_bot_permissions(self, permissions: int) -> None:
+        """A server admin changes the bot role's permissions: GUILD_ROLE_UPDATE, as Discord sends it."""
+        self.bot_permissions = permissions
+        await self.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(GUILD_ID), "role": self.bot_role(permissions)},
+                            remember=False)
 
     def message(
         self, content: str, *, author: dict[str, Any] = HUMAN, channel_id: int = CHANNEL_ID,
@@ -394,7 +412,8 @@ class FakeDiscord:
             "id": str(self.new_id()), "channel_id": channel_id, "author": BOT_USER,
             "content": body.get("content") or "", "timestamp": NOW, "edited_timestamp": None, "tts": False,
             "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": attachments, "embeds": [],
-            "pinned": False, "type": 0, "flags": body.get("flags") or 0, "components": [], **extra,
+            "pinned": False, "type": 0, "flags": body.get("flags") or 0, "components": body.get("components") or [],
+            **extra,
         }
         reference = body.get("message_reference")
         if reference:
@@ -421,6 +440,52 @@ class FakeDiscord:
                 "response_message_loading": body.get("type") == 5, "response_message_ephemeral": bool(flags & 64),
             },
             "resource": {"type": body.get("type")},
+        }
+
+    async def _start_thread(self, match: re.Match[str], body: Any) -> dict[str, Any]:
+        """POST /channels/{channel.id}/messages/{message.id}/threads: a public thread on a message.
+
+        As Discord does it: the thread's id is the message's, the creator owns it, and a THREAD_CREATE (with
+        `newly_created`) reaches the gateway too.
+        """
+        channel_id, message_id = match.group(1), match.group(2)
+        thread = {
+            "id": message_id, "type": 11, "guild_id": str(GUILD_ID), "parent_id": channel_id,
+            "owner_id": str(BOT_ID), "name": body["name"], "last_message_id": None, "rate_limit_per_user": 0,
+            "message_count": 0, "member_count": 1, "total_message_sent": 0, "flags": 0,
+            "thread_metadata": {
+                "archived": False, "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": NOW, "locked": False, "create_timestamp": NOW,
+            },
+            "member": {"id": message_id, "user_id": str(BOT_ID), "join_timestamp": NOW, "flags": 0},
+        }
+        self.threads[message_id] = thread
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True}, remember=False)
+        return thread
+
+    def click(
+        self, message: dict[str, Any], custom_id: str, *, values: list[str] | None = None,
+        author: dict[str, Any] = HUMAN,
+    ) -> dict[str, Any]:
+        """An INTERACTION_CREATE (type 3, a message component) for a click on `message`, a message the bot sent.
+
+        `values` makes it a choice in a select menu (component type 3); otherwise it is a button (type 2).
+        """
+        interaction_id = self.new_id()
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": 3 if values is not None else 2}
+        if values is not None:
+            data["values"] = values
+        channel_id = message["channel_id"]
+        thread = self.threads.get(channel_id)
+        channel = thread or {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general",
+                             "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None}
+        return {
+            "id": str(interaction_id), "application_id": str(APP_ID), "type": 3, "token": f"itoken-{interaction_id}",
+            "version": 1, "guild_id": str(GUILD_ID), "channel_id": channel_id, "channel": channel,
+            "member": {**member(author), "permissions": "68608"}, "data": data, "message": message,
+            "app_permissions": "2147483647", "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)}, "context": 0,
+            "attachment_size_limit": 10 * 1024 * 1024,
         }
 
     def _put_commands(self, match: re.Match[str], body: Any) -> list[dict[str, Any]]:
@@ -451,7 +516,10 @@ class FakeDiscord:
             for method, pattern, handler in self._routes:
                 match = pattern.fullmatch(path)
                 if match and method == request.method:
-                    result = call.response = handler(match, body)
+                    result = handler(match, body)
+                    if asyncio.iscoroutine(result):
+                        result = await result
+                    call.response = result
                     if result is None:
                         call.status = 204
                         return web.Response(status=204)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from bot.discord_app.render import (
     MESSAGE_LIMIT,
@@ -13,8 +15,10 @@ from bot.discord_app.render import (
     render_answer,
     render_partial,
     split_message,
+    thread_name,
 )
 from core.answers import Answer, AnswerKind, Citation, CodeBlock, TextBlock
+from tests.core.test_pathological_inputs import bounded
 
 
 def _balanced(chunk: str) -> bool:
@@ -120,3 +124,25 @@ def test_partial_answer_has_cursor_and_closed_fence() -> None:
     [message] = render_partial("Here:\n```python\nprint(")
     assert message.endswith("\n```")
     assert "▌" in message
+
+
+@pytest.mark.parametrize(("question", "name"), [
+    ("how do I refund an order?", "how do I refund an order?"),
+    ("<@123> can you check `POST /refunds` for <#456>?\nmore lines", "can you check POST /refunds for ?"),
+    ("<@&789>", "API question"),
+    ("   \n\n  list books  ", "list books"),
+    ("@everyone look", "@\u200beveryone look"),
+    ("x" * 300, "x" * 99 + "…"),
+])
+def test_thread_name(question: str, name: str) -> None:
+    assert thread_name(question) == name
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.builds(lambda unit, times: unit * times,
+                 st.text(alphabet="<@&#!:at0123456789>` \nx", min_size=1, max_size=8), st.integers(500, 20_000)))
+@example("<@" * 25_000)
+@example("<a:" + "a" * 40_000)
+def test_thread_name_is_bounded(question: str) -> None:
+    name = bounded(thread_name, question)
+    assert isinstance(name, str) and 1 <= len(name) <= 100

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import discord
 
@@ -13,14 +14,17 @@ class RecordingSeries(MessageSeries):
         super().__init__()
         self.ops: list[tuple[str, int, str]] = []
         self.screen: list[str] = []
+        self.views: list[tuple[int, Any]] = []
 
-    async def _create(self, index: int, content: str) -> None:
+    async def _create(self, index: int, content: str, view: Any = None) -> None:
         self.ops.append(("create", index, content))
         self.screen.append(content)
+        self.views.append((index, view))
 
-    async def _edit(self, index: int, content: str) -> None:
+    async def _edit(self, index: int, content: str, view: Any = None) -> None:
         self.ops.append(("edit", index, content))
         self.screen[index] = content
+        self.views.append((index, view))
 
     async def _delete(self, index: int) -> None:
         self.ops.append(("delete", index, ""))
@@ -64,3 +68,16 @@ async def test_extra_messages_leave_the_reply_alone() -> None:
         ("create", 0, "the reply"), ("extra", 1, safe_content("@everyone the report") + " [r.txt]"),
     ]
     assert "@everyone" not in series.ops[1][2]
+
+
+async def test_the_view_goes_on_the_last_message_once() -> None:
+    series = RecordingSeries()
+    await series.show(["a ▌"])
+    view = object()
+    series.view = view  # type: ignore[assignment]  # the final answer's buttons
+    await series.show(["a b", "c"])
+    await series.show(["a b", "c"])  # nothing changed, the view is on: no calls
+    assert series.ops == [("create", 0, "a ▌"), ("edit", 0, "a b"), ("create", 1, "c")]
+    assert series.views == [(0, None), (0, None), (1, view)]
+    await series.fail("boom")  # an error never carries the answer's buttons
+    assert series.views[-1] == (0, None) and series.screen == ["boom"]
