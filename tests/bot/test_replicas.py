@@ -332,13 +332,15 @@ class Cluster:
         """Documents, ledger, originals and vectors of `scope` belong to live versions only; returns name -> live."""
         live = dict(self.rows("SELECT name, index_version FROM specs WHERE workspace = %s", scope))
         originals = {o for (o,) in self.rows("SELECT original_path FROM specs WHERE workspace = %s", scope)}
+        # Earlier versions kept as history (SPEC_HISTORY) keep their originals too, for diffs.
+        originals |= {o for (o,) in self.rows("SELECT original_path FROM spec_versions WHERE workspace = %s", scope)}
         documents = {v for (v,) in self.rows("SELECT DISTINCT index_version FROM documents WHERE workspace = %s",
                                              scope)}
         ledger = {v for (v,) in self.rows("SELECT index_version FROM index_versions WHERE workspace = %s", scope)}
         stored = {n for (n,) in self.rows("SELECT name FROM originals WHERE workspace = %s", scope)}
         assert documents == set(live.values()), f"documents of versions that are not live: {documents} vs {live}"
         assert ledger == set(live.values()), f"ledger entries that are not live: {ledger} vs {live}"
-        assert stored == originals, f"originals no record uses: {stored - originals}"
+        assert stored == originals, f"originals no record or kept version uses: {stored - originals}"
         assert self.chroma_versions(scope) == set(live.values()), "vectors of versions that are not live"
         return live
 
@@ -578,7 +580,8 @@ async def test_kill_9_between_the_swap_and_the_cleanup_leaves_nothing_behind(clu
     # new version went live, so no one will ever write it again.
     await a.start()
     [sweep] = a.events("startup_sweep")
-    assert (sweep["versions"], sweep["documents"], sweep["originals"]) == (1, 0, 1)  # A had deleted its documents
+    # A had deleted its documents; the old original stays, as the kept earlier version (SPEC_HISTORY).
+    assert (sweep["versions"], sweep["documents"], sweep["originals"]) == (1, 0, 0)
     cluster.assert_no_orphans(scope)
     answer = await cluster.ask(a, "which call reads the balance of an account?")
     assert "GET /v3/balances/{accountId}" in answer
@@ -611,9 +614,10 @@ async def test_restarting_a_replica_loses_nothing(cluster: Cluster) -> None:
         assert f"`{name}`" in listing
     answer = await cluster.ask(b, "how do I look up a product by its SKU?")
     assert "GET /products/{sku}" in answer
-    for replica in (a, b):  # nothing but its own cache of document embeddings on local disk
+    for replica in (a, b):  # nothing but its own caches (document embeddings, parse results) on local disk
         local = {p.name for p in (replica.folder / "data").iterdir()}
-        assert local <= {f"embedding-cache.sqlite3{suffix}" for suffix in ("", "-wal", "-shm", "-journal")}, local
+        caches = {f"embedding-cache.sqlite3{suffix}" for suffix in ("", "-wal", "-shm", "-journal")}
+        assert local <= caches | {"parse-cache"}, local
 
 
 async def test_an_event_delivered_to_both_replicas_is_answered_once(cluster: Cluster) -> None:
