@@ -125,11 +125,11 @@ def document_too_much_text(filename: str, limit: int) -> str:
     )
 
 
-def document_zip_bomb(filename: str) -> str:
-    """A .docx whose zip members unpack to far more than a real document."""
+def document_bomb(filename: str, kind: str) -> str:
+    """A PDF or .docx whose compressed parts unpack to far more than a real document (or that has too many)."""
     return (
-        f"`{filename}` unpacks to far more data than a real Word document (or into too many parts), "
-        "so I refused to open it. If it is a real document, save it again from Word and upload that."
+        f"`{filename}` unpacks to far more data than a real {kind} (or into too many parts), "
+        f"so I refused to open it. If it is a real document, save it again as a {kind} and upload that."
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 from pypdf import PdfReader, apply_configuration
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from core import messages
 from core.errors import InvalidSpecError, UserFacingError
@@ -51,9 +51,8 @@ PYPDF_LIMITS: dict[str, Any] = {
     "jbig2_maximum_output_length": STREAM_BYTES,
     "image_maximum_buffer_size": STREAM_BYTES,
     "stream_decoding_work_maximum_length": 4 * STREAM_BYTES,
-    "page_tree_maximum_entries": 4 * MAX_PAGES,
-    "page_tree_maximum_depth": 32,
-    "page_tree_maximum_page_entries": 4 * MAX_PAGES,
+    # The page tree's own limits (100,000 entries, depth 100) stand: they bound the flattening that counting the
+    # pages needs, and a long manual must reach the page count to be told its length.
     "outline_maximum_entries": 10_000,
     "jbig2dec_binary": None,  # never run an external program on an upload
 }
@@ -97,6 +96,9 @@ def pdf_to_markdown(filename: str, data: bytes) -> str:
             lines = _read_lines(filename, data)
     except (UserFacingError, MemoryError):
         raise
+    except LimitReachedError:
+        log.warning("document_refused", filename=filename, kind=KIND, reason="limit_reached")
+        raise InvalidSpecError(messages.document_bomb(filename, KIND)) from None
     except Exception as exc:  # pypdf raises many types on damaged input (its own, ValueError, KeyError, ...)
         log.warning("document_unreadable", filename=filename, kind=KIND, error=type(exc).__name__)
         raise InvalidSpecError(messages.document_damaged(filename, KIND)) from None
@@ -208,8 +210,12 @@ def _markdown(filename: str, lines: list[_Line]) -> str:
             writer.code("".join(line.parts).rstrip())
         elif size in level_of and _heading_like(line):
             writer.heading(level_of[size], text)
-        elif line.all_bold() and len(text) <= MAX_BOLD_HEADING_CHARS and abs(size - body) < HEADING_MIN_EXTRA_POINTS \
-                and not text.endswith((".", ",", ";")):
+        elif (
+            line.all_bold()
+            and len(text) <= MAX_BOLD_HEADING_CHARS
+            and abs(size - body) < HEADING_MIN_EXTRA_POINTS
+            and not text.endswith((".", ",", ";"))
+        ):
             writer.heading(bold_level, text)
         else:
             writer.text(text)

@@ -1,9 +1,10 @@
 """Read a Word document (.docx, python-docx) of API docs into Markdown.
 
-Paragraphs styled "Heading 1" to "Heading 9" (or a style based on one; "Title" counts as level 1) become
-headings of that level (past 6 as 6); paragraphs in a code style ("Code", "HTML Preformatted", "Source Code",
-...) or written wholly in a monospaced font become code; list paragraphs become `- ` items; tables become one
-Markdown row per table row. Body paragraphs and tables are read in document order.
+Paragraphs styled "Heading 1" to "Heading 9" (or a style based on one) become headings of that level (past 6
+as 6), one level deeper when the document has a "Title" (which is then the level-1 heading); paragraphs in a
+code style ("Code", "HTML Preformatted", "Source Code", ...) or written wholly in a monospaced font become
+code; list paragraphs become `- ` items; tables become one Markdown row per table row. Body paragraphs and
+tables are read in document order.
 
 A .docx is a zip archive, so before python-docx opens it the archive's directory is checked: at most
 `MAX_MEMBERS` parts, at most `MAX_UNCOMPRESSED_BYTES` unpacked in all, and no part over 1 MB that unpacks to
@@ -39,6 +40,7 @@ MAX_MEMBERS = 2_000  # a long document with many images has a few hundred parts
 # Word's XML packs about 5-15 to 1; a ratio of 100 on a large part is something made to unpack, not a document.
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECKED_FROM_BYTES = 1024 * 1024
+TITLE_LEVEL = -1  # the "Title" style: above Heading 1
 # How far up a style's "based on" chain a heading or code style is looked for.
 MAX_STYLE_DEPTH = 8
 
@@ -84,7 +86,7 @@ def _check_archive(filename: str, data: bytes) -> None:
     if bomb:
         log.warning("document_refused", filename=filename, kind=KIND, reason="zip_bomb", members=len(members),
                     unpacked_bytes=unpacked, packed_bytes=len(data))  # fmt: skip
-        raise InvalidSpecError(messages.document_zip_bomb(filename))
+        raise InvalidSpecError(messages.document_bomb(filename, KIND))
     if not any(member.filename == MAIN_PART for member in members):
         log.info("document_refused", filename=filename, kind=KIND, reason="no_document_part")
         raise InvalidSpecError(messages.not_a_document(filename, KIND))
@@ -114,7 +116,7 @@ class _Styles:
             if heading and not level:
                 level = int(heading.group(1))
             elif name.lower() == "title" and not level:
-                level = 1
+                level = TITLE_LEVEL
             code = code or bool(_CODE_STYLE.search(name))
             listed = listed or bool(_LIST_STYLE.match(name))
             style = style.base_style
@@ -124,7 +126,10 @@ class _Styles:
 def _markdown(filename: str, document: Any) -> str:
     writer = MarkdownWriter(filename, KIND)
     styles = _Styles()
-    for block in document.iter_inner_content():
+    blocks = list(document.iter_inner_content())
+    # A document with a Title has its Heading 1s under it (as `## `), like a Markdown doc under its `# `.
+    shift = 1 if any(isinstance(b, Paragraph) and styles.of(b)[0] == TITLE_LEVEL for b in blocks) else 0
+    for block in blocks:
         if isinstance(block, Table):
             _table(writer, block)
             continue
@@ -132,8 +137,10 @@ def _markdown(filename: str, document: Any) -> str:
         text = block.text
         if code or _monospaced(block):
             writer.code(text)
+        elif level == TITLE_LEVEL:
+            writer.heading(1, text)
         elif level:
-            writer.heading(level, text)
+            writer.heading(level + shift, text)
         elif text.strip():
             writer.text(("- " if listed else "") + text)
         else:
