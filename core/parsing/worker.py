@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import hashlib
 import importlib
+import importlib.metadata
 import io
 import os
 import pickle
@@ -181,6 +182,7 @@ class ParsedCache:
 
 PARSE_DISK_CACHE_BYTES = 256 * _MIB
 _PARSER_SOURCES = ("core/models.py", "core/paths.py", "core/parsing")
+_READER_LIBRARIES = ("pypdf", "python-docx", "lxml")
 
 
 def parser_fingerprint() -> str:
@@ -193,6 +195,12 @@ def parser_fingerprint() -> str:
         for file in files:
             digest.update(file.relative_to(root).as_posix().encode())
             digest.update(file.read_bytes())
+    # The document readers' results depend on their libraries too (read from metadata: nothing is imported).
+    for library in _READER_LIBRARIES:
+        try:
+            digest.update(f"{library}=={importlib.metadata.version(library)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{library} missing".encode())
     return digest.hexdigest()[:16]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import random
 import zipfile
 import zlib
 
@@ -13,7 +15,14 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from core import messages
-from core.errors import FileTypeNotAllowedError, InvalidSpecError, UnreadableSpecError, UserFacingError
+from core.errors import (
+    FileTypeNotAllowedError,
+    InvalidSpecError,
+    ParseMemoryError,
+    ParseTimeoutError,
+    UnreadableSpecError,
+    UserFacingError,
+)
 from core.models import ItemKind, SpecFormat
 from core.parsing import pdf, word
 from core.parsing.doc_text import MAX_DOCUMENT_CHARS, MarkdownWriter
@@ -304,3 +313,51 @@ def test_flate_data_in_junk_is_bounded() -> None:
     # A raw deflate stream of zeros as the whole content: the stream limit, not memory, stops it.
     payload = zlib.compress(b"\0" * (2 * pdf.STREAM_BYTES))
     _only_refused("zeros.pdf", build_pdf([b"BT (a) Tj ET"]).replace(b"BT (a) Tj ET", payload))
+
+
+# ---- in the parse workers, under their time and memory limits --------------------------------------------
+
+
+async def test_documents_are_parsed_in_the_workers_and_a_slow_hostile_pdf_is_stopped() -> None:
+    from core.parsing.worker import ParsePool
+
+    # 4 KB that draw 300,000 one-letter strings per page: within every pypdf limit, several seconds a page.
+    stream = b"BT /F1 11 Tf " + b"(a) Tj\n" * 300_000 + b"ET"
+    slow = build_pdf([stream] * 3, compress=True)
+    assert len(slow) < 10_000
+    pool = ParsePool(workers=1, timeout_seconds=3, memory_mb=1500, cache_bytes=0)
+    try:
+        await pool.start()
+        for name, data in (("things.pdf", things_pdf()), ("things.docx", things_docx())):
+            assert await pool.parse(name, data, max_bytes=MB, allowed_extensions=ALLOWED) == load(name, data)
+        with pytest.raises(InvalidSpecError) as caught:
+            await pool.parse("secret.pdf", encrypt_pdf(things_pdf(), "pw"), max_bytes=MB, allowed_extensions=ALLOWED)
+        assert caught.value.user_message == messages.encrypted_pdf("secret.pdf")
+        started = asyncio.get_running_loop().time()
+        with capture_logs() as logs, pytest.raises(ParseTimeoutError):
+            await pool.parse("slow.pdf", slow, max_bytes=MB, allowed_extensions=ALLOWED)
+        assert asyncio.get_running_loop().time() - started < 15
+        assert any(log["event"] == "parse_timeout" for log in logs)
+        # The replacement worker reads the next document as usual.
+        assert (await pool.parse("things.pdf", things_pdf(), max_bytes=MB, allowed_extensions=ALLOWED)).title
+    finally:
+        await pool.aclose()
+
+
+async def test_a_document_that_needs_more_memory_than_allowed_is_refused() -> None:
+    from core.parsing.worker import ParsePool
+
+    # A .docx whose document part is about 60 MB of XML that packs only about 10 to 1 (so within the zip limits):
+    # far more than 250 MB once lxml has built its tree.
+    rng = random.Random(16)
+    body = b"".join(b"<w:p><w:r><w:t>%x</w:t></w:r></w:p>" % rng.getrandbits(64) for _ in range(1_200_000))
+    xml = (b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+           + body + b"</w:body></w:document>")  # fmt: skip
+    heavy = rezip(things_docx(), replace={"word/document.xml": xml})
+    pool = ParsePool(workers=1, timeout_seconds=60, memory_mb=250, cache_bytes=0)
+    try:
+        with pytest.raises(ParseMemoryError) as caught:
+            await pool.parse("heavy.docx", heavy, max_bytes=20 * MB, allowed_extensions=ALLOWED)
+        assert caught.value.user_message == messages.parse_memory_exceeded("heavy.docx")
+    finally:
+        await pool.aclose()
