@@ -63,8 +63,12 @@ HEADING_MIN_EXTRA_POINTS = 1.0
 # A bold line is a heading only when short (a bold sentence is emphasis).
 MAX_BOLD_HEADING_CHARS = 80
 
-_MONOSPACED = re.compile(r"courier|mono|consol|menlo|monaco|inconsolata|typewriter|code", re.I)
-_BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+# Font names as PDFs carry them (after any `ABCDEF+` subset prefix): TeX's typewriter faces are CMTT/CMSLTT/LMMono,
+# URW's Courier clone is NimbusMonL (NimbusMonoPS); TeX's bold is CMBX/CMB, URW's Times bold is "-Medi".
+_MONOSPACED = re.compile(r"courier|mono|nimbusmon|cm(?:sl)?tt|consol|menlo|monaco|inconsolata|typewriter|code", re.I)
+_BOLD = re.compile(r"bold|black|heavy|semibold|demi|cmbx|cmb\d|-medi", re.I)
+# A table-of-contents line: a title, a dot leader and a page number. Not a heading, whatever its font.
+_CONTENTS_LINE = re.compile(r"(?:\.\s?){4,}\s*\d{1,5}$")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,5}(?:\s*(?:/|of)\s*\d{1,5})?$", re.I)
 
 
@@ -211,7 +215,8 @@ def _markdown(filename: str, lines: list[_Line]) -> str:
         elif size in level_of and _heading_like(line):
             writer.heading(level_of[size], text)
         elif (
-            line.all_bold()
+            _heading_like(line)
+            and line.all_bold()
             and len(text) <= MAX_BOLD_HEADING_CHARS
             and abs(size - body) < HEADING_MIN_EXTRA_POINTS
             and not text.endswith((".", ",", ";"))
@@ -227,6 +232,6 @@ def _markdown(filename: str, lines: list[_Line]) -> str:
 
 def _heading_like(line: _Line) -> bool:
     text = one_line(line.text)
-    if not 0 < len(text) <= MAX_HEADING_CHARS or _MONOSPACED.search(line.style()[0]):
+    if not 0 < len(text) <= MAX_HEADING_CHARS or _MONOSPACED.search(line.style()[0]) or _CONTENTS_LINE.search(text):
         return False
     return any(c.isalpha() for c in text)

@@ -30,19 +30,25 @@ def content_stream(lines: Sequence[Line]) -> bytes:
     return "\n".join(ops).encode("latin-1")
 
 
-def build_pdf(pages: Sequence[Sequence[Line] | bytes], *, compress: bool = False) -> bytes:
-    """A valid PDF: one page per entry (lines, or a raw content stream), with an exact cross-reference table."""
+def build_pdf(
+    pages: Sequence[Sequence[Line] | bytes], *, compress: bool = False, fonts: dict[str, str] | None = None
+) -> bytes:
+    """A valid PDF: one page per entry (lines, or a raw content stream), with an exact cross-reference table.
+
+    `fonts` renames the fonts ("bold" -> "ABCDEF+CMBX12"), as TeX and subsetting tools name theirs.
+    """
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
         objects.append(body)
         return len(objects)
 
-    fonts = {
+    names = {key: (fonts or {}).get(kind, name) for kind, (key, name) in FONTS.items()}
+    font_objects = {
         key: add(f"<< /Type /Font /Subtype /Type1 /BaseFont /{name} /Encoding /WinAnsiEncoding >>".encode())
-        for key, name in FONTS.values()
+        for key, name in names.items()
     }
-    resources = "<< /Font << " + " ".join(f"/{key} {number} 0 R" for key, number in fonts.items()) + " >> >>"
+    resources = "<< /Font << " + " ".join(f"/{key} {number} 0 R" for key, number in font_objects.items()) + " >> >>"
     pages_number = add(b"")  # filled in once the pages exist
     kids = []
     streams: dict[bytes, int] = {}  # identical pages share one content stream

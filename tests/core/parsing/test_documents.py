@@ -71,6 +71,26 @@ def test_pdf_headings_become_sections_and_endpoints_operations(compress: bool) -
     assert "\n1\n" not in sections["Get a thing"].description
 
 
+def test_pdf_fonts_named_as_tex_and_urw_name_them_and_contents_lines() -> None:
+    lines: list[tuple[str, float, str]] = [
+        ("bold", 14, "Table of Contents"),
+        ("bold", 11, "Get a thing . . . . . . . . . . . . . . . . 3"),
+        ("bold", 14, "Get a thing"),
+        ("body", 11, "Fetches one thing."),
+        ("mono", 11, "GET /v1/things/{id} HTTP/1.1"),
+        ("bold", 11, "Errors"),
+        ("body", 11, "None worth naming."),
+    ]
+    for names in ({"bold": "ABCDEF+CMBX12", "mono": "GHIJKL+CMTT10", "body": "MNOPQR+CMR10"},
+                  {"bold": "STUVWX+NimbusRomNo9L-Medi", "mono": "YZABCD+NimbusMonL-Regu"}):  # fmt: skip
+        spec = load("tex.pdf", build_pdf([lines], fonts=names))
+        sections = {op.name: op for op in spec.operations}
+        assert list(sections) == ["Table of Contents", "Get a thing", "Errors"], names
+        assert (sections["Get a thing"].method, sections["Get a thing"].path) == ("GET", "/v1/things/{id}")
+        assert "```\nGET /v1/things/{id} HTTP/1.1\n```" in sections["Get a thing"].description
+        assert sections["Errors"].tags == ("Get a thing",)
+
+
 def test_pdf_matches_the_markdown_it_could_have_been() -> None:
     markdown = "\n".join([
         "# Things API", "The Things API stores things for your team. Every request needs an API key.",
