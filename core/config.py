@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
 
-DEFAULT_ALLOWED_FILE_TYPES = "json,yaml,yml,graphql,gql,md,markdown,txt"
+DEFAULT_ALLOWED_FILE_TYPES = "json,yaml,yml,graphql,gql,md,markdown,txt,pdf,docx"
 
 
 class Settings(BaseSettings):

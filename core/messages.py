@@ -41,7 +41,7 @@ def binary_file(filename: str) -> str:
     """The file is not text."""
     return (
         f"`{filename}` looks like a binary file. I read API specs as text: OpenAPI/Swagger (JSON or YAML), "
-        "Postman collections, GraphQL SDL or Markdown docs."
+        "Postman collections, GraphQL SDL, or API docs in Markdown, PDF or Word (.docx)."
     )
 
 
@@ -81,7 +81,63 @@ def not_a_spec(filename: str) -> str:
     """Readable, but not a format we know."""
     return (
         f"`{filename}` doesn't look like an API spec I can read. I understand OpenAPI 3.x and Swagger 2.0 "
-        "(JSON or YAML), Postman collections (v2.0/v2.1), GraphQL SDL and Markdown API docs."
+        "(JSON or YAML), Postman collections (v2.0/v2.1), GraphQL SDL, and API docs in Markdown, PDF or Word (.docx)."
+    )
+
+
+def not_a_document(filename: str, kind: str) -> str:
+    """A `.pdf` or `.docx` whose content is something else (text renamed, another format)."""
+    return (
+        f"`{filename}` is named like a {kind} but isn't one inside. Export it as a {kind} again, or upload it "
+        "under the extension that matches what it really is."
+    )
+
+
+def document_damaged(filename: str, kind: str) -> str:
+    """A PDF or Word file that is truncated or corrupt (the reader's error is logged, never shown)."""
+    return (
+        f"`{filename}` looks like a {kind}, but it is damaged or incomplete, so I couldn't read it. "
+        f"Open it in a {kind} viewer to check it, export it again and upload the new copy."
+    )
+
+
+def encrypted_pdf(filename: str) -> str:
+    """A password-protected PDF."""
+    return (
+        f"`{filename}` is an encrypted (password-protected) PDF, and I can't read an encrypted PDF. "
+        "Save a copy without the password (or export the docs as Markdown) and upload that."
+    )
+
+
+def document_too_many_pages(filename: str, pages: int, limit: int) -> str:
+    """A PDF over the page limit."""
+    return (
+        f"`{filename}` has {pages:,} pages; I read PDFs of up to {limit:,} pages. "
+        "Upload the API reference part on its own (or split the manual into smaller PDFs)."
+    )
+
+
+def document_too_much_text(filename: str, limit: int) -> str:
+    """A PDF or Word file holding more text than an API doc would."""
+    return (
+        f"`{filename}` holds more than {limit:,} characters of text, more than I index from one document. "
+        "Upload the API reference part on its own, or split it into smaller files."
+    )
+
+
+def document_bomb(filename: str, kind: str) -> str:
+    """A PDF or .docx whose compressed parts unpack to far more than a real document (or that has too many)."""
+    return (
+        f"`{filename}` unpacks to far more data than a real {kind} (or into too many parts), "
+        f"so I refused to open it. If it is a real document, save it again as a {kind} and upload that."
+    )
+
+
+def document_without_text(filename: str, kind: str) -> str:
+    """A PDF or Word file with no text to read (scanned pages are images)."""
+    return (
+        f"`{filename}` has no text I can read: it is empty, or its pages are images (a scan). "
+        f"I don't read text in images; upload a {kind} with real text, or the docs as Markdown."
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePath
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 import yaml
@@ -31,6 +32,7 @@ from core.parsing.openapi import parse_openapi
 from core.parsing.postman import parse_postman
 
 log = structlog.get_logger(__name__)
+_Content = TypeVar("_Content", str, bytes)
 
 # Byte-order marks, longest first (UTF-32-LE's starts with UTF-16-LE's). Windows tools write UTF-16 with one.
 _BOMS = (
@@ -59,6 +61,10 @@ _YAML_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s,\]}]+")
 # lines after it, so a run of blank lines was scanned once per line (quadratic).
 _GRAPHQL_ROOT = re.compile(r"^[^\S\n]*(?:extend\s+)?(?:type\s+(?:Query|Mutation|Subscription)\b|schema\s*\{)", re.M)
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+# Binary documents read by their own readers (`core.parsing.pdf`, `core.parsing.word`) into Markdown.
+DOCUMENT_EXTENSIONS = frozenset({"pdf", "docx"})
+# What the readers import, for the parse workers to import before their memory limit is set.
+DOCUMENT_READERS = ("core.parsing.pdf", "core.parsing.word")
 
 
 def file_extension(filename: str) -> str:
@@ -78,8 +84,13 @@ def check_upload(filename: str, size: int | None, *, max_bytes: int, allowed_ext
 def load_spec(filename: str, data: bytes, *, max_bytes: int, allowed_extensions: frozenset[str]) -> ApiSpec:
     """Parse an uploaded file into an `ApiSpec`, or raise a user-facing error saying why not."""
     check_upload(filename, len(data), max_bytes=max_bytes, allowed_extensions=allowed_extensions)
-    text = _decode(filename, data)
-    spec = _parse_guarded(filename, text)
+    if file_extension(filename) in DOCUMENT_EXTENSIONS:
+        # Binary formats: read into Markdown before any decoding (which refuses binary files).
+        if not data.strip():
+            raise InvalidSpecError(messages.empty_file(filename))
+        spec = _parse_guarded(filename, data, _parse_document)
+    else:
+        spec = _parse_guarded(filename, _decode(filename, data), _parse_text)
     # Any Markdown file has sections; only one that names endpoints is an API doc.
     has_endpoints = spec.format is not SpecFormat.MARKDOWN or any(op.path for op in spec.operations)
     if not spec.operations or not has_endpoints:
@@ -118,7 +129,7 @@ def _decode(filename: str, data: bytes) -> str:
     return text
 
 
-def _parse_guarded(filename: str, text: str) -> ApiSpec:
+def _parse_guarded(filename: str, content: _Content, parse: Callable[[str, _Content], ApiSpec]) -> ApiSpec:
     """Parse, turning a parser's unexpected failure into a clear "couldn't read this spec" for the user.
 
     The problems we know about are already `InvalidSpecError`s with their own message; anything else is
@@ -126,12 +137,29 @@ def _parse_guarded(filename: str, text: str) -> ApiSpec:
     never "something went wrong". `MemoryError` is left alone for whoever runs the parse to report.
     """
     try:
-        return _parse_text(filename, text)
+        return parse(filename, content)
     except (UserFacingError, MemoryError):
         raise
     except Exception:
-        log.exception("spec_parser_failed", filename=filename, chars=len(text))
+        log.exception("spec_parser_failed", filename=filename, chars=len(content))
         raise UnreadableSpecError(messages.spec_unreadable(filename)) from None
+
+
+def _parse_document(filename: str, data: bytes) -> ApiSpec:
+    """A PDF or Word document: its text, with headings and code, as Markdown, parsed as a Markdown doc.
+
+    The readers are imported here, not at the top: the bot imports this module too, and only the parse workers
+    (which import them before their limits are set, see `core.parsing.worker`) read documents.
+    """
+    if file_extension(filename) == "pdf":
+        from core.parsing.pdf import pdf_to_markdown
+
+        markdown = pdf_to_markdown(filename, data)
+    else:
+        from core.parsing.word import docx_to_markdown
+
+        markdown = docx_to_markdown(filename, data)
+    return parse_markdown(markdown, title=PurePath(filename).stem)
 
 
 def _parse_text(filename: str, text: str) -> ApiSpec:

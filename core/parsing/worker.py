@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import hashlib
 import importlib
+import importlib.metadata
 import io
 import os
 import pickle
@@ -67,7 +68,7 @@ from core.errors import (
     UserFacingError,
 )
 from core.models import ApiSpec
-from core.parsing.loader import check_upload
+from core.parsing.loader import DOCUMENT_READERS, check_upload
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -181,6 +182,7 @@ class ParsedCache:
 
 PARSE_DISK_CACHE_BYTES = 256 * _MIB
 _PARSER_SOURCES = ("core/models.py", "core/paths.py", "core/parsing")
+_READER_LIBRARIES = ("pypdf", "python-docx", "lxml")
 
 
 def parser_fingerprint() -> str:
@@ -193,6 +195,12 @@ def parser_fingerprint() -> str:
         for file in files:
             digest.update(file.relative_to(root).as_posix().encode())
             digest.update(file.read_bytes())
+    # The document readers' results depend on their libraries too (read from metadata: nothing is imported).
+    for library in _READER_LIBRARIES:
+        try:
+            digest.update(f"{library}=={importlib.metadata.version(library)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{library} missing".encode())
     return digest.hexdigest()[:16]
 
 
@@ -450,6 +458,7 @@ class ParsePool(SpecParser):
             log.info("parse_done", filename=filename, bytes=len(data), seconds=round(seconds, 3), pid=worker.pid)
             return reply[1]
         if kind == "rejected":
+            log.info("parse_rejected", filename=filename, bytes=len(data), error=str(reply[1]))
             error = _USER_ERRORS.get(str(reply[1]), InvalidSpecError)
             raise error(str(reply[2]))
         if kind == "memory":
@@ -653,6 +662,8 @@ def main(argv: list[str]) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not into the protocol
     module_name, _, function_name = target.partition(":")
     parse = getattr(importlib.import_module(module_name), function_name)
+    for reader in DOCUMENT_READERS:  # pypdf, python-docx and lxml: imported once, outside any file's limits
+        importlib.import_module(reader)
     os.nice(WORKER_NICENESS)
     if memory_mb > 0:
         limit = memory_mb * _MIB
