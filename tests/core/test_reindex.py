@@ -335,7 +335,8 @@ async def test_with_reindex_off_stale_specs_are_reported_and_left_out_of_search(
             assert messages.needs_reindex_marker() not in next(line for line in table.splitlines()
                                                                  if line.startswith("hackernews"))
             listing = await assistant.ask(AskQuestion(TEAM_A, "what specs do you have?"))
-            petstore = "`petstore`: Swagger Petstore - OpenAPI 3.0 1.0.27-SNAPSHOT (OpenAPI 3, 19 operations)"
+            petstore = ("`petstore`: Swagger Petstore - OpenAPI 3.0 1.0.27-SNAPSHOT "
+                        "(OpenAPI 3, 19 operations, 1 version kept)")
             assert f"{petstore}, needs re-index" in listing.as_markdown()
             hackernews = next(line for line in listing.as_markdown().splitlines() if "`hackernews`" in line)
             assert messages.needs_reindex_marker() not in hackernews
