@@ -114,3 +114,11 @@ class NothingToCheckError(UserFacingError):
 
 class OperationNotFoundError(UserFacingError):
     """The request to check matches no operation of the spec(s): its method and path, or the operation it names."""
+
+
+class DiagramError(UserFacingError):
+    """A diagram cannot be drawn: not for this kind of spec, no such schema, or the renderer failed."""
+
+
+class LintUnavailableError(UserFacingError):
+    """A spec's quality report cannot be made (its original is gone, or the format has nothing to check)."""

@@ -955,3 +955,85 @@ def checking() -> str:
 def check_shown() -> str:
     """The heading over the request as checked (credentials masked)."""
     return "What I checked (credentials masked):"
+
+
+# ---- diagrams (core.diagrams) --------------------------------------------------------------------------------
+
+
+def diagram_more_schemes(count: int) -> str:
+    """Some ways to authenticate were left out of an auth diagram."""
+    return f"{count} more way{'s' if count != 1 else ''} to authenticate not drawn."
+
+
+def diagram_no_auth() -> str:
+    """The spec declares no authentication."""
+    return "The spec declares no authentication."
+
+
+def diagram_more_resources(shown: int, total: int, operations: int) -> str:
+    """An overview that shows only the largest resources."""
+    return f"Showing the {shown} largest of {total} resources; {operations} operations are in the others."
+
+
+def diagram_more_schemas(count: int) -> str:
+    """A schema diagram that stopped at its node limit."""
+    return f"{count} more referenced schema{'s' if count != 1 else ''} not drawn (limit reached)."
+
+
+def diagram_depth_cut(depth: int) -> str:
+    """A schema diagram that stopped at its depth."""
+    return f"References are followed {depth} levels deep."
+
+
+def diagram_caption(kind: str, name: str, subject: str, notes: tuple[str, ...]) -> str:
+    """The text sent with a diagram."""
+    what = {"auth": "Auth flow", "overview": "Overview"}.get(kind, f"Schema `{subject}`")
+    text = f"{what} of `{name}`, drawn from the spec."
+    return text + ("\n" + "\n".join(f"_{n}_" for n in notes) if notes else "")
+
+
+def diagram_saved(path: str) -> str:
+    """The terminal saved a diagram or report."""
+    return f"Saved to {path}"
+
+
+def diagram_usage() -> str:
+    """What `diagram` takes."""
+    return "Say what to draw: `auth`, `overview`, or the name of a schema (e.g. `/api diagram stripe customer`)."
+
+
+def diagram_no_schemas(name: str, format_label: str) -> str:
+    """Schema diagrams need schemas."""
+    return (f"`{name}` is a {format_label}: it has no schemas I can draw. Try `auth` or `overview`, or draw a schema "
+            "of an OpenAPI, Swagger or GraphQL spec.")
+
+
+def diagram_schema_not_found(schema: str, name: str, close: list[str]) -> str:
+    """No schema of that name."""
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    return f"`{name}` has no schema called `{schema}`.{hint}"
+
+
+def diagram_renderer_missing() -> str:
+    """Graphviz is not installed where the bot runs."""
+    return "I can't draw diagrams here: Graphviz (`dot`) isn't installed on the server. Ask whoever runs me."
+
+
+def diagram_timeout() -> str:
+    """Rendering took too long."""
+    return "That diagram took too long to draw. Try a smaller one (a schema instead of the overview)."
+
+
+def diagram_too_large() -> str:
+    """The diagram would be too big."""
+    return "That diagram is too large to draw. Try a smaller one (a schema instead of the overview)."
+
+
+def diagram_failed() -> str:
+    """Graphviz failed."""
+    return "I couldn't draw that diagram; it has been logged."
+
+
+def drawing() -> str:
+    """Status while a diagram is drawn."""
+    return "Drawing…"
