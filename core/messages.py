@@ -1037,3 +1037,70 @@ def diagram_failed() -> str:
 def drawing() -> str:
     """Status while a diagram is drawn."""
     return "Drawing…"
+
+
+# ---- spec quality reports (core.lint) -------------------------------------------------------------------------
+
+_LINT_KINDS = {
+    "invalid": ("problem against the OpenAPI/Swagger schema", "problems against the OpenAPI/Swagger schema"),
+    "operation-without-description": ("operation has no description", "operations have no description"),
+    "operation-without-summary": ("operation has no summary", "operations have no summary"),
+    "write-without-security": ("write operation declares no auth", "write operations declare no auth"),
+    "no-error-responses": ("operation documents no error response", "operations document no error response"),
+    "parameter-without-description": ("parameter has no description", "parameters have no description"),
+    "field-without-description": ("field has no description", "fields have no description"),
+    "request-without-example": ("request body has no example", "request bodies have no example"),
+    "response-without-example": ("success response has no example", "success responses have no example"),
+    "unused-schema": ("schema is never used", "schemas are never used"),
+    "undefined-reference": ("$ref points nowhere", "$refs point nowhere"),
+    "duplicate-operation-id": ("operationId is used twice", "operationIds are used twice"),
+}
+
+
+def lint_count(kind: str, n: int) -> str:
+    """"12 operations have no description"."""
+    one, many = _LINT_KINDS.get(kind, (kind, kind))
+    return f"{n} {one if n == 1 else many}"
+
+
+def lint_upload_clean() -> str:
+    """An upload whose spec has no coverage gaps."""
+    return "Quality check: every operation, parameter and field is described."
+
+
+def lint_upload_more(name: str) -> str:
+    """Where the full quality report is."""
+    return f" (`/api lint {name}` for the full report)"
+
+
+def lint_headline(name: str, format_label: str, operations: int, total: int) -> str:
+    """The first line of a quality report."""
+    found = "nothing to report" if not total else count(total, "finding")
+    return f"Quality report for `{name}` ({format_label}, {count(operations, 'operation')}): {found}."
+
+
+def lint_valid(version: str, errors: int) -> str:
+    """The structural validation's verdict."""
+    if not errors:
+        return f"Valid {version} (openapi-spec-validator)."
+    return f"Not valid {version}: {count(errors, 'problem')} against the schema (openapi-spec-validator)."
+
+
+def lint_validation_skipped(version: str, note: str) -> str:
+    """Validation could not be done."""
+    return f"Structural validation{f' ({version})' if version else ''} was not done: {note}."
+
+
+def lint_not_validated(format_label: str) -> str:
+    """Formats without a schema to validate against."""
+    return f"A {format_label} has no schema to validate against; coverage only."
+
+
+def lint_and_more(n: int) -> str:
+    """Findings not listed."""
+    return f"…and {n} more"
+
+
+def linting() -> str:
+    """Status while a spec is checked."""
+    return "Checking the spec…"
