@@ -180,3 +180,20 @@ class CheckRequest:
     origin: Origin
     text: str
     spec: str | None = None
+
+
+@dataclass(frozen=True)
+class DrawDiagram:
+    """Draw a diagram of a spec: `what` is "auth", "overview" or a schema's name."""
+
+    origin: Origin
+    name: str
+    what: str = "overview"
+
+
+@dataclass(frozen=True)
+class LintSpec:
+    """Make the quality report of a spec."""
+
+    origin: Origin
+    name: str

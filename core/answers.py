@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core import messages
 from core.auth_questions import AuthIntent, classify, required_schemes
@@ -20,6 +20,9 @@ from core.mentions import defuse_mentions
 from core.models import ApiSpec, ItemKind, Operation, SecurityRequirement, SecurityScheme, SpecFormat
 from core.parsing.text import truncate
 from core.snippets import build_snippet, can_build_snippet, normalise_language
+
+if TYPE_CHECKING:
+    from core.diffs.report import ReportFile
 
 MAX_FIELDS_SHOWN = 12
 OTHER_MATCHES_SHOWN = 4
@@ -35,6 +38,7 @@ class AnswerKind(StrEnum):
     NOTHING_FOUND = "nothing_found"
     SMALLTALK = "smalltalk"  # greetings, help, spec list: answered without retrieval
     CHECK = "check"  # a pasted request or response checked against its operation (`core.checks`)
+    DIAGRAM = "diagram"  # a diagram drawn from a spec ("draw the auth flow for stripe"), sent as an image
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     notice: str = ""  # e.g. "generation is off"; shown small, before or after the answer
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])  # for feedback buttons
+    files: tuple[ReportFile, ...] = ()  # images or reports sent with the answer (never cached)
 
     def as_markdown(self) -> str:
         """The whole answer as one Markdown string (terminal, tests, logs of length)."""

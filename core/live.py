@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import structlog
 
-from core.replies import LOCAL, Delivery, Logger, ReplyMarkup, Transport, render_reply
+from core.replies import LOCAL, Delivery, Logger, ReplyMarkup, Transport, render_reply, reply_files
 
 if TYPE_CHECKING:
     from core.library import IngestProgress
@@ -200,6 +200,9 @@ class LiveReply(Delivery[R], Generic[T, R]):
         streamed = self.streamed
         rendered = render_reply(reply, self.markup)
         await self.deliver(rendered)
+        files = reply_files(reply)
+        if files:
+            await self.send_files(files)
         self.logger.info("reply_sent", reply=type(reply).__name__, messages=len(rendered), streamed=streamed,
                          seconds=round(time.monotonic() - self._started, 2))
 

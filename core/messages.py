@@ -1104,3 +1104,8 @@ def lint_and_more(n: int) -> str:
 def linting() -> str:
     """Status while a spec is checked."""
     return "Checking the spec…"
+
+
+def diagram_which_spec(names: list[str]) -> str:
+    """A drawing request that names no spec, in a workspace with several."""
+    return "Which spec should I draw? Name one of: " + ", ".join(f"`{n}`" for n in names[:20]) + "."

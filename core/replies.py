@@ -99,6 +99,7 @@ class IngestReply:
         """The reply for an ingest report."""
         record = report.record
         changes = report.changes + (upload_diff_lines(report.diff) if report.diff is not None else ())
+        changes += (report.quality,) if report.quality else ()
         return cls(
             record.name, record.label, record.format.label, record.operation_count, len(report.scheme_names),
             report.unchanged, report.replaced, report.seconds, changes, report.warnings,
@@ -171,7 +172,26 @@ def upload_diff_lines(diff: DiffReport) -> tuple[str, ...]:
     return tuple(lines)
 
 
-Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply | DiffReply
+@dataclass(frozen=True)
+class FileReply:
+    """A few lines of text with files to send along (a diagram's PNG, a full quality report)."""
+
+    text: str
+    files: tuple[ReportFile, ...] = ()
+
+
+Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply | DiffReply | FileReply
+
+
+def reply_files(reply: Reply) -> tuple[ReportFile, ...]:
+    """The files a reply carries, for the adapter to upload after its text (diagrams, full reports)."""
+    if isinstance(reply, FileReply):
+        return reply.files
+    if isinstance(reply, AnswerReply):
+        return reply.answer.files
+    if isinstance(reply, DiffReply) and reply.report is not None:
+        return (reply.report,)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -254,6 +274,10 @@ class QuietSink:
     def progress(self, progress: IngestProgress) -> None:
         """Not shown."""
 
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """Upload the files a reply carries; a transport that cannot says so in the log (the text went out)."""
+        structlog.get_logger(__name__).warning("reply_files_not_sent", files=len(files), sink=type(self).__name__)
+
 
 class Delivery(QuietSink, ABC, Generic[T]):
     """A sink that delivers the reply, or an error, rendered in its `markup` (`core.live.LiveReply` shows progress)."""
@@ -261,8 +285,11 @@ class Delivery(QuietSink, ABC, Generic[T]):
     markup: ReplyMarkup[T]
 
     async def final(self, reply: Reply) -> None:
-        """Deliver the reply."""
+        """Deliver the reply, then the files it carries."""
         await self.deliver(render_reply(reply, self.markup))
+        files = reply_files(reply)
+        if files:
+            await self.send_files(files)
 
     async def fail(self, text: str) -> None:
         """Deliver an error (the user message `guarded` chose)."""

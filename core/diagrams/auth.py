@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import graphviz
-
 from core import messages
 from core.diagrams import AUTH, Diagram
 from core.diagrams.dot import digraph, lines, text
@@ -191,7 +189,7 @@ def _steps(spec: ApiSpec, way: AuthWay) -> list[Step]:
         pkce = [text("code_challenge=S256(verifier)")] if way.pkce else []
         verifier = [text("code_verifier")] if way.pkce else []
         return [
-            Step(CLIENT, USER, (text("redirect to"), text(way.authorization_url or "(authorization URL not given)", 120),
+            Step(CLIENT, USER, (text("redirect to"), _authorize_url(way),
                                 text("response_type=code&client_id=…"), *([scopes] if scopes else []), *pkce)),
             Step(USER, AUTH_SERVER, (text("sign in and consent"),)),
             Step(AUTH_SERVER, CLIENT, (text("redirect_uri?code=…"),), reply=True),
@@ -210,7 +208,7 @@ def _steps(spec: ApiSpec, way: AuthWay) -> list[Step]:
         ]
     if way.kind == "implicit":
         return [
-            Step(CLIENT, USER, (text("redirect to"), text(way.authorization_url or "(authorization URL not given)", 120),
+            Step(CLIENT, USER, (text("redirect to"), _authorize_url(way),
                                 text("response_type=token"), *([scopes] if scopes else []))),
             Step(USER, AUTH_SERVER, (text("sign in and consent"),)),
             Step(AUTH_SERVER, CLIENT, (text("redirect_uri#access_token=…"),), reply=True),
@@ -218,12 +216,16 @@ def _steps(spec: ApiSpec, way: AuthWay) -> list[Step]:
         ]
     if way.kind == "password":
         return [
-            Step(CLIENT, AUTH_SERVER, (text("POST " + way.token_url, 120), text("grant_type=password&username&password"),
-                                       *([scopes] if scopes else []))),
+            Step(CLIENT, AUTH_SERVER, (text("POST " + way.token_url, 120),
+                                       text("grant_type=password&username&password"), *([scopes] if scopes else []))),
             Step(AUTH_SERVER, CLIENT, (text("access_token"),), reply=True),
             *_api_call(call, "Authorization: Bearer <access_token>"),
         ]
     return _api_call(call, _placement(way))
+
+
+def _authorize_url(way: AuthWay) -> str:
+    return text(way.authorization_url or "(authorization URL not given)", 120)
 
 
 def _refresh(way: AuthWay) -> list[Step]:
@@ -293,7 +295,8 @@ def _sequence(title: str, rows: list[Step | str]) -> str:
             continue
         y -= LINE_INCHES * len(row.label)
         left, right = sorted((x[row.source], x[row.target]))
-        graph.node(f"label_{index}", lines(list(row.label)), pos=f"{(left + right) / 2},{y + LINE_INCHES * len(row.label) / 2 + 0.05}!",
+        label_y = y + LINE_INCHES * len(row.label) / 2 + 0.05
+        graph.node(f"label_{index}", lines(list(row.label)), pos=f"{(left + right) / 2},{label_y}!",
                    shape="plaintext", style="", fontsize="10")
         graph.node(f"from_{index}", "", pos=f"{x[row.source]},{y}!", shape="point", width="0.02", height="0.02")
         graph.node(f"to_{index}", "", pos=f"{x[row.target]},{y}!", shape="point", width="0.02", height="0.02")

@@ -17,7 +17,7 @@ def text(value: str, limit: int = MAX_LABEL_CHARS) -> str:
 
 
 def lines(values: list[str], *, left: bool = True) -> str:
-    """Already escaped lines joined as one label, left-aligned (`\\l`) or centred (`\\n`)."""
+    """Already escaped lines joined as one label, left-aligned or centred (DOT's line-end escapes)."""
     end = "\\l" if left else "\\n"
     return end.join(values) + (end if left else "")
 

@@ -31,7 +31,10 @@ def dot_binary() -> str | None:
 
 
 async def render_png(dot: str, timeout: float = RENDER_TIMEOUT_SECONDS) -> bytes:
-    """The PNG of `dot` (its `layout` attribute picks the engine); `DiagramError` when it is too large, `dot` is missing, fails or runs out of time."""
+    """The PNG of `dot` (its `layout` attribute picks the engine).
+
+    `DiagramError` when it is too large, `dot` is missing, fails or runs out of time.
+    """
     source = dot.encode("utf-8")
     if len(source) > MAX_DOT_BYTES:
         raise DiagramError(messages.diagram_too_large())

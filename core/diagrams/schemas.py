@@ -21,7 +21,7 @@ from graphql.language import ast
 
 from core import messages
 from core.diagrams import SCHEMA, Diagram
-from core.diagrams.dot import digraph, lines, text
+from core.diagrams.dot import digraph, text
 from core.errors import DiagramError
 
 MAX_DEPTH = 2  # levels of references followed from the asked schema
@@ -260,7 +260,7 @@ def schema_diagram(source: SchemaSource, wanted: str, spec: str) -> Diagram:
     graph.attr("graph", label=text(f"{spec}: schema {root}"), labelloc="t", fontsize="14")
     graph.attr("node", shape="plaintext")
     ids = {name: f"s{index}" for index, name in enumerate(drawn)}
-    for name, (node, depth) in drawn.items():
+    for name, (node, _depth) in drawn.items():
         graph.node(ids[name], _html_table(node, root == name))
     for name, (node, _) in drawn.items():
         for index, field in enumerate(node.fields[:MAX_FIELDS]):

@@ -171,8 +171,8 @@ def _examples(doc: Document, findings: Findings, operation: dict[str, Any], path
     """A request body, and the first success response with a body, should each show an example."""
     if doc.swagger2:
         parameters = operation.get("parameters")
-        body = next((p for p in (doc.follow(p)[0] for p in parameters) if isinstance(p, dict) and p.get("in") == "body"),
-                    None) if isinstance(parameters, list) else None
+        resolved = [doc.follow(p)[0] for p in parameters] if isinstance(parameters, list) else []
+        body = next((p for p in resolved if isinstance(p, dict) and p.get("in") == "body"), None)
         if body is not None and not _has_example(doc, body) and "x-examples" not in operation:
             findings.add(REQUEST_NO_EXAMPLE, pointer("paths", path, method), where)
     else:

@@ -87,7 +87,8 @@ class LintReport:
 
 
 def _where(finding: Finding) -> str:
-    place = " ".join(p for p in (f"`{finding.where}`" if finding.where else "", finding.pointer and f"`{finding.pointer}`") if p)
+    parts = (f"`{finding.where}`" if finding.where else "", f"`{finding.pointer}`" if finding.pointer else "")
+    place = " ".join(p for p in parts if p)
     detail = finding.detail
     return f"{place}: {detail}" if place and detail else place or detail
 

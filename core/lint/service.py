@@ -28,7 +28,9 @@ def coverage(spec: ApiSpec, document: Any) -> tuple[Findings, int]:
     return lint_model(spec)
 
 
-def build_report(name: str, spec: ApiSpec, findings: Findings, operations: int, validity: Validity | None) -> LintReport:
+def build_report(
+    name: str, spec: ApiSpec, findings: Findings, operations: int, validity: Validity | None
+) -> LintReport:
     """The report of coverage `findings` and `validity`."""
     counts: Counter[str] = Counter(findings.counts)
     items = list(findings.items)

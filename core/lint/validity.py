@@ -89,8 +89,11 @@ def validate(document: dict[str, Any], deadline: float, stop: threading.Event | 
 
 
 def _instance(error: Any) -> Any:
-    """The node an error is about. The validator's own schema checks leave `instance` unset but start their
-    message with the node's `repr` ("[{...}, {...}] is not of type 'object'"), which is read back as a literal."""
+    """The node an error is about.
+
+    The validator's own schema checks leave `instance` unset but start their message with the node's `repr`
+    ("[{...}, {...}] is not of type 'object'"), which is read back as a literal.
+    """
     instance = getattr(error, "instance", None)
     if isinstance(instance, dict | list):
         return instance
