@@ -47,7 +47,7 @@ class LintReport:
             count = self.counts.get(kind, 0)
             if not count:
                 continue
-            lines += ["", f"*{messages.lint_count(kind, count)}*"]
+            lines += ["", f"**{messages.lint_count(kind, count)}**"]
             lines += [f"• {_where(f)}" for f in by_kind.get(kind, [])[:SUMMARY_PER_KIND]]
             if count > SUMMARY_PER_KIND:
                 lines.append(f"• {messages.lint_and_more(count - SUMMARY_PER_KIND)}")
