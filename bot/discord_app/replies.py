@@ -9,6 +9,7 @@ Every send and edit goes through here with `AllowedMentions.none()` and a final 
 from __future__ import annotations
 
 import asyncio
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ import discord
 import structlog
 
 from bot.discord_app.render import MARKUP, MESSAGE_LIMIT, defuse_mentions, render_partial, render_text
+from core.diffs.report import ReportFile
 from core.live import LiveMessage, LiveReply, ProgressLook
 from core.replies import Transport
 
@@ -73,10 +75,19 @@ class MessageSeries(ABC):
     async def _create(self, index: int, content: str) -> None: ...
 
     @abstractmethod
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """Send files (a diagram, a full report) after the reply's messages."""
+
+    @abstractmethod
     async def _edit(self, index: int, content: str) -> None: ...
 
     @abstractmethod
     async def _delete(self, index: int) -> None: ...
+
+
+def discord_files(files: Sequence[ReportFile]) -> list[discord.File]:
+    """The files a reply carries as Discord attachments."""
+    return [discord.File(io.BytesIO(f.content), filename=f.filename) for f in files]
 
 
 class ChannelReply(MessageSeries):
@@ -105,6 +116,12 @@ class ChannelReply(MessageSeries):
 
     async def _edit(self, index: int, content: str) -> None:
         self._messages[index] = await self._messages[index].edit(content=content, allowed_mentions=no_mentions())
+
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """Attach the files in a message below the reply."""
+        sent = await self._question.channel.send(files=discord_files(files), allowed_mentions=no_mentions())
+        if self._on_sent is not None:
+            self._on_sent(sent.id)
 
     async def _delete(self, index: int) -> None:
         await self._messages.pop(index).delete()
@@ -138,6 +155,11 @@ class InteractionReply(MessageSeries):
 
     async def _delete(self, index: int) -> None:
         await self._followups.pop(index - 1).delete()
+
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """Attach the files in a follow-up, as private as the response."""
+        await self._interaction.followup.send(files=discord_files(files), ephemeral=self._ephemeral,
+                                              allowed_mentions=no_mentions())
 
     async def fail(self, text: str) -> None:
         """Errors are private: in a public response, hand the error over ephemerally and remove the public part."""
@@ -192,6 +214,10 @@ class LiveSeries(LiveReply[list[str], list[str]]):
     async def deliver(self, rendered: list[str]) -> None:
         """Show the reply in place of the progress."""
         await self.live.finish(rendered)
+
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """Attach the reply's files below it."""
+        await self.series.send_files(files)
 
     async def fail(self, text: str) -> None:
         """Show an error the series' own way (privately, for a command), at once."""

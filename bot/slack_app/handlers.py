@@ -338,6 +338,8 @@ class SlackBot:
     ) -> None:
         invocation = parse_command(body, origin)
         bound.info("slack_command", subcommand=invocation.command.name, channel=origin.channel)
+        if not invocation.command.private and origin.channel:
+            reply.uploads = (client, origin.channel)  # a public command's files (a diagram) go to its channel
         if invocation.command.access is Access.UPLOADER_OR_ADMIN:
             invocation = Invocation(invocation.command, await self.users.identify(client, origin),
                                     invocation.arguments)

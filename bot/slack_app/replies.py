@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -46,6 +46,7 @@ from bot.slack_app.render import (
     slack_markup,
 )
 from core.actions import Origin
+from core.diffs.report import ReportFile
 from core.live import LiveMessage, LiveReply, ProgressLook
 from core.mentions import ZERO_WIDTH_JOINER, MentionGuard
 from core.replies import Delivery, Transport
@@ -230,6 +231,16 @@ class Poster:
             return await method(**kwargs, **message.plain().as_kwargs())
 
 
+async def upload_files(
+    client: AsyncWebClient, channel: str, thread_ts: str | None, files: Sequence[ReportFile]
+) -> None:
+    """Upload the files a reply carries (a diagram's PNG, a full report) to its channel or thread (`files:write`)."""
+    for file in files:
+        await client.files_upload_v2(channel=channel, thread_ts=thread_ts or None, content=file.content,
+                                     filename=file.filename, title=file.filename)
+        log.info("slack_file_uploaded", channel=channel, bytes=len(file.content))
+
+
 class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
     """Replies in a thread (or at the top level of a DM): one live message, extra messages for long answers.
 
@@ -280,6 +291,10 @@ class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
         for message in rest:
             await self.poster.post(message)
 
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """Upload the reply's files below it, in its thread."""
+        await upload_files(self.poster.client, self.poster.channel, self.poster.thread_ts, files)
+
     async def _post_instead(self, message: SlackMessage, failure: Exception) -> None:
         """The live message (`poster.ts`) could not be edited into `message`: post `message` below it."""
         placeholder = self.poster.ts
@@ -321,8 +336,17 @@ class SlashReply(Delivery[list[SlackMessage]]):
 
     markup = SLASH_MARKUP  # an answer starts with the question it answers
 
-    def __init__(self, respond: AsyncRespond) -> None:
+    def __init__(self, respond: AsyncRespond, uploads: tuple[AsyncWebClient, str] | None = None) -> None:
         self.respond = respond
+        self.uploads = uploads  # (client, channel) where a public command's files go; None: its files are not sent
+
+    async def send_files(self, files: Sequence[ReportFile]) -> None:
+        """A response URL cannot carry files: a public command's go to its channel, a private one's nowhere."""
+        if self.uploads is None:
+            await super().send_files(files)
+            return
+        client, channel = self.uploads
+        await upload_files(client, channel, None, files)
 
     async def deliver(self, rendered: list[SlackMessage]) -> None:
         """Send up to five ephemeral messages."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.parser
+import email.policy
 import itertools
 import json
 import re
@@ -512,8 +514,22 @@ async def _read_body(request: web.Request) -> Any:
     if request.content_type == "application/json":
         return json.loads(raw)
     if request.content_type.startswith("multipart/"):
-        return {"multipart": True}
+        return _multipart(raw, request.headers["Content-Type"])
     return raw.decode("utf-8", "replace")
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart message (attachments): its `payload_json` fields, and `files` as (filename, bytes) pairs."""
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    body: dict[str, Any] = {"multipart": True, "files": []}
+    for part in parsed.iter_parts():
+        data = part.get_payload(decode=True) or b""
+        if part.get_param("name", header="content-disposition") == "payload_json":
+            body.update(json.loads(data))
+        elif part.get_filename():
+            body["files"].append((part.get_filename(), data))
+    return body
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

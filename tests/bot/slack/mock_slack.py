@@ -100,6 +100,7 @@ class MockSlack:
         self.responses: list[Call] = []
         self.socket_received: list[dict[str, Any]] = []
         self.files: dict[str, HostedFile] = {}
+        self.uploads: dict[str, dict[str, Any]] = {}  # files the bot uploaded (files_upload_v2), by file id
         self.messages: list[Message] = []
         self._failures: dict[str, list[Failure]] = defaultdict(list)
         self._always_failing: dict[str, Failure] = {}
@@ -122,6 +123,7 @@ class MockSlack:
         app.router.add_get("/files-pri/{key}/{name}", self._file)
         app.router.add_get("/redirect/{name}", self._redirect)
         app.router.add_post("/respond/{key}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -289,6 +291,20 @@ class MockSlack:
         if method == "users.info":
             found = self.users.get(str(params.get("user")))
             return {"ok": True, "user": found} if found else {"ok": False, "error": "user_not_found"}
+        if method == "files.getUploadURLExternal":  # files_upload_v2, step 1: where to send the bytes
+            file_id = f"FU{len(self.uploads) + 1}"
+            self.uploads[file_id] = {"filename": params.get("filename"), "length": int(params.get("length") or 0),
+                                     "data": b"", "channel": None, "thread_ts": None, "title": None}
+            return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":  # step 3: share the uploaded files in a channel / thread
+            shared = json.loads(str(params.get("files") or "[]"))
+            for entry in shared:
+                upload = self.uploads.get(entry.get("id"))
+                if upload is None or len(upload["data"]) != upload["length"]:
+                    return {"ok": False, "error": "invalid_file"}
+                upload.update(channel=params.get("channel_id"), thread_ts=params.get("thread_ts"),
+                              title=entry.get("title"))
+            return {"ok": True, "files": [{"id": e.get("id"), "title": e.get("title")} for e in shared]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
         return {"ok": True}
@@ -377,6 +393,14 @@ class MockSlack:
             await response.write(hosted.data[start : start + 1024])
         await response.write_eof()
         return response
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """files_upload_v2, step 2: the bytes, posted to the URL step 1 gave."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404)
+        upload["data"] = await request.read()
+        return web.Response(text=f"OK - {len(upload['data'])}")
 
     async def _redirect(self, request: web.Request) -> web.Response:
         self.file_requests.append(Call("redirect", {}, dict(request.headers)))

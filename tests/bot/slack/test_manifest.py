@@ -17,7 +17,7 @@ EVENTS = {
 }
 SCOPES = {
     "app_mentions:read", "channels:history", "groups:history", "im:history", "mpim:history", "mpim:read",
-    "chat:write", "files:read", "reactions:write", "commands", "users:read", "assistant:write",
+    "chat:write", "files:read", "files:write", "reactions:write", "commands", "users:read", "assistant:write",
 }
 
 
