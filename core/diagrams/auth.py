@@ -17,7 +17,7 @@ from typing import Any
 from core import messages
 from core.diagrams import AUTH, Diagram
 from core.diagrams.dot import digraph, lines, text
-from core.models import ApiSpec, Operation, SecurityScheme
+from core.models import ApiSpec, ItemKind, Operation, SecurityScheme
 
 MAX_SCHEMES = 4  # ways to authenticate drawn; the rest are named in a note
 MAX_SCOPES_SHOWN = 8  # scopes written into an authorization request
@@ -173,13 +173,18 @@ def _example_operation(spec: ApiSpec, scheme: str) -> Operation | None:
 
 
 def _call_line(spec: ApiSpec, operation: Operation | None) -> str:
+    """The operation's real URL (never `base_url`'s placeholder for specs that name no server)."""
+    servers = (operation.servers if operation else ()) or spec.servers
+    server = servers[0].rstrip("/") if servers else ""
     if operation is None:
-        return spec.base_url()
+        return server or "the API"
     if operation.url:  # Postman: the request's own URL
         return f"{operation.method} {operation.url}"
+    if operation.kind is ItemKind.GRAPHQL:
+        return f"POST {server or '(GraphQL endpoint)'}: {operation.graphql_type} {operation.name}"
     if operation.path:
-        return f"{operation.method} {spec.base_url(operation)}{operation.path}"
-    return f"{operation.method or 'POST'} {spec.base_url(operation)}"
+        return f"{operation.method} {server}{operation.path}"
+    return f"{operation.method or 'POST'} {server or operation.name}"
 
 
 def _steps(spec: ApiSpec, way: AuthWay) -> list[Step]:

@@ -62,7 +62,8 @@ def overview_diagram(spec: ApiSpec) -> Diagram:
     graph.attr("graph", label=text(f"{title}: {messages.count(len(spec.operations), 'operation')}"), labelloc="t",
                fontsize="14", ranksep="0.6")
     graph.attr("node", shape="box", style="rounded,filled", fillcolor="#eef3fb", color="#4a6fa5")
-    root = lines([text(spec.title, 60), text(spec.base_url(), 80)], left=False)
+    # The spec's own server only: `base_url`'s placeholder for specs without one would be an invented URL.
+    root = lines([text(spec.title, 60), *([text(spec.servers[0], 80)] if spec.servers else [])], left=False)
     graph.node("api", root, fillcolor="#dfe9f7", fontsize="13")
     for index, (name, operations) in enumerate(shown):
         listed = [text(_operation_line(op), 70) for op in operations[:MAX_OPERATIONS_LISTED]]

@@ -34,6 +34,7 @@ from core.errors import CommandUsageError, PermissionDeniedError, SpecNotFoundEr
 from core.library import IngestProgress
 from core.replies import (
     AnswerReply,
+    FileReply,
     HelpReply,
     IngestReply,
     QuietSink,
@@ -56,6 +57,8 @@ TYPED_EXAMPLES: dict[str, tuple[str, dict[str, str]]] = {
         "check curl https://api.bookshop.example/v1/orders -d x=1 spec:bookshop",
         {"request": "curl https://api.bookshop.example/v1/orders -d x=1", "spec": "bookshop"},
     ),
+    "diagram": ("diagram bookshop Book", {"name": "bookshop", "what": "Book"}),
+    "lint": ("lint bookshop", {"name": "bookshop"}),
     "help": ("help", {}),
 }
 DISCORD_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
@@ -192,6 +195,14 @@ async def test_each_handler_turns_its_command_into_a_core_request(assistant: Any
     assert await run_reply(assistant, "use") == ScopeReply(None)
     with pytest.raises(SpecNotFoundError):
         await run(assistant, "use", {"name": "nope"})
+
+    reply, sink = await run(assistant, "diagram", {"name": "bookshop", "what": "auth"})
+    assert isinstance(reply, FileReply) and reply.text.startswith("Auth flow of `bookshop`")
+    assert [f.filename for f in reply.files] == ["bookshop-auth.png"] and ("status", messages.drawing()) in sink.events
+    reply, _ = await run(assistant, "lint", {"name": "bookshop"})
+    assert isinstance(reply, FileReply) and "Quality report for `bookshop`" in reply.text
+    assert [f.filename for f in reply.files] == ["bookshop-lint.txt"]  # the summary lists 3 per kind, the file all
+    assert b"#/components/schemas/Book/properties/isbn" in reply.files[0].content
 
     reply, _ = await run(assistant, "help", origin=Origin("slack", "T1"))
     assert reply == HelpReply(available(SLACK), (messages.generation_off_note(),))  # no GROQ_API_KEY here

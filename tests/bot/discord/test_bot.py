@@ -573,3 +573,15 @@ async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
     assert deferred.body["type"] == 5
     assert bool((deferred.body.get("data") or {}).get("flags", 0) & 64) is entry.private
     await fake.wait_for(lambda c: c.method in ("PATCH", "POST") and interaction["token"] in c.path)
+
+
+async def test_slash_diagram_attaches_the_png(bot: Any, fake: FakeDiscord) -> None:
+    interaction = fake.interaction("diagram", {"name": "bookshop", "what": "auth"})
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    [attached] = await fake.wait_for(
+        lambda c: c.method == "POST" and interaction["token"] in c.path and bool((c.body or {}).get("files"))
+    )
+    [(filename, data)] = attached.body["files"]
+    assert filename == "bookshop-auth.png" and data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert any("Auth flow of `bookshop`" in c.content for c in original_edits(fake, interaction))
+    assert not (callback(fake, interaction)[0].body.get("data") or {}).get("flags")  # public, like the command
