@@ -21,7 +21,7 @@ from core.diagrams.asking import MAX_WORDS, diagram_intent
 from core.diagrams.auth import auth_diagram
 from core.diagrams.overview import MAX_OPERATIONS_LISTED, MAX_RESOURCES, overview_diagram
 from core.diagrams.render import PNG_SIGNATURE, render_png
-from core.diagrams.schemas import MAX_FIELDS, MAX_NODES, GraphQLSchemas, OpenApiSchemas, schema_diagram
+from core.diagrams.schemas import MAX_NODES, GraphQLSchemas, OpenApiSchemas, schema_diagram
 from core.errors import DiagramError
 from core.parsing.loader import load_document, load_spec
 from core.parsing.openapi import parse_openapi
@@ -81,7 +81,7 @@ async def test_bookshop_diagrams(example_spec: Path) -> None:
     assert "POST https://api.bookshop.example/v1/customers" in auth.dot and "X-Api-Key: <api key>" in auth.dot
     overview = overview_diagram(spec)
     for operation in spec.operations:
-        assert f"{operation.method} {operation.path}".replace("{", "\\{") in overview.dot or operation.path in overview.dot
+        assert f"{operation.method} {operation.path}" in overview.dot
     book = schema_diagram(OpenApiSchemas(document), "book", "bookshop")  # any case
     assert book.subject == "Book" and ">isbn" in book.dot
     for diagram in (auth, overview, book):
@@ -139,7 +139,8 @@ async def test_hostile_labels_render() -> None:
     document = __import__("yaml").safe_load(OAUTH)
     document["info"]["title"] = text
     document["paths"] = {f"/{text}": {"post": {"tags": [text], "responses": {"200": {"description": "ok"}}}}}
-    document["components"]["schemas"] = {text: {"type": "object", "properties": {text: {"$ref": f"#/components/schemas/{text}"}}}}
+    looping = {"type": "object", "properties": {text: {"$ref": f"#/components/schemas/{text}"}}}
+    document["components"]["schemas"] = {text: looping}
     spec = parse_openapi(document)
     for diagram in (auth_diagram(spec, document), overview_diagram(spec),
                     schema_diagram(OpenApiSchemas(document), text, text)):
@@ -183,7 +184,8 @@ async def test_github_graphql(specs_dir: Path) -> None:
     auth = auth_diagram(spec, None)
     assert "The spec declares no authentication." in auth.dot  # nothing invented
     overview = overview_diagram(spec)
-    assert "mutation (247)" in overview.dot and "abortQueuedMigrations" in overview.dot and "… and 241 more" in overview.dot
+    assert "mutation (247)" in overview.dot and "abortQueuedMigrations" in overview.dot
+    assert "… and 241 more" in overview.dot
     assert "example.com" not in overview.dot + auth.dot  # the SDL names no server: none is invented
     repository = schema_diagram(GraphQLSchemas(path.read_text(encoding="utf-8")), "repository", "github")
     assert repository.subject == "Repository" and ">assignableUsers*<" in repository.dot  # required: starred
