@@ -9,6 +9,7 @@ validator reports without a location are located by finding the offending node i
 from __future__ import annotations
 
 import ast
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -16,9 +17,13 @@ from typing import Any
 
 import structlog
 
+from core.lint.coverage import Document
 from core.lint.model import INVALID, Finding, pointer
 
 log = structlog.get_logger(__name__)
+
+# "Operation ID 'x' for 'post' in '/pets' is not unique": the validator names the operation in words only.
+_OPERATION = re.compile(r"for '([a-z]{1,10})' in '(/[^']{0,2000})'")
 
 MAX_ERRORS = 50
 MAX_INDEX_NODES = 3_000_000
@@ -72,20 +77,44 @@ def validate(document: dict[str, Any], deadline: float, stop: threading.Event | 
     except RecursionError:
         log.warning("spec_validation_recursion")
         return Validity(False, version=version, note="too deeply nested to validate")
+    except Exception as exc:  # the validator gives up on some documents (a $ref to nowhere): that is a finding
+        ref = getattr(exc, "ref", None)
+        detail = f"the validator stopped: unresolvable reference {ref}" if ref else (
+            f"the validator stopped: {type(exc).__name__}")
+        log.info("spec_validation_stopped", error=type(exc).__name__)
+        stopped = Finding(INVALID, f"#{ref}" if isinstance(ref, str) and ref.startswith("/") else "(not located)",
+                          "", detail[:MAX_MESSAGE_CHARS])
+        return Validity(True, (*_findings(errors, document), stopped), more, version)
     if not finished:
         return Validity(False, version=version, note="did not finish in time")
-    unlocated = [e for e in errors if not list(getattr(e, "absolute_path", ()) or ())]
+    return Validity(True, _findings(errors, document), more, version)
+
+
+def _findings(errors: list[Any], document: dict[str, Any]) -> tuple[Finding, ...]:
+    """The validator's errors as findings, each at its JSON pointer."""
+    doc = Document(document)
+
+    def own_path(error: Any) -> str:
+        # Errors of the validator's per-schema checks carry paths relative to that schema: kept only if they resolve.
+        path = list(getattr(error, "absolute_path", ()) or ())
+        at = pointer(*path) if path else ""
+        if at and doc.lookup(at)[0]:
+            return at
+        named = _OPERATION.search(str(getattr(error, "message", "")))
+        return pointer("paths", named.group(2), named.group(1)) if named else ""
+
+    paths = {id(e): own_path(e) for e in errors}
+    unlocated = [e for e in errors if not paths[id(e)]]
     located = _locate([_instance(e) for e in unlocated], document) if unlocated else []
-    where_of = {id(e): at for e, at in zip(unlocated, located, strict=True)}
+    paths.update({id(e): at for e, at in zip(unlocated, located, strict=True)})
     findings = []
     for error in errors:
-        path = list(getattr(error, "absolute_path", ()) or ())
-        at = pointer(*path) if path else where_of.get(id(error), "")
+        at = paths[id(error)]
         message = str(getattr(error, "message", error))
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         findings.append(Finding(INVALID, at or "(not located)", "", message))
-    return Validity(True, tuple(findings), more, version)
+    return tuple(findings)
 
 
 def _instance(error: Any) -> Any:
