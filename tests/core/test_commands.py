@@ -80,9 +80,11 @@ def test_the_catalogue_is_well_formed() -> None:
 
 
 def test_surfaces() -> None:
-    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "check", "help"]
-    assert [c.name for c in available(DISCORD)] == ["ask", "upload", "specs", "forget", "diff", "check", "help"]
-    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "diff", "use", "check", "help"]
+    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "check", "diagram", "lint", "help"]
+    assert [c.name for c in available(DISCORD)] == [
+        "ask", "upload", "specs", "forget", "diff", "check", "diagram", "lint", "help"]
+    assert [c.name for c in available(CONSOLE)] == [
+        "ask", "upload", "specs", "forget", "diff", "use", "check", "diagram", "lint", "help"]
     assert find("FORGET", SLACK) is command("forget") and find("upload", SLACK) is None
     with pytest.raises(KeyError):
         command("nope")
