@@ -10,7 +10,7 @@ import asyncio
 import getpass
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -99,15 +99,15 @@ class TerminalReply(Delivery[str]):
         """Keep the text."""
         self.text = rendered
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Write each file (the first to `out` when given) and say where in the reply's text."""
-        for index, file in enumerate(files):
-            folder = self.files_dir if self.files_dir is not None else Path.cwd()
-            path = self.out if (index == 0 and self.out is not None) else folder / Path(file.filename).name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            await asyncio.to_thread(path.write_bytes, file.content)
-            self.saved.append(path)
-            self.text += "\n" + messages.diagram_saved(str(path))
+    async def attach(self, report: ReportFile) -> bool:
+        """Write the reply's file (to `out` when given) and say where, after the reply's text."""
+        folder = self.files_dir if self.files_dir is not None else Path.cwd()
+        path = self.out if self.out is not None else folder / Path(report.filename).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(path.write_bytes, report.content)
+        self.saved.append(path)
+        self.text += "\n" + messages.diagram_saved(str(path))
+        return True
 
 
 async def run_local(

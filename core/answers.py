@@ -38,7 +38,8 @@ class AnswerKind(StrEnum):
     NOTHING_FOUND = "nothing_found"
     SMALLTALK = "smalltalk"  # greetings, help, spec list: answered without retrieval
     CHECK = "check"  # a pasted request or response checked against its operation (`core.checks`)
-    DIAGRAM = "diagram"  # a diagram drawn from a spec ("draw the auth flow for stripe"), sent as an image
+    DIAGRAM = "diagram"  # a diagram drawn from a spec ("draw the auth flow for stripe"), its PNG attached
+    DIFF = "diff"  # what changed between two versions of a spec (`core.diffs.questions`)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     notice: str = ""  # e.g. "generation is off"; shown small, before or after the answer
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])  # for feedback buttons
-    files: tuple[ReportFile, ...] = ()  # images or reports sent with the answer (never cached)
+    # A file to attach (a diff's full report); never cached: answers that carry one are built fresh each time.
+    report: ReportFile | None = field(default=None, compare=False, repr=False)
 
     def as_markdown(self) -> str:
         """The whole answer as one Markdown string (terminal, tests, logs of length)."""

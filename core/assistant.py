@@ -62,11 +62,13 @@ from core.diagrams.auth import auth_diagram
 from core.diagrams.overview import overview_diagram
 from core.diagrams.render import render_png
 from core.diagrams.schemas import GraphQLSchemas, OpenApiSchemas, SchemaSource, schema_diagram
+from core.diffs.questions import DiffQuestion, NamedSpec, diff_answer, diff_question, named_spec
 from core.diffs.report import DiffReport, ReportFile
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
     DiagramError,
+    DiffUnavailableError,
     NothingIndexedError,
     RateLimitedError,
     SpecNeedsReindexError,
@@ -454,7 +456,8 @@ class Assistant:
         png = await render_png(diagram.dot)
         log.info("diagram_drawn", workspace=origin.scope, spec=name, kind=diagram.kind, dot_bytes=len(diagram.dot),
                  png_bytes=len(png), seconds=round(time.perf_counter() - started, 2))
-        return diagram, ReportFile(diagram.filename(name), png)
+        caption = messages.diagram_caption(diagram.kind, name, diagram.subject, ())
+        return diagram, ReportFile(diagram.filename(name), png, caption)
 
     async def lint(self, request: LintSpec) -> LintReport:
         """The quality report of a spec (see `core.lint`): validity, then documentation coverage."""
@@ -487,7 +490,48 @@ class Assistant:
         what = intent.schema if intent.kind == SCHEMA else intent.kind
         diagram, png = await self._draw(origin, name, what)  # rate-limited as the question it is
         caption = messages.diagram_caption(diagram.kind, name, diagram.subject, diagram.notes)
-        return Answer(AnswerKind.DIAGRAM, (TextBlock(caption),), files=(png,))
+        return Answer(AnswerKind.DIAGRAM, (TextBlock(caption),), report=png)
+    async def _diff_question_spec(
+        self, origin: Origin, spec: str | None, asked: DiffQuestion
+    ) -> tuple[str | None, Answer | None]:
+        """The spec a question about changes is about: the one it names, the request's, the thread's, or the only one.
+
+        (None, an answer asking which spec) when the workspace has several and nothing says which; (None, None)
+        when it has none (the question is then answered as any other: "nothing indexed yet").
+        """
+        records = await asyncio.to_thread(self.registry.list_records, origin.scope)
+        if not records:
+            return None, None
+        named = named_spec(asked.words, [NamedSpec(r.name, r.title) for r in records])
+        if named is not None:
+            return named, None
+        if spec:
+            return self.library.record(origin.scope, spec).name, None
+        thread = thread_key(origin)
+        history = await self.memory.history(thread) if thread else []
+        live = {r.name for r in records}
+        if history and len(history[-1].specs) == 1 and history[-1].specs[0] in live:
+            return history[-1].specs[0], None
+        if len(records) == 1:
+            return records[0].name, None
+        text = messages.diff_which_spec(sorted(live))
+        return None, Answer(AnswerKind.DIFF, (TextBlock(text),))
+
+    async def _answer_from_diff(self, origin: Origin, question: str, name: str, asked: DiffQuestion) -> Answer:
+        """The diff of the versions of `name` the question names (by default the last two) as an answer.
+
+        It is remembered in the thread; "only one version kept" and the like are answered in words, not raised.
+        """
+        try:
+            report = await self.library.diff(DiffSpec(origin, name, asked.before, asked.after))
+            answer = diff_answer(report, asked)
+        except DiffUnavailableError as exc:
+            answer = Answer(AnswerKind.DIFF, (TextBlock(exc.user_message),))
+        thread = thread_key(origin)
+        if thread:
+            history = await self.memory.history(thread)
+            await self.memory.remember(thread, _turn(question, answer, history[-1] if history else None))
+        return answer
 
     async def _operations_for_check(self, scope: str, query: str, spec: str | None) -> list[tuple[str, str, str]]:
         """Operations for a body pasted alone, found from its field names (fused order: nothing goes to the LLM)."""
@@ -552,6 +596,17 @@ class Assistant:
             yield FinalAnswer(await self._diagram_in_question(origin, intent, request.spec))
             bound.info("question_answered", mode="diagram")
             return
+        asked = diff_question(question)
+        if asked is not None:
+            name, which = await self._diff_question_spec(origin, request.spec, asked)
+            if name is not None:
+                # "what changed in discord?": answered from the diff of its kept versions, never searched
+                yield StatusUpdate(messages.comparing_versions())
+                which = await self._answer_from_diff(origin, question, name, asked)
+            if which is not None:
+                bound.info("question_answered", mode="diff", spec=name, breaking_question=asked.breaking)
+                yield FinalAnswer(which)
+                return
         reply = smalltalk_reply(question)
         if reply is not None or asks_for_spec_list(question):
             bound.info("question_answered", mode="smalltalk")

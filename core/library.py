@@ -107,7 +107,7 @@ class PurgeReport:
     vectors: int
     originals: int
     cached_answers: int
-    threads: int
+    threads: int  # thread state entries: conversation memory, the bot's presence, notes already shown
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import structlog
 
-from core.replies import LOCAL, Delivery, Logger, ReplyMarkup, Transport, render_reply, reply_files
+from core.replies import LOCAL, Delivery, Logger, ReplyMarkup, Transport, attach_report, render_reply
 
 if TYPE_CHECKING:
     from core.library import IngestProgress
@@ -169,6 +169,7 @@ class LiveReply(Delivery[R], Generic[T, R]):
         self.look = look
         self.markup = markup
         self.logger = logger
+        self.transport = live.transport
         self._started = time.monotonic()
 
     async def __aenter__(self) -> LiveReply[T, R]:
@@ -196,15 +197,13 @@ class LiveReply(Delivery[R], Generic[T, R]):
         return self.live.written
 
     async def final(self, reply: Reply) -> None:
-        """Deliver the reply in place of the progress."""
+        """Deliver the reply in place of the progress, then attach its file (a diff's full report) if it has one."""
         streamed = self.streamed
         rendered = render_reply(reply, self.markup)
         await self.deliver(rendered)
-        files = reply_files(reply)
-        if files:
-            await self.send_files(files)
         self.logger.info("reply_sent", reply=type(reply).__name__, messages=len(rendered), streamed=streamed,
                          seconds=round(time.monotonic() - self._started, 2))
+        await attach_report(self, reply, self.logger)
 
     @abstractmethod
     async def deliver(self, rendered: R) -> None:

@@ -695,6 +695,34 @@ def diff_see_more(name: str) -> str:
     return f"Ask `/api diff {name}` (or `api-assistant diff {name}`) for the full list."
 
 
+def diff_verdict(breaking: int, before: str) -> str:
+    """The first line of an answer to "is the new version breaking for us?"."""
+    if breaking:
+        return f"**Yes**: {count(breaking, 'breaking change')} for a client written against {before}."
+    return f"**No**: nothing here breaks a client written against {before}."
+
+
+def diff_which_spec(names: list[str]) -> str:
+    """A question about changes that names no spec, in a workspace with several."""
+    listed = ", ".join(f"`{n}`" for n in names[:20]) + (", …" if len(names) > 20 else "")
+    return f"Which spec do you mean? Name one of {listed}, e.g. \"what changed in {names[0]}?\""
+
+
+def comparing_versions() -> str:
+    """Status while a question about changes is answered from the diff."""
+    return "Comparing versions…"
+
+
+def report_caption() -> str:
+    """Shown with the attached full report of a diff."""
+    return "The full report: every change, breaking ones first."
+
+
+def report_not_attached() -> str:
+    """The full report could not be uploaded (the summary above it was sent)."""
+    return "I couldn't attach the full report this time; ask again to get it."
+
+
 # ---- checking a request or a response against the spec (core.checks) ----------------------------------------
 
 CHECK_HINT = (
@@ -1109,3 +1137,8 @@ def linting() -> str:
 def diagram_which_spec(names: list[str]) -> str:
     """A drawing request that names no spec, in a workspace with several."""
     return "Which spec should I draw? Name one of: " + ", ".join(f"`{n}`" for n in names[:20]) + "."
+
+
+def lint_report_caption(name: str) -> str:
+    """Shown with the attached full quality report."""
+    return f"The full quality report for `{name}`: every finding with its location."

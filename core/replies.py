@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Logger = structlog.typing.FilteringBoundLogger
+log = structlog.get_logger(__name__)
 
 
 # ---- replies -----------------------------------------------------------------------------------------------
@@ -174,24 +175,22 @@ def upload_diff_lines(diff: DiffReport) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class FileReply:
-    """A few lines of text with files to send along (a diagram's PNG, a full quality report)."""
+    """A few lines of text with a file to attach: a diagram's PNG, a quality report in full."""
 
     text: str
-    files: tuple[ReportFile, ...] = ()
+    report: ReportFile | None = None
 
 
 Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | ScopeReply | DiffReply | FileReply
 
 
-def reply_files(reply: Reply) -> tuple[ReportFile, ...]:
-    """The files a reply carries, for the adapter to upload after its text (diagrams, full reports)."""
-    if isinstance(reply, FileReply):
-        return reply.files
+def reply_report(reply: Reply) -> ReportFile | None:
+    """The file that goes with a reply, if any: a diff's full report (from `/api diff` or a question about changes)."""
+    if isinstance(reply, DiffReply | FileReply):
+        return reply.report
     if isinstance(reply, AnswerReply):
-        return reply.answer.files
-    if isinstance(reply, DiffReply) and reply.report is not None:
-        return (reply.report,)
-    return ()
+        return reply.answer.report
+    return None
 
 
 @dataclass(frozen=True)
@@ -274,22 +273,21 @@ class QuietSink:
     def progress(self, progress: IngestProgress) -> None:
         """Not shown."""
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Upload the files a reply carries; a transport that cannot says so in the log (the text went out)."""
-        structlog.get_logger(__name__).warning("reply_files_not_sent", files=len(files), sink=type(self).__name__)
-
 
 class Delivery(QuietSink, ABC, Generic[T]):
-    """A sink that delivers the reply, or an error, rendered in its `markup` (`core.live.LiveReply` shows progress)."""
+    """A sink that delivers the reply, or an error, rendered in its `markup` (`core.live.LiveReply` shows progress).
+
+    A reply that carries a file (`reply_report`) is delivered first, then the file is attached (`attach`), so a
+    failed upload never costs the reply itself: it is logged and a line saying so follows the reply (`add`).
+    """
 
     markup: ReplyMarkup[T]
+    transport: Transport  # whose API errors `attach` may raise (set by subclasses; LOCAL when not)
 
     async def final(self, reply: Reply) -> None:
-        """Deliver the reply, then the files it carries."""
+        """Deliver the reply, then attach its file, if it has one."""
         await self.deliver(render_reply(reply, self.markup))
-        files = reply_files(reply)
-        if files:
-            await self.send_files(files)
+        await attach_report(self, reply, log)
 
     async def fail(self, text: str) -> None:
         """Deliver an error (the user message `guarded` chose)."""
@@ -298,6 +296,44 @@ class Delivery(QuietSink, ABC, Generic[T]):
     @abstractmethod
     async def deliver(self, rendered: T) -> None:
         """Send the rendered reply."""
+
+    async def attach(self, report: ReportFile) -> bool:
+        """Upload `report` after the reply; False: this platform attaches no files (the default), nothing was sent."""
+        return False
+
+    async def add(self, rendered: T) -> None:
+        """Send one more message after the delivered reply (by default: deliver it again)."""
+        await self.deliver(rendered)
+
+
+async def attach_report(sink: Delivery[T], reply: Reply, logger: Logger) -> None:
+    """Attach the reply's file, if it has one. Never raises (but cancellation): the reply is already shown.
+
+    A failed upload is logged (`report_attach_failed`, with the platform's error code) and followed by a line
+    saying the full report could not be attached; if even that line fails, it is logged.
+    """
+    report = reply_report(reply)
+    if report is None:
+        return
+    transport = getattr(sink, "transport", LOCAL)
+    try:
+        attached = await sink.attach(report)
+    except Exception as exc:
+        fields = transport.describe(exc)
+        if fields is None:
+            logger.warning("report_attach_failed", filename=report.filename, bytes=len(report.content),
+                           exc_info=True)
+        else:
+            logger.warning("report_attach_failed", filename=report.filename, bytes=len(report.content), **fields)
+        try:
+            await sink.add(sink.markup.text(messages.report_not_attached()))
+        except Exception as notice_failure:
+            logger.warning(f"{transport.name}_reply_failed", **(transport.describe(notice_failure) or {
+                "error": type(notice_failure).__name__}))
+        return
+    if attached:
+        logger.info("report_attached", filename=report.filename, bytes=len(report.content))
+
 
 
 def on_loop(callback: Callable[[T], None]) -> Callable[[T], None]:

@@ -18,6 +18,7 @@ import discord
 import structlog
 
 from bot.discord_app.render import MARKUP, MESSAGE_LIMIT, defuse_mentions, render_partial, render_text
+from core import messages
 from core.diffs.report import ReportFile
 from core.live import LiveMessage, LiveReply, ProgressLook
 from core.replies import Transport
@@ -71,23 +72,22 @@ class MessageSeries(ABC):
         """Show an error instead of (or in place of) the reply."""
         await self.show(render_text(text))
 
-    @abstractmethod
-    async def _create(self, index: int, content: str) -> None: ...
+    async def send_extra(self, content: str, file: discord.File | None = None) -> None:
+        """Send one more message after the reply (with `file` attached), outside what `show` manages."""
+        async with self._lock:
+            await self._send_extra(safe_content(content), file)
 
     @abstractmethod
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Send files (a diagram, a full report) after the reply's messages."""
+    async def _send_extra(self, content: str, file: discord.File | None) -> None: ...
+
+    @abstractmethod
+    async def _create(self, index: int, content: str) -> None: ...
 
     @abstractmethod
     async def _edit(self, index: int, content: str) -> None: ...
 
     @abstractmethod
     async def _delete(self, index: int) -> None: ...
-
-
-def discord_files(files: Sequence[ReportFile]) -> list[discord.File]:
-    """The files a reply carries as Discord attachments."""
-    return [discord.File(io.BytesIO(f.content), filename=f.filename) for f in files]
 
 
 class ChannelReply(MessageSeries):
@@ -117,10 +117,13 @@ class ChannelReply(MessageSeries):
     async def _edit(self, index: int, content: str) -> None:
         self._messages[index] = await self._messages[index].edit(content=content, allowed_mentions=no_mentions())
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Attach the files in a message below the reply."""
-        sent = await self._question.channel.send(files=discord_files(files), allowed_mentions=no_mentions())
-        if self._on_sent is not None:
+    async def _send_extra(self, content: str, file: discord.File | None) -> None:
+        channel = self._question.channel
+        if file is None:
+            sent = await channel.send(content, allowed_mentions=no_mentions())
+        else:
+            sent = await channel.send(content, file=file, allowed_mentions=no_mentions())
+        if self._on_sent is not None:  # a reply to it is a follow-up too
             self._on_sent(sent.id)
 
     async def _delete(self, index: int) -> None:
@@ -156,10 +159,12 @@ class InteractionReply(MessageSeries):
     async def _delete(self, index: int) -> None:
         await self._followups.pop(index - 1).delete()
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Attach the files in a follow-up, as private as the response."""
-        await self._interaction.followup.send(files=discord_files(files), ephemeral=self._ephemeral,
-                                              allowed_mentions=no_mentions())
+    async def _send_extra(self, content: str, file: discord.File | None) -> None:
+        followup = self._interaction.followup
+        if file is None:
+            await followup.send(content, ephemeral=self._ephemeral, allowed_mentions=no_mentions())
+        else:
+            await followup.send(content, file=file, ephemeral=self._ephemeral, allowed_mentions=no_mentions())
 
     async def fail(self, text: str) -> None:
         """Errors are private: in a public response, hand the error over ephemerally and remove the public part."""
@@ -215,9 +220,16 @@ class LiveSeries(LiveReply[list[str], list[str]]):
         """Show the reply in place of the progress."""
         await self.live.finish(rendered)
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Attach the reply's files below it."""
-        await self.series.send_files(files)
+    async def attach(self, report: ReportFile) -> bool:
+        """Send a reply's file as a message attachment (multipart/form-data), right after the reply."""
+        caption = report.caption or messages.report_caption()
+        await self.series.send_extra(caption, discord.File(io.BytesIO(report.content), filename=report.filename))
+        return True
+
+    async def add(self, rendered: list[str]) -> None:
+        """Send messages after the reply, leaving the reply as it is."""
+        for chunk in rendered:
+            await self.series.send_extra(chunk)
 
     async def fail(self, text: str) -> None:
         """Show an error the series' own way (privately, for a command), at once."""

@@ -329,7 +329,7 @@ class SlackBot:
             origin = command_origin(body)
             with bound_contextvars(request_id=origin.request_id):
                 bound = log.bind(workspace=origin.workspace, user=origin.user)
-                reply = SlashReply(respond)
+                reply = SlashReply(respond, client, origin.user)
                 await guarded(self._run_command(body, origin, reply, client, bound), reply.fail,
                               ref=origin.request_id, logger=bound, transport=SLACK)
 
@@ -338,8 +338,6 @@ class SlackBot:
     ) -> None:
         invocation = parse_command(body, origin)
         bound.info("slack_command", subcommand=invocation.command.name, channel=origin.channel)
-        if not invocation.command.private and origin.channel:
-            reply.uploads = (client, origin.channel)  # a public command's files (a diagram) go to its channel
         if invocation.command.access is Access.UPLOADER_OR_ADMIN:
             invocation = Invocation(invocation.command, await self.users.identify(client, origin),
                                     invocation.arguments)

@@ -25,6 +25,9 @@ with a mention of me in a channel I'm in, or in a DM. I index it under its file 
 Slash command replies are only shown to you."""
 
 
+REPORT_SENT_BY_DM = "I've sent you the full report in our DM."
+
+
 def prompt_auth_title(spec: str) -> str:
     """A suggested prompt's title in the assistant panel, for one indexed spec."""
     return f"Authenticate with {spec}"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -45,6 +45,7 @@ from bot.slack_app.render import (
     render_status,
     slack_markup,
 )
+from core import messages
 from core.actions import Origin
 from core.diffs.report import ReportFile
 from core.live import LiveMessage, LiveReply, ProgressLook
@@ -114,6 +115,17 @@ async def respond_privately(respond: AsyncRespond, message: SlackMessage) -> Non
     response = await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
     if response.status_code != 200:
         log.warning("slack_respond_failed", status=response.status_code, error=str(response.body)[:100])
+
+
+async def upload_file(
+    client: AsyncWebClient, report: ReportFile, *, channel: str = "", thread_ts: str | None = None, user: str = ""
+) -> None:
+    """Share a file in `channel` (in the thread `thread_ts`), or in the app's DM with `user`, with a caption."""
+    target: dict[str, Any] = {"channel": channel, "thread_ts": thread_ts} if channel else {"channels": [user]}
+    await client.files_upload_v2(
+        content=report.content, filename=report.filename, title=report.filename,
+        initial_comment=report.caption or messages.report_caption(), **target,
+    )
 
 
 def _reply_metadata(reply_id: str) -> dict[str, Any]:
@@ -231,16 +243,6 @@ class Poster:
             return await method(**kwargs, **message.plain().as_kwargs())
 
 
-async def upload_files(
-    client: AsyncWebClient, channel: str, thread_ts: str | None, files: Sequence[ReportFile]
-) -> None:
-    """Upload the files a reply carries (a diagram's PNG, a full report) to its channel or thread (`files:write`)."""
-    for file in files:
-        await client.files_upload_v2(channel=channel, thread_ts=thread_ts or None, content=file.content,
-                                     filename=file.filename, title=file.filename)
-        log.info("slack_file_uploaded", channel=channel, bytes=len(file.content))
-
-
 class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
     """Replies in a thread (or at the top level of a DM): one live message, extra messages for long answers.
 
@@ -291,9 +293,20 @@ class ThreadReply(LiveReply[SlackMessage, list[SlackMessage]]):
         for message in rest:
             await self.poster.post(message)
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """Upload the reply's files below it, in its thread."""
-        await upload_files(self.poster.client, self.poster.channel, self.poster.thread_ts, files)
+    async def attach(self, report: ReportFile) -> bool:
+        """Upload a reply's file into its thread (or DM) with `files_upload_v2`.
+
+        That is `files.getUploadURLExternal`, the bytes POSTed to the URL it returns, then
+        `files.completeUploadExternal` (a posting method: never tried again after an unknown outcome,
+        `bot.slack_app.retries`).
+        """
+        await upload_file(self.poster.client, report, channel=self.poster.channel, thread_ts=self.poster.thread_ts)
+        return True
+
+    async def add(self, rendered: list[SlackMessage]) -> None:
+        """Post messages below the delivered reply."""
+        for message in rendered:
+            await self.poster.post(message)
 
     async def _post_instead(self, message: SlackMessage, failure: Exception) -> None:
         """The live message (`poster.ts`) could not be edited into `message`: post `message` below it."""
@@ -335,18 +348,25 @@ class SlashReply(Delivery[list[SlackMessage]]):
     """
 
     markup = SLASH_MARKUP  # an answer starts with the question it answers
+    transport = SLACK
 
-    def __init__(self, respond: AsyncRespond, uploads: tuple[AsyncWebClient, str] | None = None) -> None:
+    def __init__(self, respond: AsyncRespond, client: AsyncWebClient | None = None, user: str = "") -> None:
+        """`client` and `user`: where a reply's file goes (the app's DM with `user`); without them it is left out."""
         self.respond = respond
-        self.uploads = uploads  # (client, channel) where a public command's files go; None: its files are not sent
+        self.client = client
+        self.user = user
 
-    async def send_files(self, files: Sequence[ReportFile]) -> None:
-        """A response URL cannot carry files: a public command's go to its channel, a private one's nowhere."""
-        if self.uploads is None:
-            await super().send_files(files)
-            return
-        client, channel = self.uploads
-        await upload_files(client, channel, None, files)
+    async def attach(self, report: ReportFile) -> bool:
+        """Send a reply's file to the person's DM with the app: a slash command's reply is theirs alone.
+
+        Shared to their user id (`files.completeUploadExternal` takes user ids in `channels`), then they are told
+        where it went.
+        """
+        if self.client is None or not self.user:
+            raise ValueError("no one to send the report to")
+        await upload_file(self.client, report, user=self.user)
+        await respond_privately(self.respond, render_markdown(slack_messages.REPORT_SENT_BY_DM))
+        return True
 
     async def deliver(self, rendered: list[SlackMessage]) -> None:
         """Send up to five ephemeral messages."""

@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from core import messages
+from core.parsing.values import json_type as loaded_json_type
 
 MAX_PATTERN_CHARS = 1_000
 PATTERN_TIMEOUT_SECONDS = 0.05
@@ -316,20 +317,10 @@ def shown_value(value: Any) -> str:
 
 
 def json_type(value: Any) -> str:
-    """The JSON type name of a Python value."""
+    """The JSON type name of a Python value ("null" for None; anything unknown reads as an object)."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    return loaded_json_type(value) or "object"
 
 
 _BOUNDS = frozenset(

@@ -104,15 +104,15 @@ async def diagram(assistant: Assistant, invocation: Invocation, sink: ReplySink)
     name = invocation.text("name")
     request = DrawDiagram(invocation.origin, name, invocation.text("what") or "overview")
     drawn, png = await assistant.diagram(request)
-    return FileReply(messages.diagram_caption(drawn.kind, name, drawn.subject, drawn.notes), (png,))
+    return FileReply(messages.diagram_caption(drawn.kind, name, drawn.subject, drawn.notes), png)
 
 
 async def lint(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
     """A spec's quality report: the summary, with the full report as a file when the summary leaves things out."""
     await sink.status(messages.linting())
     report = await assistant.lint(LintSpec(invocation.origin, invocation.text("name")))
-    full = (ReportFile(report.filename(), report.full_text().encode("utf-8")),) if report.needs_file() else ()
-    return FileReply(report.summary(), full)
+    full = ReportFile(report.filename(), report.full_text().encode("utf-8"), messages.lint_report_caption(report.name))
+    return FileReply(report.summary(), full if report.needs_file() else None)
 
 
 async def show_help(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:

@@ -284,7 +284,9 @@ async def test_purge_removes_everything_of_one_workspace_only(assistant, example
 
     assert (report.specs, report.versions, report.originals) == (2, 2, 2)
     assert report.documents == report.vectors == 18  # 9 documents (7 operations, 1 scheme, 1 overview) each
-    assert (report.cached_answers, report.threads) == (2, 1)
+    # Thread state: the thread's memory, and the "generated answers are off" note shown once per thread (and once
+    # per person and channel without a thread: both TEAM_A questions asked outside one).
+    assert (report.cached_answers, report.threads) == (2, 3)
     assert await assistant.list_specs(ListSpecs(TEAM_A)) == []
     assert assistant.registry.original_names(TEAM_A.scope) == []
     assert all(assistant.registry.documents(TEAM_A.scope, v) == [] for v in versions_a)

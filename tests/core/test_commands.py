@@ -200,11 +200,12 @@ async def test_each_handler_turns_its_command_into_a_core_request(assistant: Any
 
     reply, sink = await run(assistant, "diagram", {"name": "bookshop", "what": "auth"})
     assert isinstance(reply, FileReply) and reply.text.startswith("Auth flow of `bookshop`")
-    assert [f.filename for f in reply.files] == ["bookshop-auth.png"] and ("status", messages.drawing()) in sink.events
+    assert reply.report is not None and reply.report.filename == "bookshop-auth.png"
+    assert ("status", messages.drawing()) in sink.events
     reply, _ = await run(assistant, "lint", {"name": "bookshop"})
     assert isinstance(reply, FileReply) and "Quality report for `bookshop`" in reply.text
-    assert [f.filename for f in reply.files] == ["bookshop-lint.txt"]  # the summary lists 3 per kind, the file all
-    assert b"#/components/schemas/Book/properties/isbn" in reply.files[0].content
+    assert reply.report is not None and reply.report.filename == "bookshop-lint.txt"  # the summary lists 3 per kind
+    assert b"#/components/schemas/Book/properties/isbn" in reply.report.content
 
     reply, _ = await run(assistant, "help", origin=Origin("slack", "T1"))
     assert reply == HelpReply(available(SLACK), (messages.generation_off_note(),))  # no GROQ_API_KEY here

@@ -220,7 +220,7 @@ async def test_assistant_draws_and_answers_drawing_requests(assistant: Any, exam
     png_size(png.content)
     answer = await assistant.ask(AskQuestion(origin, "please draw the auth flow for bookshop"))
     assert answer.kind is AnswerKind.DIAGRAM and "Auth flow of `bookshop`" in answer.as_markdown()
-    assert answer.files and answer.files[0].content.startswith(PNG_SIGNATURE)
+    assert answer.report is not None and answer.report.content.startswith(PNG_SIGNATURE)
     with pytest.raises(DiagramError, match="no schema called `Nope`"):
         await assistant.diagram(DrawDiagram(origin, "bookshop", "Nope"))
 

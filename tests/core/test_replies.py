@@ -13,8 +13,9 @@ from structlog.testing import capture_logs
 
 from core import messages
 from core.answers import Answer, AnswerEvent, AnswerKind, FinalAnswer, StatusUpdate, TextBlock, TextDelta, read_answer
+from core.diffs.report import ReportFile
 from core.errors import RateLimitedError, UserFacingError
-from core.replies import IngestReply, Transport, guarded, on_loop
+from core.replies import AnswerReply, Delivery, DiffReply, IngestReply, ReplyMarkup, Transport, guarded, on_loop
 
 ANSWER = Answer(AnswerKind.GENERATED, (TextBlock("Call `POST /refunds`."),))
 
@@ -131,3 +132,80 @@ def test_ingest_summary_is_one_sentence_everywhere() -> None:
     assert reply.shown_warnings(3) == (["w1", "w2", "w3"], "")
     same = IngestReply("stripe", "Stripe", "OpenAPI 3", 468, 0, unchanged=True, replaced=False, seconds=0.1)
     assert same.headline() == "`stripe` is already indexed with exactly this content (468 operations)."
+
+
+# ---- files that go with a reply -----------------------------------------------------------------------------
+
+
+class FileDelivery(Delivery[str]):
+    """A sink on a platform that attaches files: records what it delivers, fails as told."""
+
+    markup = ReplyMarkup(answer=lambda r: r.answer.as_markdown(), specs=str, ingest=str, help=str, text=str)
+    transport = PLATFORM
+
+    def __init__(self, attach_fails: Exception | None = None, add_fails: bool = False) -> None:
+        self.sent: list[str] = []
+        self.attached: list[ReportFile] = []
+        self.attach_fails = attach_fails
+        self.add_fails = add_fails
+
+    async def deliver(self, rendered: str) -> None:
+        self.sent.append(rendered)
+
+    async def attach(self, report: ReportFile) -> bool:
+        if self.attach_fails is not None:
+            raise self.attach_fails
+        self.attached.append(report)
+        return True
+
+    async def add(self, rendered: str) -> None:
+        if self.add_fails:
+            raise ApiError("channel_not_found")
+        self.sent.append(rendered)
+
+
+REPORT = ReportFile("shop-diff-v1-v2.txt", b"BREAKING\n")
+
+
+async def test_a_reply_with_a_file_is_delivered_then_the_file_attached() -> None:
+    sink = FileDelivery()
+    with capture_logs() as logs:
+        await sink.final(DiffReply("Changes in `shop`…", REPORT))
+        await sink.final(AnswerReply(Answer(AnswerKind.DIFF, (TextBlock("Changes…"),), report=REPORT), "q"))
+        await sink.final(DiffReply("No API changes."))  # nothing to attach
+    assert sink.sent == ["Changes in `shop`…", "Changes…", "No API changes."]
+    assert sink.attached == [REPORT, REPORT]
+    assert [e["event"] for e in logs] == ["report_attached", "report_attached"]
+
+
+@pytest.mark.parametrize("failure", [ApiError("not_in_channel"), RuntimeError("boom")])
+async def test_a_failed_upload_keeps_the_reply_and_says_so(failure: Exception) -> None:
+    sink = FileDelivery(attach_fails=failure)
+    with capture_logs() as logs:
+        await sink.final(DiffReply("Changes in `shop`…", REPORT))
+    assert sink.sent == ["Changes in `shop`…", messages.report_not_attached()]
+    (logged,) = logs
+    assert logged["event"] == "report_attach_failed" and logged["filename"] == REPORT.filename
+    if isinstance(failure, ApiError):
+        assert logged["error"] == "not_in_channel"
+    assert "boom" not in str(logged.get("error", ""))
+
+
+async def test_when_even_the_notice_fails_it_is_logged_never_raised() -> None:
+    sink = FileDelivery(attach_fails=ApiError("not_in_channel"), add_fails=True)
+    with capture_logs() as logs:
+        await sink.final(DiffReply("Changes in `shop`…", REPORT))
+    assert sink.sent == ["Changes in `shop`…"]
+    assert [e["event"] for e in logs] == ["report_attach_failed", "chat_reply_failed"]
+    assert logs[1]["error"] == "channel_not_found"
+
+
+async def test_a_platform_without_files_sends_the_reply_alone_and_claims_nothing() -> None:
+    class TextOnly(FileDelivery):
+        async def attach(self, report: ReportFile) -> bool:
+            return await Delivery.attach(self, report)
+
+    sink = TextOnly()
+    with capture_logs() as logs:
+        await sink.final(DiffReply("Changes in `shop`…", REPORT))
+    assert sink.sent == ["Changes in `shop`…"] and logs == []

@@ -2,15 +2,15 @@
 
 The real discord.py client connects to it (see `bot.discord_app.runner.discord_endpoints`). Every REST call is
 recorded so tests can assert on payloads; tests push gateway dispatches (MESSAGE_CREATE, INTERACTION_CREATE)
-and can make the next matching request fail once (e.g. a 429 with `retry_after`).
+and can make the next matching request fail once (e.g. a 429 with `retry_after`). Messages with files come as
+multipart/form-data (`payload_json` plus `files[n]` parts, each named in the body's `attachments`), as Discord
+documents it; `Call.files` holds what they carried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.parser
-import email.policy
 import itertools
 import json
 import re
@@ -76,6 +76,11 @@ class Call:
             return False
         data = self.body.get("data")
         return "content" in self.body or (isinstance(data, dict) and "content" in data)
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        """The files a multipart/form-data request carried: {"field", "filename", "data"} each."""
+        return list(self.body.get("_files") or []) if isinstance(self.body, dict) else []
 
     @property
     def content(self) -> str:
@@ -352,7 +357,8 @@ class FakeDiscord:
         `permissions` are the member's resolved permissions: the default has them all; "68608" (view channels,
         send messages, read history) is an ordinary member without Manage Server.
         """
-        option_types = {"question": 3, "spec": 3, "name": 3, "file": 11}
+        option_types = {"question": 3, "spec": 3, "name": 3, "file": 11, "request": 3, "before": 3, "after": 3,
+                        "what": 3}
         sub_options = []
         for name, value in (options or {}).items():
             option: dict[str, Any] = {"name": name, "type": option_types[name], "value": value}
@@ -378,10 +384,16 @@ class FakeDiscord:
         }
 
     def _bot_message(self, channel_id: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        attachments = [
+            {"id": str(self.new_id()), "filename": f["filename"], "size": len(f["data"]),
+             "url": self.cdn_url(f["filename"]), "proxy_url": self.cdn_url(f["filename"]),
+             "content_type": "text/plain; charset=utf-8"}
+            for f in body.get("_files") or []
+        ]
         data: dict[str, Any] = {
             "id": str(self.new_id()), "channel_id": channel_id, "author": BOT_USER,
             "content": body.get("content") or "", "timestamp": NOW, "edited_timestamp": None, "tts": False,
-            "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+            "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": attachments, "embeds": [],
             "pinned": False, "type": 0, "flags": body.get("flags") or 0, "components": [], **extra,
         }
         reference = body.get("message_reference")
@@ -427,6 +439,10 @@ class FakeDiscord:
         call = Call(request.method, path, dict(request.query), body)
         self.calls.append(call)
         try:
+            problem = _form_problem(body)
+            if problem is not None:
+                call.status = 400
+                return _json({"message": "Invalid Form Body", "code": 50035, "errors": problem}, 400)
             for failure in self._failures:
                 if failure.method == request.method and failure.pattern.fullmatch(path):
                     self._failures.remove(failure)
@@ -510,26 +526,45 @@ class FakeDiscord:
 async def _read_body(request: web.Request) -> Any:
     if not request.can_read_body:
         return None
+    if request.content_type.startswith("multipart/"):
+        return await _read_form(request)
     raw = await request.read()
     if request.content_type == "application/json":
         return json.loads(raw)
-    if request.content_type.startswith("multipart/"):
-        return _multipart(raw, request.headers["Content-Type"])
     return raw.decode("utf-8", "replace")
 
 
-def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
-    """A multipart message (attachments): its `payload_json` fields, and `files` as (filename, bytes) pairs."""
-    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    body: dict[str, Any] = {"multipart": True, "files": []}
-    for part in parsed.iter_parts():
-        data = part.get_payload(decode=True) or b""
-        if part.get_param("name", header="content-disposition") == "payload_json":
-            body.update(json.loads(data))
-        elif part.get_filename():
-            body["files"].append((part.get_filename(), data))
-    return body
+async def _read_form(request: web.Request) -> dict[str, Any]:
+    """A multipart/form-data body as Discord documents it ("Uploading Files"): the JSON body in `payload_json`,
+    each file in a `files[n]` part with its filename; returned as the JSON body plus `_files`."""
+    payload: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        assert not isinstance(part, type(reader)), "nested multipart"
+        data = await part.read()  # type: ignore[union-attr]
+        if part.name == "payload_json":
+            payload = json.loads(data)
+        else:
+            files.append({"field": part.name, "filename": part.filename, "data": bytes(data)})
+    return {**payload, "_files": files, "_multipart": True}
+
+
+def _form_problem(body: Any) -> dict[str, Any] | None:
+    """What Discord refuses in a multipart body: a part that is not `files[n]`, a file without a filename, or an
+    `attachments` entry naming no uploaded file (each `files[n]` is referenced by an attachment with id n)."""
+    if not isinstance(body, dict) or not body.get("_multipart"):
+        return None
+    fields = {}
+    for upload in body["_files"]:
+        match = re.fullmatch(r"files\[(\d+)\]", upload["field"] or "")
+        if match is None or not upload["filename"]:
+            return {"files": {"_errors": [{"code": "BASE_TYPE_BAD_FILE", "message": str(upload["field"])}]}}
+        fields[match.group(1)] = upload["filename"]
+    for attachment in body.get("attachments") or []:
+        if "filename" in attachment and fields.get(str(attachment.get("id"))) != attachment["filename"]:
+            return {"attachments": {"_errors": [{"code": "ATTACHMENT_NOT_FOUND", "message": str(attachment)}]}}
+    return None
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -120,7 +120,8 @@ async def test_sync_commands(fake: FakeDiscord, discord_settings: Any) -> None:
     [put] = fake.sent("PUT", r"/applications/\d+/commands")
     [api] = put.body
     assert api["name"] == "api"
-    assert {o["name"] for o in api["options"]} == {"ask", "upload", "specs", "forget", "help"}
+    assert {o["name"] for o in api["options"]} == {c.name for c in available(DISCORD)}
+    assert {o["name"] for o in api["options"]} >= {"ask", "upload", "specs", "forget", "help", "diff", "check"}
     assert not fake.identifies, "syncing needs no gateway connection"
 
 
@@ -566,7 +567,10 @@ async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
         spec = fake.attachment("big.json", size=11 * 1024 * 1024)  # refused before any download
         interaction = fake.interaction("upload", {"file": spec["id"]}, attachments=[spec])
     else:
-        options = {"ask": {"question": REFUND}, "forget": {"name": "nope"}}.get(entry.name, {})
+        options = {
+            "ask": {"question": REFUND}, "forget": {"name": "nope"}, "diff": {"name": "bookshop"},
+            "check": {"request": "POST /customers\n{}"}, "diagram": {"name": "bookshop"}, "lint": {"name": "bookshop"},
+        }.get(entry.name, {})
         interaction = fake.interaction(entry.name, options)
     await fake.dispatch("INTERACTION_CREATE", interaction)
     [deferred] = await fake.wait_for(lambda c: c.path.startswith(f"/interactions/{interaction['id']}/"))
@@ -578,10 +582,14 @@ async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
 async def test_slash_diagram_attaches_the_png(bot: Any, fake: FakeDiscord) -> None:
     interaction = fake.interaction("diagram", {"name": "bookshop", "what": "auth"})
     await fake.dispatch("INTERACTION_CREATE", interaction)
-    [attached] = await fake.wait_for(
-        lambda c: c.method == "POST" and interaction["token"] in c.path and bool((c.body or {}).get("files"))
-    )
-    [(filename, data)] = attached.body["files"]
-    assert filename == "bookshop-auth.png" and data.startswith(b"\x89PNG\r\n\x1a\n")
+    [upload] = await fake.wait_for(lambda c: bool(c.files) and interaction["token"] in c.path)
+    [file] = upload.files
+    assert file["filename"] == "bookshop-auth.png" and file["data"].startswith(b"\x89PNG\r\n\x1a\n")
     assert any("Auth flow of `bookshop`" in c.content for c in original_edits(fake, interaction))
     assert not (callback(fake, interaction)[0].body.get("data") or {}).get("flags")  # public, like the command
+
+
+async def test_draw_mention_attaches_the_png(bot: Any, fake: FakeDiscord) -> None:
+    await fake.dispatch("MESSAGE_CREATE", fake.mention("draw the Order schema of bookshop"))
+    [upload] = await fake.wait_for(lambda c: bool(c.files))
+    assert upload.files[0]["filename"] == "bookshop-schema-Order.png"

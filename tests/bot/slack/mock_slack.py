@@ -12,6 +12,11 @@ and refuse what Slack refuses: a stream needs `thread_ts`, and outside a DM `rec
 `recipient_team_id`; `markdown_text` holds at most 12,000 characters; only a message still streaming can be
 appended to or stopped. With `streaming = False` the mock is a Slack without the streaming methods
 (`unknown_method`).
+
+File uploads go as Slack documents them (what `files_upload_v2` does): `files.getUploadURLExternal` (filename,
+length) returns an `upload_url` and a `file_id`; the bytes are POSTed to that URL (HTTP 200 "OK - <length>");
+`files.completeUploadExternal` with `files` ([{"id", "title"}]) and `channel_id` or `channels` (with `thread_ts`,
+exactly one) shares them, as a message whose text is the `initial_comment` (`uploads`, `shared()`).
 """
 
 from __future__ import annotations
@@ -85,6 +90,20 @@ class Message:
 
 
 @dataclass
+class Upload:
+    """A file being uploaded (`files.getUploadURLExternal`), then its bytes, then where it was shared."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None  # POSTed to the upload URL
+    title: str = ""
+    channel: str = ""  # shared there by files.completeUploadExternal ("" while not shared)
+    thread_ts: str | None = None
+    initial_comment: str = ""
+
+
+@dataclass
 class HostedFile:
     data: bytes
     payload: dict[str, Any]
@@ -100,8 +119,9 @@ class MockSlack:
         self.responses: list[Call] = []
         self.socket_received: list[dict[str, Any]] = []
         self.files: dict[str, HostedFile] = {}
-        self.uploads: dict[str, dict[str, Any]] = {}  # files the bot uploaded (files_upload_v2), by file id
         self.messages: list[Message] = []
+        self.uploads: dict[str, Upload] = {}  # by file id
+        self.upload_requests: list[Call] = []  # POSTs to upload URLs
         self._failures: dict[str, list[Failure]] = defaultdict(list)
         self._always_failing: dict[str, Failure] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -123,7 +143,7 @@ class MockSlack:
         app.router.add_get("/files-pri/{key}/{name}", self._file)
         app.router.add_get("/redirect/{name}", self._redirect)
         app.router.add_post("/respond/{key}", self._respond)
-        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -186,6 +206,10 @@ class MockSlack:
         }
 
     # ---- queries -----------------------------------------------------------------------------------
+
+    def shared(self) -> list[Upload]:
+        """The files shared so far (uploaded and completed), in order."""
+        return [u for u in self.uploads.values() if u.channel]
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -281,6 +305,10 @@ class MockSlack:
                 thread = params.get("ts")
                 found = [m for m in self.messages if m.channel == channel and thread in (m.ts, m.thread_ts)]
             return {"ok": True, "messages": [m.as_payload(with_metadata) for m in found], "has_more": False}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(params)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(params)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": "1700000000.999999"}
         if method == "files.info":
@@ -291,20 +319,6 @@ class MockSlack:
         if method == "users.info":
             found = self.users.get(str(params.get("user")))
             return {"ok": True, "user": found} if found else {"ok": False, "error": "user_not_found"}
-        if method == "files.getUploadURLExternal":  # files_upload_v2, step 1: where to send the bytes
-            file_id = f"FU{len(self.uploads) + 1}"
-            self.uploads[file_id] = {"filename": params.get("filename"), "length": int(params.get("length") or 0),
-                                     "data": b"", "channel": None, "thread_ts": None, "title": None}
-            return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
-        if method == "files.completeUploadExternal":  # step 3: share the uploaded files in a channel / thread
-            shared = json.loads(str(params.get("files") or "[]"))
-            for entry in shared:
-                upload = self.uploads.get(entry.get("id"))
-                if upload is None or len(upload["data"]) != upload["length"]:
-                    return {"ok": False, "error": "invalid_file"}
-                upload.update(channel=params.get("channel_id"), thread_ts=params.get("thread_ts"),
-                              title=entry.get("title"))
-            return {"ok": True, "files": [{"id": e.get("id"), "title": e.get("title")} for e in shared]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
         return {"ok": True}
@@ -376,6 +390,61 @@ class MockSlack:
                 return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        """files.getUploadURLExternal: `filename` and `length` (bytes, at least 1) are required."""
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        if int(length) == 0:
+            return {"ok": False, "error": "missing_argument"}  # Slack: "typically only when `length` is 0"
+        file_id = f"F{len(self.uploads) + 100:08d}"
+        self.uploads[file_id] = Upload(file_id, filename, int(length))
+        return {"ok": True, "upload_url": f"{self.base}/upload/v1/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: the bytes, raw or as a multipart form; HTTP 200 when they are taken."""
+        self.upload_requests.append(Call("upload", {}, dict(request.headers)))
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None or upload.channel:
+            return web.Response(status=404, text="not found")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = next(iter(form.values()), None)
+            data = part.file.read() if part is not None and hasattr(part, "file") else b""
+        else:
+            data = await request.read()
+        upload.data = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        """files.completeUploadExternal: `files` ([{id, title}]) required; `channel_id` or `channels` (channel or
+        user ids: a user's is the app's DM with them) share it, `thread_ts` with exactly one of them."""
+        try:
+            files = json.loads(params.get("files") or "")
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            return {"ok": False, "error": "invalid_arguments"}
+        targets = [str(params["channel_id"])] if params.get("channel_id") else []
+        targets += [c for c in str(params.get("channels") or "").split(",") if c]
+        thread_ts = params.get("thread_ts") or None
+        if len(targets) > 1 or (thread_ts and not targets):
+            return {"ok": False, "error": "invalid_arguments"}
+        uploads = [self.uploads.get(str(f["id"])) for f in files]
+        if any(u is None or u.data is None or u.channel for u in uploads):
+            return {"ok": False, "error": "file_not_found"}
+        channel = _dm_of(targets[0]) if targets else ""
+        comment = str(params.get("initial_comment") or "")
+        shown = []
+        for upload, entry in zip(uploads, files, strict=True):
+            assert upload is not None
+            upload.title = str(entry.get("title") or upload.filename)
+            upload.channel, upload.thread_ts, upload.initial_comment = channel, thread_ts, comment
+            shown.append({"id": upload.file_id, "title": upload.title, "name": upload.filename})
+        if channel:  # the file appears in the channel as a message, with the comment as its text
+            self._post({"channel": channel, "thread_ts": thread_ts}, comment)
+        return {"ok": True, "files": shown}
+
     async def _file(self, request: web.Request) -> web.StreamResponse:
         self.file_requests.append(Call("file", dict(request.query), dict(request.headers)))
         hosted = self.files.get(request.match_info["key"])
@@ -393,14 +462,6 @@ class MockSlack:
             await response.write(hosted.data[start : start + 1024])
         await response.write_eof()
         return response
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        """files_upload_v2, step 2: the bytes, posted to the URL step 1 gave."""
-        upload = self.uploads.get(request.match_info["file_id"])
-        if upload is None:
-            return web.Response(status=404)
-        upload["data"] = await request.read()
-        return web.Response(text=f"OK - {len(upload['data'])}")
 
     async def _redirect(self, request: web.Request) -> web.Response:
         self.file_requests.append(Call("redirect", {}, dict(request.headers)))
@@ -420,6 +481,11 @@ class MockSlack:
             if message.type == WSMsgType.TEXT:
                 self.socket_received.append(json.loads(message.data))
         return ws
+
+
+def _dm_of(target: str) -> str:
+    """A channel id as given; a user id stands for the app's DM with that user."""
+    return "D" + target if target[:1] in ("U", "W") else target
 
 
 def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
