@@ -43,9 +43,11 @@ RUN find "$SITE" -depth -type d \( -name tests -o -name test \) -not -path '*.di
 FROM ${BASE_IMAGE}
 # tini as PID 1 passes `docker stop`'s SIGTERM on to the app and reaps worker processes (Python as
 # PID 1 would ignore SIGTERM without a handler and be killed after 10 s).
-RUN if ! command -v tini >/dev/null; then \
-        apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*; \
-    fi \
+# Graphviz's `dot` renders diagrams (core.diagrams), with DejaVu for their labels.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends graphviz fonts-dejavu-core \
+    && if ! command -v tini >/dev/null; then apt-get install -y --no-install-recommends tini; fi \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin assistant \
     && mkdir -p /data /app \
     && chown 1000:1000 /data

@@ -17,7 +17,7 @@ IMAGE ?= api-assistant:latest
 # elsewhere `make image BASE_IMAGE=python:3.11-slim`, or plain `docker build .`.
 BASE_IMAGE ?= localhost/bookworm-python
 
-.PHONY: setup demo test lint redis-server postgres promtool lock audit docker image container-test
+.PHONY: setup demo test lint redis-server postgres promtool graphviz lock audit docker image container-test
 
 # The dev lock is the runtime lock plus the dev tools, at the same versions and hashes. setuptools comes
 # from the lock too (no build isolation), so nothing unpinned is downloaded.
@@ -60,6 +60,17 @@ postgres:
 		echo manual > "/etc/postgresql/$$version/$$cluster/start.conf"; \
 	done
 
+# Diagrams are rendered by Graphviz's `dot` (Debian's graphviz package, with a font for the labels); installed when
+# missing, as root, like redis-server. Without it the diagram tests fail, so a machine without root is told how.
+graphviz:
+	@if command -v dot >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "Graphviz not found: install it (sudo apt-get install graphviz fonts-dejavu-core)" >&2; \
+		exit 1; \
+	fi; \
+	(apt-get install -y -qq --no-install-recommends graphviz fonts-dejavu-core >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz fonts-dejavu-core >/dev/null))
+
 # The alert rules' tests run promtool (Debian's prometheus package ships it); installed when missing, as root.
 promtool:
 	@if command -v promtool >/dev/null; then exit 0; fi; \
@@ -78,7 +89,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy core bot evaluation
 
-test: setup redis-server postgres promtool lint
+test: setup redis-server postgres promtool graphviz lint
 	$(BIN)/pytest -q
 
 $(TOOLS)/bin/pip-compile:

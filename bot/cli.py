@@ -35,7 +35,7 @@ from structlog.contextvars import bound_contextvars
 from bot.console import ConsoleChat, local_origin, progress_printer, run_local
 from bot.run import NO_PLATFORM, configured_platforms, run_platforms
 from core import messages
-from core.actions import DiffSpec, PathAttachment
+from core.actions import DiffSpec, LintSpec, PathAttachment
 from core.assistant import Assistant
 from core.backup import (
     backup_destination,
@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check a request or response against the spec")
     check.add_argument("request", help="a curl command, an HTTP request or a JSON body; @FILE reads it from a file")
     check.add_argument("--spec", help="only check against this spec")
+    diagram = commands.add_parser("diagram", help="draw a spec's auth flow, overview or one schema as a PNG")
+    diagram.add_argument("name")
+    diagram.add_argument("what", nargs="?", default="overview", help="auth, overview (default) or a schema's name")
+    diagram.add_argument("--out", type=Path, help="the PNG file to write (default: NAME-KIND.png here)")
+    lint = commands.add_parser("lint", help="a quality report for a spec: validity and documentation coverage")
+    lint.add_argument("name")
+    lint.add_argument("--full", action="store_true", help="print every finding, not the summary")
     commands.add_parser("console", help="chat in the terminal")
     commands.add_parser("demo", help="index the bundled example spec, then chat in the terminal")
     commands.add_parser("run", help="serve Slack and/or Discord (whichever has credentials configured)")
@@ -198,6 +205,16 @@ async def _diff(assistant: Assistant, name: str, before: str | None, after: str 
         report = await assistant.diff(DiffSpec(CLI_ORIGIN, name, before, after))
         return report.full_text()
     return await run_local(assistant, CLI_ORIGIN, "diff", {"name": name, "before": before, "after": after})
+
+
+async def _diagram(assistant: Assistant, name: str, what: str, out: Path | None) -> str:
+    return await run_local(assistant, CLI_ORIGIN, "diagram", {"name": name, "what": what}, out=out)
+
+
+async def _lint(assistant: Assistant, name: str, full: bool) -> str:
+    if full:
+        return (await assistant.lint(LintSpec(CLI_ORIGIN, name))).full_text()
+    return await run_local(assistant, CLI_ORIGIN, "lint", {"name": name})
 
 
 async def _ask(assistant: Assistant, question: str, spec: str | None) -> str:
@@ -313,6 +330,10 @@ async def _local_command(args: argparse.Namespace, settings: Settings) -> int:
             action = lambda: _forget(assistant, args.name)  # noqa: E731
         elif args.command == "diff":
             action = lambda: _diff(assistant, args.name, args.before, args.after, args.full)  # noqa: E731
+        elif args.command == "diagram":
+            action = lambda: _diagram(assistant, args.name, args.what, args.out)  # noqa: E731
+        elif args.command == "lint":
+            action = lambda: _lint(assistant, args.name, args.full)  # noqa: E731
         elif args.command == "ask":
             action = lambda: _ask(assistant, args.question, args.spec)  # noqa: E731
         elif args.command == "check":

@@ -24,6 +24,7 @@ from core.assistant import Assistant
 from core.commands.catalogue import CONSOLE, ArgKind, Invocation, available, command, find
 from core.commands.handlers import run_command
 from core.commands.syntax import TypedSyntax, help_markdown, split_command
+from core.diffs.report import ReportFile
 from core.errors import UserFacingError
 from core.library import IngestProgress
 from core.registry import SpecRecord
@@ -73,10 +74,16 @@ class TerminalReply(Delivery[str]):
 
     markup = MARKUP
 
-    def __init__(self, progress: Callable[[IngestProgress], None] | None = None) -> None:
+    def __init__(
+        self, progress: Callable[[IngestProgress], None] | None = None, *, files_dir: Path | None = None,
+        out: Path | None = None,
+    ) -> None:
         self.show_progress = progress
         self.reply: Reply | None = None
         self.text = ""
+        self.files_dir = files_dir  # where files a reply carries are written (default: the working directory)
+        self.out = out  # the first file goes here instead (`api-assistant diagram … --out FILE.png`)
+        self.saved: list[Path] = []
 
     def progress(self, progress: IngestProgress) -> None:
         """Show indexing progress."""
@@ -92,13 +99,26 @@ class TerminalReply(Delivery[str]):
         """Keep the text."""
         self.text = rendered
 
+    async def attach(self, report: ReportFile) -> bool:
+        """Write the reply's file (to `out` when given) and say where, after the reply's text."""
+        folder = self.files_dir if self.files_dir is not None else Path.cwd()
+        path = self.out if self.out is not None else folder / Path(report.filename).name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(path.write_bytes, report.content)
+        self.saved.append(path)
+        self.text += "\n" + messages.diagram_saved(str(path))
+        return True
+
 
 async def run_local(
     assistant: Assistant, origin: Origin, name: str, arguments: Mapping[str, str | Attachment | None],
-    progress: Callable[[IngestProgress], None] | None = None,
+    progress: Callable[[IngestProgress], None] | None = None, *, out: Path | None = None,
 ) -> str:
-    """Run a catalogue command for the local operator and return its reply as text (errors are raised)."""
-    reply = TerminalReply(progress)
+    """Run a catalogue command for the local operator and return its reply as text (errors are raised).
+
+    Files the reply carries are written to the working directory (the first to `out`, when given).
+    """
+    reply = TerminalReply(progress, out=out)
     await run_command(assistant, Invocation(command(name), origin, arguments), reply)
     return reply.text
 
@@ -157,7 +177,7 @@ class ConsoleChat:
 
     async def execute(self, line: str | Invocation) -> str:
         """Run a line (or a ready invocation) as one action; errors become the reply, as on every platform."""
-        reply = TerminalReply(progress_printer(self.stdout))
+        reply = TerminalReply(progress_printer(self.stdout), files_dir=self.assistant.settings.data_dir / "files")
         await guarded(self._run(line, reply), reply.fail, ref=self.origin.request_id, logger=log)
         return reply.text
 

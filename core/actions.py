@@ -222,3 +222,20 @@ class ShowSnippet:
     spec: str
     operation_ref: str
     language: str
+
+
+@dataclass(frozen=True)
+class DrawDiagram:
+    """Draw a diagram of a spec: `what` is "auth", "overview" or a schema's name."""
+
+    origin: Origin
+    name: str
+    what: str = "overview"
+
+
+@dataclass(frozen=True)
+class LintSpec:
+    """Make the quality report of a spec."""
+
+    origin: Origin
+    name: str

@@ -39,6 +39,7 @@ class AnswerKind(StrEnum):
     NOTHING_FOUND = "nothing_found"
     SMALLTALK = "smalltalk"  # greetings, help, spec list: answered without retrieval
     CHECK = "check"  # a pasted request or response checked against its operation (`core.checks`)
+    DIAGRAM = "diagram"  # a diagram drawn from a spec ("draw the auth flow for stripe"), its PNG attached
     DIFF = "diff"  # what changed between two versions of a spec (`core.diffs.questions`)
     SNIPPET = "snippet"  # an earlier answer's snippet in another language, asked for with a button
 

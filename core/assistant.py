@@ -26,7 +26,9 @@ from core.actions import (
     AskQuestion,
     CheckRequest,
     DiffSpec,
+    DrawDiagram,
     ForgetSpec,
+    LintSpec,
     ListSpecs,
     Origin,
     PurgeWorkspace,
@@ -59,12 +61,19 @@ from core.channels import CLEAR_WORD, DEFAULT_SPEC_CANDIDATES, leaves_default
 from core.checks.pasted import is_check_request
 from core.checks.service import CheckReport, RequestChecker, check_answer, checked_summary, names_of
 from core.config import Settings
+from core.diagrams import AUTH, OVERVIEW, SCHEMA, Diagram
+from core.diagrams.asking import DiagramIntent, diagram_intent
+from core.diagrams.auth import auth_diagram
+from core.diagrams.overview import overview_diagram
+from core.diagrams.render import render_png
+from core.diagrams.schemas import GraphQLSchemas, OpenApiSchemas, SchemaSource, schema_diagram
 from core.diffs.questions import DiffQuestion, NamedSpec, diff_answer, diff_question, named_spec
-from core.diffs.report import DiffReport
+from core.diffs.report import DiffReport, ReportFile
 from core.embedding import Embedder, ModelIdentity
 from core.errors import (
     BusyError,
     ChannelSettingError,
+    DiagramError,
     DiffUnavailableError,
     NothingIndexedError,
     RateLimitedError,
@@ -85,9 +94,11 @@ from core.library import (
     SweepReport,
 )
 from core.lifecycle import InFlightWork
+from core.lint.report import LintReport
+from core.lint.service import lint_spec
 from core.mentions import defuse_mentions
 from core.metrics import Metrics
-from core.models import ApiSpec
+from core.models import ApiSpec, SpecFormat
 from core.parsing.text import truncate
 from core.parsing.worker import SpecParser
 from core.phrasings import Phraser
@@ -441,6 +452,93 @@ class Assistant:
             await self.memory.remember(thread, _turn(checked_summary(report), answer, history[-1] if history else None))
         return answer
 
+    # ---- diagrams and quality reports --------------------------------------------------------------
+
+    def _stored(self, scope: str, name: str) -> tuple[SpecRecord, ApiSpec, Any]:
+        """A spec as stored: its record, its parsed model (header and operations) and its uploaded document.
+
+        The document is the loaded JSON/YAML for OpenAPI / Swagger (shared with request checks, which keep the
+        last few loaded), the SDL text for GraphQL, else None.
+        """
+        record = self.library.record(scope, name)
+        operations = tuple(
+            d.operation for d in self.registry.documents(scope, record.index_version) if d.operation is not None
+        )
+        spec = dataclasses.replace(record.header, operations=operations)
+        document: Any = None
+        if record.format in (SpecFormat.OPENAPI3, SpecFormat.SWAGGER2):
+            document = self.checker.raw_spec(scope, record).document
+        elif record.format is SpecFormat.GRAPHQL:
+            document = self.registry.read_original(scope, record.original_path).decode("utf-8", errors="replace")
+        return record, spec, document
+
+    def _diagram_source(self, scope: str, name: str, what: str) -> tuple[str, Diagram]:
+        record, spec, document = self._stored(scope, name)
+        kind = what.strip().lower() or OVERVIEW
+        if kind in (AUTH, "auth-flow", "oauth", "security"):
+            return record.name, auth_diagram(spec, document if isinstance(document, dict) else None)
+        if kind == OVERVIEW:
+            return record.name, overview_diagram(spec)
+        source: SchemaSource
+        if isinstance(document, dict):
+            source = OpenApiSchemas(document)
+        elif isinstance(document, str):
+            source = GraphQLSchemas(document)
+        else:
+            raise DiagramError(messages.diagram_no_schemas(record.name, record.format.label))
+        return record.name, schema_diagram(source, what.strip(), record.name)
+
+    async def diagram(self, request: DrawDiagram) -> tuple[Diagram, ReportFile]:
+        """Draw a diagram of a spec (`what`: auth, overview or a schema's name) as a PNG.
+
+        Rate-limited like a question; building the DOT reads the stored spec in a thread, rendering runs `dot`
+        in a subprocess with a time limit (`core.diagrams.render`).
+        """
+        origin = request.origin
+        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
+        return await self._draw(origin, request.name, request.what)
+
+    async def _draw(self, origin: Origin, name: str, what: str) -> tuple[Diagram, ReportFile]:
+        started = time.perf_counter()
+        name, diagram = await asyncio.to_thread(self._diagram_source, origin.scope, name, what)
+        png = await render_png(diagram.dot)
+        log.info("diagram_drawn", workspace=origin.scope, spec=name, kind=diagram.kind, dot_bytes=len(diagram.dot),
+                 png_bytes=len(png), seconds=round(time.perf_counter() - started, 2))
+        caption = messages.diagram_caption(diagram.kind, name, diagram.subject, ())
+        return diagram, ReportFile(diagram.filename(name), png, caption)
+
+    async def lint(self, request: LintSpec) -> LintReport:
+        """The quality report of a spec (see `core.lint`): validity, then documentation coverage."""
+        origin = request.origin
+        await enforce(self.limiter, f"{origin.scope}:{origin.user}")
+        record, spec, document = await asyncio.to_thread(self._stored, origin.scope, request.name)
+        return await lint_spec(record.name, spec, document if isinstance(document, dict) else None)
+
+    def _diagram_spec(self, scope: str, intent: DiagramIntent, spec: str | None) -> str:
+        """The spec a drawing request names: a word of it that names a spec here, else the one asked about."""
+        records = self.registry.list_records(scope)
+        names = {r.name.lower(): r.name for r in records}
+        for word in intent.words:
+            if word.lower() in names:
+                return names[word.lower()]
+        for word in intent.words:
+            close = [n for low, n in names.items() if word.lower() in low.replace("_", "-").split("-")]
+            if len(close) == 1:
+                return close[0]
+        if spec:
+            return spec
+        if len(records) == 1:
+            return records[0].name
+        if not records:
+            raise NothingIndexedError(messages.nothing_indexed())
+        raise DiagramError(messages.diagram_which_spec([r.name for r in records]))
+
+    async def _diagram_in_question(self, origin: Origin, intent: DiagramIntent, spec: str | None) -> Answer:
+        name = await asyncio.to_thread(self._diagram_spec, origin.scope, intent, spec)
+        what = intent.schema if intent.kind == SCHEMA else intent.kind
+        diagram, png = await self._draw(origin, name, what)  # rate-limited as the question it is
+        caption = messages.diagram_caption(diagram.kind, name, diagram.subject, diagram.notes)
+        return Answer(AnswerKind.DIAGRAM, (TextBlock(caption),), report=png)
     async def _diff_question_spec(
         self, origin: Origin, spec: str | None, asked: DiffQuestion
     ) -> tuple[str | None, Answer | None]:
@@ -541,6 +639,13 @@ class Assistant:
             yield StatusUpdate(messages.checking())
             yield FinalAnswer(await self._check_in_question(origin, question, request.spec))
             bound.info("question_answered", mode="check")
+            return
+        intent = diagram_intent(question)
+        if intent is not None:
+            # "draw the auth flow for stripe": drawn from the spec, never searched or generated
+            yield StatusUpdate(messages.drawing())
+            yield FinalAnswer(await self._diagram_in_question(origin, intent, request.spec))
+            bound.info("question_answered", mode="diagram")
             return
         asked = diff_question(question)
         if asked is not None:

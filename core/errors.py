@@ -122,3 +122,11 @@ class SpecNameTakenError(UserFacingError):
 
 class ChannelSettingError(UserFacingError):
     """A channel setting cannot be made here (a private spec outside a chat channel, say)."""
+
+
+class DiagramError(UserFacingError):
+    """A diagram cannot be drawn: not for this kind of spec, no such schema, or the renderer failed."""
+
+
+class LintUnavailableError(UserFacingError):
+    """A spec's quality report cannot be made (its original is gone, or the format has nothing to check)."""

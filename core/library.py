@@ -42,9 +42,10 @@ from core.errors import (
     WorkspaceNotFoundError,
 )
 from core.health import READY, Readiness, Verdict, not_ready
+from core.lint.service import DOCUMENT_FORMATS, build_report, coverage
 from core.metrics import Metrics
 from core.models import ApiSpec, SecurityScheme
-from core.parsing.loader import check_upload
+from core.parsing.loader import check_upload, load_document
 from core.parsing.worker import SpecParser
 from core.phrasings import Phraser, PhrasingJob, PhrasingQueue
 from core.ratelimit import ConcurrencyGuard, RequestLimiter, enforce
@@ -201,6 +202,7 @@ class IngestReport:
     warnings: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()  # what a replacement changed that the team must notice (hosts, auth)
     diff: DiffReport | None = None  # a replacement's diff against the version it replaced
+    quality: str = ""  # the spec's quality report in one line ("12 operations have no description; …")
 
 
 def slugify_spec_name(filename: str) -> str:
@@ -353,6 +355,7 @@ class SpecLibrary:
                 self._release_original(previous)
                 await self._drop_unstored_parses()
         diff = await self._upload_diff(name, replaced, record, data, spec) if replaced else None
+        quality = await self._quality_line(name, attachment.filename, data, spec)
         elapsed = time.perf_counter() - started
         bound.info(
             "ingest_done",
@@ -370,7 +373,24 @@ class SpecLibrary:
             spec.warnings,
             replacement_changes(previous, record) if previous else (),
             diff,
+            quality,
         )
+
+    async def _quality_line(self, name: str, filename: str, data: bytes, spec: ApiSpec) -> str:
+        """The upload's quality report in one line (coverage only: validation waits for `/api lint`).
+
+        "" if it fails: the upload itself succeeded, so that is only logged.
+        """
+        def line() -> str:
+            document = load_document(filename, data) if spec.format in DOCUMENT_FORMATS else None
+            findings, operations = coverage(spec, document)
+            return build_report(name, spec, findings, operations, None).upload_line()
+
+        try:
+            return await asyncio.to_thread(line)
+        except Exception:
+            log.warning("upload_quality_failed", spec=name, exc_info=True)
+            return ""
 
     # ---- versions and diffs ------------------------------------------------------------------------------
 

@@ -1160,3 +1160,162 @@ def _or_list(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
+# ---- diagrams (core.diagrams) --------------------------------------------------------------------------------
+
+
+def diagram_more_schemes(count: int) -> str:
+    """Some ways to authenticate were left out of an auth diagram."""
+    return f"{count} more way{'s' if count != 1 else ''} to authenticate not drawn."
+
+
+def diagram_no_auth() -> str:
+    """The spec declares no authentication."""
+    return "The spec declares no authentication."
+
+
+def diagram_more_resources(shown: int, total: int, operations: int) -> str:
+    """An overview that shows only the largest resources."""
+    return f"Showing the {shown} largest of {total} resources; {operations} operations are in the others."
+
+
+def diagram_more_schemas(count: int) -> str:
+    """A schema diagram that stopped at its node limit."""
+    return f"{count} more referenced schema{'s' if count != 1 else ''} not drawn (limit reached)."
+
+
+def diagram_depth_cut(depth: int) -> str:
+    """A schema diagram that stopped at its depth."""
+    return f"References are followed {depth} levels deep."
+
+
+def diagram_caption(kind: str, name: str, subject: str, notes: tuple[str, ...]) -> str:
+    """The text sent with a diagram."""
+    what = {"auth": "Auth flow", "overview": "Overview"}.get(kind, f"Schema `{subject}`")
+    text = f"{what} of `{name}`, drawn from the spec."
+    return text + ("\n" + "\n".join(f"_{n}_" for n in notes) if notes else "")
+
+
+def diagram_saved(path: str) -> str:
+    """The terminal saved a diagram or report."""
+    return f"Saved to {path}"
+
+
+def diagram_usage() -> str:
+    """What `diagram` takes."""
+    return "Say what to draw: `auth`, `overview`, or the name of a schema (e.g. `/api diagram stripe customer`)."
+
+
+def diagram_no_schemas(name: str, format_label: str) -> str:
+    """Schema diagrams need schemas."""
+    return (f"`{name}` is a {format_label}: it has no schemas I can draw. Try `auth` or `overview`, or draw a schema "
+            "of an OpenAPI, Swagger or GraphQL spec.")
+
+
+def diagram_schema_not_found(schema: str, name: str, close: list[str]) -> str:
+    """No schema of that name."""
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    return f"`{name}` has no schema called `{schema}`.{hint}"
+
+
+def diagram_renderer_missing() -> str:
+    """Graphviz is not installed where the bot runs."""
+    return "I can't draw diagrams here: Graphviz (`dot`) isn't installed on the server. Ask whoever runs me."
+
+
+def diagram_timeout() -> str:
+    """Rendering took too long."""
+    return "That diagram took too long to draw. Try a smaller one (a schema instead of the overview)."
+
+
+def diagram_too_large() -> str:
+    """The diagram would be too big."""
+    return "That diagram is too large to draw. Try a smaller one (a schema instead of the overview)."
+
+
+def diagram_failed() -> str:
+    """Graphviz failed."""
+    return "I couldn't draw that diagram; it has been logged."
+
+
+def drawing() -> str:
+    """Status while a diagram is drawn."""
+    return "Drawing…"
+
+
+# ---- spec quality reports (core.lint) -------------------------------------------------------------------------
+
+_LINT_KINDS = {
+    "invalid": ("problem against the OpenAPI/Swagger schema", "problems against the OpenAPI/Swagger schema"),
+    "operation-without-description": ("operation has no description", "operations have no description"),
+    "operation-without-summary": ("operation has no summary", "operations have no summary"),
+    "write-without-security": ("write operation declares no auth", "write operations declare no auth"),
+    "no-error-responses": ("operation documents no error response", "operations document no error response"),
+    "parameter-without-description": ("parameter has no description", "parameters have no description"),
+    "field-without-description": ("field has no description", "fields have no description"),
+    "request-without-example": ("request body has no example", "request bodies have no example"),
+    "response-without-example": ("success response has no example", "success responses have no example"),
+    "unused-schema": ("schema is never used", "schemas are never used"),
+    "undefined-reference": ("$ref points nowhere", "$refs point nowhere"),
+    "duplicate-operation-id": ("operationId is used twice", "operationIds are used twice"),
+}
+
+
+def lint_count(kind: str, n: int) -> str:
+    """"12 operations have no description"."""
+    one, many = _LINT_KINDS.get(kind, (kind, kind))
+    return f"{n} {one if n == 1 else many}"
+
+
+def lint_upload_clean() -> str:
+    """An upload whose spec has no coverage gaps."""
+    return "Quality check: every operation, parameter and field is described."
+
+
+def lint_upload_more(name: str) -> str:
+    """Where the full quality report is."""
+    return f" (`/api lint {name}` for the full report)"
+
+
+def lint_headline(name: str, format_label: str, operations: int, total: int) -> str:
+    """The first line of a quality report."""
+    found = "nothing to report" if not total else count(total, "finding")
+    return f"Quality report for `{name}` ({format_label}, {count(operations, 'operation')}): {found}."
+
+
+def lint_valid(version: str, errors: int) -> str:
+    """The structural validation's verdict."""
+    if not errors:
+        return f"Valid {version} (openapi-spec-validator)."
+    return f"Not valid {version}: {count(errors, 'problem')} against the schema (openapi-spec-validator)."
+
+
+def lint_validation_skipped(version: str, note: str) -> str:
+    """Validation could not be done."""
+    return f"Structural validation{f' ({version})' if version else ''} was not done: {note}."
+
+
+def lint_not_validated(format_label: str) -> str:
+    """Formats without a schema to validate against."""
+    return f"A {format_label} has no schema to validate against; coverage only."
+
+
+def lint_and_more(n: int) -> str:
+    """Findings not listed."""
+    return f"…and {n} more"
+
+
+def linting() -> str:
+    """Status while a spec is checked."""
+    return "Checking the spec…"
+
+
+def diagram_which_spec(names: list[str]) -> str:
+    """A drawing request that names no spec, in a workspace with several."""
+    return "Which spec should I draw? Name one of: " + ", ".join(f"`{n}`" for n in names[:20]) + "."
+
+
+def lint_report_caption(name: str) -> str:
+    """Shown with the attached full quality report."""
+    return f"The full quality report for `{name}`: every finding with its location."

@@ -115,6 +115,7 @@ class IngestReply:
         changes = report.changes + (upload_diff_lines(report.diff) if report.diff is not None else ())
         if record.private:
             changes = (messages.uploaded_private(record.name), *changes)
+        changes += (report.quality,) if report.quality else ()
         return cls(
             record.name, record.label, record.format.label, record.operation_count, len(report.scheme_names),
             report.unchanged, report.replaced, report.seconds, changes, report.warnings, record.private,
@@ -175,12 +176,20 @@ def upload_diff_lines(diff: DiffReport) -> tuple[str, ...]:
     return tuple(lines)
 
 
-Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | DiffReply
+@dataclass(frozen=True)
+class FileReply:
+    """A few lines of text with a file to attach: a diagram's PNG, a quality report in full."""
+
+    text: str
+    report: ReportFile | None = None
+
+
+Reply = TextReply | AnswerReply | SpecListReply | IngestReply | HelpReply | DiffReply | FileReply
 
 
 def reply_report(reply: Reply) -> ReportFile | None:
     """The file that goes with a reply, if any: a diff's full report (from `/api diff` or a question about changes)."""
-    if isinstance(reply, DiffReply):
+    if isinstance(reply, DiffReply | FileReply):
         return reply.report
     if isinstance(reply, AnswerReply):
         return reply.answer.report

@@ -256,8 +256,8 @@ class LiveSeries(LiveReply[list[str], list[str]]):
 
     async def attach(self, report: ReportFile) -> bool:
         """Send a reply's file as a message attachment (multipart/form-data), right after the reply."""
-        await self.series.send_extra(messages.report_caption(), discord.File(io.BytesIO(report.content),
-                                                                             filename=report.filename))
+        caption = report.caption or messages.report_caption()
+        await self.series.send_extra(caption, discord.File(io.BytesIO(report.content), filename=report.filename))
         return True
 
     async def add(self, rendered: list[str]) -> None:

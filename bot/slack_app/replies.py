@@ -124,7 +124,7 @@ async def upload_file(
     target: dict[str, Any] = {"channel": channel, "thread_ts": thread_ts} if channel else {"channels": [user]}
     await client.files_upload_v2(
         content=report.content, filename=report.filename, title=report.filename,
-        initial_comment=messages.report_caption(), **target,
+        initial_comment=report.caption or messages.report_caption(), **target,
     )
 
 

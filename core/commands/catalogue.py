@@ -130,6 +130,19 @@ CATALOGUE: tuple[Command, ...] = (
             Argument("spec", ArgKind.SPEC, "Only check against this spec (default: all)", required=False),
         ),
     ),
+    Command(
+        "diagram", "Draw a spec's auth flow, an overview of its resources, or one schema, as an image.",
+        (
+            Argument("name", ArgKind.SPEC, "The spec to draw"),
+            Argument("what", ArgKind.TEXT, "auth, overview (the default), or the name of a schema", required=False,
+                     max_length=100),
+        ),
+        private=False,
+    ),
+    Command(
+        "lint", "A quality report for a spec: validity, missing descriptions and examples, auth, errors.",
+        (Argument("name", ArgKind.SPEC, "The spec to check"),),
+    ),
     Command("help", "How to use the API assistant."),
 )
 

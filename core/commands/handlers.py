@@ -10,15 +10,28 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from core import messages
-from core.actions import AskQuestion, CheckRequest, DiffSpec, ForgetSpec, ListSpecs, Origin, UploadSpec, UseSpec
+from core.actions import (
+    AskQuestion,
+    CheckRequest,
+    DiffSpec,
+    DrawDiagram,
+    ForgetSpec,
+    LintSpec,
+    ListSpecs,
+    Origin,
+    UploadSpec,
+    UseSpec,
+)
 from core.answers import read_answer
 from core.assistant import Assistant
 from core.channels import CLEAR_WORD
 from core.checks.service import check_answer, checked_summary
 from core.commands.catalogue import Invocation, available
+from core.diffs.report import ReportFile
 from core.replies import (
     AnswerReply,
     DiffReply,
+    FileReply,
     HelpReply,
     IngestReply,
     Reply,
@@ -85,6 +98,23 @@ async def check(assistant: Assistant, invocation: Invocation, sink: ReplySink) -
     return AnswerReply(check_answer(report), checked_summary(report))
 
 
+async def diagram(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """Draw a diagram of a spec: the caption, with the PNG as a file."""
+    await sink.status(messages.drawing())
+    name = invocation.text("name")
+    request = DrawDiagram(invocation.origin, name, invocation.text("what") or "overview")
+    drawn, png = await assistant.diagram(request)
+    return FileReply(messages.diagram_caption(drawn.kind, name, drawn.subject, drawn.notes), png)
+
+
+async def lint(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
+    """A spec's quality report: the summary, with the full report as a file when the summary leaves things out."""
+    await sink.status(messages.linting())
+    report = await assistant.lint(LintSpec(invocation.origin, invocation.text("name")))
+    full = ReportFile(report.filename(), report.full_text().encode("utf-8"), messages.lint_report_caption(report.name))
+    return FileReply(report.summary(), full if report.needs_file() else None)
+
+
 async def show_help(assistant: Assistant, invocation: Invocation, sink: ReplySink) -> Reply:
     """The help, listing the commands of the platform it was asked on (and that answers are not generated)."""
     notes = () if assistant.generator is not None else (messages.generation_off_note(),)
@@ -99,6 +129,8 @@ HANDLERS: dict[str, Handler] = {
     "diff": diff,
     "use": use,
     "check": check,
+    "diagram": diagram,
+    "lint": lint,
     "help": show_help,
 }
 

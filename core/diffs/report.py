@@ -18,10 +18,11 @@ UPLOAD_BREAKING = 5  # ... and in an upload's reply
 
 @dataclass(frozen=True)
 class ReportFile:
-    """A text file to attach to a reply (adapters upload it; the terminal prints where it was saved)."""
+    """A file to attach to a reply: a full report, a diagram's PNG (adapters upload it; the terminal saves it)."""
 
     filename: str
     content: bytes
+    caption: str = ""  # shown with the upload ("": the diff report's caption)
 
 
 @dataclass(frozen=True)

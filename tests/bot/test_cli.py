@@ -398,3 +398,30 @@ def test_eval_rerank_measures_the_reranker_next_to_the_fused_order(cli_env, exam
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert "reranked" not in lines[0]  # the second run, without --rerank, wrote the file last
     assert "hybrid + rerank" not in capsys.readouterr().out
+
+
+def test_diagram_and_lint_on_the_command_line(cli_env, example_spec, capsys):
+    assert main(["ingest", str(example_spec), "--name", "shop"]) == 0
+    assert "2 operations have no description" in capsys.readouterr().out  # the upload's quality line
+    out_file = cli_env / "out" / "auth.png"
+    assert main(["diagram", "shop", "auth", "--out", str(out_file)]) == 0
+    printed = capsys.readouterr().out
+    assert "Auth flow of `shop`" in printed and f"Saved to {out_file}" in printed
+    assert out_file.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert main(["diagram", "shop", "Nope"]) == 1
+    assert "`shop` has no schema called `Nope`" in capsys.readouterr().err
+    assert main(["lint", "shop"]) == 0
+    summary = capsys.readouterr().out
+    assert "Quality report for `shop`" in summary and f"Saved to {cli_env / 'shop-lint.txt'}" in summary
+    assert main(["lint", "shop", "--full"]) == 0
+    assert "#/components/schemas/Book/properties/isbn" in capsys.readouterr().out
+
+
+async def test_console_draws_and_saves(assistant, example_spec):
+    stdin = io.StringIO(f"/upload {example_spec} shop\n/diagram shop overview\ndraw the Book schema of shop\n/quit\n")
+    stdout = io.StringIO()
+    await ConsoleChat(assistant, stdin=stdin, stdout=stdout).run()
+    out = stdout.getvalue()
+    files = assistant.settings.data_dir / "files"
+    assert f"Saved to {files / 'shop-overview.png'}" in out and f"Saved to {files / 'shop-schema-Book.png'}" in out
+    assert (files / "shop-schema-Book.png").read_bytes().startswith(b"\x89PNG")

@@ -34,6 +34,7 @@ from core.errors import ChannelSettingError, CommandUsageError, PermissionDenied
 from core.library import IngestProgress
 from core.replies import (
     AnswerReply,
+    FileReply,
     HelpReply,
     IngestReply,
     QuietSink,
@@ -58,6 +59,8 @@ TYPED_EXAMPLES: dict[str, tuple[str, dict[str, str]]] = {
         "check curl https://api.bookshop.example/v1/orders -d x=1 spec:bookshop",
         {"request": "curl https://api.bookshop.example/v1/orders -d x=1", "spec": "bookshop"},
     ),
+    "diagram": ("diagram bookshop Book", {"name": "bookshop", "what": "Book"}),
+    "lint": ("lint bookshop", {"name": "bookshop"}),
     "help": ("help", {}),
 }
 DISCORD_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
@@ -79,10 +82,12 @@ def test_the_catalogue_is_well_formed() -> None:
 
 
 def test_surfaces() -> None:
-    assert [c.name for c in available(SLACK)] == ["ask", "specs", "forget", "diff", "use", "check", "help"]
+    assert [c.name for c in available(SLACK)] == [
+        "ask", "specs", "forget", "diff", "use", "check", "diagram", "lint", "help"]
     assert [c.name for c in available(DISCORD)] == [
-        "ask", "upload", "specs", "forget", "diff", "use", "check", "help"]
-    assert [c.name for c in available(CONSOLE)] == ["ask", "upload", "specs", "forget", "diff", "use", "check", "help"]
+        "ask", "upload", "specs", "forget", "diff", "use", "check", "diagram", "lint", "help"]
+    assert [c.name for c in available(CONSOLE)] == [
+        "ask", "upload", "specs", "forget", "diff", "use", "check", "diagram", "lint", "help"]
     assert find("FORGET", SLACK) is command("forget") and find("upload", SLACK) is None
     with pytest.raises(KeyError):
         command("nope")
@@ -207,6 +212,15 @@ async def test_each_handler_turns_its_command_into_a_core_request(assistant: Any
         await run(assistant, "use", {"name": "nope"})
     with pytest.raises(ChannelSettingError):  # the command line has no channel to remember it for
         await run(assistant, "use", {"name": "bookshop"}, Origin("cli", "local", user="you", is_admin=True))
+
+    reply, sink = await run(assistant, "diagram", {"name": "bookshop", "what": "auth"})
+    assert isinstance(reply, FileReply) and reply.text.startswith("Auth flow of `bookshop`")
+    assert reply.report is not None and reply.report.filename == "bookshop-auth.png"
+    assert ("status", messages.drawing()) in sink.events
+    reply, _ = await run(assistant, "lint", {"name": "bookshop"})
+    assert isinstance(reply, FileReply) and "Quality report for `bookshop`" in reply.text
+    assert reply.report is not None and reply.report.filename == "bookshop-lint.txt"  # the summary lists 3 per kind
+    assert b"#/components/schemas/Book/properties/isbn" in reply.report.content
 
     reply, _ = await run(assistant, "help", origin=Origin("slack", "T1"))
     assert reply == HelpReply(available(SLACK), (messages.generation_off_note(),))  # no GROQ_API_KEY here

@@ -376,7 +376,7 @@ class FakeDiscord:
         send messages, read history) is an ordinary member without Manage Server.
         """
         option_types = {"question": 3, "spec": 3, "name": 3, "file": 11, "request": 3, "before": 3, "after": 3,
-                        "private": 5}
+                        "private": 5, "what": 3}
         sub_options = []
         for name, value in (options or {}).items():
             option: dict[str, Any] = {"name": name, "type": option_types[name], "value": value}

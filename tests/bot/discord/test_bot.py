@@ -569,7 +569,7 @@ async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
     else:
         options = {
             "ask": {"question": REFUND}, "forget": {"name": "nope"}, "diff": {"name": "bookshop"},
-            "check": {"request": "POST /customers\n{}"},
+            "check": {"request": "POST /customers\n{}"}, "diagram": {"name": "bookshop"}, "lint": {"name": "bookshop"},
         }.get(entry.name, {})
         interaction = fake.interaction(entry.name, options)
     await fake.dispatch("INTERACTION_CREATE", interaction)
@@ -577,3 +577,19 @@ async def test_each_slash_command_replies_as_privately_as_the_catalogue_says(
     assert deferred.body["type"] == 5
     assert bool((deferred.body.get("data") or {}).get("flags", 0) & 64) is entry.private
     await fake.wait_for(lambda c: c.method in ("PATCH", "POST") and interaction["token"] in c.path)
+
+
+async def test_slash_diagram_attaches_the_png(bot: Any, fake: FakeDiscord) -> None:
+    interaction = fake.interaction("diagram", {"name": "bookshop", "what": "auth"})
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    [upload] = await fake.wait_for(lambda c: bool(c.files) and interaction["token"] in c.path)
+    [file] = upload.files
+    assert file["filename"] == "bookshop-auth.png" and file["data"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert any("Auth flow of `bookshop`" in c.content for c in original_edits(fake, interaction))
+    assert not (callback(fake, interaction)[0].body.get("data") or {}).get("flags")  # public, like the command
+
+
+async def test_draw_mention_attaches_the_png(bot: Any, fake: FakeDiscord) -> None:
+    await fake.dispatch("MESSAGE_CREATE", fake.mention("draw the Order schema of bookshop"))
+    [upload] = await fake.wait_for(lambda c: bool(c.files))
+    assert upload.files[0]["filename"] == "bookshop-schema-Order.png"
