@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import pytest
@@ -41,10 +41,16 @@ async def bot(
     """The bot, connected and ready, with the bookshop spec indexed in the fake guild's workspace."""
     uploader = Origin("discord", str(GUILD_ID), user=str(USER_ID), user_name="ada")
     await assistant.ingest(UploadSpec(uploader, PathAttachment(example_spec), "bookshop"))
-    with discord_endpoints(discord_settings):
-        client = build_discord_client(
-            discord_settings, assistant, guild_ready_timeout=0.05, edit_interval=0.3, progress_interval=0.1
-        )
+    async with running_bot(discord_settings, assistant, progress_interval=0.1) as client:
+        yield client
+    _assert_mentions_denied(fake)
+
+
+@asynccontextmanager
+async def running_bot(settings: Any, assistant: Any, **options: Any) -> AsyncIterator[AssistantClient]:
+    """A bot process connected to the fake Discord until the block ends (a second one is what a restart looks like)."""
+    with discord_endpoints(settings):
+        client = build_discord_client(settings, assistant, guild_ready_timeout=0.05, edit_interval=0.3, **options)
         async with client:
             task = asyncio.create_task(client.start(TOKEN))
             await asyncio.wait_for(client.wait_until_ready(), 15)
@@ -54,7 +60,6 @@ async def bot(
                 await client.close()
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
-    _assert_mentions_denied(fake)
 
 
 def _assert_mentions_denied(fake: FakeDiscord) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import pytest
@@ -13,10 +11,10 @@ from structlog.testing import capture_logs
 
 from bot.discord_app import messages as discord_messages
 from bot.discord_app.client import AssistantClient
-from bot.discord_app.runner import build_discord_client, discord_endpoints
 from core.actions import AskQuestion
 from core.snippet_choice import operation_ref
 from core.threads import thread_key
+from tests.bot.discord.conftest import running_bot
 from tests.bot.discord.fake_discord import (
     BOT_ROLE_ID,
     CHANNEL_ID,
@@ -25,7 +23,6 @@ from tests.bot.discord.fake_discord import (
     OTHER_HUMAN,
     THREAD_ID,
     THREAD_PERMISSIONS,
-    TOKEN,
     Call,
     FakeDiscord,
 )
@@ -65,22 +62,6 @@ def custom_ids(call: Call) -> list[str]:
 def menu(call: Call) -> dict[str, Any]:
     [select] = [item for row in call.body["components"] for item in row["components"] if item["type"] == 3]
     return select
-
-
-@asynccontextmanager
-async def running_bot(fake: FakeDiscord, settings: Any, assistant: Any) -> AsyncIterator[AssistantClient]:
-    """Another bot process on the same fake Discord and data (what a restart looks like from outside)."""
-    with discord_endpoints(settings):
-        client = build_discord_client(settings, assistant, guild_ready_timeout=0.05, edit_interval=0.3)
-        async with client:
-            task = asyncio.create_task(client.start(TOKEN))
-            await asyncio.wait_for(client.wait_until_ready(), 15)
-            try:
-                yield client
-            finally:
-                await client.close()
-                with suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 5)
 
 
 # ---- threads -------------------------------------------------------------------------------------------
@@ -209,7 +190,7 @@ async def test_clicks_on_answers_sent_before_a_restart_are_handled(
     answer = await wait_answer_with_buttons(fake)
     message, answer_id = answer.response, custom_ids(answer)[0].split(":")[2]
     await bot.close()  # the process stops; a new one starts on the same data
-    async with running_bot(fake, discord_settings, assistant):
+    async with running_bot(discord_settings, assistant):
         click = fake.click(message, f"sn:python:{REFUND_REF}:bookshop")
         await fake.dispatch("INTERACTION_CREATE", click)
         await fake.wait_for(lambda c: click["token"] in c.path and "```python" in c.content)
