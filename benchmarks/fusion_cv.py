@@ -57,8 +57,9 @@ GRID: dict[str, tuple[Any, ...]] = {
     "method": (0.0, 0.03, 0.06, 0.1),
     "shape": (0.0, 0.05, 0.1),
     "plural": (0.0, 0.03, 0.06),
+    "admin": (0.0, 0.05, 0.1, 0.2),
 }
-NUMERIC = ("dense", "title", "identifier", "method", "shape", "plural")
+NUMERIC = ("dense", "title", "identifier", "method", "shape", "plural", "admin")
 MISS = 11  # rank stored for "not in the top 10"
 RRF_K, RRF_DENSE, RRF_LEXICAL, RRF_IDENTIFIER, RRF_CANDIDATES = 60, 1.5, 1.0, 3.0, 50  # the fusion used before
 
@@ -89,6 +90,7 @@ class Record:
     method_fit: list[float]
     shape_fit: list[float]
     plural_fit: list[float]
+    admin_misfit: list[float]
     gold: list[bool]
 
     def signals(self) -> Signals:
@@ -106,6 +108,7 @@ class Record:
             method_fit=np.array(self.method_fit, dtype=float),
             shape_fit=np.array(self.shape_fit, dtype=float),
             plural_fit=np.array(self.plural_fit, dtype=float),
+            admin_misfit=np.array(self.admin_misfit, dtype=float),
         )
 
 
@@ -161,6 +164,7 @@ async def _compute(questions: list[tuple[str, Question]], specs: Path, data: Pat
                     method_fit=[float(x) for x in s.method_fit],
                     shape_fit=[float(x) for x in s.shape_fit],
                     plural_fit=[float(x) for x in s.plural_fit],
+                    admin_misfit=[float(x) for x in s.admin_misfit],
                     gold=[any(matches(d.item, g) for g in q.gold) for d in documents],
                 )
             )
@@ -335,7 +339,7 @@ def describe(c: Fusion) -> str:
     """One line naming a configuration."""
     return (
         f"{c.dense_scale}/{c.lexical_scale}, dense {c.dense:.2f}, title {c.title:.2f}, identifier {c.identifier:.2f}, "
-        f"method {c.method:.2f}, shape {c.shape:.2f}, plural {c.plural:.2f}"
+        f"method {c.method:.2f}, shape {c.shape:.2f}, plural {c.plural:.2f}, admin {c.admin:.2f}"
     )
 
 

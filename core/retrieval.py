@@ -44,7 +44,7 @@ class Fusion:
     """The constants of score fusion.
 
     A candidate's score is `dense * d + (1 - dense) * ((1 - title) * b + title * t) + identifier * i
-    + method * m + shape * s + plural * p`:
+    + method * m + shape * s + plural * p - admin * a`:
     - `d`, the dense similarity scaled per question: `minmax` maps the best of the dense hits to 1 and the last
       to 0, `cosine` keeps the raw cosine similarity; a candidate the dense ranker did not return counts as the
       last hit;
@@ -58,7 +58,11 @@ class Fusion:
       verb of the question (`create` -> POST or PUT, ...);
     - `s`, 1 when the document's path shape fits what the question asks for: a collection (`/v1/customers`)
       for "list"/"all"/"every", an item (`/v1/customers/{customer}`) for "a specific"/"single";
-    - `p`, 1 for a collection path when the question names things in the plural.
+    - `p`, 1 for a collection path when the question names things in the plural;
+    - `a`, 1 for an operation in an admin namespace (`admin.conversations.archive`, `/admin/users`) when the
+      question does not speak of admins, the enterprise or the organisation: such operations need privileges
+      most callers lack, and their names repeat the plain operations' words (`admin.emoji.add` vs
+      `reactions.add`), so they crowd out the operation people mean. A penalty, so it is subtracted.
     """
 
     dense: float
@@ -67,6 +71,7 @@ class Fusion:
     method: float
     shape: float
     plural: float
+    admin: float = 0.0
     dense_scale: Literal["minmax", "cosine"] = "minmax"
     lexical_scale: Literal["max", "bound"] = "max"
 
@@ -77,9 +82,10 @@ FUSION = Fusion(
     dense=0.65,
     title=0.5,
     identifier=0.5,
-    method=0.03,
+    method=0.06,
     shape=0.1,
     plural=0.03,
+    admin=0.2,
     dense_scale="cosine",
     lexical_scale="max",
 )
@@ -124,6 +130,12 @@ _LIST_WORDS = frozenset(_STEMMER.stemWords("list all every browse enumerate".spl
 # A question that names no action but asks "what"/"which"/"how many" wants to read something.
 _QUESTION_WORDS = frozenset("what which who whose where when many much".split())
 _ITEM_WORDS = frozenset(_STEMMER.stemWords("specific single particular individual".split()))
+# A question with one of these words may well mean an admin operation, so `Fusion.admin` does not apply.
+_ADMIN_QUESTION_WORDS = frozenset(
+    "admin admins administrator administrators administration enterprise org orgs organization organizations "
+    "organisation organisations".split()
+)
+_ADMIN_SEGMENT = "admin"
 _NOT_PLURAL = frozenset(
     "does this has was is its always news status alias canvas series analytics previous various plus thus less "
     "unless across perhaps whereas yes us".split()
@@ -140,6 +152,7 @@ _METHOD_INTENTS = {
     "query": frozenset({"read"}),
     "mutation": frozenset({"create", "update", "delete"}),
 }
+_NAMESPACE_SPLIT = re.compile(r"[/.:\s]+")
 _ITEM_SUFFIXES = frozenset({"", ".json"})  # Twilio's `/Calls/{Sid}.json` is one call
 
 
@@ -151,6 +164,7 @@ class Intent:
     wants_list: bool
     wants_item: bool
     plural: bool
+    about_admin: bool = False
 
 
 def question_intent(query: str) -> Intent:
@@ -165,7 +179,17 @@ def question_intent(query: str) -> Intent:
         for w in words
         if w not in _STOPWORDS
     )
-    return Intent(actions, bool(stems & _LIST_WORDS), bool(stems & _ITEM_WORDS), plural)
+    about_admin = bool(_ADMIN_QUESTION_WORDS.intersection(words))
+    return Intent(actions, bool(stems & _LIST_WORDS), bool(stems & _ITEM_WORDS), plural, about_admin)
+
+
+def document_is_admin(document: Document) -> bool:
+    """Whether an operation lives in an admin namespace: a path, operationId or folder segment `admin`."""
+    op = document.operation
+    if op is None:
+        return False
+    names = (op.path.split("?", 1)[0], op.operation_id, op.folder)
+    return any(_ADMIN_SEGMENT in _NAMESPACE_SPLIT.split(name.lower()) for name in names if name)
 
 
 def document_shape(document: Document) -> Literal["item", "collection", ""]:
@@ -271,11 +295,12 @@ class Signals:
     method_fit: np.ndarray  # 1 where the document's method serves one of the question's intents
     shape_fit: np.ndarray  # 1 where the path is the shape (collection or item) the question asks for
     plural_fit: np.ndarray  # 1 for a collection path when the question names things in the plural
+    admin_misfit: np.ndarray  # 1 for an admin-namespace operation when the question does not speak of admins
 
     def features(
         self, dense_scale: Literal["minmax", "cosine"], lexical_scale: Literal["max", "bound"]
     ) -> np.ndarray:
-        """One row per candidate: scaled dense, BM25 and title BM25, identifier, method, shape, plural (`Fusion`)."""
+        """One row per candidate: scaled dense, BM25, title BM25, identifier, method, shape, plural, admin."""
         hits = self.dense[~np.isnan(self.dense)]
         low, high = (float(hits.min()), float(hits.max())) if hits.size else (0.0, 0.0)
         dense = np.where(np.isnan(self.dense), low, self.dense)
@@ -284,7 +309,9 @@ class Signals:
         lexical = _scaled(self.bm25, self.bm25_best if lexical_scale == "max" else self.bm25_bound)
         title = _scaled(self.title, self.title_best if lexical_scale == "max" else self.title_bound)
         identifier = _scaled(self.identifier, float(self.identifier.max(initial=0.0)))
-        return np.column_stack([dense, lexical, title, identifier, self.method_fit, self.shape_fit, self.plural_fit])
+        return np.column_stack(
+            [dense, lexical, title, identifier, self.method_fit, self.shape_fit, self.plural_fit, self.admin_misfit]
+        )
 
 
 def _scaled(values: np.ndarray, divisor: float) -> np.ndarray:
@@ -308,6 +335,7 @@ def fusion_weights(fusion: Fusion) -> np.ndarray:
             fusion.method,
             fusion.shape,
             fusion.plural,
+            -fusion.admin,
         ]
     )
 
@@ -353,6 +381,7 @@ class _LexicalIndex:
                     self._identifiers.add(identifier.strip().strip("/").lower().split("/"), index)
         self.intents = [document_intents(d) for _, d in entries]
         self.shapes = [document_shape(d) for _, d in entries]
+        self.admin = np.array([document_is_admin(d) for _, d in entries], dtype=bool)
 
     def set_vectors(self, spec: str, keys: Sequence[str], vectors: np.ndarray) -> None:
         """Keep the vectors of `spec`'s documents (by key) for exact dense search; unknown keys are ignored."""
@@ -432,6 +461,9 @@ class _LexicalIndex:
             method_fit=np.array([bool(self.intents[i] & intent.actions) for i in candidates], dtype=float),
             shape_fit=np.array([bool(wanted) and self.shapes[i] == wanted for i in candidates], dtype=float),
             plural_fit=np.array([intent.plural and self.shapes[i] == "collection" for i in candidates], dtype=float),
+            admin_misfit=(
+                np.zeros(candidates.size) if intent.about_admin else self.admin[candidates].astype(float)
+            ),
         )
 
 

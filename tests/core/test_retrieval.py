@@ -20,6 +20,7 @@ from core.retrieval import (
     Signals,
     _LexicalIndex,
     document_intents,
+    document_is_admin,
     document_shape,
     fuse,
     fusion_weights,
@@ -115,6 +116,36 @@ def test_document_intents_by_method_and_name(method: str, path: str, operation_i
     assert document_intents(document) == intents
 
 
+@pytest.mark.parametrize(
+    ("path", "operation_id", "folder", "admin"),
+    [
+        ("/admin.conversations.archive", "admin_conversations_archive", "", True),  # Slack
+        ("/api/v1/admin/users/{id}", "", "", True),
+        ("/users", "", "Admin", True),  # a Postman folder
+        ("/conversations.archive", "conversations_archive", "", False),
+        ("/administrators", "listAdministrators", "", False),  # a resource named after admins is not a namespace
+        ("/v1/admin_settings", "", "", False),
+    ],
+)
+def test_document_is_admin_by_namespace_segment(path: str, operation_id: str, folder: str, admin: bool) -> None:
+    document = _document(Operation(ItemKind.OPERATION, "POST", path, operation_id=operation_id, folder=folder))
+    assert document_is_admin(document) is admin
+
+
+@pytest.mark.parametrize(
+    ("question", "about_admin"),
+    [
+        ("archive a channel", False),
+        ("as a workspace admin, archive a channel", True),
+        ("archive a channel for the whole organization", True),
+        ("which Enterprise Grid endpoints exist?", True),
+        ("tell me about the administrators group", True),
+    ],
+)
+def test_question_intent_tells_when_admins_are_meant(question: str, about_admin: bool) -> None:
+    assert question_intent(question).about_admin is about_admin
+
+
 def test_auth_schemes_serve_no_intent_and_are_named_as_auth() -> None:
     from core.models import SecurityScheme
 
@@ -152,6 +183,7 @@ def _signals(**overrides: object) -> Signals:
         "method_fit": np.array([1.0, 0.0, 0.0]),
         "shape_fit": np.array([0.0, 1.0, 0.0]),
         "plural_fit": np.array([0.0, 0.0, 1.0]),
+        "admin_misfit": np.array([0.0, 1.0, 0.0]),
     }
     return Signals(**(base | overrides))  # type: ignore[arg-type]
 
@@ -162,7 +194,7 @@ def test_features_scale_each_signal_per_question() -> None:
     assert minmax[:, 1].tolist() == [0.0, 0.5, 1.0]  # over the best BM25 score
     assert minmax[:, 2].tolist() == [0.5, 0.0, 0.0]
     assert minmax[:, 3].tolist() == [0.0, 0.0, 1.0]  # over the longest identifier match
-    assert minmax[:, 4:].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    assert minmax[:, 4:].tolist() == [[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 1, 0]]
     cosine = _signals().features("cosine", "bound")
     assert cosine[:, 0].tolist() == pytest.approx([0.8, 0.4, 0.4])
     assert cosine[:, 1].tolist() == [0.0, 0.25, 0.5]  # over the most the query's words could score
@@ -178,23 +210,24 @@ def test_features_of_a_question_nothing_matches_are_zero_not_nan() -> None:
         for lexical_scale in ("max", "bound"):
             assert not np.isnan(empty.features(dense_scale, lexical_scale)).any()  # type: ignore[arg-type]
     nothing = _signals(candidates=np.zeros(0, dtype=int), **{k: np.zeros(0) for k in (
-        "dense", "bm25", "title", "identifier", "method_fit", "shape_fit", "plural_fit")})  # fmt: skip
+        "dense", "bm25", "title", "identifier", "method_fit", "shape_fit", "plural_fit", "admin_misfit")})  # fmt: skip
     assert fuse(nothing).shape == (0,)
 
 
 def test_fuse_is_the_weighted_sum_the_constants_describe() -> None:
-    fusion = Fusion(dense=0.6, title=0.25, identifier=0.5, method=0.1, shape=0.05, plural=0.02)
+    fusion = Fusion(dense=0.6, title=0.25, identifier=0.5, method=0.1, shape=0.05, plural=0.02, admin=0.2)
     weights = fusion_weights(fusion)
-    assert weights.tolist() == pytest.approx([0.6, 0.4 * 0.75, 0.4 * 0.25, 0.5, 0.1, 0.05, 0.02])
+    assert weights.tolist() == pytest.approx([0.6, 0.4 * 0.75, 0.4 * 0.25, 0.5, 0.1, 0.05, 0.02, -0.2])
     signals = _signals()
     expected = signals.features("minmax", "max") @ weights
     assert fuse(signals, fusion).tolist() == pytest.approx(expected.tolist())
     assert fuse(signals, fusion)[0] == pytest.approx(0.6 * 1 + 0.4 * 0.75 * 0 + 0.4 * 0.25 * 0.5 + 0.1)
+    assert fuse(signals, fusion)[1] == pytest.approx(0.4 * 0.75 * 0.5 + 0.05 - 0.2)  # the admin penalty
 
 
 def test_the_defaults_are_a_convex_combination_with_light_priors() -> None:
     assert 0 < FUSION.dense < 1 and 0 <= FUSION.title <= 1
-    assert max(FUSION.method, FUSION.shape, FUSION.plural) < min(FUSION.dense, 1 - FUSION.dense)
+    assert max(FUSION.method, FUSION.shape, FUSION.plural, FUSION.admin) < min(FUSION.dense, 1 - FUSION.dense)
 
 
 # ---- the whole path ----------------------------------------------------------------------------------
@@ -251,6 +284,42 @@ async def test_a_quoted_name_outweighs_the_verbs(assistant, question: str, first
     await assistant.ingest(UploadSpec(TEAM, BytesAttachment("gadgets.json", json.dumps(GADGETS).encode()), None))
     items = await assistant.search(TEAM, question)
     assert items[0].document.title == first, [i.document.title for i in items]
+
+
+# An admin namespace repeating the plain operations' words (Slack's real summaries).
+WORKSPACE = {
+    "openapi": "3.0.0",
+    "info": {"title": "Workspace API", "version": "1.0"},
+    "paths": {
+        path: {"post": {"operationId": path.strip("/").replace(".", "_"), "summary": summary}}
+        for path, summary in {
+            "/reactions.add": "Adds a reaction to an item.",  # Slack's own words
+            "/admin.emoji.add": "Add an emoji.",
+            "/admin.apps.approve": "Approve an app installation request",
+        }.items()
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        ("add an emoji reaction to a message", "POST /reactions.add"),  # admin.emoji.add without the prior
+        ("as an admin, add an emoji", None),  # the penalty is off: either may come first
+        ("approve an app installation request", "POST /admin.apps.approve"),  # still found when it is the match
+    ],
+)
+async def test_admin_operations_give_way_unless_admins_are_meant(assistant, question: str, first: str | None) -> None:
+    await assistant.ingest(UploadSpec(TEAM, BytesAttachment("ws.json", json.dumps(WORKSPACE).encode()), None))
+    scope = assistant.search_scope(TEAM.scope, None)
+    items = await assistant.search(TEAM, question)
+    if first is not None:
+        assert items[0].document.title == first, [i.document.title for i in items]
+        return
+    plain = replace(FUSION, admin=0.0)
+    retriever = HybridRetriever(assistant.store, assistant.registry, assistant.embedder, plain)
+    expected = [(i.document.title, round(i.score, 6)) for i in await retriever.search(scope, question)]
+    assert [(i.document.title, round(i.score, 6)) for i in items] == expected
 
 
 async def test_search_returns_no_overview_and_at_most_the_limit(assistant, example_spec) -> None:
