@@ -58,8 +58,9 @@ GRID: dict[str, tuple[Any, ...]] = {
     "shape": (0.0, 0.05, 0.1),
     "plural": (0.0, 0.03, 0.06),
     "admin": (0.0, 0.05, 0.1, 0.2),
+    "cover": (0.0, 0.05, 0.1, 0.2),
 }
-NUMERIC = ("dense", "title", "identifier", "method", "shape", "plural", "admin")
+NUMERIC = ("dense", "title", "identifier", "method", "shape", "plural", "admin", "cover")
 MISS = 11  # rank stored for "not in the top 10"
 RRF_K, RRF_DENSE, RRF_LEXICAL, RRF_IDENTIFIER, RRF_CANDIDATES = 60, 1.5, 1.0, 3.0, 50  # the fusion used before
 
@@ -91,6 +92,7 @@ class Record:
     shape_fit: list[float]
     plural_fit: list[float]
     admin_misfit: list[float]
+    name_cover: list[float]
     gold: list[bool]
 
     def signals(self) -> Signals:
@@ -109,6 +111,7 @@ class Record:
             shape_fit=np.array(self.shape_fit, dtype=float),
             plural_fit=np.array(self.plural_fit, dtype=float),
             admin_misfit=np.array(self.admin_misfit, dtype=float),
+            name_cover=np.array(self.name_cover, dtype=float),
         )
 
 
@@ -165,6 +168,7 @@ async def _compute(questions: list[tuple[str, Question]], specs: Path, data: Pat
                     shape_fit=[float(x) for x in s.shape_fit],
                     plural_fit=[float(x) for x in s.plural_fit],
                     admin_misfit=[float(x) for x in s.admin_misfit],
+                    name_cover=[float(x) for x in s.name_cover],
                     gold=[any(matches(d.item, g) for g in q.gold) for d in documents],
                 )
             )
@@ -339,7 +343,7 @@ def describe(c: Fusion) -> str:
     """One line naming a configuration."""
     return (
         f"{c.dense_scale}/{c.lexical_scale}, dense {c.dense:.2f}, title {c.title:.2f}, identifier {c.identifier:.2f}, "
-        f"method {c.method:.2f}, shape {c.shape:.2f}, plural {c.plural:.2f}, admin {c.admin:.2f}"
+        f"method {c.method:.2f}, shape {c.shape:.2f}, plural {c.plural:.2f}, admin {c.admin:.2f}, cover {c.cover:.2f}"
     )
 
 

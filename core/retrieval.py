@@ -44,7 +44,7 @@ class Fusion:
     """The constants of score fusion.
 
     A candidate's score is `dense * d + (1 - dense) * ((1 - title) * b + title * t) + identifier * i
-    + method * m + shape * s + plural * p - admin * a`:
+    + method * m + shape * s + plural * p - admin * a + cover * c`:
     - `d`, the dense similarity scaled per question: `minmax` maps the best of the dense hits to 1 and the last
       to 0, `cosine` keeps the raw cosine similarity; a candidate the dense ranker did not return counts as the
       last hit;
@@ -62,7 +62,10 @@ class Fusion:
     - `a`, 1 for an operation in an admin namespace (`admin.conversations.archive`, `/admin/users`) when the
       question does not speak of admins, the enterprise or the organisation: such operations need privileges
       most callers lack, and their names repeat the plain operations' words (`admin.emoji.add` vs
-      `reactions.add`), so they crowd out the operation people mean. A penalty, so it is subtracted.
+      `reactions.add`), so they crowd out the operation people mean. A penalty, so it is subtracted;
+    - `c`, the share of the words of the document's name (`title_text`) that the question uses: of two siblings
+      the question matches equally, the one whose name says no more than was asked (`chat.delete` for "delete
+      a message", not `chat.deleteScheduledMessage`). BM25 rewards the words matched, not the ones left over.
     """
 
     dense: float
@@ -72,6 +75,7 @@ class Fusion:
     shape: float
     plural: float
     admin: float = 0.0
+    cover: float = 0.0
     dense_scale: Literal["minmax", "cosine"] = "minmax"
     lexical_scale: Literal["max", "bound"] = "max"
 
@@ -79,13 +83,14 @@ class Fusion:
 # The constants `benchmarks/fusion_cv.py` chooses on all of dev.jsonl + dev_more.jsonl (131 questions), after
 # 5-fold cross-validation estimated how well that choice does on questions it has not seen (RESULTS.md).
 FUSION = Fusion(
-    dense=0.65,
+    dense=0.75,
     title=0.5,
     identifier=0.5,
-    method=0.06,
+    method=0.03,
     shape=0.1,
-    plural=0.03,
+    plural=0.0,
     admin=0.2,
+    cover=0.1,
     dense_scale="cosine",
     lexical_scale="max",
 )
@@ -296,6 +301,7 @@ class Signals:
     shape_fit: np.ndarray  # 1 where the path is the shape (collection or item) the question asks for
     plural_fit: np.ndarray  # 1 for a collection path when the question names things in the plural
     admin_misfit: np.ndarray  # 1 for an admin-namespace operation when the question does not speak of admins
+    name_cover: np.ndarray  # the share of the document's name words the question uses
 
     def features(
         self, dense_scale: Literal["minmax", "cosine"], lexical_scale: Literal["max", "bound"]
@@ -310,7 +316,10 @@ class Signals:
         title = _scaled(self.title, self.title_best if lexical_scale == "max" else self.title_bound)
         identifier = _scaled(self.identifier, float(self.identifier.max(initial=0.0)))
         return np.column_stack(
-            [dense, lexical, title, identifier, self.method_fit, self.shape_fit, self.plural_fit, self.admin_misfit]
+            [
+                dense, lexical, title, identifier, self.method_fit, self.shape_fit, self.plural_fit,
+                self.admin_misfit, self.name_cover,
+            ]
         )
 
 
@@ -336,6 +345,7 @@ def fusion_weights(fusion: Fusion) -> np.ndarray:
             fusion.shape,
             fusion.plural,
             -fusion.admin,
+            fusion.cover,
         ]
     )
 
@@ -370,7 +380,9 @@ class _LexicalIndex:
         self.vectors = np.zeros((len(entries), 0), dtype=np.float32)
         self.has_vector = np.zeros(len(entries), dtype=bool)
         self._bm25 = _Bm25([tokenize(d.lexical_text) for _, d in entries])
-        self._title = _Bm25([tokenize(title_text(d)) for _, d in entries])
+        titles = [tokenize(title_text(d)) for _, d in entries]
+        self._title = _Bm25(titles)
+        self._name_words = [frozenset(t) for t in titles]
         # An identifier many documents share (every GraphQL field's `/graphql` path) identifies nothing.
         counts = Counter(i.lower() for _, d in entries for i in d.identifiers)
         # Path templates (`/v1/customers/{customer}`) and plain names alike, compared segment by segment.
@@ -433,6 +445,7 @@ class _LexicalIndex:
     def signals(self, query: str, dense_hits: Sequence[tuple[int, float]], limit: int = CANDIDATES) -> Signals:
         """The candidates for a query and their signals, from `dense_hits` (entry index, cosine similarity)."""
         words = tokenize(query)
+        asked = frozenset(words)
         scores, bound = self._bm25.scores(words)
         title, title_bound = self._title.scores(words)
         identifiers = self.identifier_matches(query)
@@ -461,6 +474,9 @@ class _LexicalIndex:
             method_fit=np.array([bool(self.intents[i] & intent.actions) for i in candidates], dtype=float),
             shape_fit=np.array([bool(wanted) and self.shapes[i] == wanted for i in candidates], dtype=float),
             plural_fit=np.array([intent.plural and self.shapes[i] == "collection" for i in candidates], dtype=float),
+            name_cover=np.array(
+                [len(self._name_words[i] & asked) / len(self._name_words[i]) if self._name_words[i] else 0.0
+                 for i in candidates], dtype=float),
             admin_misfit=(
                 np.zeros(candidates.size) if intent.about_admin else self.admin[candidates].astype(float)
             ),

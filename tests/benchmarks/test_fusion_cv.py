@@ -46,7 +46,8 @@ def _record(spec: str, gold: list[bool], dense: list[float | None], bm25: list[f
         id=f"{spec}-{n}", file="f.jsonl", spec=spec, style="natural", question="q", items=[{}] * n,
         overview=[False] * n, entry=list(range(n)), dense=dense, bm25=bm25, bm25_best=max(bm25), bm25_bound=sum(bm25),
         title=[0.0] * n, title_best=0.0, title_bound=0.0, identifier=[0.0] * n, method_fit=[0.0] * n,
-        shape_fit=[0.0] * n, plural_fit=[0.0] * n, admin_misfit=[0.0] * n, gold=gold,
+        shape_fit=[0.0] * n, plural_fit=[0.0] * n, admin_misfit=[0.0] * n,
+        name_cover=[0.0] * n, gold=gold,
     )  # fmt: skip
 
 

@@ -184,6 +184,7 @@ def _signals(**overrides: object) -> Signals:
         "shape_fit": np.array([0.0, 1.0, 0.0]),
         "plural_fit": np.array([0.0, 0.0, 1.0]),
         "admin_misfit": np.array([0.0, 1.0, 0.0]),
+        "name_cover": np.array([0.5, 0.0, 1.0]),
     }
     return Signals(**(base | overrides))  # type: ignore[arg-type]
 
@@ -194,7 +195,7 @@ def test_features_scale_each_signal_per_question() -> None:
     assert minmax[:, 1].tolist() == [0.0, 0.5, 1.0]  # over the best BM25 score
     assert minmax[:, 2].tolist() == [0.5, 0.0, 0.0]
     assert minmax[:, 3].tolist() == [0.0, 0.0, 1.0]  # over the longest identifier match
-    assert minmax[:, 4:].tolist() == [[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 1, 0]]
+    assert minmax[:, 4:].tolist() == [[1, 0, 0, 0, 0.5], [0, 1, 0, 1, 0], [0, 0, 1, 0, 1]]
     cosine = _signals().features("cosine", "bound")
     assert cosine[:, 0].tolist() == pytest.approx([0.8, 0.4, 0.4])
     assert cosine[:, 1].tolist() == [0.0, 0.25, 0.5]  # over the most the query's words could score
@@ -210,24 +211,26 @@ def test_features_of_a_question_nothing_matches_are_zero_not_nan() -> None:
         for lexical_scale in ("max", "bound"):
             assert not np.isnan(empty.features(dense_scale, lexical_scale)).any()  # type: ignore[arg-type]
     nothing = _signals(candidates=np.zeros(0, dtype=int), **{k: np.zeros(0) for k in (
-        "dense", "bm25", "title", "identifier", "method_fit", "shape_fit", "plural_fit", "admin_misfit")})  # fmt: skip
+        "dense", "bm25", "title", "identifier", "method_fit", "shape_fit", "plural_fit", "admin_misfit",
+        "name_cover")})  # fmt: skip
     assert fuse(nothing).shape == (0,)
 
 
 def test_fuse_is_the_weighted_sum_the_constants_describe() -> None:
-    fusion = Fusion(dense=0.6, title=0.25, identifier=0.5, method=0.1, shape=0.05, plural=0.02, admin=0.2)
+    fusion = Fusion(dense=0.6, title=0.25, identifier=0.5, method=0.1, shape=0.05, plural=0.02, admin=0.2, cover=0.1)
     weights = fusion_weights(fusion)
-    assert weights.tolist() == pytest.approx([0.6, 0.4 * 0.75, 0.4 * 0.25, 0.5, 0.1, 0.05, 0.02, -0.2])
+    assert weights.tolist() == pytest.approx([0.6, 0.4 * 0.75, 0.4 * 0.25, 0.5, 0.1, 0.05, 0.02, -0.2, 0.1])
     signals = _signals()
     expected = signals.features("minmax", "max") @ weights
     assert fuse(signals, fusion).tolist() == pytest.approx(expected.tolist())
-    assert fuse(signals, fusion)[0] == pytest.approx(0.6 * 1 + 0.4 * 0.75 * 0 + 0.4 * 0.25 * 0.5 + 0.1)
+    assert fuse(signals, fusion)[0] == pytest.approx(0.6 * 1 + 0.4 * 0.75 * 0 + 0.4 * 0.25 * 0.5 + 0.1 + 0.1 * 0.5)
     assert fuse(signals, fusion)[1] == pytest.approx(0.4 * 0.75 * 0.5 + 0.05 - 0.2)  # the admin penalty
 
 
 def test_the_defaults_are_a_convex_combination_with_light_priors() -> None:
     assert 0 < FUSION.dense < 1 and 0 <= FUSION.title <= 1
-    assert max(FUSION.method, FUSION.shape, FUSION.plural, FUSION.admin) < min(FUSION.dense, 1 - FUSION.dense)
+    priors = (FUSION.method, FUSION.shape, FUSION.plural, FUSION.admin, FUSION.cover)
+    assert max(priors) < min(FUSION.dense, 1 - FUSION.dense)
 
 
 # ---- the whole path ----------------------------------------------------------------------------------
@@ -293,8 +296,8 @@ WORKSPACE = {
     "paths": {
         path: {"post": {"operationId": path.strip("/").replace(".", "_"), "summary": summary}}
         for path, summary in {
-            "/reactions.add": "Adds a reaction to an item.",  # Slack's own words
-            "/admin.emoji.add": "Add an emoji.",
+            "/conversations.archive": "Archives a conversation.",  # Slack's own words
+            "/admin.conversations.archive": "Archive a public or private channel.",
             "/admin.apps.approve": "Approve an app installation request",
         }.items()
     },
@@ -304,8 +307,8 @@ WORKSPACE = {
 @pytest.mark.parametrize(
     ("question", "first"),
     [
-        ("add an emoji reaction to a message", "POST /reactions.add"),  # admin.emoji.add without the prior
-        ("as an admin, add an emoji", None),  # the penalty is off: either may come first
+        ("archive a channel", "POST /conversations.archive"),  # the admin one, which says "channel", without the prior
+        ("as an admin, archive a channel", None),  # the penalty is off: either may come first
         ("approve an app installation request", "POST /admin.apps.approve"),  # still found when it is the match
     ],
 )
@@ -320,6 +323,21 @@ async def test_admin_operations_give_way_unless_admins_are_meant(assistant, ques
     retriever = HybridRetriever(assistant.store, assistant.registry, assistant.embedder, plain)
     expected = [(i.document.title, round(i.score, 6)) for i in await retriever.search(scope, question)]
     assert [(i.document.title, round(i.score, 6)) for i in items] == expected
+
+
+def test_name_cover_is_the_share_of_the_name_the_question_uses() -> None:
+    # Every word of `chat.delete`'s name is asked for; `chat.deleteScheduledMessage` also says "scheduled", which
+    # the question does not: the sibling that names more than was asked comes second.
+    documents = [
+        _document(Operation(ItemKind.OPERATION, "POST", path, operation_id=path.strip("/").replace(".", "_")))
+        for path in ("/chat.delete", "/chat.deleteScheduledMessage", "/reactions.add")
+    ]
+    index = _LexicalIndex([("slack", d) for d in documents])
+    signals = index.signals("delete a chat message", [(0, 0.5), (1, 0.5), (2, 0.5)])
+    cover = dict(zip(signals.candidates.tolist(), signals.name_cover.tolist(), strict=True))
+    assert cover[0] == 1.0  # chat, delete
+    assert cover[1] == pytest.approx(3 / 4)  # chat, delete, message of chat, delete, scheduled, message
+    assert cover[2] == 0.0
 
 
 async def test_search_returns_no_overview_and_at_most_the_limit(assistant, example_spec) -> None:
