@@ -6,10 +6,6 @@ import base64
 import email.parser
 import email.policy
 import json
-import os
-import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +32,8 @@ from core.models import (
 from core.models import SecurityRequirement as Req
 from core.parsing.graphql import parse_graphql
 from core.snippets import LANGUAGES, build_snippet, can_build_snippet, normalise_language
+from tests.conftest import skip_noted
+from tests.core.snippet_toolchains import Built, Program, build, missing
 
 # The types parsers give fields and parameters (the labels beside them are only shown to people).
 INTEGER = ValueType(("integer",))
@@ -43,10 +41,6 @@ BOOLEAN = ValueType(("boolean",))
 OBJECT = ValueType(("object",))
 STRING = ValueType(("string",))
 BINARY = ValueType(("string",), binary=True)
-
-NODE = shutil.which("node") or ("/usr/bin/node" if Path("/usr/bin/node").exists() else None)
-CURL = shutil.which("curl")
-BASH = shutil.which("bash")
 
 ENV = {
     "API_TOKEN": "test-token-123",
@@ -154,8 +148,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server() -> Iterator[Recorder]:
+    """One server for the module: snippets are compiled in batches, so its address is known up front."""
     recorder = Recorder(base_url="")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
     recorder.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -172,50 +167,48 @@ def server() -> Iterator[Recorder]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(ENV)
-    env["NO_PROXY"] = "*"
-    return env
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"{command[0]} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def _workdir(tmp_path: Path, snippet: str, name: str) -> Path:
-    (tmp_path / "file.bin").write_bytes(FILE_CONTENT)
-    (tmp_path / name).write_text(snippet)
-    return tmp_path / name
-
-
 def check_syntax(snippet: str, language: str, tmp_path: Path) -> None:
-    if language == "python":
-        compile(snippet, "<snippet>", "exec")
-    elif language == "javascript":
-        if NODE:
-            _run([NODE, "--check", str(_workdir(tmp_path, snippet, "check.mjs"))], tmp_path)
-    else:
-        assert BASH
-        _run([BASH, "-n", str(_workdir(tmp_path, snippet, "check.sh"))], tmp_path)
+    """The snippet compiles (or passes the language's syntax check); skipped where the tool is missing."""
+    reason = missing(language)
+    if reason:
+        skip_noted(reason)
+    [built] = build(language, {"check": snippet}, tmp_path, FILE_CONTENT).values()
+    assert isinstance(built, Program), built.output
 
 
-def execute(snippet: str, language: str, tmp_path: Path) -> bool:
-    """Run a snippet; False when the tool it needs is not installed."""
-    if language == "python":
-        _run([sys.executable, str(_workdir(tmp_path, snippet, "snippet.py"))], tmp_path)
-        return True
-    if language == "javascript":
-        if not NODE:
-            return False
-        _run([NODE, str(_workdir(tmp_path, snippet, "snippet.mjs"))], tmp_path)
-        return True
-    if not CURL or not BASH:
-        return False
-    _run([BASH, str(_workdir(tmp_path, snippet, "snippet.sh"))], tmp_path)
-    return True
+class Builds:
+    """Each group of cases built once per language, in one batch, against the module's server."""
+
+    def __init__(self, server: Recorder, workdir: Path) -> None:
+        self.server = server
+        self.workdir = workdir
+        self._built: dict[tuple[str, str], dict[str, tuple[str, Built]]] = {}
+
+    def get(self, group: str, language: str, snippets: Callable[[str], dict[str, str]], name: str) -> tuple[str, Built]:
+        """The snippet `name` of `group` in `language`, and what its build made of it (a skip if no toolchain)."""
+        reason = missing(language)
+        if reason:
+            skip_noted(reason)
+        key = (group, language)
+        if key not in self._built:
+            codes = snippets(self.server.base_url)
+            built = build(language, codes, self.workdir / group, FILE_CONTENT)
+            self._built[key] = {n: (codes[n], built[n]) for n in codes}
+        return self._built[key][name]
+
+
+@pytest.fixture(scope="module")
+def builds(server: Recorder, tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    return Builds(server, tmp_path_factory.mktemp("snippets"))
+
+
+def run_and_record(built: Built, server: Recorder, extra_env: dict[str, str] | None = None) -> Received:
+    """Run a built snippet against the module's server; the one request it sent."""
+    assert isinstance(built, Program), f"the snippet does not build:\n{built.output}"
+    server.requests.clear()
+    built.run({**ENV, **(extra_env or {})})
+    assert len(server.requests) == 1, f"{len(server.requests)} requests sent"
+    return server.last()
 
 
 def spec_for(
@@ -620,20 +613,22 @@ CASES = {
 }
 
 
+def _case_snippets(language: str) -> Callable[[str], dict[str, str]]:
+    def snippets(base: str) -> dict[str, str]:
+        return {name: build_snippet(c.spec(base), c.operation(base), language) for name, c in CASES.items()}
+
+    return snippets
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("case_name", list(CASES))
 def test_snippet_is_valid_and_sends_the_right_request(
-    case_name: str, language: str, server: Recorder, tmp_path: Path
+    case_name: str, language: str, server: Recorder, builds: Builds
 ) -> None:
-    case = CASES[case_name]
-    snippet = build_snippet(case.spec(server.base_url), case.operation(server.base_url), language)
+    snippet, built = builds.get("cases", language, _case_snippets(language), case_name)
     for secret in ENV.values():
         assert secret not in snippet
-    check_syntax(snippet, language, tmp_path)
-    if not execute(snippet, language, tmp_path):
-        pytest.skip(f"no interpreter for {language} snippets")
-    assert len(server.requests) == 1
-    case.check(server.last(), language)
+    CASES[case_name].check(run_and_record(built, server), language)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -855,8 +850,22 @@ def test_unknown_language_raises() -> None:
         ("js", "javascript"),
         ("node", "javascript"),
         ("Node.js", "javascript"),
-        ("TypeScript", "javascript"),
+        ("TypeScript", "typescript"),
+        ("ts", "typescript"),
         ("fetch", "javascript"),
+        ("deno", "javascript"),
+        ("Go", "go"),
+        ("golang", "go"),
+        ("Java", "java"),
+        ("rb", "ruby"),
+        ("Ruby", "ruby"),
+        ("PHP", "php"),
+        ("C#", "csharp"),
+        ("csharp", "csharp"),
+        ("cs", "csharp"),
+        (".NET", "csharp"),
+        ("dotnet", "csharp"),
+        ("asp.net", None),
         ("shell", "curl"),
         ("bash", "curl"),
         ("cURL", "curl"),
