@@ -7,11 +7,12 @@ import email.parser
 import email.policy
 import json
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -32,6 +33,17 @@ from core.models import (
 from core.models import SecurityRequirement as Req
 from core.parsing.graphql import parse_graphql
 from core.snippets import LANGUAGES, build_snippet, can_build_snippet, normalise_language
+from core.snippets.build import build_request
+from core.snippets.request import (
+    Env,
+    FormBody,
+    GraphQLBody,
+    JsonBody,
+    MultipartBody,
+    RawBody,
+    Request,
+    Value,
+)
 from tests.conftest import skip_noted
 from tests.core.snippet_toolchains import Built, Program, build, missing
 
@@ -620,6 +632,71 @@ def _case_snippets(language: str) -> Callable[[str], dict[str, str]]:
     return snippets
 
 
+def _env_values(request: Request) -> dict[str, str]:
+    """A value for every environment variable the request reads: the test's secrets, else a made-up one."""
+    return {name: ENV.get(name, f"value-of-{name}") for name in request.env_vars()}
+
+
+def sends_what_the_request_describes(received: Received, request: Request, language: str) -> None:
+    """The language-neutral `Request` the snippet was rendered from is what arrived: method, path, query,
+    headers and body, with the environment's values in place of its variables."""
+    env = {**ENV, **_env_values(request)}
+
+    def text(value: Value) -> str:
+        return "".join(env[p.name] if isinstance(p, Env) else p for p in value)
+
+    def tree(data: object) -> object:
+        if isinstance(data, Env):
+            return env[data.name]
+        if isinstance(data, dict):
+            return {k: tree(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [tree(v) for v in data]
+        return data
+
+    def grouped(pairs: Iterable[tuple[str, Value]]) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for name, value in pairs:
+            result.setdefault(name, []).append(text(value))
+        return result
+
+    assert received.method == request.method
+    assert unquote(received.path) == unquote(urlsplit(request.url).path)
+    assert received.query == grouped(request.query)
+    for name, value in request.headers:
+        assert received.headers[name.lower()] == text(value), name
+    if request.basic_auth:
+        user, password = (env[name] for name in request.basic_auth)
+        assert received.headers["authorization"] == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    body = request.body
+    if body is None:
+        assert received.body == b""
+    elif isinstance(body, JsonBody):
+        assert received.headers["content-type"].startswith(body.content_type)
+        assert received.json() == tree(body.data)
+    elif isinstance(body, GraphQLBody):
+        assert received.headers["content-type"].startswith("application/json")
+        sent = received.json()
+        assert isinstance(sent, dict) and sent["variables"] == tree(body.variables)
+        if language == "curl":  # curl writes the document on one line
+            assert " ".join(sent["query"].split()) == " ".join(body.document.split())
+        else:  # some start the document on a line of its own
+            assert sent["query"].strip("\n") == body.document
+    elif isinstance(body, FormBody):
+        assert received.headers["content-type"].startswith("application/x-www-form-urlencoded")
+        assert received.form() == grouped(body.pairs)
+    elif isinstance(body, MultipartBody):
+        expected = {name: text(value).encode() for name, value in body.fields}
+        expected.update({name: FILE_CONTENT for name, _ in body.files})
+        assert received.multipart() == expected
+    elif isinstance(body, RawBody):
+        assert received.headers["content-type"].startswith(body.content_type)
+        assert received.body.decode() == body.text
+    else:
+        assert received.headers["content-type"].startswith(body.content_type)
+        assert received.body == FILE_CONTENT
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("case_name", list(CASES))
 def test_snippet_is_valid_and_sends_the_right_request(
@@ -628,7 +705,89 @@ def test_snippet_is_valid_and_sends_the_right_request(
     snippet, built = builds.get("cases", language, _case_snippets(language), case_name)
     for secret in ENV.values():
         assert secret not in snippet
-    CASES[case_name].check(run_and_record(built, server), language)
+    case = CASES[case_name]
+    received = run_and_record(built, server)
+    case.check(received, language)
+    request = build_request(case.spec(server.base_url), case.operation(server.base_url))
+    sends_what_the_request_describes(received, request, language)
+
+
+# Real operations from the corpus, served by the local server: (file, operation label or GraphQL field, path
+# prefix of the spec's server).
+REAL_OPERATIONS = {
+    "petstore_json": ("petstore_openapi3.yaml", "POST /pet", "/api/v3"),
+    "stripe_form": ("stripe_openapi3_2023-09.yaml", "POST /v1/payment_intents", ""),
+    "twilio_form_path": ("twilio_api_v2010_openapi3.json", "POST /2010-04-01/Accounts/{AccountSid}/Messages.json", ""),
+    "github_graphql_mutation": ("github_graphql_schema.graphql", "createIssue", ""),
+}
+
+
+@cache
+def _real_spec(path: Path) -> ApiSpec:
+    from core.parsing.loader import load_spec
+
+    extension = path.suffix.lstrip(".")
+    return load_spec(path.name, path.read_bytes(), max_bytes=50 * 2**20, allowed_extensions=frozenset({extension}))
+
+
+@cache
+def _real_request_parts(specs_dir: Path, case_name: str, base: str) -> tuple[ApiSpec, Operation]:
+    """The spec (its servers now the local server) and the operation, as answers read them from the store."""
+    from core.documents import Document, build_documents
+
+    filename, wanted, prefix = REAL_OPERATIONS[case_name]
+    spec = replace(_real_spec(specs_dir / filename), servers=(base + prefix,))
+    stored = [Document.from_payload(d.to_payload()).operation for d in build_documents(spec)]
+    operation = next(o for o in stored if o is not None and wanted in (o.label, o.name))
+    return spec, replace(operation, servers=())
+
+
+def _real_snippets(specs_dir: Path, language: str) -> Callable[[str], dict[str, str]]:
+    def snippets(base: str) -> dict[str, str]:
+        parts = {name: _real_request_parts(specs_dir, name, base) for name in REAL_OPERATIONS}
+        return {name: build_snippet(spec, operation, language) for name, (spec, operation) in parts.items()}
+
+    return snippets
+
+
+def _real_facts(case_name: str, received: Received) -> None:
+    """What each real operation sends, pinned, so the comparison with the `Request` cannot pass vacuously."""
+    basic = "Basic " + base64.b64encode(b"alice:s3cret pass").decode()
+    if case_name == "petstore_json":
+        assert (received.method, received.path) == ("POST", "/api/v3/pet")
+        assert received.headers["authorization"] == "Bearer test-token-123"
+        assert received.json() == {"name": "doggie", "photoUrls": ["<photoUrls>"], "id": 10}
+    elif case_name == "stripe_form":
+        assert (received.method, received.path) == ("POST", "/v1/payment_intents")
+        assert received.headers["authorization"] == basic
+        assert received.form() == {"amount": ["0"], "currency": ["<currency>"]}
+    elif case_name == "twilio_form_path":
+        assert (received.method, received.path) == ("POST", "/2010-04-01/Accounts/ACCOUNT_SID/Messages.json")
+        assert received.headers["authorization"] == basic
+        form = received.form()
+        assert form["To"] == ["+14155552345"] and form["Body"] == ["Hello! \U0001f44d"]
+        assert form["Tags"] == ['{"campaign_name": "Spring Sale 2022","message_type": "cart_abandoned"}']
+    else:
+        assert (received.method, received.path) == ("POST", "/graphql")
+        sent = received.json()
+        assert isinstance(sent, dict)
+        assert sent["query"].strip().startswith("mutation CreateIssue($input: CreateIssueInput!)")
+        assert sent["variables"] == {"input": {"repositoryId": "<repositoryId>", "title": "<title>"}}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("case_name", list(REAL_OPERATIONS))
+def test_real_corpus_snippets_send_the_right_request(
+    case_name: str, language: str, specs_dir: Path, server: Recorder, builds: Builds
+) -> None:
+    snippet, built = builds.get("real", language, _real_snippets(specs_dir, language), case_name)
+    for secret in ENV.values():
+        assert secret not in snippet
+    spec, operation = _real_request_parts(specs_dir, case_name, server.base_url)
+    request = build_request(spec, operation)
+    received = run_and_record(built, server, _env_values(request))
+    _real_facts(case_name, received)
+    sends_what_the_request_describes(received, request, language)
 
 
 # --------------------------------------------------------------------------------------------------------
