@@ -242,7 +242,7 @@ def render_go(request: Request) -> str:
     lines.append(")")
     lines.append("")
     lines.append("func main() {")
-    lines.extend(f"\t{line}" if line else "" for line in code)
+    lines.extend(f"\t{line}" if line else "" for i, line in enumerate(code) if line or code[i - 1])
     lines.append("}")
     lines.extend(helpers)
     lines.extend(["", "func check(err error) {", "\tif err != nil {", "\t\tlog.Fatal(err)", "\t}", "}"])

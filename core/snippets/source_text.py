@@ -53,11 +53,16 @@ def header_comments(
 
 
 def json_safe(data: Any) -> Any:
-    """A JSON tree with non-finite numbers (which JSON cannot hold) as null; `Env` leaves are kept."""
+    """A JSON tree with non-finite numbers (which JSON cannot hold) as null and lone surrogates as U+FFFD.
+
+    `Env` leaves are kept.
+    """
     if isinstance(data, float) and not math.isfinite(data):
         return None
+    if isinstance(data, str):
+        return without_surrogates(data)
     if isinstance(data, dict):
-        return {str(k): json_safe(v) for k, v in data.items()}
+        return {without_surrogates(str(k)): json_safe(v) for k, v in data.items()}
     if isinstance(data, list):
         return [json_safe(v) for v in data]
     return data
@@ -98,9 +103,9 @@ def encoded_pairs(pairs: list[tuple[str, Value]] | tuple[tuple[str, Value], ...]
     """`name=value&...` with literal text percent-encoded now; `Env` parts are left to encode at run time."""
     parts: list[Part] = []
     for index, (name, value) in enumerate(pairs):
-        parts.append(("&" if index else "") + quote(name, safe="") + "=")
+        parts.append(("&" if index else "") + quote(without_surrogates(name), safe="") + "=")
         for part in value:
-            parts.append(quote(part, safe=_QUERY_SAFE) if isinstance(part, str) else part)
+            parts.append(quote(without_surrogates(part), safe=_QUERY_SAFE) if isinstance(part, str) else part)
     return merge_literals(parts)
 
 

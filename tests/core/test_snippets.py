@@ -6,6 +6,7 @@ import base64
 import email.parser
 import email.policy
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from core.snippets.request import (
     Request,
     Value,
 )
+from core.snippets.source_text import json_safe, without_surrogates
 from tests.conftest import skip_noted
 from tests.core.snippet_toolchains import Built, Program, build, missing
 
@@ -632,6 +634,9 @@ def _case_snippets(language: str) -> Callable[[str], dict[str, str]]:
     return snippets
 
 
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e]")
+
+
 def _env_values(request: Request) -> dict[str, str]:
     """A value for every environment variable the request reads: the test's secrets, else a made-up one."""
     return {name: ENV.get(name, f"value-of-{name}") for name in request.env_vars()}
@@ -642,29 +647,36 @@ def sends_what_the_request_describes(received: Received, request: Request, langu
     headers and body, with the environment's values in place of its variables."""
     env = {**ENV, **_env_values(request)}
 
-    def text(value: Value) -> str:
-        return "".join(env[p.name] if isinstance(p, Env) else p for p in value)
+    def text(value: Value) -> str:  # snippets write lone surrogates (no UTF-8 for them) as U+FFFD
+        return without_surrogates("".join(env[p.name] if isinstance(p, Env) else p for p in value))
 
     def tree(data: object) -> object:
+        if isinstance(data, str):
+            return without_surrogates(data)
         if isinstance(data, Env):
             return env[data.name]
         if isinstance(data, dict):
-            return {k: tree(v) for k, v in data.items()}
+            return {without_surrogates(k): tree(v) for k, v in data.items()}
         if isinstance(data, list):
             return [tree(v) for v in data]
         return data
 
-    def grouped(pairs: Iterable[tuple[str, Value]]) -> dict[str, list[str]]:
+    def in_url(text: str) -> str:
+        # .NET's System.Uri drops bidirectional formatting characters from URLs (documented): C# cannot send them.
+        return _BIDI_CONTROLS.sub("", text) if language == "csharp" else text
+
+    def grouped(pairs: Iterable[tuple[str, Value]], url: bool = False) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
         for name, value in pairs:
-            result.setdefault(name, []).append(text(value))
+            key, item = without_surrogates(name), text(value)
+            result.setdefault(in_url(key) if url else key, []).append(in_url(item) if url else item)
         return result
 
     assert received.method == request.method
-    assert unquote(received.path) == unquote(urlsplit(request.url).path)
-    assert received.query == grouped(request.query)
-    for name, value in request.headers:
-        assert received.headers[name.lower()] == text(value), name
+    assert unquote(received.path) == in_url(unquote(urlsplit(request.url).path))
+    assert received.query == grouped(request.query, url=True)
+    for name, value in request.headers:  # HTTP drops the spaces around a header's value
+        assert received.headers[name.lower()] == text(value).strip(" \t"), name
     if request.basic_auth:
         user, password = (env[name] for name in request.basic_auth)
         assert received.headers["authorization"] == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -673,25 +685,32 @@ def sends_what_the_request_describes(received: Received, request: Request, langu
         assert received.body == b""
     elif isinstance(body, JsonBody):
         assert received.headers["content-type"].startswith(body.content_type)
-        assert received.json() == tree(body.data)
+        assert received.json() == tree(json_safe(body.data))  # JSON has no Infinity: null
     elif isinstance(body, GraphQLBody):
         assert received.headers["content-type"].startswith("application/json")
         sent = received.json()
-        assert isinstance(sent, dict) and sent["variables"] == tree(body.variables)
+        assert isinstance(sent, dict) and sent["variables"] == tree(json_safe(body.variables))
         if language == "curl":  # curl writes the document on one line
-            assert " ".join(sent["query"].split()) == " ".join(body.document.split())
+            assert " ".join(sent["query"].split()) == " ".join(without_surrogates(body.document).split())
         else:  # some start the document on a line of its own
-            assert sent["query"].strip("\n") == body.document
+            assert sent["query"].strip("\n") == without_surrogates(body.document)
     elif isinstance(body, FormBody):
         assert received.headers["content-type"].startswith("application/x-www-form-urlencoded")
         assert received.form() == grouped(body.pairs)
     elif isinstance(body, MultipartBody):
-        expected = {name: text(value).encode() for name, value in body.fields}
-        expected.update({name: FILE_CONTENT for name, _ in body.files})
+        def field(value: Value) -> bytes:
+            # fetch's FormData writes every line break in a text field as CRLF, as the HTML standard says.
+            written = text(value)
+            if language in ("javascript", "typescript"):
+                written = re.sub(r"\r\n|\r|\n", "\r\n", written)
+            return written.encode()
+
+        expected = {without_surrogates(name): field(value) for name, value in body.fields}
+        expected.update({without_surrogates(name): FILE_CONTENT for name, _ in body.files})
         assert received.multipart() == expected
     elif isinstance(body, RawBody):
         assert received.headers["content-type"].startswith(body.content_type)
-        assert received.body.decode() == body.text
+        assert received.body.decode() == without_surrogates(body.text)
     else:
         assert received.headers["content-type"].startswith(body.content_type)
         assert received.body == FILE_CONTENT
