@@ -68,24 +68,24 @@ def json_safe(data: Any) -> Any:
     return data
 
 
-def json_parts(data: Any, indent: int | None = 2) -> Value:
-    """JSON text (ASCII only, laid out like `json.dumps`) as a `Value`.
+def json_parts(data: Any, indent: int | None = 2, ascii_only: bool = True) -> Value:
+    """JSON text (ASCII only unless `ascii_only` is False, laid out like `json.dumps`) as a `Value`.
 
     Each `Env` leaf is a part the renderer writes as a JSON string read at run time. The text is written here
     rather than by marking the leaves and replacing the marks, so no text in a spec can pass for an environment
     variable.
     """
     parts: list[Part] = []
-    _json_into(json_safe(data), indent, 0, parts)
+    _json_into(json_safe(data), indent, 0, parts, ascii_only)
     return merge_literals(parts)
 
 
-def _json_into(data: Any, indent: int | None, level: int, parts: list[Part]) -> None:
+def _json_into(data: Any, indent: int | None, level: int, parts: list[Part], ascii_only: bool) -> None:
     if isinstance(data, Env):
         parts.append(data)
         return
     if not isinstance(data, dict | list) or not data:
-        parts.append(json.dumps(data, ensure_ascii=True))
+        parts.append(json.dumps(data, ensure_ascii=ascii_only))
         return
     opener, closer = ("{", "}") if isinstance(data, dict) else ("[", "]")
     inner = "\n" + " " * (indent * (level + 1)) if indent is not None else ""
@@ -94,8 +94,8 @@ def _json_into(data: Any, indent: int | None, level: int, parts: list[Part]) -> 
     for index, (key, value) in enumerate(items):
         parts.append(("," if index else "") + (inner if indent is not None else (" " if index else "")))
         if key is not None:
-            parts.append(json.dumps(key, ensure_ascii=True) + ": ")
-        _json_into(value, indent, level + 1, parts)
+            parts.append(json.dumps(key, ensure_ascii=ascii_only) + ": ")
+        _json_into(value, indent, level + 1, parts, ascii_only)
     parts.append(("\n" + " " * (indent * level) if indent is not None else "") + closer)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import email.parser
 import email.policy
@@ -1181,3 +1182,35 @@ def test_no_content_responses_print_the_status() -> None:
     assert "console.log(response.status);" in snippets["javascript"]
     with_body = Operation(kind=ItemKind.OPERATION, method="DELETE", path="/x", responses=(Response("200", "OK"),))
     assert "print(response.json())" in build_snippet(spec_for(BASE), with_body, "python")
+
+
+def test_a_title_cannot_declare_the_python_snippets_encoding() -> None:
+    # "coding: utf-7" in the first two lines made Python read "+ACIAOw-" as '";' and run what followed as code.
+    payload = "+ACIAOw-print('INJECTED')+ADs-y=+ACI-"
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="POST",
+        path="/jobs",
+        summary="Transcoding: utf-7 jobs",
+        request_body=RequestBody("application/json", fields=(SchemaField("note", "string", True, example=payload),)),
+    )
+    snippet = build_snippet(spec_for(BASE), operation, "python")
+    tree = ast.parse(snippet.encode())  # from bytes, as `python snippet.py` reads it: encoding declarations apply
+    assert payload in {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
+    assert not any(isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print" and
+                   "INJECTED" in ast.dump(node) for node in ast.walk(tree))
+
+
+def test_spec_text_never_reads_the_environment_in_curl(tmp_path: Path) -> None:
+    # JSON bodies were written with marks for the environment variables, found again afterwards: a spec value
+    # spelled like a mark read any variable the spec named ("@@ENV:AWS_SECRET_ACCESS_KEY@@") and sent it.
+    fields = (
+        SchemaField("token", "string", True),
+        SchemaField("note", "string", True, example="@@ENV:HOME@@"),
+    )
+    body = RequestBody("application/json", fields=fields)
+    operation = Operation(kind=ItemKind.OPERATION, method="POST", path="/notes", request_body=body)
+    snippet = build_snippet(spec_for(BASE), operation, "curl")
+    assert '"note": "@@ENV:HOME@@"' in snippet and "HOME}" not in snippet and "$HOME" not in snippet
+    assert '"token": "\'"${API_TOKEN}"\'"' in snippet
+    check_syntax(snippet, "curl", tmp_path)
