@@ -196,7 +196,8 @@ def render_go(request: Request) -> str:
         content_type = go_string(body.content_type)
     elif isinstance(body, RawBody):
         imports.add("strings")
-        reader = f"strings.NewReader({_go_multiline(body.text)})"
+        code.append(f"payload := strings.NewReader({_go_multiline(body.text)})")
+        reader = "payload"
         content_type = go_string(body.content_type)
     if body is not None:
         code.append("")
@@ -242,7 +243,7 @@ def render_go(request: Request) -> str:
     lines.append(")")
     lines.append("")
     lines.append("func main() {")
-    lines.extend(f"\t{line}" if line else "" for i, line in enumerate(code) if line or code[i - 1])
+    lines.extend(f"\t{line}" if line else "" for i, line in enumerate(code) if line or (i and code[i - 1]))
     lines.append("}")
     lines.extend(helpers)
     lines.extend(["", "func check(err error) {", "\tif err != nil {", "\t\tlog.Fatal(err)", "\t}", "}"])

@@ -1214,3 +1214,15 @@ def test_spec_text_never_reads_the_environment_in_curl(tmp_path: Path) -> None:
     assert '"note": "@@ENV:HOME@@"' in snippet and "HOME}" not in snippet and "$HOME" not in snippet
     assert '"token": "\'"${API_TOKEN}"\'"' in snippet
     check_syntax(snippet, "curl", tmp_path)
+
+
+def test_java_snippet_runs_as_a_single_source_file(server: Recorder, tmp_path: Path) -> None:
+    """The batched builds rename each class; the snippet as shipped runs with `java Main.java` too."""
+    reason = missing("java")
+    if reason:
+        skip_noted(reason)
+    case = CASES["multipart"]
+    snippet = build_snippet(case.spec(server.base_url), case.operation(server.base_url), "java")
+    (tmp_path / "Main.java").write_text(snippet, encoding="ascii")
+    (tmp_path / "file.bin").write_bytes(FILE_CONTENT)
+    case.check(run_and_record(Program(["java", "Main.java"], tmp_path), server), "java")
