@@ -158,7 +158,7 @@ def test_hostile_spec_text_builds_and_round_trips(
 
 
 @pytest.mark.parametrize("language", ["ruby", "php"])
-@settings(max_examples=15, deadline=None, suppress_health_check=_HEALTH)
+@settings(max_examples=10, deadline=None, suppress_health_check=_HEALTH)
 @given(batch=st.lists(operations, min_size=BATCH, max_size=BATCH))
 @example(batch=_EVERYTHING)
 def test_hostile_spec_text_runs_and_round_trips_in_scripts(
