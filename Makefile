@@ -17,7 +17,7 @@ IMAGE ?= api-assistant:latest
 # elsewhere `make image BASE_IMAGE=python:3.11-slim`, or plain `docker build .`.
 BASE_IMAGE ?= localhost/bookworm-python
 
-.PHONY: setup demo test lint redis-server postgres promtool graphviz lock audit docker image container-test
+.PHONY: setup demo test lint redis-server postgres promtool graphviz snippet-toolchains lock audit docker image container-test
 
 # The dev lock is the runtime lock plus the dev tools, at the same versions and hashes. setuptools comes
 # from the lock too (no build isolation), so nothing unpinned is downloaded.
@@ -71,6 +71,33 @@ graphviz:
 	(apt-get install -y -qq --no-install-recommends graphviz fonts-dejavu-core >/dev/null 2>&1 \
 		|| (apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz fonts-dejavu-core >/dev/null))
 
+# The snippet tests build and run the snippets in every language they are written in, with Debian's toolchains
+# (Go, Ruby, PHP and its curl extension, a JDK, and Mono's C# compiler: Debian has no .NET SDK package), installed
+# when missing, as root; and TypeScript's compiler from the npm registry, pinned by tests/snippet_tools'
+# package-lock.json. Without a toolchain its language's snippet tests are skipped, with one line saying which.
+SNIPPET_PACKAGES = $(if $(shell command -v go),,golang-go) $(if $(shell command -v ruby),,ruby) \
+	$(if $(shell command -v php),,php-cli) \
+	$(if $(shell php -r "echo function_exists('curl_init') ? 'yes' : '';" 2>/dev/null),,php-curl) \
+	$(if $(shell command -v javac),,default-jdk-headless) \
+	$(if $(wildcard /usr/lib/mono/4.5/System.Net.Http.dll),$(if $(shell command -v mcs),,mono-mcs),mono-mcs libmono-system-net-http4.0-cil)
+snippet-toolchains:
+	@missing="$(strip $(SNIPPET_PACKAGES))"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" != 0 ]; then \
+		echo "snippet toolchains not found: install them (sudo apt-get install $$missing); their tests are skipped" \
+			"meanwhile" >&2; \
+	elif [ -n "$$missing" ]; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		(apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 \
+			|| (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null)) || exit 1; \
+	fi; \
+	if [ ! -x tests/snippet_tools/node_modules/.bin/tsc ]; then \
+		if command -v npm >/dev/null; then \
+			npm ci --prefix tests/snippet_tools --no-audit --no-fund --silent || exit 1; \
+		else \
+			echo "npm not found: TypeScript snippets are not type-checked; their tests are skipped meanwhile" >&2; \
+		fi; \
+	fi
+
 # The alert rules' tests run promtool (Debian's prometheus package ships it); installed when missing, as root.
 promtool:
 	@if command -v promtool >/dev/null; then exit 0; fi; \
@@ -89,7 +116,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy core bot evaluation
 
-test: setup redis-server postgres promtool graphviz lint
+test: setup redis-server postgres promtool graphviz snippet-toolchains lint
 	$(BIN)/pytest -q
 
 $(TOOLS)/bin/pip-compile:

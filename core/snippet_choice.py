@@ -2,7 +2,7 @@
 
 Languages come from the snippet registry (`core.snippets.LANGUAGES`, its aliases and labels): a language added
 there is understood in questions and offered under answers without a change here. A question naming a language
-the registry cannot write ("give me Go for …") gets the closest one it can, and a note saying which exist.
+the registry cannot write ("give me Rust for …") gets the closest one it can, and a note saying which exist.
 
 An answer with a snippet names its `SnippetTarget` (the spec and the operation's stable key). Buttons and menus
 under the answer carry it as a short value, `language:ref:spec` (the ref is a hash of the operation key, so the
@@ -25,39 +25,38 @@ _VALUE = re.compile(r"^([a-z0-9+#._-]{0,20}):([0-9a-f]{12}):([A-Za-z0-9][A-Za-z0
 # A language the registry learns is served by the registry (it is asked first); these only cover the gap.
 _SCRIPTING = ("python", "javascript", "curl")
 _COMPILED = ("curl", "python")  # the raw HTTP request carries over to any client library
+_JVM = ("java", "curl")
 OTHER_LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "go": ("Go", _COMPILED),
-    "golang": ("Go", _COMPILED),
     "rust": ("Rust", _COMPILED),
-    "java": ("Java", _COMPILED),
-    "kotlin": ("Kotlin", _COMPILED),
-    "scala": ("Scala", _COMPILED),
-    "c#": ("C#", _COMPILED),
-    "csharp": ("C#", _COMPILED),
-    ".net": ("C#", _COMPILED),
-    "dotnet": ("C#", _COMPILED),
+    "kotlin": ("Kotlin", _JVM),
+    "scala": ("Scala", _JVM),
     "c++": ("C++", _COMPILED),
     "cpp": ("C++", _COMPILED),
     "swift": ("Swift", _COMPILED),
-    "ruby": ("Ruby", _SCRIPTING),
-    "rails": ("Ruby", _SCRIPTING),
-    "php": ("PHP", _SCRIPTING),
     "perl": ("Perl", _SCRIPTING),
     "elixir": ("Elixir", _SCRIPTING),
-    "dart": ("Dart", ("javascript", "curl")),
+    "dart": ("Dart", ("typescript", "javascript", "curl")),
     "powershell": ("PowerShell", ("curl",)),
 }
 
 # Everyday words that are also language names: they count only next to words that make them one
 # ("in Go", "with requests", "using fetch", "a node example"), never in "how do I fetch an order?".
 AMBIGUOUS = frozenset({
-    "go", "rust", "swift", "dart", "fetch", "requests", "shell", "sh", "cli", "terminal", "node", "ts",
+    "go", "rust", "swift", "dart", "fetch", "requests", "shell", "sh", "cli", "terminal", "node", "ts", "rb", "cs",
     "command line", "rails",
 })
 _BEFORE = re.compile(r"\b(?:in|with|using|via|use|me|write|into)\s+(?:(?:a|an|the|plain)\s+)?$", re.I)
 _AFTER = re.compile(
     r"^\s+(?:code|snippets?|examples?|versions?|client|sdk|scripts?|program|equivalent|samples?|request)\b", re.I
 )
+# "go" is the most common of them ("how do I go about…", "let me go through…", "go request a key", "go-live"):
+# it counts after "in", "with", "using", … or before "code", "snippet", "example", …, and after "me" only
+# when written "Go" ("give me Go for…"); never followed by a hyphen.
+_GO_BEFORE = re.compile(r"\b(?:in|with|using|via|use|write|into)\s+(?:(?:a|an|the|plain)\s+)?$", re.I)
+_GO_AFTER = re.compile(
+    r"^\s+(?:code|snippets?|examples?|versions?|client|sdk|program|equivalent|samples?)\b", re.I
+)
+_ME_BEFORE = re.compile(r"\bme\s+$", re.I)
 _CONTEXT_CHARS = 24
 MAX_MATCHES = 50  # language words looked at in one question
 
@@ -95,6 +94,12 @@ def _counts(text: str, match: re.Match[str]) -> bool:
         return True
     before = text[max(0, match.start() - _CONTEXT_CHARS) : match.start()]
     after = text[match.end() : match.end() + _CONTEXT_CHARS]
+    if word == "go":
+        if after.startswith("-"):
+            return False
+        if _GO_BEFORE.search(before) or _GO_AFTER.search(after):
+            return True
+        return match.group(1) == "Go" and _ME_BEFORE.search(before) is not None
     return bool(_BEFORE.search(before) or _AFTER.search(after))
 
 

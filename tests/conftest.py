@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -25,6 +26,12 @@ EVAL_DIR = corpus.eval_dir(os.environ)
 
 # Why real-spec or eval tests were skipped, repeated once at the end of the run (skips are silent under -q).
 _SKIP_NOTES: dict[str, None] = {}
+
+
+def skip_noted(note: str) -> NoReturn:
+    """Skip a test, and repeat `note` once at the end of the run (a missing tool, named with how to install it)."""
+    _SKIP_NOTES[note] = None
+    pytest.skip(note)
 
 
 @cache

@@ -1,4 +1,7 @@
-"""Deterministic, ready-to-run code snippets for calling an operation (curl, Python httpx, JavaScript fetch).
+"""Deterministic, ready-to-run code snippets for calling an operation.
+
+curl, Python (httpx), JavaScript (fetch), TypeScript (typed fetch), Go (net/http), Java (java.net.http), Ruby
+(net/http), PHP (the curl extension) and C# (HttpClient).
 
 Snippets are built from the normalised model only, never by an LLM. Every request is first described as a
 small language-neutral `Request` (URL, query, headers, auth, body, notes; `build.py` and the modules it uses:
@@ -9,12 +12,21 @@ Secrets always come from environment variables (`API_TOKEN`, `API_KEY`, `API_USE
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from core.models import ApiSpec, Operation
 from core.snippets.build import build_request, can_build_snippet
+from core.snippets.render_csharp import render_csharp
 from core.snippets.render_curl import render_curl
+from core.snippets.render_go import render_go
+from core.snippets.render_java import render_java
 from core.snippets.render_javascript import render_javascript
+from core.snippets.render_php import render_php
 from core.snippets.render_python import render_python
+from core.snippets.render_ruby import render_ruby
+from core.snippets.render_typescript import render_typescript
+from core.snippets.request import Request
+from core.snippets.source_text import without_surrogates
 
 __all__ = [
     "LANGUAGES",
@@ -25,7 +37,7 @@ __all__ = [
     "normalise_language",
 ]
 
-LANGUAGES = ("curl", "python", "javascript")
+LANGUAGES = ("curl", "python", "javascript", "typescript", "go", "java", "ruby", "php", "csharp")
 
 _LANGUAGE_ALIASES = {
     "curl": "curl",
@@ -46,15 +58,49 @@ _LANGUAGE_ALIASES = {
     "node": "javascript",
     "nodejs": "javascript",
     "node.js": "javascript",
-    "typescript": "javascript",
-    "ts": "javascript",
     "fetch": "javascript",
     "ecmascript": "javascript",
     "deno": "javascript",
+    "typescript": "typescript",
+    "ts": "typescript",
+    "go": "go",
+    "golang": "go",
+    "java": "java",
+    "ruby": "ruby",
+    "rb": "ruby",
+    "rails": "ruby",
+    "php": "php",
+    "csharp": "csharp",
+    "c#": "csharp",
+    "cs": "csharp",
+    "dotnet": "csharp",
+    ".net": "csharp",
 }
 
 # How each language is named to people (buttons, menus, "here it is in Python"); a new language adds its own.
-_LANGUAGE_LABELS = {"curl": "curl", "python": "Python", "javascript": "JavaScript"}
+_LANGUAGE_LABELS = {
+    "curl": "curl",
+    "python": "Python",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+    "go": "Go",
+    "java": "Java",
+    "ruby": "Ruby",
+    "php": "PHP",
+    "csharp": "C#",
+}
+
+_RENDERERS: dict[str, Callable[[Request], str]] = {
+    "curl": render_curl,
+    "python": render_python,
+    "javascript": render_javascript,
+    "typescript": render_typescript,
+    "go": render_go,
+    "java": render_java,
+    "ruby": render_ruby,
+    "php": render_php,
+    "csharp": render_csharp,
+}
 
 
 def language_label(language: str) -> str:
@@ -69,13 +115,14 @@ def language_words() -> tuple[str, ...]:
 
 def normalise_language(text: str) -> str | None:
     """Map a user's word for a language ("py", "node", "bash", "requests", ...) to a `LANGUAGES` value."""
-    cleaned = text.strip().strip("`'\".,:;!?()[]").lower()
-    if cleaned in _LANGUAGE_ALIASES:
-        return _LANGUAGE_ALIASES[cleaned]
+    cleaned = text.strip().strip("`'\",:;!?()[]").lower()
+    for candidate in (cleaned, cleaned.rstrip(".")):  # ".net" keeps its leading dot
+        if candidate in _LANGUAGE_ALIASES:
+            return _LANGUAGE_ALIASES[candidate]
     for word in re.split(r"[^a-z0-9.+#]+", cleaned):
-        word = word.strip(".")
-        if word in _LANGUAGE_ALIASES:
-            return _LANGUAGE_ALIASES[word]
+        for candidate in (word.rstrip("."), word.strip(".")):
+            if candidate in _LANGUAGE_ALIASES:
+                return _LANGUAGE_ALIASES[candidate]
     return None
 
 
@@ -88,9 +135,5 @@ def build_snippet(spec: ApiSpec, operation: Operation, language: str) -> str:
     normalised = language if language in LANGUAGES else normalise_language(language)
     if normalised is None:
         raise ValueError(f"unknown snippet language {language!r}; expected one of {', '.join(LANGUAGES)}")
-    request = build_request(spec, operation)
-    if normalised == "curl":
-        return render_curl(request)
-    if normalised == "python":
-        return render_python(request)
-    return render_javascript(request)
+    # Lone surrogates (from `\ud800`-style escapes in a JSON spec) cannot be written as UTF-8 in any language.
+    return without_surrogates(_RENDERERS[normalised](build_request(spec, operation)))

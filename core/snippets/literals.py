@@ -1,4 +1,4 @@
-"""Rendering helpers the Python and JavaScript renderers share: literals, expressions, comment headers."""
+"""Rendering helpers the Python, JavaScript and TypeScript renderers share: literals, expressions, comment headers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def string_literal(text: str) -> str:
 
 
 def literal(value: Any, language: str, indent: int, width: int = 88) -> str:
-    """A Python or JavaScript literal for a JSON-like tree (leaves may be `Env`), wrapped when long."""
+    """A Python, JavaScript or TypeScript literal for a JSON-like tree (leaves may be `Env`), wrapped when long."""
     unit = "    " if language == "python" else "  "
     flat = _flat_literal(value, language)
     if len(flat) + len(unit) * indent <= width or not isinstance(value, dict | list) or not value:
@@ -36,6 +36,8 @@ def literal(value: Any, language: str, indent: int, width: int = 88) -> str:
 
 def _flat_literal(value: Any, language: str) -> str:
     if isinstance(value, Env):
+        if language == "typescript":  # `env()` in the snippet: a string, or an error naming the variable
+            return f'env("{value.name}")'
         return f'os.environ["{value.name}"]' if language == "python" else f"process.env.{value.name}"
     if isinstance(value, bool):
         return ("True" if value else "False") if language == "python" else ("true" if value else "false")
@@ -54,15 +56,15 @@ def _flat_literal(value: Any, language: str) -> str:
 
 
 def key_literal(key: Any, language: str) -> str:
-    """A dict key / object property name: bare in JavaScript when it is an identifier, else quoted."""
+    """A dict key / object property name: bare in JavaScript and TypeScript when it is an identifier, else quoted."""
     text = str(key)
-    if language == "javascript" and _JS_IDENTIFIER.fullmatch(text):
+    if language in ("javascript", "typescript") and _JS_IDENTIFIER.fullmatch(text):
         return text
     return string_literal(text)
 
 
 def value_expression(value: Value, language: str) -> str:
-    """A Python / JavaScript expression concatenating literal parts and environment variables."""
+    """A Python / JavaScript / TypeScript expression concatenating literal parts and environment variables."""
     pieces = [_flat_literal(part, language) for part in value if part != ""] or ['""']
     return " + ".join(pieces)
 
@@ -80,7 +82,7 @@ def pairs_literal(pairs: list[tuple[str, Value]] | tuple[tuple[str, Value], ...]
         items = [f"{key_literal(n, language)}: {value_expression(v, language)}" for n, v in pairs]
         opener, closer = "{", "}"
     flat = opener + ", ".join(items) + closer
-    if language == "javascript" and opener == "{":
+    if language in ("javascript", "typescript") and opener == "{":
         flat = "{ " + ", ".join(items) + " }"
     if len(flat) + len(unit) * indent <= 80:
         return flat

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -21,10 +20,9 @@ from core.snippets.request import (
     Value,
     merge_literals,
 )
+from core.snippets.source_text import json_parts
 
 _SHELL_DOUBLE_QUOTE_UNSAFE = re.compile(r"[$`\"\\!]")
-_ENV_MARKER = "@@ENV:{}@@"
-_ENV_MARKER_RE = re.compile(r'"@@ENV:([A-Za-z0-9_]+)@@"')
 
 
 def _single_quote(text: str) -> str:
@@ -123,30 +121,18 @@ def _curl_body_args(body: Body | None) -> list[str]:
 
 
 def _json_shell_word(data: Any) -> str:
-    """JSON as one shell word; environment variables are spliced in as "$NAME" expansions."""
-    marked = _mark_env(data)
-    text = json.dumps(marked, ensure_ascii=False)
-    if len(text) > 80:
-        text = json.dumps(marked, ensure_ascii=False, indent=2)
-    parts: list[Part] = []
-    position = 0
-    for match in _ENV_MARKER_RE.finditer(text):
-        parts.append(text[position : match.start()] + '"')
-        parts.append(Env(match.group(1)))
-        parts.append('"')
-        position = match.end()
-    parts.append(text[position:])
-    value = merge_literals(parts)
+    """JSON as one shell word; environment variables are spliced in as "$NAME" expansions.
+
+    The JSON is written around the `Env` leaves (`json_parts`), never by marking them in the text and finding
+    the marks again: a spec value that looks like a mark must stay text, not read the user's environment.
+    """
+    value = json_parts(data, indent=None, ascii_only=False)
+    if len("".join(p if isinstance(p, str) else p.name for p in value)) > 80:
+        value = json_parts(data, indent=2, ascii_only=False)
     if not any(isinstance(p, Env) for p in value):
-        return _single_quote(text)
-    return "".join(f'"${{{p.name}}}"' if isinstance(p, Env) else _single_quote(p) for p in value)
-
-
-def _mark_env(data: Any) -> Any:
-    if isinstance(data, Env):
-        return _ENV_MARKER.format(data.name)
-    if isinstance(data, dict):
-        return {k: _mark_env(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_mark_env(v) for v in data]
-    return data
+        return _single_quote("".join(p for p in value if isinstance(p, str)))
+    out = ""
+    for part in value:
+        # A JSON string whose text is the variable: the quotes stay in the single-quoted JSON.
+        out += '"\'"${' + part.name + '}"\'"' if isinstance(part, Env) else part.replace("'", "'\\''")
+    return "'" + out + "'"

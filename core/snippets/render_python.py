@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.snippets.literals import comment_lines, literal, pairs_literal, string_literal, value_expression
+import re
+
+from core.snippets.literals import literal, pairs_literal, string_literal, value_expression
 from core.snippets.request import (
     OAUTH1_ENV,
     Body,
@@ -14,13 +16,22 @@ from core.snippets.request import (
     RawBody,
     Request,
 )
+from core.snippets.source_text import header_comments
+
+# PEP 263: a comment in the first two lines matching this declares the file's encoding. A title saying
+# "coding: utf-7" would make Python decode the string literals below as UTF-7, where "+ACI-" is a quote.
+_ENCODING_DECLARATION = re.compile(r"coding([:=])")
+
+
+def _no_encoding_declaration(text: str) -> str:
+    return _ENCODING_DECLARATION.sub(r"coding \1", text)
 
 
 def render_python(request: Request) -> str:
     """A Python snippet for the request."""
     client = "requests" if request.oauth1 else "httpx"
     env = request.env_vars(signs_oauth1=True)
-    lines = comment_lines(request, "#", signs_oauth1=True)
+    lines = header_comments(request, "#", _no_encoding_declaration, signs_oauth1=True)
     if request.oauth1:
         lines.append("# pip install requests requests-oauthlib")
     lines.append("")

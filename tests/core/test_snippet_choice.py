@@ -36,21 +36,41 @@ REFUND_KEY = "op:POST /orders/{orderId}/refund"
     ("node example for creating an order", LanguageChoice("javascript")),
     ("how do I refund in node?", LanguageChoice("javascript")),
     ("refund with js", LanguageChoice("javascript")),
-    ("typescript refund", LanguageChoice("javascript")),
+    ("typescript refund", LanguageChoice("typescript")),
+    ("refund in ts", LanguageChoice("typescript")),
     ("refund using requests", LanguageChoice("python")),
     ("refund using fetch", LanguageChoice("javascript")),
     ("Python3 please: list books", LanguageChoice("python")),
     ("refunds from the command line", None),  # "from" does not make it a language
     ("refunds in the terminal", LanguageChoice("curl")),
-    ("give me Go for creating a customer", LanguageChoice("curl", instead_of="Go")),
-    ("create an order in golang", LanguageChoice("curl", instead_of="Go")),
-    ("refund in Ruby", LanguageChoice("python", instead_of="Ruby")),
-    ("a PHP snippet to list books", LanguageChoice("python", instead_of="PHP")),
-    ("refund with C#", LanguageChoice("curl", instead_of="C#")),
-    ("refund in java", LanguageChoice("curl", instead_of="Java")),
+    ("give me Go for creating a customer", LanguageChoice("go")),
+    ("create an order in golang", LanguageChoice("go")),
+    ("refund an order in go", LanguageChoice("go")),
+    ("go code for refunds", LanguageChoice("go")),
+    ("a Go example for refunds", LanguageChoice("go")),
+    ("refund in Ruby", LanguageChoice("ruby")),
+    ("refund with rb", LanguageChoice("ruby")),
+    ("a PHP snippet to list books", LanguageChoice("php")),
+    ("refund with C#", LanguageChoice("csharp")),
+    ("refund in .NET", LanguageChoice("csharp")),
+    ("a dotnet example for refunds", LanguageChoice("csharp")),
+    ("refund in java", LanguageChoice("java")),
+    ("give me Rust for creating a customer", LanguageChoice("curl", instead_of="Rust")),
+    ("refund in kotlin", LanguageChoice("java", instead_of="Kotlin")),
     ("how do I fetch an order?", None),  # an everyday verb, not the fetch API
     ("how many requests per minute can I make?", None),
-    ("how do I go about refunding an order?", None),
+    ("how do I go about refunding an order?", None),  # "go" as English, in many places
+    ("let me go through the refund flow first", None),
+    ("I want to go with a bearer token", None),
+    ("can I go with OAuth instead of an API key?", None),
+    ("where do I go to create an API key?", None),
+    ("Go to the dashboard, then how do I refund?", None),
+    ("is the refund endpoint good to go?", None),
+    ("what is the go-to way to paginate orders?", None),
+    ("in go-live mode, how do I refund?", None),
+    ("do I have to go request a new key?", None),
+    ("let me go and check the refund docs", None),
+    ("the cs team asks how refunds work", None),
     ("delete a node in the tree", None),
     ("what does the shell of the response look like?", None),
     ("how do I refund an order?", None),
@@ -79,8 +99,9 @@ def test_other_languages_fall_back_to_an_available_one() -> None:
 
 
 def test_language_labels_come_from_the_registry() -> None:
-    assert [language_label(language) for language in LANGUAGES][:3] == ["curl", "Python", "JavaScript"]
-    assert language_label("go") == "Go"  # a language added without a label still reads well
+    assert [language_label(language) for language in LANGUAGES] == [
+        "curl", "Python", "JavaScript", "TypeScript", "Go", "Java", "Ruby", "PHP", "C#"]
+    assert language_label("elixir") == "Elixir"  # a language added without a label still reads well
 
 
 @settings(max_examples=40, deadline=None)
@@ -141,14 +162,20 @@ async def test_answers_name_their_snippet_and_use_the_language_asked(bookshop: A
     python = await bookshop.ask(AskQuestion(ORIGIN, "how do I refund an order in python?"))
     assert python.snippet_language == "python" and "httpx" in python.as_markdown()
     go = await bookshop.ask(AskQuestion(ORIGIN, "give me Go for refunding an order"))
-    note = messages.snippet_language_substituted("Go", ["curl", "Python", "JavaScript"], "curl")
-    assert go.snippet_language == "curl"
-    texts = [b.text for b in go.blocks if isinstance(b, TextBlock)]
+    assert go.snippet_language == "go" and "net/http" in go.as_markdown()
+    assert not any("can't write" in b.text for b in go.blocks if isinstance(b, TextBlock))
+    rust = await bookshop.ask(AskQuestion(ORIGIN, "give me Rust for refunding an order"))
+    note = messages.snippet_language_substituted("Rust", [language_label(code) for code in LANGUAGES], "curl")
+    assert rust.snippet_language == "curl"
+    texts = [b.text for b in rust.blocks if isinstance(b, TextBlock)]
     assert note in texts
-    assert "I can't write Go snippets yet (I write curl, Python and JavaScript), so here it is in curl" in note
+    assert (
+        "I can't write Rust snippets yet (I write curl, Python, JavaScript, TypeScript, Go, Java, Ruby, PHP and C#), "
+        "so here it is in curl" in note
+    )
     # The note sits right above the snippet it explains.
-    code_at = next(i for i, b in enumerate(go.blocks) if isinstance(b, CodeBlock))
-    assert go.blocks[code_at - 1] == TextBlock(note)
+    code_at = next(i for i, b in enumerate(rust.blocks) if isinstance(b, CodeBlock))
+    assert rust.blocks[code_at - 1] == TextBlock(note)
 
 
 async def test_snippet_in_another_language(bookshop: Any) -> None:
@@ -162,13 +189,17 @@ async def test_snippet_in_another_language(bookshop: Any) -> None:
     assert "/orders/" in code.code and "refund" in code.code
     node = await bookshop.snippet(ShowSnippet(ORIGIN, "bookshop", answer.snippet.ref, "node"))
     assert node.snippet_language == "javascript" and "fetch(" in node.as_markdown()
+    csharp = await bookshop.snippet(ShowSnippet(ORIGIN, "bookshop", answer.snippet.ref, "csharp"))
+    assert csharp.blocks[0] == TextBlock("`POST /orders/{orderId}/refund` in C#:")
+    assert csharp.snippet_language == "csharp" and "HttpRequestMessage(HttpMethod.Post" in csharp.as_markdown()
 
 
 async def test_snippet_refusals_are_friendly(bookshop: Any) -> None:
     ref = operation_ref(REFUND_KEY)
     with pytest.raises(UserFacingError) as unknown:
         await bookshop.snippet(ShowSnippet(ORIGIN, "bookshop", ref, "cobol"))
-    assert unknown.value.user_message == messages.snippet_unknown_language("cobol", ["curl", "Python", "JavaScript"])
+    labels = ["curl", "Python", "JavaScript", "TypeScript", "Go", "Java", "Ruby", "PHP", "C#"]
+    assert unknown.value.user_message == messages.snippet_unknown_language("cobol", labels)
     with pytest.raises(UserFacingError) as gone:
         await bookshop.snippet(ShowSnippet(ORIGIN, "bookshop", operation_ref("op:GET /nope"), "python"))
     assert gone.value.user_message == messages.snippet_operation_gone("bookshop")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import email.parser
 import email.policy
 import json
-import os
-import shutil
-import subprocess
-import sys
+import re
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -36,6 +35,20 @@ from core.models import (
 from core.models import SecurityRequirement as Req
 from core.parsing.graphql import parse_graphql
 from core.snippets import LANGUAGES, build_snippet, can_build_snippet, normalise_language
+from core.snippets.build import build_request
+from core.snippets.request import (
+    Env,
+    FormBody,
+    GraphQLBody,
+    JsonBody,
+    MultipartBody,
+    RawBody,
+    Request,
+    Value,
+)
+from core.snippets.source_text import json_safe, without_surrogates
+from tests.conftest import skip_noted
+from tests.core.snippet_toolchains import Built, Program, build, missing
 
 # The types parsers give fields and parameters (the labels beside them are only shown to people).
 INTEGER = ValueType(("integer",))
@@ -43,10 +56,6 @@ BOOLEAN = ValueType(("boolean",))
 OBJECT = ValueType(("object",))
 STRING = ValueType(("string",))
 BINARY = ValueType(("string",), binary=True)
-
-NODE = shutil.which("node") or ("/usr/bin/node" if Path("/usr/bin/node").exists() else None)
-CURL = shutil.which("curl")
-BASH = shutil.which("bash")
 
 ENV = {
     "API_TOKEN": "test-token-123",
@@ -154,8 +163,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server() -> Iterator[Recorder]:
+    """One server for the module: snippets are compiled in batches, so its address is known up front."""
     recorder = Recorder(base_url="")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
     recorder.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -172,50 +182,48 @@ def server() -> Iterator[Recorder]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(ENV)
-    env["NO_PROXY"] = "*"
-    return env
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"{command[0]} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def _workdir(tmp_path: Path, snippet: str, name: str) -> Path:
-    (tmp_path / "file.bin").write_bytes(FILE_CONTENT)
-    (tmp_path / name).write_text(snippet)
-    return tmp_path / name
-
-
 def check_syntax(snippet: str, language: str, tmp_path: Path) -> None:
-    if language == "python":
-        compile(snippet, "<snippet>", "exec")
-    elif language == "javascript":
-        if NODE:
-            _run([NODE, "--check", str(_workdir(tmp_path, snippet, "check.mjs"))], tmp_path)
-    else:
-        assert BASH
-        _run([BASH, "-n", str(_workdir(tmp_path, snippet, "check.sh"))], tmp_path)
+    """The snippet compiles (or passes the language's syntax check); skipped where the tool is missing."""
+    reason = missing(language)
+    if reason:
+        skip_noted(reason)
+    [built] = build(language, {"check": snippet}, tmp_path, FILE_CONTENT).values()
+    assert isinstance(built, Program), built.output
 
 
-def execute(snippet: str, language: str, tmp_path: Path) -> bool:
-    """Run a snippet; False when the tool it needs is not installed."""
-    if language == "python":
-        _run([sys.executable, str(_workdir(tmp_path, snippet, "snippet.py"))], tmp_path)
-        return True
-    if language == "javascript":
-        if not NODE:
-            return False
-        _run([NODE, str(_workdir(tmp_path, snippet, "snippet.mjs"))], tmp_path)
-        return True
-    if not CURL or not BASH:
-        return False
-    _run([BASH, str(_workdir(tmp_path, snippet, "snippet.sh"))], tmp_path)
-    return True
+class Builds:
+    """Each group of cases built once per language, in one batch, against the module's server."""
+
+    def __init__(self, server: Recorder, workdir: Path) -> None:
+        self.server = server
+        self.workdir = workdir
+        self._built: dict[tuple[str, str], dict[str, tuple[str, Built]]] = {}
+
+    def get(self, group: str, language: str, snippets: Callable[[str], dict[str, str]], name: str) -> tuple[str, Built]:
+        """The snippet `name` of `group` in `language`, and what its build made of it (a skip if no toolchain)."""
+        reason = missing(language)
+        if reason:
+            skip_noted(reason)
+        key = (group, language)
+        if key not in self._built:
+            codes = snippets(self.server.base_url)
+            built = build(language, codes, self.workdir / group, FILE_CONTENT)
+            self._built[key] = {n: (codes[n], built[n]) for n in codes}
+        return self._built[key][name]
+
+
+@pytest.fixture(scope="module")
+def builds(server: Recorder, tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    return Builds(server, tmp_path_factory.mktemp("snippets"))
+
+
+def run_and_record(built: Built, server: Recorder, extra_env: dict[str, str] | None = None) -> Received:
+    """Run a built snippet against the module's server; the one request it sent."""
+    assert isinstance(built, Program), f"the snippet does not build:\n{built.output}"
+    server.requests.clear()
+    built.run({**ENV, **(extra_env or {})})
+    assert len(server.requests) == 1, f"{len(server.requests)} requests sent"
+    return server.last()
 
 
 def spec_for(
@@ -620,20 +628,186 @@ CASES = {
 }
 
 
+def _case_snippets(language: str) -> Callable[[str], dict[str, str]]:
+    def snippets(base: str) -> dict[str, str]:
+        return {name: build_snippet(c.spec(base), c.operation(base), language) for name, c in CASES.items()}
+
+    return snippets
+
+
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e]")
+
+
+def _env_values(request: Request) -> dict[str, str]:
+    """A value for every environment variable the request reads: the test's secrets, else a made-up one."""
+    return {name: ENV.get(name, f"value-of-{name}") for name in request.env_vars()}
+
+
+def sends_what_the_request_describes(received: Received, request: Request, language: str) -> None:
+    """The language-neutral `Request` the snippet was rendered from is what arrived: method, path, query,
+    headers and body, with the environment's values in place of its variables."""
+    env = {**ENV, **_env_values(request)}
+
+    def text(value: Value) -> str:  # snippets write lone surrogates (no UTF-8 for them) as U+FFFD
+        return without_surrogates("".join(env[p.name] if isinstance(p, Env) else p for p in value))
+
+    def tree(data: object) -> object:
+        if isinstance(data, str):
+            return without_surrogates(data)
+        if isinstance(data, Env):
+            return env[data.name]
+        if isinstance(data, dict):
+            return {without_surrogates(k): tree(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [tree(v) for v in data]
+        return data
+
+    def in_url(text: str) -> str:
+        # .NET's System.Uri drops bidirectional formatting characters from URLs (documented): C# cannot send them.
+        return _BIDI_CONTROLS.sub("", text) if language == "csharp" else text
+
+    def grouped(pairs: Iterable[tuple[str, Value]], url: bool = False) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for name, value in pairs:
+            key, item = without_surrogates(name), text(value)
+            result.setdefault(in_url(key) if url else key, []).append(in_url(item) if url else item)
+        return result
+
+    assert received.method == request.method
+    assert unquote(received.path) == in_url(unquote(urlsplit(request.url).path))
+    assert received.query == grouped(request.query, url=True)
+    for name, value in request.headers:  # HTTP drops the spaces around a header's value
+        assert received.headers[name.lower()] == text(value).strip(" \t"), name
+    if request.basic_auth:
+        user, password = (env[name] for name in request.basic_auth)
+        assert received.headers["authorization"] == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    body = request.body
+    if body is None:
+        assert received.body == b""
+    elif isinstance(body, JsonBody):
+        assert received.headers["content-type"].startswith(body.content_type)
+        assert received.json() == tree(json_safe(body.data))  # JSON has no Infinity: null
+    elif isinstance(body, GraphQLBody):
+        assert received.headers["content-type"].startswith("application/json")
+        sent = received.json()
+        assert isinstance(sent, dict) and sent["variables"] == tree(json_safe(body.variables))
+        if language == "curl":  # curl writes the document on one line
+            assert " ".join(sent["query"].split()) == " ".join(without_surrogates(body.document).split())
+        else:  # some start the document on a line of its own
+            assert sent["query"].strip("\n") == without_surrogates(body.document)
+    elif isinstance(body, FormBody):
+        assert received.headers["content-type"].startswith("application/x-www-form-urlencoded")
+        assert received.form() == grouped(body.pairs)
+    elif isinstance(body, MultipartBody):
+        def field(value: Value) -> bytes:
+            # fetch's FormData writes every line break in a text field as CRLF, as the HTML standard says.
+            written = text(value)
+            if language in ("javascript", "typescript"):
+                written = re.sub(r"\r\n|\r|\n", "\r\n", written)
+            return written.encode()
+
+        expected = {without_surrogates(name): field(value) for name, value in body.fields}
+        expected.update({without_surrogates(name): FILE_CONTENT for name, _ in body.files})
+        assert received.multipart() == expected
+    elif isinstance(body, RawBody):
+        assert received.headers["content-type"].startswith(body.content_type)
+        assert received.body.decode() == without_surrogates(body.text)
+    else:
+        assert received.headers["content-type"].startswith(body.content_type)
+        assert received.body == FILE_CONTENT
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("case_name", list(CASES))
 def test_snippet_is_valid_and_sends_the_right_request(
-    case_name: str, language: str, server: Recorder, tmp_path: Path
+    case_name: str, language: str, server: Recorder, builds: Builds
 ) -> None:
-    case = CASES[case_name]
-    snippet = build_snippet(case.spec(server.base_url), case.operation(server.base_url), language)
+    snippet, built = builds.get("cases", language, _case_snippets(language), case_name)
     for secret in ENV.values():
         assert secret not in snippet
-    check_syntax(snippet, language, tmp_path)
-    if not execute(snippet, language, tmp_path):
-        pytest.skip(f"no interpreter for {language} snippets")
-    assert len(server.requests) == 1
-    case.check(server.last(), language)
+    case = CASES[case_name]
+    received = run_and_record(built, server)
+    case.check(received, language)
+    request = build_request(case.spec(server.base_url), case.operation(server.base_url))
+    sends_what_the_request_describes(received, request, language)
+
+
+# Real operations from the corpus, served by the local server: (file, operation label or GraphQL field, path
+# prefix of the spec's server).
+REAL_OPERATIONS = {
+    "petstore_json": ("petstore_openapi3.yaml", "POST /pet", "/api/v3"),
+    "stripe_form": ("stripe_openapi3_2023-09.yaml", "POST /v1/payment_intents", ""),
+    "twilio_form_path": ("twilio_api_v2010_openapi3.json", "POST /2010-04-01/Accounts/{AccountSid}/Messages.json", ""),
+    "github_graphql_mutation": ("github_graphql_schema.graphql", "createIssue", ""),
+}
+
+
+@cache
+def _real_spec(path: Path) -> ApiSpec:
+    from core.parsing.loader import load_spec
+
+    extension = path.suffix.lstrip(".")
+    return load_spec(path.name, path.read_bytes(), max_bytes=50 * 2**20, allowed_extensions=frozenset({extension}))
+
+
+@cache
+def _real_request_parts(specs_dir: Path, case_name: str, base: str) -> tuple[ApiSpec, Operation]:
+    """The spec (its servers now the local server) and the operation, as answers read them from the store."""
+    from core.documents import Document, build_documents
+
+    filename, wanted, prefix = REAL_OPERATIONS[case_name]
+    spec = replace(_real_spec(specs_dir / filename), servers=(base + prefix,))
+    stored = [Document.from_payload(d.to_payload()).operation for d in build_documents(spec)]
+    operation = next(o for o in stored if o is not None and wanted in (o.label, o.name))
+    return spec, replace(operation, servers=())
+
+
+def _real_snippets(specs_dir: Path, language: str) -> Callable[[str], dict[str, str]]:
+    def snippets(base: str) -> dict[str, str]:
+        parts = {name: _real_request_parts(specs_dir, name, base) for name in REAL_OPERATIONS}
+        return {name: build_snippet(spec, operation, language) for name, (spec, operation) in parts.items()}
+
+    return snippets
+
+
+def _real_facts(case_name: str, received: Received) -> None:
+    """What each real operation sends, pinned, so the comparison with the `Request` cannot pass vacuously."""
+    basic = "Basic " + base64.b64encode(b"alice:s3cret pass").decode()
+    if case_name == "petstore_json":
+        assert (received.method, received.path) == ("POST", "/api/v3/pet")
+        assert received.headers["authorization"] == "Bearer test-token-123"
+        assert received.json() == {"name": "doggie", "photoUrls": ["<photoUrls>"], "id": 10}
+    elif case_name == "stripe_form":
+        assert (received.method, received.path) == ("POST", "/v1/payment_intents")
+        assert received.headers["authorization"] == basic
+        assert received.form() == {"amount": ["0"], "currency": ["<currency>"]}
+    elif case_name == "twilio_form_path":
+        assert (received.method, received.path) == ("POST", "/2010-04-01/Accounts/ACCOUNT_SID/Messages.json")
+        assert received.headers["authorization"] == basic
+        form = received.form()
+        assert form["To"] == ["+14155552345"] and form["Body"] == ["Hello! \U0001f44d"]
+        assert form["Tags"] == ['{"campaign_name": "Spring Sale 2022","message_type": "cart_abandoned"}']
+    else:
+        assert (received.method, received.path) == ("POST", "/graphql")
+        sent = received.json()
+        assert isinstance(sent, dict)
+        assert sent["query"].strip().startswith("mutation CreateIssue($input: CreateIssueInput!)")
+        assert sent["variables"] == {"input": {"repositoryId": "<repositoryId>", "title": "<title>"}}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("case_name", list(REAL_OPERATIONS))
+def test_real_corpus_snippets_send_the_right_request(
+    case_name: str, language: str, specs_dir: Path, server: Recorder, builds: Builds
+) -> None:
+    snippet, built = builds.get("real", language, _real_snippets(specs_dir, language), case_name)
+    for secret in ENV.values():
+        assert secret not in snippet
+    spec, operation = _real_request_parts(specs_dir, case_name, server.base_url)
+    request = build_request(spec, operation)
+    received = run_and_record(built, server, _env_values(request))
+    _real_facts(case_name, received)
+    sends_what_the_request_describes(received, request, language)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -855,8 +1029,22 @@ def test_unknown_language_raises() -> None:
         ("js", "javascript"),
         ("node", "javascript"),
         ("Node.js", "javascript"),
-        ("TypeScript", "javascript"),
+        ("TypeScript", "typescript"),
+        ("ts", "typescript"),
         ("fetch", "javascript"),
+        ("deno", "javascript"),
+        ("Go", "go"),
+        ("golang", "go"),
+        ("Java", "java"),
+        ("rb", "ruby"),
+        ("Ruby", "ruby"),
+        ("PHP", "php"),
+        ("C#", "csharp"),
+        ("csharp", "csharp"),
+        ("cs", "csharp"),
+        (".NET", "csharp"),
+        ("dotnet", "csharp"),
+        ("asp.net", None),
         ("shell", "curl"),
         ("bash", "curl"),
         ("cURL", "curl"),
@@ -994,3 +1182,47 @@ def test_no_content_responses_print_the_status() -> None:
     assert "console.log(response.status);" in snippets["javascript"]
     with_body = Operation(kind=ItemKind.OPERATION, method="DELETE", path="/x", responses=(Response("200", "OK"),))
     assert "print(response.json())" in build_snippet(spec_for(BASE), with_body, "python")
+
+
+def test_a_title_cannot_declare_the_python_snippets_encoding() -> None:
+    # "coding: utf-7" in the first two lines made Python read "+ACIAOw-" as '";' and run what followed as code.
+    payload = "+ACIAOw-print('INJECTED')+ADs-y=+ACI-"
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="POST",
+        path="/jobs",
+        summary="Transcoding: utf-7 jobs",
+        request_body=RequestBody("application/json", fields=(SchemaField("note", "string", True, example=payload),)),
+    )
+    snippet = build_snippet(spec_for(BASE), operation, "python")
+    tree = ast.parse(snippet.encode())  # from bytes, as `python snippet.py` reads it: encoding declarations apply
+    assert payload in {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
+    assert not any(isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print" and
+                   "INJECTED" in ast.dump(node) for node in ast.walk(tree))
+
+
+def test_spec_text_never_reads_the_environment_in_curl(tmp_path: Path) -> None:
+    # JSON bodies were written with marks for the environment variables, found again afterwards: a spec value
+    # spelled like a mark read any variable the spec named ("@@ENV:AWS_SECRET_ACCESS_KEY@@") and sent it.
+    fields = (
+        SchemaField("token", "string", True),
+        SchemaField("note", "string", True, example="@@ENV:HOME@@"),
+    )
+    body = RequestBody("application/json", fields=fields)
+    operation = Operation(kind=ItemKind.OPERATION, method="POST", path="/notes", request_body=body)
+    snippet = build_snippet(spec_for(BASE), operation, "curl")
+    assert '"note": "@@ENV:HOME@@"' in snippet and "HOME}" not in snippet and "$HOME" not in snippet
+    assert '"token": "\'"${API_TOKEN}"\'"' in snippet
+    check_syntax(snippet, "curl", tmp_path)
+
+
+def test_java_snippet_runs_as_a_single_source_file(server: Recorder, tmp_path: Path) -> None:
+    """The batched builds rename each class; the snippet as shipped runs with `java Main.java` too."""
+    reason = missing("java")
+    if reason:
+        skip_noted(reason)
+    case = CASES["multipart"]
+    snippet = build_snippet(case.spec(server.base_url), case.operation(server.base_url), "java")
+    (tmp_path / "Main.java").write_text(snippet, encoding="ascii")
+    (tmp_path / "file.bin").write_bytes(FILE_CONTENT)
+    case.check(run_and_record(Program(["java", "Main.java"], tmp_path), server), "java")

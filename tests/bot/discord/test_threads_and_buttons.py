@@ -149,7 +149,12 @@ async def test_answer_buttons_vote_and_show_other_languages(bot: Any, fake: Fake
     assert ids == [f"fb:up:{answer_id}", f"fb:down:{answer_id}", f"sn:python:{REFUND_REF}:bookshop",
                    f"sl::{REFUND_REF}:bookshop"]
     assert all(len(i) <= 100 for i in ids)
-    assert [o["value"] for o in menu(answer)["options"]] == ["python", "javascript"]  # not curl: it is shown
+    options = [o["value"] for o in menu(answer)["options"]]
+    assert options == ["python", "javascript", "typescript", "go", "java", "ruby", "php", "csharp"]  # not curl: shown
+    assert [o["label"] for o in menu(answer)["options"]][-1] == "C#"
+    # Discord's limits: 25 options in a menu, 5 components in a row, 5 rows.
+    assert len(options) <= 25 and len(answer.body["components"]) <= 5
+    assert all(len(row["components"]) <= 5 for row in answer.body["components"])
     assert menu(answer)["placeholder"] == discord_messages.OTHER_LANGUAGE
     message = answer.response
 
@@ -216,14 +221,21 @@ async def test_snippet_click_for_a_forgotten_spec_says_so_privately(bot: Any, fa
     assert "```" not in error.content
 
 
-@pytest.mark.parametrize("question", ["give me Go for refunding an order", "refund an order in node"])
+@pytest.mark.parametrize(
+    "question", ["give me Rust for refunding an order", "refund an order in node", "give me Go for refunding an order"]
+)
 async def test_language_asked_for_in_the_question(bot: Any, fake: FakeDiscord, question: str) -> None:
     message = fake.mention(question)
     await fake.dispatch("MESSAGE_CREATE", message)
     answer = await wait_answer_with_buttons(fake)
-    if "Go" in question:
-        assert "I can't write Go snippets yet (I write curl, Python and JavaScript)" in answer.content
+    if "Rust" in question:
+        assert ("I can't write Rust snippets yet (I write curl, Python, JavaScript, TypeScript, Go, Java, Ruby, PHP "
+                "and C#)") in answer.content
         assert "```bash" in answer.content
+    elif "Go" in question:
+        assert "```go" in answer.content and "net/http" in answer.content
+        assert "go" not in [o["value"] for o in menu(answer)["options"]]
     else:
         assert "```javascript" in answer.content
-        assert [o["value"] for o in menu(answer)["options"]] == ["curl", "python"]
+        assert [o["value"] for o in menu(answer)["options"]] == [
+            "curl", "python", "typescript", "go", "java", "ruby", "php", "csharp"]

@@ -68,9 +68,13 @@ async def test_answers_offer_other_languages(slack_settings: Any, indexed: Any, 
     assert (python["action_id"], python["value"]) == ("snippet_show_python", f"python:{REF}:bookshop")
     assert python["text"]["text"] == slack_messages.show_language("Python")
     assert select["type"] == "static_select" and select["placeholder"]["text"] == slack_messages.OTHER_LANGUAGE
+    labels = [("Python", "python"), ("JavaScript", "javascript"), ("TypeScript", "typescript"), ("Go", "go"),
+              ("Java", "java"), ("Ruby", "ruby"), ("PHP", "php"), ("C#", "csharp")]
     assert [(o["text"]["text"], o["value"]) for o in select["options"]] == [
-        ("Python", f"python:{REF}:bookshop"), ("JavaScript", f"javascript:{REF}:bookshop")]
-    assert all(len(o["value"]) <= 150 for o in select["options"])  # Slack's limit for an option's value
+        (label, f"{code}:{REF}:bookshop") for label, code in labels]
+    # Slack's limits: 150 characters for an option's value, 100 options in a static select, 25 elements a block.
+    assert all(len(o["value"]) <= 150 for o in select["options"])
+    assert len(select["options"]) <= 100 and len(block["elements"]) <= 25
 
 
 async def test_clicks_show_the_snippet_privately(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
@@ -111,9 +115,23 @@ async def test_bad_or_stale_values(slack_http: SlackHttp, mock_slack: MockSlack)
 
 
 async def test_language_asked_for_in_the_question(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
-    block = await answer_blocks(slack_http, mock_slack, "how do I refund an order in Ruby?")
+    block = await answer_blocks(slack_http, mock_slack, "how do I refund an order in Perl?")
     final = (await mock_slack.wait_for("chat.update", answered))[-1]
     text = final.blob()
-    assert "I can't write Ruby snippets yet (I write curl, Python and JavaScript), so here it is in Python" in text
+    assert ("I can't write Perl snippets yet (I write curl, Python, JavaScript, TypeScript, Go, Java, Ruby, PHP and "
+            "C#), so here it is in Python") in text
     assert "httpx" in text
     assert [e["action_id"] for e in block["elements"]] == ["snippet_show_curl", "snippet_language"]
+
+
+async def test_newer_languages_are_asked_for_and_chosen(slack_http: SlackHttp, mock_slack: MockSlack) -> None:
+    block = await answer_blocks(slack_http, mock_slack, "how do I refund an order in Ruby?")
+    text = (await mock_slack.wait_for("chat.update", answered))[-1].blob()
+    assert "Net::HTTP::Post.new(uri)" in text and "can't write" not in text
+    select = block["elements"][-1]
+    assert "ruby" not in [o["value"].split(":")[0] for o in select["options"]]  # it is shown already
+    url = mock_slack.response_url("go")
+    await slack_http.action(click(chosen("go"), url))
+    [response] = await mock_slack.wait_for("respond")
+    shown = json.dumps(response.params["blocks"])
+    assert "in Go:" in shown and "net/http" in shown
