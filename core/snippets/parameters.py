@@ -49,10 +49,11 @@ def _fill_path(url: str, operation: Operation) -> str:
 
     def value_for(name: str) -> str:
         param = path_params.get(name) or next((p for n, p in path_params.items() if n.lower() == name.lower()), None)
+        # errors="replace": a lone surrogate (a `\ud800` escape in a JSON spec) has no UTF-8 form to quote.
         if param is not None and param.example not in (None, ""):
-            return quote(str(param.example), safe="")
+            return quote(str(param.example), safe="", errors="replace")
         if param is not None and param.enum:
-            return quote(param.enum[0], safe="")
+            return quote(param.enum[0], safe="", errors="replace")
         return upper_snake(name) or "VALUE"
 
     url = TEMPLATE_VARIABLE.sub(lambda m: value_for(m.group(1)), url)

@@ -954,6 +954,21 @@ def test_path_placeholders_and_quoting() -> None:
     assert "https://api.test/users/USER_ID/files/it%27s%20mine.txt" in snippets["curl"]
 
 
+def test_a_lone_surrogate_in_a_path_example_is_replaced_not_a_crash() -> None:
+    # A JSON spec may say "\ud800" in an example: Python reads it as a lone surrogate, which has no UTF-8 form.
+    operation = Operation(
+        kind=ItemKind.OPERATION,
+        method="GET",
+        path="/files/{name}/{kind}",
+        parameters=(
+            Parameter("name", "path", required=True, example="a\ud800b"),
+            Parameter("kind", "path", required=True, enum=("\udfffx",)),
+        ),
+    )
+    for language in LANGUAGES:
+        assert "https://api.test/files/a%3Fb/%3Fx" in build_snippet(spec_for(BASE), operation, language), language
+
+
 def test_curl_quotes_embedded_single_quotes(tmp_path: Path) -> None:
     operation = Operation(
         kind=ItemKind.OPERATION,
