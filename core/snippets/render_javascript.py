@@ -88,6 +88,8 @@ def _js_body_option(body: Body | None) -> list[str]:
 
 
 def _js_multiline(text: str) -> str:
-    if "\n" in text and "`" not in text and "${" not in text and "\\" not in text:
-        return "`\n" + text + "\n`"
+    # A template literal keeps a multi-line body readable, and byte for byte: nothing added around it, and only
+    # when there is no carriage return (a template literal reads CR and CRLF as LF).
+    if "\n" in text and not any(c in text for c in ("`", "${", "\\", "\r")):
+        return "`" + text + "`"
     return string_literal(text)

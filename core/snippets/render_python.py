@@ -121,6 +121,8 @@ def _python_body_args(body: Body | None, client: str) -> list[str]:
 
 
 def _python_multiline(text: str) -> str:
-    if "\n" in text and '"""' not in text and "\\" not in text and not text.endswith('"'):
-        return '"""\n' + text + '\n"""'
+    # A triple-quoted string keeps a multi-line body readable, and byte for byte: nothing added around it, and
+    # only without a carriage return (Python reads CR and CRLF in source as LF).
+    if "\n" in text and '"""' not in text and "\\" not in text and "\r" not in text and not text.endswith('"'):
+        return '"""' + text + '"""'
     return string_literal(text)

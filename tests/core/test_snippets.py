@@ -509,6 +509,24 @@ def _postman_raw_text() -> Case:
     return Case(lambda base: spec_for(base, fmt=SpecFormat.POSTMAN), operation, check)
 
 
+def _postman_raw_plain_lines() -> Case:
+    # Plain lines (nothing to escape): JavaScript writes them as a template literal, which must add nothing.
+    def operation(_: str) -> Operation:
+        return Operation(
+            kind=ItemKind.POSTMAN,
+            method="POST",
+            name="Add note",
+            url="{{baseUrl}}/notes",
+            request_body=RequestBody("text/plain", example="first line\nsecond line"),
+            security=(),
+        )
+
+    def check(request: Received, language: str) -> None:
+        assert request.body.decode() == "first line\nsecond line"
+
+    return Case(lambda base: spec_for(base, fmt=SpecFormat.POSTMAN), operation, check)
+
+
 def _multipart() -> Case:
     def operation(_: str) -> Operation:
         return Operation(
@@ -621,6 +639,7 @@ CASES = {
     "postman_colon_path": _postman_colon_path(),
     "postman_raw_oauth1": _postman_raw_oauth1(),
     "postman_raw_text": _postman_raw_text(),
+    "postman_raw_plain_lines": _postman_raw_plain_lines(),
     "multipart": _multipart(),
     "graphql_with_auth": _graphql_with_auth(),
     "graphql_without_auth": _graphql_without_auth(),
