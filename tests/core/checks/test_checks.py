@@ -324,10 +324,13 @@ def test_nested_alternatives_stop_at_the_deadline(depth: int, width: int) -> Non
     for _ in range(depth):
         value = [value]
     outcome = Outcome()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.thread_time()
     validate(value, schema, direction="request", where="$", outcome=outcome, budget=Budget(seconds=0.3))
-    elapsed = time.monotonic() - started
-    assert elapsed < 3
+    elapsed, cpu = time.monotonic() - started, time.thread_time() - cpu_started
+    # The work done is bounded by the 0.3 s budget: this thread's CPU time says so whatever else the shared machine
+    # runs (wall time stretched to 3.7 s once under load, with the budget honoured). Wall time only must not hang.
+    assert cpu < 3
+    assert elapsed < 30
     if elapsed > 0.3:
         assert any("took longer" in note for note in outcome.notes)
 
