@@ -20,7 +20,14 @@ from core.snippets.request import (
     Value,
     merge_literals,
 )
-from core.snippets.source_text import encoded_pairs, header_comments, json_parts, without_surrogates
+from core.snippets.source_text import (
+    concatenation,
+    encoded_pairs,
+    header_comments,
+    json_parts,
+    lines_literal,
+    without_surrogates,
+)
 
 _ESCAPES = {
     "\0": "\\0", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
@@ -52,19 +59,11 @@ def _env(name: str) -> str:
 
 
 def _value(value: Value) -> str:
-    pieces = [_env(p.name) if isinstance(p, Env) else csharp_string(p) for p in value if p != ""]
-    return " + ".join(pieces) or '""'
+    return concatenation(value, _env, csharp_string, " + ", '""')
 
 
 def _lines_literal(text: str, indent: str) -> str:
-    """Text of several lines as one literal per line, joined with `+` (exact: nothing is stripped)."""
-    lines = text.split("\n")
-    if len(lines) == 1:
-        return csharp_string(text)
-    pieces = [csharp_string(line + "\n") for line in lines[:-1]]
-    if lines[-1]:
-        pieces.append(csharp_string(lines[-1]))
-    return f"\n{indent}+ ".join(pieces)
+    return lines_literal(text, indent, csharp_string)
 
 
 def _json_expression(parts: Value, indent: str) -> str:

@@ -20,7 +20,7 @@ from core.snippets.request import (
     Request,
     Value,
 )
-from core.snippets.source_text import header_comments, json_safe, plain_lines, without_surrogates
+from core.snippets.source_text import concatenation, header_comments, json_safe, plain_lines, without_surrogates
 
 _ESCAPES = {
     "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
@@ -60,8 +60,7 @@ def _env(name: str) -> str:
 
 
 def _value(value: Value) -> str:
-    pieces = [_env(p.name) if isinstance(p, Env) else go_string(p) for p in value if p != ""]
-    return "+".join(pieces) or '""'  # gofmt writes no spaces around `+` in arguments
+    return concatenation(value, _env, go_string, "+", '""')  # gofmt writes no spaces around `+` in arguments
 
 
 def go_value(value: Any, level: int = 1) -> str:

@@ -20,7 +20,15 @@ from core.snippets.request import (
     Value,
     merge_literals,
 )
-from core.snippets.source_text import encoded_pairs, header_comments, json_parts, multipart_name, without_surrogates
+from core.snippets.source_text import (
+    concatenation,
+    encoded_pairs,
+    header_comments,
+    json_parts,
+    lines_literal,
+    multipart_name,
+    without_surrogates,
+)
 
 _ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
 _SHORTCUTS = {"GET", "DELETE"}  # builder methods without a body
@@ -74,8 +82,7 @@ def _env(name: str) -> str:
 
 
 def _value(value: Value) -> str:
-    pieces = [_env(p.name) if isinstance(p, Env) else java_string(p) for p in value if p != ""]
-    return " + ".join(pieces) or '""'
+    return concatenation(value, _env, java_string, " + ", '""')
 
 
 def _encoded(value: Value) -> str:
@@ -89,14 +96,7 @@ def _encoded(value: Value) -> str:
 
 
 def _lines_literal(text: str, indent: str) -> str:
-    """Text of several lines as one literal per line, joined with `+` (exact: nothing is stripped)."""
-    lines = text.split("\n")
-    if len(lines) == 1:
-        return java_string(text)
-    pieces = [java_string(line + "\n") for line in lines[:-1]]
-    if lines[-1]:
-        pieces.append(java_string(lines[-1]))
-    return f"\n{indent}+ ".join(pieces)
+    return lines_literal(text, indent, java_string)
 
 
 def _json_expression(parts: Value, indent: str) -> str:

@@ -39,12 +39,9 @@ def render_javascript(request: Request) -> str:
     if request.basic_auth:
         user, password = request.basic_auth
         headers.insert(0, ("Authorization", f'"Basic " + btoa(process.env.{user} + ":" + process.env.{password})'))
-    if isinstance(body, JsonBody):
-        headers.append(("Content-Type", string_literal(body.content_type)))
-    if isinstance(body, GraphQLBody):
-        headers.append(("Content-Type", string_literal("application/json")))
-    if isinstance(body, RawBody | FileBody):
-        headers.append(("Content-Type", string_literal(body.content_type)))
+    content_type = fetch_content_type(body)
+    if content_type:
+        headers.append(("Content-Type", string_literal(content_type)))
 
     options: list[str] = []
     if request.method != "GET":
@@ -53,7 +50,7 @@ def render_javascript(request: Request) -> str:
         options.append("headers: {")
         options.extend(f"  {key_literal(name, 'javascript')}: {expression}," for name, expression in headers)
         options.append("},")
-    options.extend(_js_body_option(body))
+    options.extend(fetch_body_option(body, "javascript", _js_multiline(body.text) if isinstance(body, RawBody) else ""))
 
     if options:
         lines.append(f"const response = await fetch({url_expression}, {{")
@@ -71,20 +68,30 @@ def render_javascript(request: Request) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _js_body_option(body: Body | None) -> list[str]:
+def fetch_content_type(body: Body | None) -> str:
+    """The Content-Type a fetch snippet sets itself ("" when fetch sets it: forms and multipart, or no body)."""
+    if isinstance(body, GraphQLBody):
+        return "application/json"
+    if isinstance(body, JsonBody | RawBody | FileBody):
+        return body.content_type
+    return ""
+
+
+def fetch_body_option(body: Body | None, language: str, raw_text: str) -> list[str]:
+    """The `body:` option of a fetch call (JavaScript and TypeScript); `raw_text` is a raw body's literal."""
     if body is None:
         return []
     if isinstance(body, JsonBody):
-        return [f"body: JSON.stringify({literal(body.data, 'javascript', 1)}),"]
+        return [f"body: JSON.stringify({literal(body.data, language, 1)}),"]
     if isinstance(body, GraphQLBody):
         return ["body: JSON.stringify({ query, variables }),"]
     if isinstance(body, FormBody):
-        return [f"body: new URLSearchParams({pairs_literal(body.pairs, 'javascript', 1)}),"]
+        return [f"body: new URLSearchParams({pairs_literal(body.pairs, language, 1)}),"]
     if isinstance(body, MultipartBody):
         return ["body: form,"]
     if isinstance(body, FileBody):
         return [f"body: await readFile({string_literal(body.filename)}),"]
-    return [f"body: {_js_multiline(body.text)},"]
+    return [f"body: {raw_text},"]
 
 
 def _js_multiline(text: str) -> str:

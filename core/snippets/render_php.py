@@ -23,6 +23,7 @@ from core.snippets.request import (
     merge_literals,
 )
 from core.snippets.source_text import (
+    concatenation,
     encoded_pairs,
     has_repeats,
     header_comments,
@@ -76,8 +77,7 @@ def _env(name: str) -> str:
 
 
 def _value(value: Value) -> str:
-    pieces = [_env(p.name) if isinstance(p, Env) else php_string(p) for p in value if p != ""]
-    return " . ".join(pieces) or "''"
+    return concatenation(value, _env, php_string, " . ", "''")
 
 
 def php_value(value: Any, level: int = 1) -> str:

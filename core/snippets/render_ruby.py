@@ -20,7 +20,14 @@ from core.snippets.request import (
     Request,
     Value,
 )
-from core.snippets.source_text import has_repeats, header_comments, json_safe, plain_lines, without_surrogates
+from core.snippets.source_text import (
+    concatenation,
+    has_repeats,
+    header_comments,
+    json_safe,
+    plain_lines,
+    without_surrogates,
+)
 
 _ESCAPES = {
     "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r", "\x1b": "\\e",
@@ -60,8 +67,7 @@ def _env(name: str) -> str:
 
 
 def _value(value: Value) -> str:
-    pieces = [_env(p.name) if isinstance(p, Env) else ruby_string(p) for p in value if p != ""]
-    return " + ".join(pieces) or '""'
+    return concatenation(value, _env, ruby_string, " + ", '""')
 
 
 def ruby_value(value: Any, level: int = 0) -> str:

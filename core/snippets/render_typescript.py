@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from core.snippets.literals import key_literal, literal, pairs_literal, string_literal, value_expression
-from core.snippets.request import Body, FileBody, FormBody, GraphQLBody, JsonBody, MultipartBody, RawBody, Request
+from core.snippets.render_javascript import fetch_body_option, fetch_content_type
+from core.snippets.request import FileBody, GraphQLBody, MultipartBody, RawBody, Request
 from core.snippets.source_text import header_comments, plain_lines
 
 LANGUAGE = "typescript"
@@ -68,12 +69,9 @@ def render_typescript(request: Request) -> str:
         user, password = request.basic_auth
         credentials = f'env("{user}") + ":" + env("{password}")'
         headers.insert(0, ("Authorization", f'"Basic " + Buffer.from({credentials}).toString("base64")'))
-    if isinstance(body, JsonBody):
-        headers.append(("Content-Type", string_literal(body.content_type)))
-    if isinstance(body, GraphQLBody):
-        headers.append(("Content-Type", string_literal("application/json")))
-    if isinstance(body, RawBody | FileBody):
-        headers.append(("Content-Type", string_literal(body.content_type)))
+    content_type = fetch_content_type(body)
+    if content_type:
+        headers.append(("Content-Type", string_literal(content_type)))
     if headers:
         lines.append("const headers: Record<string, string> = {")
         lines.extend(f"  {key_literal(name, LANGUAGE)}: {expression}," for name, expression in headers)
@@ -84,7 +82,8 @@ def render_typescript(request: Request) -> str:
         options.append(f"method: {string_literal(request.method)},")
     if headers:
         options.append("headers,")
-    options.extend(_ts_body_option(body))
+    raw_text = _ts_multiline(body.text, exact=True) if isinstance(body, RawBody) else ""
+    options.extend(fetch_body_option(body, LANGUAGE, raw_text))
     if options:
         lines.append(f"const response: Response = await fetch({url_expression}, {{")
         lines.extend(f"  {option}" for option in options)
@@ -100,22 +99,6 @@ def render_typescript(request: Request) -> str:
         lines.append("const data: unknown = await response.json();")
         lines.append("console.log(data);")
     return "\n".join(lines) + "\n"
-
-
-def _ts_body_option(body: Body | None) -> list[str]:
-    if body is None:
-        return []
-    if isinstance(body, JsonBody):
-        return [f"body: JSON.stringify({literal(body.data, LANGUAGE, 1)}),"]
-    if isinstance(body, GraphQLBody):
-        return ["body: JSON.stringify({ query, variables }),"]
-    if isinstance(body, FormBody):
-        return [f"body: new URLSearchParams({pairs_literal(body.pairs, LANGUAGE, 1)}),"]
-    if isinstance(body, MultipartBody):
-        return ["body: form,"]
-    if isinstance(body, FileBody):
-        return [f"body: await readFile({string_literal(body.filename)}),"]
-    return [f"body: {_ts_multiline(body.text, exact=True)},"]
 
 
 def _ts_multiline(text: str, exact: bool = False) -> str:

@@ -123,3 +123,22 @@ def plain_lines(text: str) -> bool:
 def multipart_name(name: str) -> str:
     """A form field name as browsers write it in `Content-Disposition` (quotes and line breaks escaped)."""
     return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def concatenation(
+    value: Value, env: Callable[[str], str], quote_text: Callable[[str], str], joiner: str, empty: str
+) -> str:
+    """An expression for a value: its literal parts quoted, its environment variables read, joined by `joiner`."""
+    pieces = [env(p.name) if isinstance(p, Env) else quote_text(p) for p in value if p != ""]
+    return joiner.join(pieces) or empty
+
+
+def lines_literal(text: str, indent: str, quote_text: Callable[[str], str]) -> str:
+    """Text of several lines as one literal per line, joined with `+` (exact: nothing is stripped)."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return quote_text(text)
+    pieces = [quote_text(line + "\n") for line in lines[:-1]]
+    if lines[-1]:
+        pieces.append(quote_text(lines[-1]))
+    return f"\n{indent}+ ".join(pieces)
