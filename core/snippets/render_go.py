@@ -130,6 +130,12 @@ def _flat(value: Any) -> str:
     return go_string(str(value))
 
 
+
+def _clean_comment(text: str) -> str:
+    # A comment line reading `// +build ...` is a (legacy) build constraint to the Go tools wherever it stands
+    # in the header, and gofmt moves it above the package clause: spec text starting with "+build" is quoted.
+    return f"'{text}'" if text.lstrip().startswith("+build") else text
+
 def render_go(request: Request) -> str:
     """A Go (net/http) snippet for the request."""
     imports = {"fmt", "io", "log", "net/http"}
@@ -232,7 +238,7 @@ def render_go(request: Request) -> str:
 
     lines = ["package main", ""]
     # After the package clause: comment lines above it could be read as build constraints (`// +build`).
-    comments = header_comments(request, "//")
+    comments = header_comments(request, "//", _clean_comment)
     if request.oauth1:
         comments.append("// Sign it with an OAuth 1.0a library and add the resulting Authorization header below.")
     if comments:
