@@ -28,12 +28,7 @@ def render_javascript(request: Request) -> str:
         lines.append(f"const query = {_js_multiline(body.document)};")
         lines.append(f"const variables = {literal(body.variables, 'javascript', 0)};")
     if isinstance(body, MultipartBody):
-        lines.append("const form = new FormData();")
-        for name, value in body.fields:
-            lines.append(f"form.append({string_literal(name)}, {value_expression(value, 'javascript')});")
-        for name, filename in body.files:
-            quoted = string_literal(filename)
-            lines.append(f"form.append({string_literal(name)}, new Blob([await readFile({quoted})]), {quoted});")
+        lines.extend(form_data_lines(body, "javascript"))
 
     headers = [(name, value_expression(value, "javascript")) for name, value in request.headers]
     if request.basic_auth:
@@ -66,6 +61,17 @@ def render_javascript(request: Request) -> str:
     else:
         lines.append("console.log(await response.json());")
     return "\n".join(lines) + "\n"
+
+
+def form_data_lines(body: MultipartBody, language: str) -> list[str]:
+    """The `FormData` a fetch snippet sends for a multipart body (JavaScript and TypeScript); files read from disk."""
+    lines = ["const form = new FormData();"]
+    for name, value in body.fields:
+        lines.append(f"form.append({string_literal(name)}, {value_expression(value, language)});")
+    for name, filename in body.files:
+        quoted = string_literal(filename)
+        lines.append(f"form.append({string_literal(name)}, new Blob([await readFile({quoted})]), {quoted});")
+    return lines
 
 
 def fetch_content_type(body: Body | None) -> str:

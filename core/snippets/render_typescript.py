@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from core.snippets.literals import key_literal, literal, pairs_literal, string_literal, value_expression
-from core.snippets.render_javascript import fetch_body_option, fetch_content_type
+from core.snippets.render_javascript import fetch_body_option, fetch_content_type, form_data_lines
 from core.snippets.request import FileBody, GraphQLBody, MultipartBody, RawBody, Request
 from core.snippets.source_text import header_comments, plain_lines
 
@@ -57,12 +57,7 @@ def render_typescript(request: Request) -> str:
         lines.append(f"const query: string = {_ts_multiline(body.document)};")
         lines.append(f"const variables: Record<string, unknown> = {literal(body.variables, LANGUAGE, 0)};")
     if isinstance(body, MultipartBody):
-        lines.append("const form = new FormData();")
-        for name, value in body.fields:
-            lines.append(f"form.append({string_literal(name)}, {value_expression(value, LANGUAGE)});")
-        for name, filename in body.files:
-            quoted = string_literal(filename)
-            lines.append(f"form.append({string_literal(name)}, new Blob([await readFile({quoted})]), {quoted});")
+        lines.extend(form_data_lines(body, LANGUAGE))
 
     headers = [(name, value_expression(value, LANGUAGE)) for name, value in request.headers]
     if request.basic_auth:
