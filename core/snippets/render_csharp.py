@@ -168,8 +168,6 @@ def render_csharp(request: Request) -> str:
     ])
 
     comments = header_comments(request, "//")
-    if request.oauth1:
-        comments.append("// Sign it with an OAuth 1.0a library and add the resulting Authorization header below.")
     lines = [*comments, ""] if comments else []
     lines.extend(f"using {name};" for name in sorted(usings))
     lines.extend([

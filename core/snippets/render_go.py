@@ -239,8 +239,6 @@ def render_go(request: Request) -> str:
     lines = ["package main", ""]
     # After the package clause: comment lines above it could be read as build constraints (`// +build`).
     comments = header_comments(request, "//", _clean_comment)
-    if request.oauth1:
-        comments.append("// Sign it with an OAuth 1.0a library and add the resulting Authorization header below.")
     if comments:
         lines.extend([*comments, ""])
     lines.append("import (")

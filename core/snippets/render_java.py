@@ -215,8 +215,6 @@ def render_java(request: Request) -> str:
     ])
 
     comments = header_comments(request, "//", _comment_text)
-    if request.oauth1:
-        comments.append("// Sign it with an OAuth 1.0a library and add the resulting Authorization header below.")
     lines = [*comments, ""] if comments else []
     lines.extend(f"import {name};" for name in sorted(imports))
     lines.extend(["", "public class Main {", "    public static void main(String[] args) throws Exception {"])

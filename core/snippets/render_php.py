@@ -204,8 +204,6 @@ def render_php(request: Request) -> str:
 
     lines = ["<?php", ""]
     comments = header_comments(request, "//", _comment_text)
-    if request.oauth1:
-        comments.append("// Sign it with an OAuth 1.0a library and add the resulting Authorization header below.")
     if comments:
         lines.extend([*comments, ""])
     lines.extend(code)

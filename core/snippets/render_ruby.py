@@ -40,6 +40,7 @@ _CLASSES = {
 }
 _BODYLESS = {"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"}  # request classes that refuse a body
 _WIDTH = 88
+_SIGN_OAUTH1 = ("Sign it with an OAuth 1.0a library (e.g. the oauth gem) and add the Authorization header.",)
 
 
 def ruby_string(text: str) -> str:
@@ -179,9 +180,7 @@ def render_ruby(request: Request) -> str:
     ])
 
     lines = ["# frozen_string_literal: true", ""]
-    comments = header_comments(request, "#")
-    if request.oauth1:
-        comments.append("# Sign it with an OAuth 1.0a library (e.g. the oauth gem) and add the Authorization header.")
+    comments = header_comments(request, "#", oauth1_note=_SIGN_OAUTH1)
     if comments:
         lines.extend([*comments, ""])
     lines.extend(f'require "{name}"' for name in sorted(requires))

@@ -16,6 +16,10 @@ from core.snippets.source_text import header_comments, plain_lines
 
 LANGUAGE = "typescript"
 _DIRECTIVE = re.compile(r"^\s*@")
+_SIGN_OAUTH1 = (
+    "Sign it with an OAuth 1.0a library (e.g. the `oauth-1.0a` npm package) and add the",
+    "resulting Authorization header below.",
+)
 
 
 def _clean_comment(text: str) -> str:
@@ -26,11 +30,8 @@ def _clean_comment(text: str) -> str:
 
 def render_typescript(request: Request) -> str:
     """A TypeScript (typed fetch) snippet for the request."""
-    lines = header_comments(request, "//", _clean_comment)
+    lines = header_comments(request, "//", _clean_comment, oauth1_note=_SIGN_OAUTH1)
     body = request.body
-    if request.oauth1:
-        lines.append("// Sign it with an OAuth 1.0a library (e.g. the `oauth-1.0a` npm package) and add the")
-        lines.append("// resulting Authorization header below.")
     lines.append("")
     if (isinstance(body, MultipartBody) and body.files) or isinstance(body, FileBody):
         lines.append('import { readFile } from "node:fs/promises";')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from core.snippets.request import Env, Part, Request, Value, merge_literals
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _QUERY_SAFE = ",:@/"
+SIGN_OAUTH1 = ("Sign it with an OAuth 1.0a library and add the resulting Authorization header below.",)
 
 
 def without_surrogates(text: str) -> str:
@@ -36,19 +37,26 @@ def printable(text: str) -> str:
 
 
 def header_comments(
-    request: Request, prefix: str, clean: Callable[[str], str] | None = None, signs_oauth1: bool = False
+    request: Request,
+    prefix: str,
+    clean: Callable[[str], str] | None = None,
+    signs_oauth1: bool = False,
+    oauth1_note: Sequence[str] = SIGN_OAUTH1,
 ) -> list[str]:
     """The snippet's header comment with unprintable characters replaced, then `clean` applied to each line.
 
     `comment_lines` already joins every line break (including U+2028 and the like) into spaces, so a comment
     cannot end early; what is left to each language is its own comment hazard (`?>` in PHP, unicode escapes
-    in Java, `@ts-` directives in TypeScript).
+    in Java, `@ts-` directives in TypeScript). An OAuth 1.0a request the snippet does not sign itself ends
+    with `oauth1_note`, telling the reader to sign it.
     """
     lines = comment_lines(request, prefix, signs_oauth1=signs_oauth1)
     cleaned: list[str] = []
     for line in lines:
         text = printable(line[len(prefix) + 1 :])
         cleaned.append(f"{prefix} {clean(text) if clean else text}")
+    if request.oauth1 and not signs_oauth1:
+        cleaned.extend(f"{prefix} {note}" for note in oauth1_note)
     return cleaned
 
 

@@ -933,6 +933,9 @@ def test_oauth1_comments_and_python_signing() -> None:
     assert "OAuth 1.0a" in snippets["curl"]
     assert "OAuth 1.0a" in snippets["javascript"]
     assert "Authorization" not in snippets["curl"].split("\n\n", 1)[1]
+    for language in ("typescript", "go", "java", "ruby", "php", "csharp"):  # a comment line asks to sign it
+        comment = "#" if language == "ruby" else "//"
+        assert re.search(rf"^{comment} Sign it with an OAuth 1\.0a library", snippets[language], re.M), language
 
 
 def test_optional_query_parameters_are_mentioned_not_sent() -> None:
