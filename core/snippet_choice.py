@@ -45,17 +45,15 @@ AMBIGUOUS = frozenset({
     "go", "rust", "swift", "dart", "fetch", "requests", "shell", "sh", "cli", "terminal", "node", "ts", "rb", "cs",
     "command line", "rails",
 })
-_BEFORE = re.compile(r"\b(?:in|with|using|via|use|me|write|into)\s+(?:(?:a|an|the|plain)\s+)?$", re.I)
-_AFTER = re.compile(
-    r"^\s+(?:code|snippets?|examples?|versions?|client|sdk|scripts?|program|equivalent|samples?|request)\b", re.I
-)
+_LEAD_INS = "in|with|using|via|use|write|into"
+_NOUNS = "code|snippets?|examples?|versions?|client|sdk|program|equivalent|samples?"
+_BEFORE = re.compile(rf"\b(?:{_LEAD_INS}|me)\s+(?:(?:a|an|the|plain)\s+)?$", re.I)
+_AFTER = re.compile(rf"^\s+(?:{_NOUNS}|scripts?|request)\b", re.I)
 # "go" is the most common of them ("how do I go about…", "let me go through…", "go request a key", "go-live"):
 # it counts after "in", "with", "using", … or before "code", "snippet", "example", …, and after "me" only
 # when written "Go" ("give me Go for…"); never followed by a hyphen.
-_GO_BEFORE = re.compile(r"\b(?:in|with|using|via|use|write|into)\s+(?:(?:a|an|the|plain)\s+)?$", re.I)
-_GO_AFTER = re.compile(
-    r"^\s+(?:code|snippets?|examples?|versions?|client|sdk|program|equivalent|samples?)\b", re.I
-)
+_GO_BEFORE = re.compile(rf"\b(?:{_LEAD_INS})\s+(?:(?:a|an|the|plain)\s+)?$", re.I)
+_GO_AFTER = re.compile(rf"^\s+(?:{_NOUNS})\b", re.I)
 _ME_BEFORE = re.compile(r"\bme\s+$", re.I)
 _CONTEXT_CHARS = 24
 MAX_MATCHES = 50  # language words looked at in one question
