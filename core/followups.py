@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from core.parsing.text import identifier_words
 from core.paths import is_placeholder
-from core.retrieval import RetrievedItem, document_intents, is_action_word, question_intent
+from core.retrieval import RetrievedItem, document_intents, is_action_word, question_intent, tokenize
 from core.state.threads import MAX_BEST_CHARS
 
 MAX_TOPIC_WORDS = 6
@@ -26,7 +26,7 @@ _MAX_SCANNED_CHARS = 2_000  # a question is at most MAX_QUESTION_CHARS; this bou
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Words that stand for something said before. "this"/"that" only count standing alone ("undo that?"),
 # since "the invoices that are unpaid" uses them as ordinary grammar.
-_PRONOUNS = frozenset("it its itself one ones them they their theirs those these".split())
+_PRONOUNS = frozenset("it its itself one ones them they their theirs those these mine ours yours".split())
 _DEMONSTRATIVES = frozenset({"this", "that"})
 _SUBJECT_PRONOUNS = frozenset({"i", "we", "to"})  # "how do I open...", "how to open...": a verb follows
 _STANDALONE_DEMONSTRATIVE = re.compile(r"\b(?:this|that)\b[ \t]*(?:[?.!,;:)]|$|one\b|ones\b)")
@@ -38,8 +38,11 @@ _NO_SUBJECT = frozenset(
     now of ok okay on once or please same should so some still than thanks the then there thing things to
     too up us want was way we what when where which while who why will with would yes you your about
     possible way ways again also new old existing another other
+    endpoint endpoints api route go out
     """.split()
 )
+# After one of these, an action word is a thing: "how do I create *a list*?", "the update".
+_DETERMINERS = frozenset("a an the my our your their its each every new".split())
 # Path segments that name no resource: versions, API roots, format suffixes.
 _NOT_A_RESOURCE = re.compile(r"^(?:v\d+(?:\.\d+)*|\d[\d-]*|api|rest|json|xml|me|@me|graphql)$")
 
@@ -88,7 +91,7 @@ def _subject_words(text: str) -> list[str]:
             and word not in _NO_SUBJECT
             and word not in _PRONOUNS
             and word not in _DEMONSTRATIVES
-            and not is_action_word(word)
+            and (not is_action_word(word) or (index > 0 and found[index - 1] in _DETERMINERS))
             and not _NOT_A_RESOURCE.match(word)
         ):
             seen.setdefault(word)
@@ -117,6 +120,15 @@ def _resource_text(item: Mapping[str, str]) -> str:
     return " ".join(resources[-1:])
 
 
+def _named_after(verb: str, item: Mapping[str, str]) -> bool:
+    """Whether what a cited item acts on is named after `verb` (`/bans/{user_id}` after "ban").
+
+    A Postman request is read by its URL: its name is a verb phrase ("Create a list") whatever the URL says.
+    """
+    named = _resource_text({"path": item.get("url", "")}) if item.get("kind") == "postman" else _resource_text(item)
+    return bool(set(tokenize(verb)) & set(tokenize(named)))
+
+
 def topic(question: str, previous_topic: str, cited: Iterable[Mapping[str, str]]) -> str:
     """What a turn was about, for the next question's "it": the things its question names.
 
@@ -128,8 +140,14 @@ def topic(question: str, previous_topic: str, cited: Iterable[Mapping[str, str]]
     if previous_topic and needs_referent(question):
         found = [*_subject_words(previous_topic), *found]
     best = next(iter(cited), None)
-    if not found and best is not None:
-        found = _subject_words(_resource_text(best))
+    if best is not None:
+        # The verb stays when the answer's operation is named after it: "schedule a message" ->
+        # `chat.scheduleMessage`, "ban a user" -> `/bans/{user_id}`; "one" is then a scheduled message, a ban.
+        verb = main_action(question)
+        if verb and verb not in found and _named_after(verb, best):
+            found = [verb, *found]
+        if not found:
+            found = _subject_words(_resource_text(best))
     return " ".join(found[:MAX_TOPIC_WORDS])
 
 
@@ -141,7 +159,11 @@ def follow_up_query(question: str, previous_topic: str, previous_action: str = "
     """
     if not needs_referent(question):
         return question
-    refers_to_action = previous_action and _STANDALONE_DEMONSTRATIVE.search(question[:_MAX_SCANNED_CHARS].lower())
+    refers_to_action = (
+        bool(previous_action)
+        and previous_action not in previous_topic.split()  # the topic may keep the verb already (`topic`)
+        and _STANDALONE_DEMONSTRATIVE.search(question[:_MAX_SCANNED_CHARS].lower()) is not None
+    )
     return " ".join(part for part in (question, previous_action if refers_to_action else "", previous_topic) if part)
 
 
@@ -161,10 +183,23 @@ def _recalled_item(text: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _address(item: Mapping[str, str]) -> str:
+    """Where an operation lives (its path, a Postman request's URL without the query); "" for anything else."""
+    kind = item.get("kind", "")
+    if kind == "operation":
+        return item.get("path", "")
+    if kind == "postman":
+        return item.get("url", "").split("?", 1)[0]
+    return ""
+
+
 def rerank_follow_up(question: str, previous_best: str, items: Sequence[RetrievedItem]) -> list[RetrievedItem]:
     """Results for a follow-up, with the previous answer's best item last if it does not do what is asked.
 
     "And how do I cancel it?" after `POST /store/order`: the user has that operation already and wants a sibling.
+    When the question names nothing of its own, the sibling on the very same path that does what is asked comes
+    first ("and list the ones I sent?" after `POST .../Messages.json` is `GET .../Messages.json`): one path,
+    another method is how REST names the other actions on the same thing.
     """
     previous = _recalled_item(previous_best)
     # Only a stated action counts: "what does it return?" reads as "read", yet asks about the same operation.
@@ -173,4 +208,13 @@ def rerank_follow_up(question: str, previous_best: str, items: Sequence[Retrieve
     if not previous or not wanted:
         return list(items)
     answered = [i for i in items if i.document.item == previous and not wanted & document_intents(i.document)]
-    return [i for i in items if i not in answered] + answered
+    # The previous operation does what is asked ("and how do I get it?" after a GET): no sibling is wanted.
+    previous_serves = any(i.document.item == previous and i not in answered for i in items)
+    # Only when the question names nothing of its own: "how do I add tracks to it?" is about the tracks.
+    address = "" if previous_serves or _subject_words(question) else _address(previous)
+    siblings = [
+        i for i in items
+        if address and i.document.item != previous and _address(i.document.item) == address
+        and wanted & document_intents(i.document)
+    ][:1]
+    return siblings + [i for i in items if i not in answered and i not in siblings] + answered

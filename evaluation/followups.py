@@ -7,6 +7,11 @@ answer is checked the same way, so a miss there (which leaves the follow-up noth
 Every pair's follow-up gold differs from its first question's gold. In the same run, the way follow-ups were
 searched before (the previous question and the new one as one query, in the thread's spec) is scored as the
 baseline.
+
+The files: `followups.jsonl` (40 pairs) was used while designing; `followups_heldout.jsonl` (20) was written
+before the design was tuned; `followups_fresh.jsonl` (20) was written later by someone who had seen neither the
+code nor the other files (told only the format and to check every gold item against the spec), and was first
+scored before any change was made for it.
 """
 
 from __future__ import annotations

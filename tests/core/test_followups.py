@@ -60,6 +60,30 @@ def test_topic_names_things_not_verbs():
     assert topic("how do I send a message to a channel?", "", []) == "message channel"
 
 
+def test_topic_keeps_the_verb_an_answer_is_named_after():
+    bans = {"kind": "operation", "method": "PUT", "path": "/guilds/{guild_id}/bans/{user_id}"}
+    assert topic("how do I ban a user from my server?", "", [bans]) == "ban user server"
+    scheduled = {"kind": "operation", "method": "POST", "path": "/chat.scheduleMessage"}
+    assert topic("how do I schedule a message?", "", [scheduled]) == "schedule message"
+    assert topic("how do I add a new pet?", "", [PET_POST]) == "pet"  # `/pet` is not named after "add"
+
+
+def test_topic_reads_an_action_word_after_an_article_as_a_thing():
+    twitter = {"kind": "postman", "method": "POST", "url": "https://api.twitter.com/2/lists", "name": "Create a list"}
+    assert topic("how do I create a list?", "", [twitter]) == "list"
+    assert topic("how do I list the invoices?", "", []) == "invoices"
+
+
+def test_topic_leaves_out_words_about_the_api_itself():
+    assert topic("what's the endpoint to create a new channel?", "", []) == "channel"
+    assert topic("how do I start a call?", "", []) == "call"  # Twilio's calls are things
+    assert topic("how do I make a message go out later?", "", []) == "message"
+
+
+def test_possessive_pronouns_lean_on_the_thread():
+    assert needs_referent("what about all of mine?")
+
+
 def test_a_leaning_question_keeps_the_topic_it_leaned_on():
     assert topic("and how do I cancel it?", "order pet", []) == "order pet"
 
@@ -78,6 +102,8 @@ def test_a_question_naming_nothing_falls_back_to_its_best_citation():
 def test_follow_up_query_adds_the_topic_and_the_action_only_for_that():
     assert follow_up_query("and how do I delete one?", "pet", "add") == "and how do I delete one? pet"
     assert follow_up_query("how do I undo that?", "user", "mute") == "how do I undo that? mute user"
+    # A topic that kept the verb already does not get it twice.
+    assert follow_up_query("how do I undo that?", "mute user", "mute") == "how do I undo that? mute user"
     assert main_action("how do I mute a user?") == "mute"
     assert main_action("refunds?") == ""
 
@@ -105,6 +131,24 @@ def test_the_answered_operation_goes_last_when_a_different_action_is_asked():
     assert rerank_follow_up("what does it return?", previous, [post, delete]) == [post, delete]
     assert rerank_follow_up("and how do I delete one?", "", [post, delete]) == [post, delete]
     assert rerank_follow_up("and how do I delete one?", "{not json", [post, delete]) == [post, delete]
+
+
+def test_the_sibling_on_the_same_path_comes_first_when_the_question_names_nothing_else():
+    send = _item("POST", "/Accounts/{Sid}/Messages.json", 0.9)
+    short_codes = _item("GET", "/Accounts/{Sid}/SMS/ShortCodes.json", 0.7)
+    listing = _item("GET", "/Accounts/{Sid}/Messages.json", 0.6)
+    previous = remembered_item(send.document.item)
+    results = [short_codes, listing, send]
+    assert rerank_follow_up("and list the ones I sent?", previous, results) == [listing, short_codes, send]
+    # The previous answer gone from the results changes nothing: the sibling is still the same path.
+    assert rerank_follow_up("and list the ones I sent?", previous, [short_codes, listing])[0] == listing
+    # A question naming a thing of its own is about that thing, not the same path.
+    assert rerank_follow_up("and list the short codes?", previous, results) == [short_codes, listing, send]
+    # The previous operation does what is asked: nothing moves.
+    read = _item("GET", "/Accounts/{Sid}/Messages/{Sid2}.json", 0.9)
+    other = _item("GET", "/Accounts/{Sid}/Messages/{Sid2}.json/Media", 0.5)
+    again = remembered_item(read.document.item)
+    assert rerank_follow_up("and show it again?", again, [other, read]) == [other, read]
 
 
 def test_remembered_items_stay_small():

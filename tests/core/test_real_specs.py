@@ -55,9 +55,9 @@ async def test_real_specs_ingest_with_documented_counts_and_retrieve_well(assist
 
 
 async def test_follow_ups_in_a_thread_answer_the_follow_up(assistant, specs_dir):
-    """Issue 12: "and how do I delete one?" after "how do I add a new pet?" answers DELETE, on 60 real pairs.
+    """Issue 12: "and how do I delete one?" after "how do I add a new pet?" answers DELETE, on 80 real pairs.
 
-    Floors a little under the measured figures (0.80 and 0.90; the old way of searching got 0.575 and 0.65 in
+    Floors a little under the measured figures (0.875 and 0.90; the old way of searching got 0.575 and 0.65 in
     the same run), so a regression fails while noise between machines does not. See benchmarks/RESULTS.md.
     """
     dev = await run_followup_evaluation(assistant, load_pairs(FOLLOWUPS), specs_dir, log=lambda _: None)
@@ -66,3 +66,8 @@ async def test_follow_ups_in_a_thread_answer_the_follow_up(assistant, specs_dir)
     heldout_file = FOLLOWUPS.with_name("followups_heldout.jsonl")
     heldout = await run_followup_evaluation(assistant, load_pairs(heldout_file), specs_dir, log=lambda _: None)
     assert heldout.accuracy >= 0.8, heldout.summary()
+    # Written independently of the code and the other files, in more everyday words ("lift the ban", "get it
+    # going again"); 0.55 measured against 0.25 for the old way in the same run.
+    fresh_file = FOLLOWUPS.with_name("followups_fresh.jsonl")
+    fresh = await run_followup_evaluation(assistant, load_pairs(fresh_file), specs_dir, log=lambda _: None)
+    assert fresh.accuracy >= 0.45 and fresh.accuracy >= fresh.baseline_accuracy + 0.15, fresh.summary()

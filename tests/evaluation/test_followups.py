@@ -5,13 +5,13 @@ from evaluation.followups import FOLLOWUPS, load_pairs
 from evaluation.retrieval import matches
 from tests.evaluation.test_heldout import spec_items
 
-FILES = (FOLLOWUPS, FOLLOWUPS.with_name("followups_heldout.jsonl"))
+FILES = (FOLLOWUPS, FOLLOWUPS.with_name("followups_heldout.jsonl"), FOLLOWUPS.with_name("followups_fresh.jsonl"))
 
 
 def test_follow_up_files_are_well_formed():
-    dev, heldout = (load_pairs(path) for path in FILES)
-    assert len(dev) >= 30 and len(heldout) >= 15
-    pairs = dev + heldout
+    dev, heldout, fresh = (load_pairs(path) for path in FILES)
+    assert len(dev) >= 30 and len(heldout) >= 15 and len(fresh) >= 15
+    pairs = dev + heldout + fresh
     assert len({p.id for p in pairs}) == len(pairs)
     assert len({(p.first.lower(), p.question.lower()) for p in pairs}) == len(pairs)
     for pair in pairs:
