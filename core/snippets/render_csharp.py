@@ -21,12 +21,13 @@ from core.snippets.request import (
     merge_literals,
 )
 from core.snippets.source_text import (
+    ascii_printable,
     concatenation,
     encoded_pairs,
+    escaped,
     header_comments,
     json_parts,
     lines_literal,
-    without_surrogates,
 )
 
 _ESCAPES = {
@@ -40,18 +41,11 @@ _CONTINUATION = _INDENT + "    "
 
 def csharp_string(text: str) -> str:
     r"""A C# regular string literal in ASCII (`\uXXXX` has exactly four digits; `\x` would take more)."""
-    out: list[str] = []
-    for char in without_surrogates(text):
-        code = ord(char)
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif 0x20 <= code < 0x7F:
-            out.append(char)
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
+    return '"' + escaped(text, _ESCAPES, ascii_printable, _csharp_escape) + '"'
+
+
+def _csharp_escape(code: int) -> str:
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _env(name: str) -> str:

@@ -20,7 +20,13 @@ from core.snippets.request import (
     Request,
     Value,
 )
-from core.snippets.source_text import concatenation, header_comments, json_safe, plain_lines, without_surrogates
+from core.snippets.source_text import (
+    concatenation,
+    escaped,
+    header_comments,
+    json_safe,
+    plain_lines,
+)
 
 _ESCAPES = {
     "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
@@ -33,19 +39,11 @@ _WIDTH = 88
 
 def go_string(text: str) -> str:
     """A Go interpreted string literal: escapes for quotes, backslashes and every unprintable character."""
-    out: list[str] = []
-    for char in without_surrogates(text):
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x80:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return '"' + "".join(out) + '"'
+    return '"' + escaped(text, _ESCAPES, str.isprintable, _go_escape) + '"'
+
+
+def _go_escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _go_multiline(text: str) -> str:

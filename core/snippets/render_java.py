@@ -21,13 +21,14 @@ from core.snippets.request import (
     merge_literals,
 )
 from core.snippets.source_text import (
+    ascii_printable,
     concatenation,
     encoded_pairs,
+    escaped,
     header_comments,
     json_parts,
     lines_literal,
     multipart_name,
-    without_surrogates,
 )
 
 _ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
@@ -42,21 +43,11 @@ def java_string(text: str) -> str:
     Below U+0100 unprintable characters are octal escapes, never `\uXXXX`: javac would turn `\u000a` or
     `\u0022` into a real line break or quote before reading the literal.
     """
-    out: list[str] = []
-    for char in without_surrogates(text):
-        code = ord(char)
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif 0x20 <= code < 0x7F:
-            out.append(char)
-        elif code < 0x100:
-            out.append(f"\\{code:03o}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:  # a surrogate pair
-            high, low = divmod(code - 0x10000, 0x400)
-            out.append(f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}")
-    return '"' + "".join(out) + '"'
+    return '"' + escaped(text, _ESCAPES, ascii_printable, _java_escape) + '"'
+
+
+def _java_escape(code: int) -> str:
+    return f"\\{code:03o}" if code < 0x100 else _unicode_escape(chr(code))
 
 
 def _comment_text(text: str) -> str:
@@ -70,6 +61,7 @@ def _comment_text(text: str) -> str:
 
 
 def _unicode_escape(char: str) -> str:
+    r"""`\uXXXX`, or a surrogate pair of them above U+FFFF."""
     code = ord(char)
     if code <= 0xFFFF:
         return f"\\u{code:04x}"

@@ -23,8 +23,10 @@ from core.snippets.request import (
     merge_literals,
 )
 from core.snippets.source_text import (
+    brace_unicode_escape,
     concatenation,
     encoded_pairs,
+    escaped,
     has_repeats,
     header_comments,
     json_safe,
@@ -46,15 +48,7 @@ def php_string(text: str) -> str:
     text = without_surrogates(text)
     if text.isprintable():
         return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    out: list[str] = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        else:
-            out.append(f"\\u{{{ord(char):x}}}")
-    return '"' + "".join(out) + '"'
+    return '"' + escaped(text, _ESCAPES, str.isprintable, brace_unicode_escape) + '"'
 
 
 def _comment_text(text: str) -> str:

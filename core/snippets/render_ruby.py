@@ -21,12 +21,13 @@ from core.snippets.request import (
     Value,
 )
 from core.snippets.source_text import (
+    brace_unicode_escape,
     concatenation,
+    escaped,
     has_repeats,
     header_comments,
     json_safe,
     plain_lines,
-    without_surrogates,
 )
 
 _ESCAPES = {
@@ -45,15 +46,8 @@ _SIGN_OAUTH1 = ("Sign it with an OAuth 1.0a library (e.g. the oauth gem) and add
 
 def ruby_string(text: str) -> str:
     """A double-quoted Ruby string: `#{`, `#$` and `#@` escaped so nothing is interpolated."""
-    out: list[str] = []
-    for char in without_surrogates(text):
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif char.isprintable():
-            out.append(char)
-        else:
-            out.append(f"\\u{{{ord(char):x}}}")
-    return '"' + _INTERPOLATION.sub(r"\\#", "".join(out)) + '"'
+    inside = escaped(text, _ESCAPES, str.isprintable, brace_unicode_escape)
+    return '"' + _INTERPOLATION.sub(r"\\#", inside) + '"'
 
 
 def _heredoc(text: str, tag: str) -> str | None:

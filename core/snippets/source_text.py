@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +27,32 @@ SIGN_OAUTH1 = ("Sign it with an OAuth 1.0a library and add the resulting Authori
 def without_surrogates(text: str) -> str:
     """The text with lone surrogates (which no UTF-8 source file can hold) replaced by U+FFFD."""
     return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def escaped(
+    text: str, escapes: Mapping[str, str], keep: Callable[[str], bool], escape: Callable[[int], str]
+) -> str:
+    r"""The inside of a string literal, written the way one language writes it.
+
+    Each character of `escapes` is replaced by its escape, the characters `keep` accepts stay as they are, any
+    other is written by `escape(code point)`; lone surrogates become U+FFFD first. Which characters stay and how
+    the rest are written is each language's own rule (Java must never write `\u000a`, C#'s `\x` would swallow
+    the digits after it); the walk over the text is the same.
+    """
+    return "".join(
+        escapes[char] if char in escapes else char if keep(char) else escape(ord(char))
+        for char in without_surrogates(text)
+    )
+
+
+def brace_unicode_escape(code: int) -> str:
+    r"""`\u{1f600}`: Ruby's and PHP's escape for any code point."""
+    return f"\\u{{{code:x}}}"
+
+
+def ascii_printable(char: str) -> bool:
+    """Whether a character is printable ASCII (space to tilde)."""
+    return " " <= char <= "~"
 
 
 def printable(text: str) -> str:
