@@ -5,8 +5,9 @@ questions together lets the first one win (its words and its "add" intent), so t
 its own words, plus, only when it leans on the conversation ("it", "one", "them", "that", or no subject at
 all), the *topic* of the previous turn: the things its question named (`pet`), never its verbs. When the
 follow-up asks for an action the previous answer's operation does not do ("cancel" after `POST /store/order`),
-that operation goes to the end of the results: the user has it already and wants its sibling. Which specs are
-in play comes from the thread as well (see `Assistant._question_scope`).
+that operation goes to the end of the results: the user has it already and wants its sibling; when the
+follow-up names nothing of its own, the operation on the very same path that does what is asked comes first.
+Which specs are in play comes from the thread as well (see `Assistant._question_scope`).
 """
 
 from __future__ import annotations
