@@ -1,14 +1,14 @@
 """DOT to PNG with Graphviz's `dot`, bounded: the source's size, the time it may take, the image's size.
 
-The `graphviz` binding's own `pipe()` has no timeout, so `dot` runs here as a subprocess that is killed when
-it overruns. A missing `dot` (Debian's `graphviz` package not installed) is a clear error, not a crash.
+The `graphviz` binding's own `pipe()` has no timeout, so `dot` runs here as a subprocess (in a thread) that is
+killed when it overruns. A missing `dot` (Debian's `graphviz` package not installed) is a clear error, not a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
+import subprocess
 
 import structlog
 
@@ -42,23 +42,26 @@ async def render_png(dot: str, timeout: float = RENDER_TIMEOUT_SECONDS) -> bytes
     if binary is None:
         log.error("diagram_renderer_missing", tool="dot")
         raise DiagramError(messages.diagram_renderer_missing())
-    process = await asyncio.create_subprocess_exec(
-        binary, "-Tpng", f"-Gsize={MAX_INCHES}",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
     try:
-        png, errors = await asyncio.wait_for(process.communicate(source), timeout)
-    except TimeoutError:
+        done = await asyncio.to_thread(_run_dot, binary, source, timeout)
+    except subprocess.TimeoutExpired:
         log.warning("diagram_render_timeout", seconds=timeout, dot_bytes=len(source))
         raise DiagramError(messages.diagram_timeout()) from None
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-    if process.returncode != 0 or not png.startswith(PNG_SIGNATURE):
-        log.warning("diagram_render_failed", returncode=process.returncode, error=errors.decode(errors="replace")[:200])
+    png = done.stdout
+    if done.returncode != 0 or not png.startswith(PNG_SIGNATURE):
+        error = done.stderr.decode(errors="replace")[:200]
+        log.warning("diagram_render_failed", returncode=done.returncode, error=error)
         raise DiagramError(messages.diagram_failed())
     if len(png) > MAX_PNG_BYTES:
         raise DiagramError(messages.diagram_too_large())
     return png
+
+
+def _run_dot(binary: str, source: bytes, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    # `subprocess.run` kills `dot` when the timeout passes. asyncio's own subprocesses are not used on purpose: on
+    # Python 3.11, one whose start is cancelled when every task is (shutdown, `asyncio.run` ending) waits forever
+    # for pipes that were never connected, and the process never exits. A cancelled caller leaves this thread to
+    # finish within `timeout`.
+    return subprocess.run(
+        [binary, "-Tpng", f"-Gsize={MAX_INCHES}"], input=source, capture_output=True, timeout=timeout, check=False
+    )

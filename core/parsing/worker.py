@@ -46,6 +46,7 @@ import resource
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import time
 import traceback
@@ -520,10 +521,20 @@ class _WorkerSpent(Exception):
 
 
 class _Worker:
-    """One worker process and its pipes."""
+    """One worker process and its pipes.
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    The process is started with `subprocess.Popen` and its pipes then connected to asyncio streams, not with
+    `asyncio.create_subprocess_exec`: on Python 3.11 that start, cancelled together with every other task (the
+    loop shutting down while a worker starts or is replaced), waits forever for pipes that were never connected,
+    so the process could not exit.
+    """
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._process = process
+        self._reader = reader
+        self._writer = writer
         self.pid = process.pid
         self._ready = False
 
@@ -533,62 +544,78 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "core.parsing.worker",
-            str(memory_mb),
-            target,
-            str(timeout_seconds),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        command = [sys.executable, "-m", "core.parsing.worker", str(memory_mb), target, str(timeout_seconds)]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        try:
+            reader, writer = await _streams(process)
+        except BaseException:
+            process.kill()
+            process.wait()  # at once: it was just killed
+            for pipe in (process.stdin, process.stdout):  # a pipe no transport took yet (closing twice is a no-op)
+                if pipe is not None:
+                    pipe.close()
+            raise
         log.debug("parse_worker_started", pid=process.pid, memory_mb=memory_mb)
-        return cls(process)
+        return cls(process, reader, writer)
 
     @property
     def alive(self) -> bool:
-        return self._process.returncode is None
+        return self._process.poll() is None
 
     async def ready(self) -> None:
         """Wait until the worker has imported the parsers and set its limits (it says so with an empty frame)."""
         if self._ready:
             return
-        assert self._process.stdout is not None
         async with asyncio.timeout(WORKER_START_TIMEOUT_SECONDS):
-            (size,) = _HEADER.unpack(await self._process.stdout.readexactly(_HEADER.size))
+            (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
         if size != 0:
             raise RuntimeError(f"parse worker {self.pid} did not start properly")
         self._ready = True
 
     async def exchange(self, request: bytes, reply_limit: int) -> bytes:
         """Send one request and read its answer (raises `IncompleteReadError` if the worker dies)."""
-        stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None
-        stdin.write(_HEADER.pack(len(request)) + request)
-        await stdin.drain()
-        (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+        self._writer.write(_HEADER.pack(len(request)) + request)
+        await self._writer.drain()
+        (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
         if size > reply_limit:
             raise _ReplyTooLarge(size)
-        return await stdout.readexactly(size)
+        return await self._reader.readexactly(size)
 
     async def wait_exit(self) -> int | None:
         """The exit status once the process has ended (it has closed its pipe, so that is imminent)."""
         try:
             async with asyncio.timeout(5):
-                return await self._process.wait()
+                return await self._exited()
         except TimeoutError:
             await self.kill()
             return self._process.returncode
 
     async def kill(self) -> None:
-        if self._process.returncode is None:
+        if self._process.poll() is None:
             with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
                 self._process.kill()
-        await self._process.wait()
-        if self._process.stdin is not None:
-            self._process.stdin.close()
+        await self._exited()
+        self._writer.close()
+
+    async def _exited(self) -> int:
+        # Polled: the process is known to be ending (killed, or its pipe closed), so this is a few milliseconds.
+        while (code := self._process.poll()) is None:
+            await asyncio.sleep(0.01)
+        return code
+
+
+async def _streams(process: subprocess.Popen[bytes]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Streams over a process's stdout and stdin, read and written on the running loop."""
+    assert process.stdin is not None and process.stdout is not None
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), process.stdout)
+    try:
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, process.stdin)
+    except BaseException:
+        read_transport.close()
+        raise
+    return reader, asyncio.StreamWriter(transport, protocol, None, loop)
 
 
 def _load_answer(answer: bytes) -> tuple[Any, ...]:

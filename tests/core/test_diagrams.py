@@ -274,3 +274,20 @@ async def test_render_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     with pytest.raises(DiagramError, match="Graphviz"):
         await render_png("digraph { a }")
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("steps", range(12))
+async def test_a_render_cancelled_at_shutdown_ends_at_once(steps: int) -> None:
+    """On the way out every task is cancelled at once (`asyncio.run` ending, a test's loop closing).
+
+    asyncio's own subprocess start, cancelled with the task that connects its pipes, waited forever on Python
+    3.11 (a full test run hung in teardown after `/api diagram`; 7 of these 12 cancellation points hung).
+    """
+    task = asyncio.create_task(render_png("digraph { a -> b }"))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    for other in asyncio.all_tasks():
+        if other is not asyncio.current_task():
+            other.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done, f"the render was still running 5 s after being cancelled at step {steps}"

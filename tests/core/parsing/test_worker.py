@@ -25,7 +25,7 @@ from core.errors import (
     ParseTimeoutError,
 )
 from core.models import ApiSpec, SpecFormat
-from core.parsing.worker import ParsedCache, ParsedDiskCache, ParsePool, parser_fingerprint
+from core.parsing.worker import DEFAULT_TARGET, ParsedCache, ParsedDiskCache, ParsePool, _Worker, parser_fingerprint
 from tests.core.parsing.hostile_parsers import PLANTED_SECRET
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "core" / "examples" / "bookshop_openapi.yaml"
@@ -415,3 +415,23 @@ def test_the_disk_cache_stays_within_its_bound(entries):
             held = sum(p.stat().st_size for p in (Path(directory) / "v").glob("*.pickle"))
             assert held <= 150
         assert not list((Path(directory) / "v").glob(".*"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("steps", range(12))
+async def test_a_worker_start_cancelled_at_shutdown_ends_at_once(steps: int) -> None:
+    """On the way out every task is cancelled at once; a worker starting then must not hold the process.
+
+    With `asyncio.create_subprocess_exec` 5 of these 12 cancellation points waited forever (Python 3.11).
+    """
+    task = asyncio.create_task(_Worker.start(1500, DEFAULT_TARGET, 60.0))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    for other in asyncio.all_tasks():
+        if other is not asyncio.current_task():
+            other.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done, f"the start was still running 5 s after being cancelled at step {steps}"
+    if not task.cancelled() and task.exception() is None:
+        worker = task.result()
+        await worker.kill()
+        assert not worker.alive
