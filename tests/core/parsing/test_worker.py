@@ -27,6 +27,7 @@ from core.errors import (
 from core.models import ApiSpec, SpecFormat
 from core.parsing.worker import DEFAULT_TARGET, ParsedCache, ParsedDiskCache, ParsePool, _Worker, parser_fingerprint
 from tests.core.parsing.hostile_parsers import PLANTED_SECRET
+from tests.shutdown import ends_when_everything_is_cancelled
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "core" / "examples" / "bookshop_openapi.yaml"
 HOOKS = "tests.core.parsing.hostile_parsers:parse"
@@ -424,13 +425,7 @@ async def test_a_worker_start_cancelled_at_shutdown_ends_at_once(steps: int) -> 
     With `asyncio.create_subprocess_exec` 5 of these 12 cancellation points waited forever (Python 3.11).
     """
     task = asyncio.create_task(_Worker.start(1500, DEFAULT_TARGET, 60.0))
-    for _ in range(steps):
-        await asyncio.sleep(0)
-    for other in asyncio.all_tasks():
-        if other is not asyncio.current_task():
-            other.cancel()
-    done, _ = await asyncio.wait({task}, timeout=5)
-    assert task in done, f"the start was still running 5 s after being cancelled at step {steps}"
+    assert await ends_when_everything_is_cancelled(task, steps), f"the start hung when cancelled at step {steps}"
     if not task.cancelled() and task.exception() is None:
         worker = task.result()
         await worker.kill()
