@@ -194,13 +194,29 @@ def _address(item: Mapping[str, str]) -> str:
     return ""
 
 
+_FORMAT_SUFFIX = re.compile(r"\.(?:json|xml)$")
+
+
+def _item_of(address: str, collection: str) -> bool:
+    """Whether `address` is one item of `collection`: the collection's path plus one placeholder segment.
+
+    `/store/order/{orderId}` of `/store/order`; Twilio's `.../Calls/{Sid}.json` of `.../Calls.json`.
+    """
+    if not address or not collection:
+        return False
+    parent, _, last = _FORMAT_SUFFIX.sub("", address).rpartition("/")
+    return is_placeholder(last) and parent == _FORMAT_SUFFIX.sub("", collection)
+
+
 def rerank_follow_up(question: str, previous_best: str, items: Sequence[RetrievedItem]) -> list[RetrievedItem]:
     """Results for a follow-up, with the previous answer's best item last if it does not do what is asked.
 
     "And how do I cancel it?" after `POST /store/order`: the user has that operation already and wants a sibling.
-    When the question names nothing of its own, the sibling on the very same path that does what is asked comes
-    first ("and list the ones I sent?" after `POST .../Messages.json` is `GET .../Messages.json`): one path,
-    another method is how REST names the other actions on the same thing.
+    When the question names nothing of its own, a sibling that does what is asked comes first: on the very same
+    path ("and list the ones I sent?" after `POST .../Messages.json` is `GET .../Messages.json`: one path,
+    another method is how REST names the other actions on the same thing), else on one item of that path
+    ("how can I look it up later?" after `POST /store/order` is `GET /store/order/{orderId}`: what a create
+    made lives under the collection it was posted to).
     """
     previous = _recalled_item(previous_best)
     # Only a stated action counts: "what does it return?" reads as "read", yet asks about the same operation.
@@ -213,9 +229,7 @@ def rerank_follow_up(question: str, previous_best: str, items: Sequence[Retrieve
     previous_serves = any(i.document.item == previous and i not in answered for i in items)
     # Only when the question names nothing of its own: "how do I add tracks to it?" is about the tracks.
     address = "" if previous_serves or _subject_words(question) else _address(previous)
-    siblings = [
-        i for i in items
-        if address and i.document.item != previous and _address(i.document.item) == address
-        and wanted & document_intents(i.document)
-    ][:1]
+    doers = [i for i in items if address and i.document.item != previous and wanted & document_intents(i.document)]
+    same_path = [i for i in doers if _address(i.document.item) == address]
+    siblings = (same_path or [i for i in doers if _item_of(_address(i.document.item), address)])[:1]
     return siblings + [i for i in items if i not in answered and i not in siblings] + answered

@@ -151,6 +151,30 @@ def test_the_sibling_on_the_same_path_comes_first_when_the_question_names_nothin
     assert rerank_follow_up("and show it again?", again, [other, read]) == [other, read]
 
 
+def test_without_a_same_path_sibling_one_item_of_the_path_comes_first():
+    place = _item("POST", "/store/order", 0.9)
+    inventory = _item("GET", "/store/inventory", 0.8)
+    pet = _item("GET", "/pet/{petId}", 0.7)
+    order = _item("GET", "/store/order/{orderId}", 0.5)
+    deeper = _item("GET", "/store/order/{orderId}/items", 0.6)
+    previous = remembered_item(place.document.item)
+    results = [inventory, pet, deeper, order, place]
+    assert rerank_follow_up("how can I look it up later?", previous, results) == [
+        order, inventory, pet, deeper, place,
+    ]
+    # Twilio's format suffix: `.../Calls/{Sid}.json` is one item of `.../Calls.json`.
+    call = _item("POST", "/Accounts/{Sid}/Calls.json", 0.9)
+    recordings = _item("DELETE", "/Accounts/{Sid}/Calls/{CallSid}/Recordings/{Sid}.json", 0.8)
+    one_call = _item("DELETE", "/Accounts/{Sid}/Calls/{CallSid}.json", 0.6)
+    placed = remembered_item(call.document.item)
+    assert rerank_follow_up("and delete it?", placed, [recordings, one_call, call])[0] == one_call
+    # A same-path sibling that does what is asked wins over an item.
+    listing = _item("GET", "/store/order", 0.4)
+    assert rerank_follow_up("and how do I list them?", previous, [order, listing, place])[0] == listing
+    # Only items of the previous path count: with none that does what is asked, nothing moves up.
+    assert rerank_follow_up("how do I delete it?", previous, [inventory, deeper, place]) == [inventory, deeper, place]
+
+
 def test_remembered_items_stay_small():
     assert json.loads(remembered_item(PET_POST)) == PET_POST
     assert remembered_item({"kind": "operation", "path": "/x" * 1000}) == ""
