@@ -216,12 +216,13 @@ def rerank_follow_up(question: str, previous_best: str, items: Sequence[Retrieve
     path ("and list the ones I sent?" after `POST .../Messages.json` is `GET .../Messages.json`: one path,
     another method is how REST names the other actions on the same thing), else on one item of that path
     ("how can I look it up later?" after `POST /store/order` is `GET /store/order/{orderId}`: what a create
-    made lives under the collection it was posted to).
+    made lives under the collection it was posted to; not when the question asks for a list).
     """
     previous = _recalled_item(previous_best)
     # Only a stated action counts: "what does it return?" reads as "read", yet asks about the same operation.
     stated = any(is_action_word(w) for w in words(question))
-    wanted = question_intent(question).actions if stated else frozenset()
+    intent = question_intent(question)
+    wanted = intent.actions if stated else frozenset()
     if not previous or not wanted:
         return list(items)
     answered = [i for i in items if i.document.item == previous and not wanted & document_intents(i.document)]
@@ -231,5 +232,7 @@ def rerank_follow_up(question: str, previous_best: str, items: Sequence[Retrieve
     address = "" if previous_serves or _subject_words(question) else _address(previous)
     doers = [i for i in items if address and i.document.item != previous and wanted & document_intents(i.document)]
     same_path = [i for i in doers if _address(i.document.item) == address]
-    siblings = (same_path or [i for i in doers if _item_of(_address(i.document.item), address)])[:1]
+    # "and list them?" wants the collection back, which one item of it is not.
+    items_of = [] if intent.wants_list else [i for i in doers if _item_of(_address(i.document.item), address)]
+    siblings = (same_path or items_of)[:1]
     return siblings + [i for i in items if i not in answered and i not in siblings] + answered

@@ -171,6 +171,15 @@ def test_without_a_same_path_sibling_one_item_of_the_path_comes_first():
     # A same-path sibling that does what is asked wins over an item.
     listing = _item("GET", "/store/order", 0.4)
     assert rerank_follow_up("and how do I list them?", previous, [order, listing, place])[0] == listing
+    # A question asking for a list does not want one item: "list them" after adding a pet is not GET /pet/{petId}.
+    add_pet = _item("POST", "/pet", 0.9)
+    by_status = _item("GET", "/pet/findByStatus", 0.7)
+    one_pet = _item("GET", "/pet/{petId}", 0.8)
+    added = remembered_item(add_pet.document.item)
+    assert rerank_follow_up("and how do I list them?", added, [by_status, one_pet, add_pet]) == [
+        by_status, one_pet, add_pet,
+    ]
+    assert rerank_follow_up("and how do I look one up?", added, [by_status, one_pet, add_pet])[0] == one_pet
     # Only items of the previous path count: with none that does what is asked, nothing moves up.
     assert rerank_follow_up("how do I delete it?", previous, [inventory, deeper, place]) == [inventory, deeper, place]
 
