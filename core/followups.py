@@ -18,7 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from core.parsing.text import identifier_words
 from core.paths import is_placeholder
-from core.retrieval import RetrievedItem, document_intents, is_action_word, question_intent, tokenize
+from core.retrieval import (
+    RetrievedItem,
+    document_intents,
+    is_action_word,
+    item_suffix,
+    question_intent,
+    tokenize,
+)
 from core.state.threads import MAX_BEST_CHARS
 
 MAX_TOPIC_WORDS = 6
@@ -194,18 +201,14 @@ def _address(item: Mapping[str, str]) -> str:
     return ""
 
 
-_FORMAT_SUFFIX = re.compile(r"\.(?:json|xml)$")
-
-
 def _item_of(address: str, collection: str) -> bool:
     """Whether `address` is one item of `collection`: the collection's path plus one placeholder segment.
 
     `/store/order/{orderId}` of `/store/order`; Twilio's `.../Calls/{Sid}.json` of `.../Calls.json`.
     """
-    if not address or not collection:
-        return False
-    parent, _, last = _FORMAT_SUFFIX.sub("", address).rpartition("/")
-    return is_placeholder(last) and parent == _FORMAT_SUFFIX.sub("", collection)
+    parent, _, last = address.rpartition("/")
+    suffix = item_suffix(last)
+    return bool(collection) and suffix is not None and parent + suffix == collection
 
 
 def rerank_follow_up(question: str, previous_best: str, items: Sequence[RetrievedItem]) -> list[RetrievedItem]:
@@ -230,7 +233,9 @@ def rerank_follow_up(question: str, previous_best: str, items: Sequence[Retrieve
     previous_serves = any(i.document.item == previous and i not in answered for i in items)
     # Only when the question names nothing of its own: "how do I add tracks to it?" is about the tracks.
     address = "" if previous_serves or _subject_words(question) else _address(previous)
-    doers = [i for i in items if address and i.document.item != previous and wanted & document_intents(i.document)]
+    doers = (
+        [i for i in items if i.document.item != previous and wanted & document_intents(i.document)] if address else []
+    )
     same_path = [i for i in doers if _address(i.document.item) == address]
     # "and list them?" wants the collection back, which one item of it is not.
     items_of = [] if intent.wants_list else [i for i in doers if _item_of(_address(i.document.item), address)]

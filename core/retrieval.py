@@ -197,16 +197,23 @@ def document_is_admin(document: Document) -> bool:
     return any(_ADMIN_SEGMENT in _NAMESPACE_SPLIT.split(name.lower()) for name in names if name)
 
 
+def item_suffix(segment: str) -> str | None:
+    """The format suffix of a path segment that names one item; None when it names no item.
+
+    `{id}` -> "", Twilio's `{Sid}.json` -> ".json".
+    """
+    literals = segment_literals(segment)
+    suffix = "".join(literals)
+    return suffix if len(literals) > 1 and suffix in _ITEM_SUFFIXES else None
+
+
 def document_shape(document: Document) -> Literal["item", "collection", ""]:
     """Whether an operation acts on one item (its path ends in a placeholder) or a collection; "" if neither."""
     op = document.operation
     if op is None or op.kind is ItemKind.GRAPHQL or not op.path:
         return ""
     last = op.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    if last.startswith("@") or is_placeholder(last):  # Discord's `/users/@me`
-        return "item"
-    literals = segment_literals(last)
-    if len(literals) > 1 and "".join(literals) in _ITEM_SUFFIXES:
+    if last.startswith("@") or item_suffix(last) is not None:  # Discord's `/users/@me`
         return "item"
     return "collection"
 

@@ -209,6 +209,10 @@ def test_follow_up_functions_are_bounded_on_hostile_text(text):
         main_action(text)
         topic(text, text, [{"kind": "operation", "method": "GET", "path": text}, {"kind": "graphql", "field": text}])
         follow_up_query(text, text[:300], text[:300])
+        placed = _item("POST", text[:200], 0.9)  # a remembered item is kept only when short
+        hostile_paths = [_item("GET", text, 0.5), _item("DELETE", text[:200] + "/{id}", 0.4), placed]
+        rerank_follow_up(text, remembered_item(placed.document.item), hostile_paths)
+        rerank_follow_up("and delete it?", remembered_item(placed.document.item), hostile_paths)
 
 
 @settings(max_examples=50, deadline=None)
